@@ -1,0 +1,44 @@
+"""The matcher core: EventBridge's event-pattern language.
+
+Imports only the standard library and ``eventbus._exceptions``: no clock,
+threads for matching, asyncio or bus code (a test walks the imports).
+"""
+
+from __future__ import annotations
+
+from ._api import (
+    EventPattern,
+    anything_but,
+    cidr,
+    compile_pattern,
+    equals_ignore_case,
+    exact,
+    exists,
+    numeric,
+    prefix,
+    reference_match,
+    suffix,
+    test_event_pattern,
+    wildcard,
+)
+from ._index import RuleIndex
+from ._matchers import Matcher, MatchType
+
+__all__ = [
+    "EventPattern",
+    "MatchType",
+    "Matcher",
+    "RuleIndex",
+    "anything_but",
+    "cidr",
+    "compile_pattern",
+    "equals_ignore_case",
+    "exact",
+    "exists",
+    "numeric",
+    "prefix",
+    "reference_match",
+    "suffix",
+    "test_event_pattern",
+    "wildcard",
+]

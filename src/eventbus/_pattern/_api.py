@@ -1,0 +1,244 @@
+"""The public face of the matcher: compile_pattern, EventPattern, factories."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .._exceptions import InvalidEventPatternError, ValidationError
+from . import _json as J
+from ._index import RuleIndex, parse_event_json
+from ._matchers import (
+    AnythingBut,
+    AnythingButIgnoreCase,
+    AnythingButPrefix,
+    AnythingButSuffix,
+    AnythingButWildcard,
+    Cidr,
+    EqualsIgnoreCase,
+    Exact,
+    Exists,
+    Matcher,
+    Numeric,
+    Prefix,
+    Suffix,
+    Wildcard,
+)
+from ._parse import SubRule, compile_match_expression, compile_tokens
+from ._reference import reference_matches
+
+__all__ = [
+    "MAX_PATTERN_LENGTH",
+    "EventPattern",
+    "anything_but",
+    "cidr",
+    "compile_pattern",
+    "equals_ignore_case",
+    "exact",
+    "exists",
+    "numeric",
+    "prefix",
+    "suffix",
+    "test_event_pattern",
+    "wildcard",
+]
+
+# PutRule, CreateArchive and Pipes filters accept patterns of up to this many
+# characters (the AWS API model's limit for EventPattern).
+MAX_PATTERN_LENGTH = 4096
+
+_EVENT_NOT_VALID = "Parameter Event is not valid."
+_MANDATORY_EVENT_FIELDS = ("id", "account", "source", "time", "region", "detail-type")
+
+
+class EventPattern:
+    """A compiled, validated event pattern.
+
+    ``matches(event)`` takes the event as a mapping (for instance
+    ``json.loads`` output).  ``subrules`` is the pattern in disjunctive form:
+    a tuple of mappings from dotted field path to matchers.  ``to_json()``
+    returns the pattern as plain JSON-ready data.  Patterns compare equal when
+    they compiled to the same sub-rules.
+    """
+
+    __slots__ = ("subrules", "_source", "_index")
+
+    def __init__(self, subrules: tuple[SubRule, ...], source: Any) -> None:
+        self.subrules = subrules
+        self._source = source
+        self._index: RuleIndex | None = None
+
+    def matches(self, event: Mapping[str, Any] | str | bytes) -> bool:
+        """Whether ``event`` (a mapping, or JSON text) matches this pattern."""
+        index = self._index
+        if index is None:
+            index = RuleIndex()
+            index.add(0, self)
+            self._index = index
+        return bool(index.match(event))
+
+    def to_json(self) -> Any:
+        return _plain(self._source)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EventPattern):
+            return NotImplemented
+        return _canonical(self.subrules) == _canonical(other.subrules)
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(_canonical(self.subrules), sort_keys=True, default=str))
+
+    def __repr__(self) -> str:
+        return f"EventPattern({json.dumps(self.to_json())})"
+
+
+def _canonical(subrules: tuple[SubRule, ...]) -> Any:
+    def key(m: Matcher) -> Any:
+        data = m.to_json()
+        return [type(m).__name__, json.dumps(data, sort_keys=True), type(data).__name__]
+
+    return sorted(
+        sorted([path, sorted(key(m) for m in matchers)] for path, matchers in rule.items())
+        for rule in subrules
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, J.Pairs):
+        return {k: _plain(v) for k, v in value}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Matcher):
+        return value.to_json()
+    return value
+
+
+def compile_pattern(pattern: str | bytes | Mapping[str, Any] | EventPattern) -> EventPattern:
+    """Validate and compile an event pattern.
+
+    ``pattern`` is JSON text, or a mapping whose value lists may hold plain
+    JSON values, operator mappings (``{"prefix": "us-"}``) or the matchers
+    built by the factory functions (``prefix("us-")``).  Raises
+    ``InvalidEventPatternError`` with AWS's message when AWS would refuse it.
+    """
+    if isinstance(pattern, EventPattern):
+        return pattern
+    if isinstance(pattern, (bytes, bytearray)):
+        try:
+            pattern = pattern.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEventPatternError(f"Invalid UTF-8 in pattern: {exc.reason}") from None
+    if isinstance(pattern, str):
+        if len(pattern) > MAX_PATTERN_LENGTH:
+            raise InvalidEventPatternError(
+                f"Event pattern is {len(pattern)} characters long; the limit is {MAX_PATTERN_LENGTH}")
+        try:
+            source = J.load_pattern_text(pattern)
+        except (ValueError, RecursionError):
+            # Let the Jackson-like scanner find the first problem, in AWS's words.
+            compile_tokens(J.TextTokens(pattern))
+            raise InvalidEventPatternError("Filter is not an object") from None  # pragma: no cover
+        return EventPattern(compile_tokens(J.tree_tokens(source)), source)
+    if isinstance(pattern, Mapping):
+        return EventPattern(compile_tokens(J.tree_tokens(pattern)), pattern)
+    raise InvalidEventPatternError("Filter is not an object")
+
+
+def test_event_pattern(event: str, pattern: str) -> bool:
+    """AWS's TestEventPattern: JSON texts in, whether the event matches.
+
+    The event must be a JSON object carrying AWS's mandatory envelope fields
+    (``id``, ``account``, ``source``, ``time``, ``region``, ``detail-type``),
+    else ``ValidationError("Parameter Event is not valid.")``.
+    """
+    compiled = compile_pattern(pattern)
+    if isinstance(event, Mapping):
+        parsed: Mapping[str, Any] = event
+    else:
+        parsed = parse_event_json(event)
+    if any(name not in parsed for name in _MANDATORY_EVENT_FIELDS):
+        raise ValidationError(_EVENT_NOT_VALID)
+    return compiled.matches(parsed)
+
+
+test_event_pattern.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def reference_match(pattern: EventPattern, event: Mapping[str, Any]) -> bool:
+    """Match with the plain reference evaluator (slow; for tests and debugging)."""
+    return reference_matches(pattern.subrules, event)
+
+
+# -- factories: build matchers in Python, same compiled form as the JSON ----
+
+
+def exact(value: str | int | float | bool | None) -> Matcher:
+    """A literal value: ``exact("x")`` is the pattern entry ``"x"``."""
+    return compile_match_expression(value)
+
+
+def prefix(value: str, *, ignore_case: bool = False) -> Matcher:
+    """``{"prefix": value}`` or ``{"prefix": {"equals-ignore-case": value}}``."""
+    return compile_match_expression({"prefix": {"equals-ignore-case": value} if ignore_case else value})
+
+
+def suffix(value: str, *, ignore_case: bool = False) -> Matcher:
+    """``{"suffix": value}`` or ``{"suffix": {"equals-ignore-case": value}}``."""
+    return compile_match_expression({"suffix": {"equals-ignore-case": value} if ignore_case else value})
+
+
+def equals_ignore_case(value: str) -> Matcher:
+    """``{"equals-ignore-case": value}``."""
+    return compile_match_expression({"equals-ignore-case": value})
+
+
+def anything_but(
+    *values: str | int | float,
+    prefix: str | list[str] | None = None,
+    suffix: str | list[str] | None = None,
+    equals_ignore_case: str | list[str] | None = None,
+    wildcard: str | list[str] | None = None,
+) -> Matcher:
+    """``{"anything-but": ...}``: give values, or exactly one keyword form.
+
+    ``anything_but("a", "b")``, ``anything_but(100)``,
+    ``anything_but(prefix="init")``, ``anything_but(wildcard=["*/a/*", "*/b/*"])``.
+    """
+    forms = {k: v for k, v in (("prefix", prefix), ("suffix", suffix),
+                                ("equals-ignore-case", equals_ignore_case), ("wildcard", wildcard))
+             if v is not None}
+    if bool(values) + len(forms) != 1:
+        raise InvalidEventPatternError(
+            "anything_but() takes either values or exactly one of prefix=, suffix=, "
+            "equals_ignore_case=, wildcard=")
+    if values:
+        return compile_match_expression({"anything-but": values[0] if len(values) == 1 else list(values)})
+    return compile_match_expression({"anything-but": forms})
+
+
+def numeric(*terms: str | int | float) -> Matcher:
+    """``{"numeric": [...]}``: ``numeric(">", 0, "<=", 5)``, ``numeric("=", 3)``."""
+    return compile_match_expression({"numeric": list(terms)})
+
+
+def exists(value: bool = True) -> Matcher:
+    """``{"exists": value}``."""
+    return compile_match_expression({"exists": value})
+
+
+def cidr(value: str) -> Matcher:
+    """``{"cidr": value}``, IPv4 or IPv6."""
+    return compile_match_expression({"cidr": value})
+
+
+def wildcard(value: str) -> Matcher:
+    """``{"wildcard": value}``: ``*`` matches any run of characters."""
+    return compile_match_expression({"wildcard": value})
+
+
+# Matcher classes a user may meet in EventPattern.subrules
+_MATCHER_TYPES = (AnythingBut, AnythingButIgnoreCase, AnythingButPrefix, AnythingButSuffix, AnythingButWildcard,
+                  Cidr, EqualsIgnoreCase, Exact, Exists, Numeric, Prefix, Suffix, Wildcard)

@@ -1,0 +1,414 @@
+"""JSON tokens for the pattern compiler, with Jackson's error messages.
+
+AWS compiles event patterns with a streaming JSON parser (Jackson) and
+checks the pattern while it reads it, so the first problem in document order
+wins, and malformed JSON surfaces Jackson's own message (``Unrecognized token
+'this': was expecting ...``).  The compiler in ``_parse`` therefore reads a
+stream of tokens.  Two sources feed it:
+
+* ``tree_tokens`` walks an already parsed value (the fast path: the C
+  ``json`` module parsed the text, or the caller passed a ``Mapping``);
+* ``TextTokens`` scans JSON text itself and raises Jackson's messages.  It is
+  used only when the ``json`` module refused the text, so that a pattern
+  problem that comes before the syntax error is still reported first.
+
+Objects parsed from text keep duplicate keys in order (``Pairs``): Jackson
+hands every key to the compiler, and a repeated path overrides the earlier
+one there, in document order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .._exceptions import InvalidEventPatternError
+
+__all__ = [
+    "END_ARRAY",
+    "END_OBJECT",
+    "EOF",
+    "FALSE",
+    "FIELD_NAME",
+    "NULL",
+    "NUMBER",
+    "START_ARRAY",
+    "START_OBJECT",
+    "STRING",
+    "TRUE",
+    "Pairs",
+    "TextTokens",
+    "TokenSource",
+    "load_pattern_text",
+    "token_text",
+    "tree_tokens",
+]
+
+START_OBJECT, END_OBJECT, START_ARRAY, END_ARRAY = 1, 2, 3, 4
+FIELD_NAME, STRING, NUMBER, TRUE, FALSE, NULL, EOF = 5, 6, 7, 8, 9, 10, 11
+
+Token = tuple[int, Any]
+
+_VALUE_LIST = "(JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
+
+
+class Pairs(list[tuple[str, Any]]):
+    """A JSON object as its (key, value) pairs, duplicates kept in order."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def load_pattern_text(text: str) -> Any:
+    """Parse JSON text with the C parser; objects become ``Pairs``.
+
+    Raises ``ValueError`` for anything Jackson would refuse (including
+    ``NaN``/``Infinity``, which the ``json`` module accepts by default).
+    """
+    return json.loads(text, object_pairs_hook=Pairs, parse_constant=_reject_constant)
+
+
+def token_text(token: Token) -> str:
+    """The text Jackson's ``getText()`` gives for a token (used in messages)."""
+    kind, value = token
+    if kind in (STRING, FIELD_NAME):
+        return str(value)
+    if kind == NUMBER:
+        return value[1]
+    return {
+        START_OBJECT: "{",
+        END_OBJECT: "}",
+        START_ARRAY: "[",
+        END_ARRAY: "]",
+        TRUE: "true",
+        FALSE: "false",
+        NULL: "null",
+        EOF: "null",
+    }[kind]
+
+
+class TokenSource:
+    """A stream of tokens; ``location()`` says where the last one ended."""
+
+    def next(self) -> Token:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def location(self) -> str | None:
+        return None
+
+
+def _number_token(value: int | float) -> Token:
+    return (NUMBER, (value, json.dumps(value)))
+
+
+def _walk(value: Any) -> Iterator[Token]:
+    if isinstance(value, Pairs):
+        yield (START_OBJECT, None)
+        for key, item in value:
+            yield (FIELD_NAME, key)
+            yield from _walk(item)
+        yield (END_OBJECT, None)
+    elif isinstance(value, Mapping):
+        yield (START_OBJECT, None)
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidEventPatternError(f"Field name {key!r} is not a string")
+            yield (FIELD_NAME, key)
+            yield from _walk(item)
+        yield (END_OBJECT, None)
+    elif isinstance(value, (list, tuple)):
+        yield (START_ARRAY, None)
+        for item in value:
+            yield from _walk(item)
+        yield (END_ARRAY, None)
+    elif isinstance(value, str):
+        yield (STRING, value)
+    elif value is True:
+        yield (TRUE, None)
+    elif value is False:
+        yield (FALSE, None)
+    elif value is None:
+        yield (NULL, None)
+    elif isinstance(value, (int, float)):
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            raise InvalidEventPatternError(f"Non-standard token '{value}': numbers must be finite")
+        yield _number_token(value)
+    else:
+        to_json = getattr(value, "to_json", None)
+        if to_json is None:
+            raise InvalidEventPatternError(
+                f"{type(value).__name__} is not a JSON value (use str, int, float, bool, None, "
+                "list, Mapping or an eventbus matcher)"
+            )
+        yield from _walk(to_json())
+
+
+class _TreeTokens(TokenSource):
+    __slots__ = ("_it",)
+
+    def __init__(self, value: Any) -> None:
+        self._it = _walk(value)
+
+    def next(self) -> Token:
+        return next(self._it, (EOF, None))
+
+
+def tree_tokens(value: Any) -> TokenSource:
+    """Tokens of an already parsed value (a ``Mapping``, ``Pairs``, list, scalar)."""
+    return _TreeTokens(value)
+
+
+def _char_desc(ch: str) -> str:
+    code = ord(ch)
+    if code < 32:
+        return f"(CTRL-CHAR, code {code})"
+    if code > 255:
+        return f"'{ch}' (code {code} / 0x{code:x})"
+    return f"'{ch}' (code {code})"
+
+
+def _is_ident_part(ch: str) -> bool:
+    return ch.isalnum() or ch in "_$"
+
+
+class TextTokens(TokenSource):
+    """A hand-written JSON scanner that fails the way Jackson does.
+
+    Only used on text that the ``json`` module refused, so it favours
+    faithful messages over speed.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        # Stack of (kind, start index); kind is "Object" or "Array".
+        self.stack: list[tuple[str, int]] = []
+        # What the next token may be: "value", "name", "after_value", "after_name"
+        self.expect = "root"
+        self.done = False
+
+    # -- positions -------------------------------------------------------
+    def _line_col(self, index: int) -> tuple[int, int]:
+        line = self.text.count("\n", 0, index) + 1
+        col = index - (self.text.rfind("\n", 0, index) + 1) + 1
+        return line, col
+
+    def _source(self, index: int) -> str:
+        shown = self.text if len(self.text) <= 500 else self.text[:500] + f"[truncated {len(self.text) - 500} chars]"
+        line, col = self._line_col(index)
+        return f'[Source: (String)"{shown}"; line: {line}, column: {col}]'
+
+    def location(self) -> str | None:
+        return "at " + self._source(self.pos)
+
+    def _fail(self, message: str, index: int | None = None) -> InvalidEventPatternError:
+        where = self.pos if index is None else index
+        return InvalidEventPatternError(message, location="at " + self._source(where))
+
+    def _unexpected(self, ch: str, what: str) -> InvalidEventPatternError:
+        return self._fail(f"Unexpected character ({_char_desc(ch)}): {what}", self.pos + 1)
+
+    def _eof(self, what: str) -> InvalidEventPatternError:
+        return self._fail(f"Unexpected end-of-input{what}")
+
+    # -- scanning --------------------------------------------------------
+    def _skip_ws(self) -> str | None:
+        text, n = self.text, len(self.text)
+        while self.pos < n:
+            ch = text[self.pos]
+            if ch in " \t\r\n":
+                self.pos += 1
+                continue
+            if ch == "/" or ch == "#":
+                raise self._unexpected(ch, "maybe a (non-standard) comment? (not recognized as one since "
+                                           "Feature 'ALLOW_COMMENTS' not enabled for parser)")
+            return ch
+        return None
+
+    def _close_marker_eof(self) -> InvalidEventPatternError:
+        kind, start = self.stack[-1]
+        return self._eof(f": expected close marker for {kind} (start marker at {self._source(start)})")
+
+    def next(self) -> Token:
+        if self.done:
+            return (EOF, None)
+        ch = self._skip_ws()
+        if self.expect == "after_value":
+            if not self.stack:
+                # The root value is complete: anything after it is refused.
+                if ch is None:
+                    self.done = True
+                    return (EOF, None)
+                raise self._unexpected(ch, "expected end of input")
+            kind, start = self.stack[-1]
+            closer = "}" if kind == "Object" else "]"
+            if ch is None:
+                raise self._close_marker_eof()
+            if ch == closer:
+                return self._close()
+            if ch in "}]":
+                raise self._fail(
+                    f"Unexpected close marker '{ch}': expected '{closer}' (for {kind} starting at "
+                    f"{self._source(start)})", self.pos + 1)
+            if ch != ",":
+                raise self._unexpected(ch, f"was expecting comma to separate {kind} entries")
+            self.pos += 1
+            self.expect = "name" if kind == "Object" else "value"
+            ch = self._skip_ws()
+        if self.expect == "name" or self.expect == "first_name":
+            if ch is None:
+                raise self._close_marker_eof()
+            if ch == "}" and self.expect == "first_name":
+                return self._close()
+            if ch != '"':
+                raise self._unexpected(ch, "was expecting double-quote to start field name")
+            name = self._string()
+            ch = self._skip_ws()
+            if ch is None:
+                raise self._close_marker_eof()
+            if ch != ":":
+                raise self._unexpected(ch, "was expecting a colon to separate field name and value")
+            self.pos += 1
+            self.expect = "value"
+            return (FIELD_NAME, name)
+        # a value is expected ("root", "value" or "first_value")
+        if ch is None:
+            if not self.stack:
+                self.done = True
+                return (EOF, None)
+            raise self._close_marker_eof()
+        if ch == "]" and self.expect == "first_value":
+            return self._close()
+        return self._value(ch)
+
+    def _close(self) -> Token:
+        kind, _ = self.stack.pop()
+        self.pos += 1
+        self.expect = "after_value"
+        return (END_OBJECT, None) if kind == "Object" else (END_ARRAY, None)
+
+    def _value(self, ch: str) -> Token:
+        if ch == "{":
+            self.stack.append(("Object", self.pos))
+            self.pos += 1
+            self.expect = "first_name"
+            return (START_OBJECT, None)
+        if ch == "[":
+            self.stack.append(("Array", self.pos))
+            self.pos += 1
+            self.expect = "first_value"
+            return (START_ARRAY, None)
+        self.expect = "after_value"
+        if ch == '"':
+            return (STRING, self._string())
+        if ch == "-" or ch.isdigit():
+            return self._number()
+        if ch in "]}":
+            raise self._unexpected(ch, "expected a value")
+        if _is_ident_part(ch):
+            word = self._word()
+            literal = {"true": (TRUE, None), "false": (FALSE, None), "null": (NULL, None)}.get(word)
+            if literal is not None:
+                return literal
+            if word in ("NaN", "Infinity"):
+                raise self._fail(f"Non-standard token '{word}': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` "
+                                 "to allow")
+            raise self._fail(f"Unrecognized token '{word}': was expecting {_VALUE_LIST}")
+        raise self._unexpected(ch, f"expected a valid value {_VALUE_LIST}")
+
+    def _word(self) -> str:
+        text, n, start = self.text, len(self.text), self.pos
+        end = start
+        while end < n and _is_ident_part(text[end]) and end - start < 256:
+            end += 1
+        self.pos = end
+        return text[start:end]
+
+    def _string(self) -> str:
+        text, n = self.text, len(self.text)
+        i = self.pos + 1
+        out: list[str] = []
+        while True:
+            if i >= n:
+                self.pos = i
+                raise self._eof(": was expecting closing quote for a string value")
+            ch = text[i]
+            if ch == '"':
+                self.pos = i + 1
+                return "".join(out)
+            if ch == "\\":
+                if i + 1 >= n:
+                    self.pos = i + 1
+                    raise self._eof(" in character escape sequence")
+                esc = text[i + 1]
+                simple = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+                if esc in simple:
+                    out.append(simple[esc])
+                    i += 2
+                    continue
+                if esc == "u":
+                    digits = text[i + 2:i + 6]
+                    for k, d in enumerate(digits):
+                        if d not in "0123456789abcdefABCDEF":
+                            self.pos = i + 2 + k
+                            raise self._unexpected(d, "expected a hex-digit for character escape sequence")
+                    if len(digits) < 4:
+                        self.pos = n
+                        raise self._eof(" in character escape sequence")
+                    out.append(chr(int(digits, 16)))
+                    i += 6
+                    continue
+                self.pos = i + 1
+                raise self._fail(f"Unrecognized character escape {_char_desc(esc)}", i + 2)
+            if ord(ch) < 32:
+                self.pos = i
+                raise self._fail(f"Illegal unquoted character ({_char_desc(ch)}): has to be escaped using "
+                                 "backslash to be included in string value", i + 1)
+            out.append(ch)
+            i += 1
+
+    def _number(self) -> Token:
+        text, n, start = self.text, len(self.text), self.pos
+        i = start
+        if text[i] == "-":
+            i += 1
+            if i >= n or not text[i].isdigit():
+                self.pos = i
+                if i >= n:
+                    raise self._eof(" in a Number value")
+                raise self._unexpected(text[i], "in numeric value: expected digit (0-9) to follow minus sign, "
+                                                "for valid numeric value")
+        if text[i] == "0" and i + 1 < n and text[i + 1].isdigit():
+            self.pos = i + 1
+            raise self._fail("Invalid numeric value: Leading zeroes not allowed")
+        while i < n and text[i].isdigit():
+            i += 1
+        is_float = False
+        if i < n and text[i] == ".":
+            is_float = True
+            i += 1
+            if i >= n or not text[i].isdigit():
+                self.pos = i
+                if i >= n:
+                    raise self._eof(" in a Number value")
+                raise self._unexpected(text[i], "Decimal point not followed by a digit")
+            while i < n and text[i].isdigit():
+                i += 1
+        if i < n and text[i] in "eE":
+            is_float = True
+            i += 1
+            if i < n and text[i] in "+-":
+                i += 1
+            if i >= n or not text[i].isdigit():
+                self.pos = i
+                if i >= n:
+                    raise self._eof(" in a Number value")
+                raise self._unexpected(text[i], "Exponent indicator not followed by a digit")
+            while i < n and text[i].isdigit():
+                i += 1
+        self.pos = i
+        literal = text[start:i]
+        value: int | float = float(literal) if is_float else int(literal)
+        return (NUMBER, (value, literal))

@@ -1,0 +1,89 @@
+"""The plain reference evaluator: slow, obvious, and the judge in tests.
+
+It flattens the whole event into leaf fields, each with the dotted path that
+reaches it and its *trail*: which element of which array of objects it came
+from.  A sub-rule matches when each of its paths is either absent and allowed
+to be (``exists: false``) or has a value one of its matchers accepts, and the
+values chosen for the different paths can come from the same element of
+every array of objects they share (AWS's array-consistent matching).  The
+search is a plain backtracking over candidate values.
+
+The compiled ``RuleIndex`` must agree with this module on every event; the
+property tests check that it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._matchers import Exists
+from ._parse import SubRule
+
+__all__ = ["Field", "flatten_event", "reference_matches", "subrule_matches"]
+
+# (value, trail); a trail is a tuple of (array number, element index) pairs.
+Field = tuple[Any, tuple[tuple[int, int], ...]]
+
+
+def flatten_event(event: Mapping[str, Any]) -> dict[str, list[Field]]:
+    """Every leaf of ``event`` by dotted path, with its array trail."""
+    out: dict[str, list[Field]] = {}
+    counter = [0]
+
+    def walk(value: Any, path: str, trail: tuple[tuple[int, int], ...]) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key), trail)
+        elif isinstance(value, list):
+            counter[0] += 1
+            array = counter[0]
+            for index, item in enumerate(value):
+                if isinstance(item, (Mapping, list)):
+                    walk(item, path, (*trail, (array, index)))
+                else:
+                    walk(item, path, trail)
+        else:
+            out.setdefault(path, []).append((value, trail))
+
+    walk(event, "", ())
+    return out
+
+
+def _consistent(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...]) -> bool:
+    chosen = dict(a)
+    return all(chosen.get(array, index) == index for array, index in b)
+
+
+def subrule_matches(rule: SubRule, fields: Mapping[str, list[Field]]) -> bool:
+    """Whether one sub-rule matches the flattened event."""
+    candidates: list[list[Field]] = []
+    for path, matchers in rule.items():
+        present = fields.get(path, [])
+        if not present:
+            if any(isinstance(m, Exists) and not m.value for m in matchers):
+                continue
+            return False
+        chosen = [f for f in present if any(m.matches(f[0]) for m in matchers)]
+        if not chosen:
+            return False
+        candidates.append(chosen)
+
+    def search(i: int, picked: list[tuple[tuple[int, int], ...]]) -> bool:
+        if i == len(candidates):
+            return True
+        for _, trail in candidates[i]:
+            if all(_consistent(trail, other) for other in picked):
+                picked.append(trail)
+                if search(i + 1, picked):
+                    return True
+                picked.pop()
+        return False
+
+    return search(0, [])
+
+
+def reference_matches(subrules: tuple[SubRule, ...], event: Mapping[str, Any]) -> bool:
+    """Whether any sub-rule of a pattern matches ``event``."""
+    fields = flatten_event(event)
+    return any(subrule_matches(rule, fields) for rule in subrules)
