@@ -32,8 +32,10 @@ in.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Hashable, Iterator, Mapping
+from bisect import bisect_left
 from typing import Any
 
 from .._exceptions import ValidationError
@@ -43,6 +45,7 @@ from ._matchers import (
     AnythingButPrefix,
     AnythingButSuffix,
     AnythingButWildcard,
+    Cidr,
     EqualsIgnoreCase,
     Exact,
     Exists,
@@ -50,15 +53,18 @@ from ._matchers import (
     Numeric,
     Prefix,
     Suffix,
+    Wildcard,
     as_double,
     parse_ip,
 )
 from ._parse import SubRule
 from ._reference import flatten_event, subrule_matches
+from ._wildcard import glob_matches
 
 __all__ = ["RuleIndex", "parse_event_json"]
 
 _EVENT_NOT_VALID = "Parameter Event is not valid."
+_ONES = re.compile("1")
 _LEAF_TYPES = (str, int, float, bool, type(None))
 
 
@@ -78,18 +84,25 @@ def _refuse_constant(name: str) -> Any:
 
 
 class _AffixTable:
-    """Prefixes (or suffixes) of one path: value -> mask, and the lengths in use."""
+    """Prefixes (or suffixes) of one path: key -> payload, and the key lengths in use.
+
+    ``lengths`` is a sorted tuple, replaced (never mutated) so that readers see
+    a consistent one; each length costs one dictionary look-up per value.
+    """
 
     __slots__ = ("masks", "lengths")
 
     def __init__(self) -> None:
-        self.masks: dict[str, int] = {}
+        self.masks: dict[str, Any] = {}
         self.lengths: tuple[int, ...] = ()
+
+    def add_length(self, key: str) -> None:
+        if len(key) not in self.lengths:
+            self.lengths = tuple(sorted((*self.lengths, len(key))))
 
     def add(self, key: str, bit: int) -> None:
         self.masks[key] = self.masks.get(key, 0) | bit
-        if len(key) not in self.lengths:
-            self.lengths = tuple(sorted((*self.lengths, len(key))))
+        self.add_length(key)
 
     def prefix_hits(self, value: str) -> int:
         hits = 0
@@ -112,19 +125,134 @@ class _AffixTable:
         return hits
 
 
+class _Ranges:
+    """Numeric ranges (or IP blocks as integers) of one path, as elementary regions.
+
+    The distinct end points ``p0 < p1 < ...`` cut the line into regions
+    ``(-inf, p0), {p0}, (p0, p1), {p1}, ..., (pN, +inf)``; ``regions[r]`` is
+    the mask of sub-rules whose range covers region ``r``.  A look-up is one
+    bisection.  Adding a range inserts its end points (copying the mask of the
+    region they split) and ORs its bit over the regions it covers; the new
+    lists are published together as one tuple.
+    """
+
+    __slots__ = ("table",)
+
+    def __init__(self) -> None:
+        self.table: tuple[list[float], list[int]] = ([], [0])
+
+    def add(self, lower: float | None, lower_inclusive: bool, upper: float | None, upper_inclusive: bool,
+            bit: int) -> None:
+        points, regions = list(self.table[0]), list(self.table[1])
+        for point in (lower, upper):
+            if point is None:
+                continue
+            i = bisect_left(points, point)
+            if i < len(points) and points[i] == point:
+                continue
+            points.insert(i, point)
+            regions[2 * i:2 * i] = [regions[2 * i], regions[2 * i]]
+        if lower is None:
+            first = 0
+        else:
+            k = bisect_left(points, lower)
+            first = 2 * k + 1 if lower_inclusive else 2 * k + 2
+        if upper is None:
+            last = 2 * len(points)
+        else:
+            j = bisect_left(points, upper)
+            last = 2 * j + 1 if upper_inclusive else 2 * j
+        for r in range(first, last + 1):
+            regions[r] |= bit
+        self.table = (points, regions)
+
+    def lookup(self, value: float) -> int:
+        points, regions = self.table
+        i = bisect_left(points, value)
+        if i < len(points) and points[i] == value:
+            return regions[2 * i + 1]
+        return regions[2 * i]
+
+
+class _Wildcards:
+    """Wildcard values of one path, filed by their leading (else trailing) literal.
+
+    Only the wildcards whose literal prefix (or suffix) the value has are
+    tried; the ones that start and end with ``*`` are tried for every value.
+    Equal wildcards share one entry whose mask holds all their sub-rules.
+    """
+
+    __slots__ = ("by_prefix", "by_suffix", "loose")
+
+    def __init__(self) -> None:
+        self.by_prefix = _AffixTable()
+        self.by_suffix = _AffixTable()
+        self.loose: dict[tuple[str, ...], int] = {}
+
+    def add(self, segments: tuple[str, ...], bit: int) -> None:
+        if segments[0]:
+            table: _AffixTable | None = self.by_prefix
+            key = segments[0]
+        elif segments[-1]:
+            table = self.by_suffix
+            key = segments[-1]
+        else:
+            table = None
+        if table is None:
+            entries = dict(self.loose)
+        else:
+            entries = dict(table.masks.get(key, {}))
+        entries[segments] = entries.get(segments, 0) | bit
+        if table is None:
+            self.loose = entries
+        else:
+            table.masks[key] = entries
+            table.add_length(key)
+
+    def hits(self, value: str, alive: int, hits: int) -> int:
+        want = alive & ~hits
+        size = len(value)
+        get = self.by_prefix.masks.get
+        for length in self.by_prefix.lengths:
+            if length > size:
+                break
+            entries = get(value[:length])
+            if entries:
+                for segments, mask in entries.items():
+                    if mask & want and glob_matches(segments, value):
+                        hits |= mask
+        get = self.by_suffix.masks.get
+        for length in self.by_suffix.lengths:
+            if length > size:
+                break
+            entries = get(value[size - length:])
+            if entries:
+                for segments, mask in entries.items():
+                    if mask & want and glob_matches(segments, value):
+                        hits |= mask
+        for segments, mask in self.loose.items():
+            if mask & want and glob_matches(segments, value):
+                hits |= mask
+        return hits
+
+
 class _PathIndex:
     """Which sub-rules a value at one path satisfies (see the module doc)."""
 
     __slots__ = (
-        "path", "constrained", "absent_ok", "exists", "strings", "numbers", "true", "false", "null",
-        "ips", "prefixes", "prefixes_ic", "suffixes", "suffixes_ic", "equals_ic",
+        "path", "constrained", "unconstrained", "keep_if_absent", "absent_ok", "exists", "strings", "numbers",
+        "true", "false", "null", "ips", "prefixes", "prefixes_ic", "suffixes", "suffixes_ic", "equals_ic",
         "but_strings", "but_strings_out", "but_numbers", "but_numbers_out", "but_any",
-        "slow_strings", "slow_numbers", "cost",
+        "but_prefix", "but_prefix_out", "but_suffix", "but_suffix_out", "but_ic", "but_ic_out",
+        "ranges", "ipv4", "ipv6", "wildcards", "slow", "exact_only", "has_folded", "has_ip", "cost",
+        "string_base", "number_base", "has_ranges",
     )
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.constrained = 0  # sub-rules that name this path
+        self.unconstrained = -1  # ~constrained, kept ready for the hot loop
+        self.keep_if_absent = -1  # ~(constrained & ~absent_ok)
         self.absent_ok = 0  # ... and accept its absence (exists: false)
         self.exists = 0  # satisfied by any value (exists: true)
         self.strings: dict[str, int] = {}
@@ -136,30 +264,52 @@ class _PathIndex:
         self.suffixes = _AffixTable()
         self.suffixes_ic = _AffixTable()
         self.equals_ic: dict[str, int] = {}
-        # anything-but over strings / numbers: all such sub-rules, and the ones
-        # each excluded value knocks out.  but_any: every anything-but form,
-        # all of which accept null and booleans.
+        # anything-but: the sub-rules of each form, and the ones an excluded
+        # value knocks out.  but_any: every anything-but form; all of them
+        # accept null and booleans, and all but the numeric list accept numbers.
         self.but_strings = 0
         self.but_strings_out: dict[str, int] = {}
         self.but_numbers = 0
         self.but_numbers_out: dict[float, int] = {}
+        self.but_prefix = 0
+        self.but_prefix_out = _AffixTable()
+        self.but_suffix = 0
+        self.but_suffix_out = _AffixTable()
+        self.but_ic = 0
+        self.but_ic_out: dict[str, int] = {}
         self.but_any = 0
-        # matchers tested one by one: (matcher, bit)
-        self.slow_strings: list[tuple[Matcher, int]] = []
-        self.slow_numbers: list[tuple[Matcher, int]] = []
+        self.ranges = _Ranges()  # numeric
+        self.ipv4 = _Ranges()  # cidr, by address as an integer
+        self.ipv6 = _Ranges()
+        self.wildcards = _Wildcards()
+        # matchers tested one by one (rare forms): (matcher, bit)
+        self.slow: tuple[tuple[Matcher, int], ...] = ()
+        self.exact_only = True  # only exact strings / exists: the hot loop inlines it
+        self.has_folded = False
+        self.has_ip = False
         self.cost = 0
+        # what every string / every number satisfies here, whatever its value
+        self.string_base = 0
+        self.number_base = 0
+        self.has_ranges = False
 
     def add(self, matchers: tuple[Matcher, ...], bit: int) -> None:
-        self.constrained |= bit
-        seen_but_string = seen_but_number = False
+        seen: set[type] = set()
         for m in matchers:
-            if isinstance(m, Exact):
-                value = m.value
+            kind = type(m)
+            first = kind not in seen
+            seen.add(kind)
+            if kind is Exact:
+                value = m.value  # type: ignore[attr-defined]
                 if isinstance(value, str):
                     self.strings[value] = self.strings.get(value, 0) | bit
-                    if m.ip is not None:
-                        self.ips[m.ip] = self.ips.get(m.ip, 0) | bit
-                elif value is True:
+                    if m.ip is not None:  # type: ignore[attr-defined]
+                        self.ips[m.ip] = self.ips.get(m.ip, 0) | bit  # type: ignore[attr-defined]
+                        self.has_ip = True
+                        self.exact_only = False
+                    continue
+                self.exact_only = False
+                if value is True:
                     self.true |= bit
                 elif value is False:
                     self.false |= bit
@@ -168,88 +318,136 @@ class _PathIndex:
                 else:
                     key = as_double(value)
                     self.numbers[key] = self.numbers.get(key, 0) | bit
-            elif isinstance(m, Exists):
-                if m.value:
+                continue
+            if kind is Exists:
+                if m.value:  # type: ignore[attr-defined]
                     self.exists |= bit
                 else:
                     self.absent_ok |= bit
-            elif isinstance(m, Prefix):
-                if m.ignore_case:
-                    self.prefixes_ic.add(m.value.lower(), bit)
+                continue
+            self.exact_only = False
+            if kind is Prefix:
+                if m.ignore_case:  # type: ignore[attr-defined]
+                    self.prefixes_ic.add(m.value.lower(), bit)  # type: ignore[attr-defined]
+                    self.has_folded = True
                 else:
-                    self.prefixes.add(m.value, bit)
-            elif isinstance(m, Suffix):
-                if m.ignore_case:
-                    self.suffixes_ic.add(m.value.lower(), bit)
+                    self.prefixes.add(m.value, bit)  # type: ignore[attr-defined]
+            elif kind is Suffix:
+                if m.ignore_case:  # type: ignore[attr-defined]
+                    self.suffixes_ic.add(m.value.lower(), bit)  # type: ignore[attr-defined]
+                    self.has_folded = True
                 else:
-                    self.suffixes.add(m.value, bit)
-            elif isinstance(m, EqualsIgnoreCase):
-                key = m.value.lower()
+                    self.suffixes.add(m.value, bit)  # type: ignore[attr-defined]
+            elif kind is EqualsIgnoreCase:
+                key = m.value.lower()  # type: ignore[attr-defined]
                 self.equals_ic[key] = self.equals_ic.get(key, 0) | bit
-            elif isinstance(m, AnythingBut) and not (seen_but_string or seen_but_number):
+                self.has_folded = True
+            elif kind is Numeric:
+                assert isinstance(m, Numeric)
+                self.has_ranges = True
+                self.ranges.add(m.lower, m.lower_inclusive, m.upper, m.upper_inclusive, bit)
+            elif kind is Cidr:
+                assert isinstance(m, Cidr)
+                (self.ipv4 if m.bits == 32 else self.ipv6).add(m.low, True, m.high, True, bit)
+                self.has_ip = True
+            elif kind is Wildcard:
+                assert isinstance(m, Wildcard)
+                if len(m.segments) == 1:
+                    self.strings[m.segments[0]] = self.strings.get(m.segments[0], 0) | bit
+                else:
+                    self.wildcards.add(m.segments, bit)
+                    self.cost += 1
+            elif not first:
+                # A second anything-but of one form in one value list: the
+                # shared exclusion tables cannot express "either", so test it alone.
                 self.but_any |= bit
+                self.slow = self.slow + ((m, bit),)
+                self.cost += 1
+            elif kind is AnythingBut:
+                assert isinstance(m, AnythingBut)
                 if m.values and isinstance(m.values[0], str):
-                    seen_but_string = True
                     self.but_strings |= bit
                     for s in m.values:
                         self.but_strings_out[s] = self.but_strings_out.get(s, 0) | bit  # type: ignore[index]
                 else:
-                    seen_but_number = True
                     self.but_numbers |= bit
                     for n in m.values:
                         key = float(n)
                         self.but_numbers_out[key] = self.but_numbers_out.get(key, 0) | bit
-            else:
-                # Numeric ranges only see numbers; every other slow matcher only
-                # strings (anything-but forms accept every non-string: but_any).
-                if isinstance(m, (AnythingBut, AnythingButPrefix, AnythingButSuffix, AnythingButIgnoreCase,
-                                  AnythingButWildcard)):
-                    self.but_any |= bit
-                    if isinstance(m, AnythingBut):
-                        # a second anything-but list on the same path: test it alone
-                        self.slow_strings.append((m, bit))
-                        self.slow_numbers.append((m, bit))
-                    else:
-                        self.slow_strings.append((m, bit))
-                        self.slow_numbers.append((_ACCEPT_ALL, bit))
-                elif isinstance(m, Numeric):
-                    self.slow_numbers.append((m, bit))
-                else:
-                    self.slow_strings.append((m, bit))
-        self.cost = len(self.slow_strings) + len(self.slow_numbers)
+                self.but_any |= bit
+            elif kind is AnythingButPrefix:
+                assert isinstance(m, AnythingButPrefix)
+                self.but_prefix |= bit
+                for s in m.values:
+                    self.but_prefix_out.add(s, bit)
+                self.but_any |= bit
+            elif kind is AnythingButSuffix:
+                assert isinstance(m, AnythingButSuffix)
+                self.but_suffix |= bit
+                for s in m.values:
+                    self.but_suffix_out.add(s, bit)
+                self.but_any |= bit
+            elif kind is AnythingButIgnoreCase:
+                assert isinstance(m, AnythingButIgnoreCase)
+                self.but_ic |= bit
+                for s in m.values:
+                    key = s.lower()
+                    self.but_ic_out[key] = self.but_ic_out.get(key, 0) | bit
+                self.but_any |= bit
+                self.has_folded = True
+            else:  # anything-but wildcard, or a matcher type added later
+                self.but_any |= bit if isinstance(m, AnythingButWildcard) else 0
+                self.slow = self.slow + ((m, bit),)
+                self.cost += 1
+        self.constrained |= bit
+        self.string_base = self.exists | self.but_numbers
+        self.number_base = self.exists | self.but_strings | self.but_prefix | self.but_suffix | self.but_ic
+        self.unconstrained = ~self.constrained
+        self.keep_if_absent = ~(self.constrained & ~self.absent_ok)
 
     def hits(self, value: Any, alive: int) -> int:
         """Sub-rules among ``alive`` whose matchers here accept ``value`` (hot path)."""
         kind = type(value)
         if kind is str:
-            hits = self.exists | self.but_numbers | self.strings.get(value, 0)
+            hits = self.string_base | self.strings.get(value, 0)
             if self.but_strings:
                 hits |= self.but_strings & ~self.but_strings_out.get(value, 0)
             if self.prefixes.lengths:
                 hits |= self.prefixes.prefix_hits(value)
             if self.suffixes.lengths:
                 hits |= self.suffixes.suffix_hits(value)
-            if self.equals_ic or self.prefixes_ic.lengths or self.suffixes_ic.lengths:
+            if self.but_prefix:
+                hits |= self.but_prefix & ~self.but_prefix_out.prefix_hits(value)
+            if self.but_suffix:
+                hits |= self.but_suffix & ~self.but_suffix_out.suffix_hits(value)
+            if self.has_folded:
                 folded = value.lower()
                 hits |= self.equals_ic.get(folded, 0)
                 if self.prefixes_ic.lengths:
                     hits |= self.prefixes_ic.prefix_hits(folded)
                 if self.suffixes_ic.lengths:
                     hits |= self.suffixes_ic.suffix_hits(folded)
-            if self.ips:
+                if self.but_ic:
+                    hits |= self.but_ic & ~self.but_ic_out.get(folded, 0)
+            if self.has_ip:
                 ip = parse_ip(value)
                 if ip is not None:
                     hits |= self.ips.get(ip, 0)
-            for matcher, bit in self.slow_strings:
-                if bit & alive and not bit & hits and matcher.matches(value):
-                    hits |= bit
+                    hits |= (self.ipv4 if ip[0] == 32 else self.ipv6).lookup(ip[1])
+            if self.cost:
+                hits = self.wildcards.hits(value, alive, hits)
+                for matcher, bit in self.slow:
+                    if bit & alive and not bit & hits and matcher.matches(value):
+                        hits |= bit
             return hits
         if kind is int or kind is float:
             number = as_double(value)
-            hits = self.exists | self.but_strings | self.numbers.get(number, 0)
+            hits = self.number_base | self.numbers.get(number, 0)
+            if self.has_ranges:
+                hits |= self.ranges.lookup(number)
             if self.but_numbers:
                 hits |= self.but_numbers & ~self.but_numbers_out.get(number, 0)
-            for matcher, bit in self.slow_numbers:
+            for matcher, bit in self.slow:
                 if bit & alive and not bit & hits and matcher.matches(value):
                     hits |= bit
             return hits
@@ -263,22 +461,14 @@ class _PathIndex:
         return self.exists | self.but_any
 
 
-class _AcceptAll(Matcher):
-    __slots__ = ()
-
-    def matches(self, value: Any) -> bool:
-        return True
-
-
-_ACCEPT_ALL = _AcceptAll()
-
-
 class _Snapshot:
-    __slots__ = ("paths", "order", "prefixes", "live", "owners", "rules", "multi", "next_bit", "garbage")
+    __slots__ = ("paths", "plan", "prefixes", "live", "owners", "rules", "multi", "next_bit", "garbage")
 
     def __init__(self) -> None:
         self.paths: dict[str, _PathIndex] = {}
-        self.order: tuple[_PathIndex, ...] = ()
+        # the paths in matching order, each unpacked for the hot loop:
+        # (constrained, path, keep_if_absent, unconstrained, strings-or-None, exists, index)
+        self.plan: tuple[tuple[int, str, int, int, dict[str, int] | None, int, _PathIndex], ...] = ()
         self.prefixes: frozenset[str] = frozenset()
         self.live = 0
         self.owners: list[Hashable] = []  # bit number -> rule id
@@ -320,7 +510,12 @@ class _Snapshot:
             self.prefixes = frozenset(prefixes)
         # cheap, selective paths first: they knock out most sub-rules before
         # the one-by-one matchers run
-        self.order = tuple(sorted(self.paths.values(), key=lambda p: (p.cost, -p.constrained.bit_count())))
+        order = sorted(self.paths.values(), key=lambda p: (p.cost, -p.constrained.bit_count()))
+        self.plan = tuple(
+            (p.constrained, p.path, p.keep_if_absent, p.unconstrained, p.strings if p.exact_only else None,
+             p.exists, p)
+            for p in order
+        )
         mask = 0
         for number in bits:
             mask |= 1 << number
@@ -412,44 +607,58 @@ class RuleIndex:
         if not live:
             return set()
         fields, arrays = _flatten(event, snap.prefixes)
-        failed = 0
+        ok = live  # sub-rules not yet failed
         get = fields.get
-        for index in snap.order:
-            alive = index.constrained & live & ~failed
-            if not alive:
+        for constrained, path, keep_if_absent, unconstrained, strings, exists, index in snap.plan:
+            if not constrained & ok:
                 continue
-            values = get(index.path)
+            values = get(path)
             if values is None:
-                failed |= alive & ~index.absent_ok
+                ok &= keep_if_absent
                 continue
-            hits = 0
-            for value in values:
-                hits |= index.hits(value, alive)
-            failed |= alive & ~hits
-        matched = live & ~failed
-        if not matched:
-            return set()
+            hits = exists
+            if strings is not None:  # exact strings only: inlined
+                for value in values:
+                    if type(value) is str:
+                        hits |= strings.get(value, 0)
+            else:
+                for value in values:
+                    hits |= index.hits(value, ok)
+            ok &= hits | unconstrained
+            if not ok:
+                return set()
         if arrays:
-            at_risk = 0
-            multi = snap.multi
-            for path in arrays:
-                at_risk |= multi.get(path, 0)
-            risky = matched & at_risk
-            if risky:
-                full = flatten_event(event)
-                while risky:
-                    low = risky & -risky
-                    rule = snap.rules[low.bit_length() - 1]
-                    if rule is None or not subrule_matches(rule, full):
-                        matched &= ~low
-                    risky ^= low
+            ok = self._recheck_arrays(snap, event, arrays, ok)
         owners = snap.owners
-        out: set[Hashable] = set()
-        while matched:
-            low = matched & -matched
-            out.add(owners[low.bit_length() - 1])
-            matched ^= low
-        return out
+        # one pass over the set bits, lowest first (hot path for many matches)
+        return {owners[found.start()] for found in _ONES.finditer(bin(ok)[:1:-1])}
+
+    @staticmethod
+    def _recheck_arrays(snap: _Snapshot, event: Mapping[str, Any], arrays: list[str], matched: int) -> int:
+        """Drop the matches that combine values from different elements of one array."""
+        at_risk = 0
+        multi = snap.multi
+        for path in arrays:
+            at_risk |= multi.get(path, 0)
+        risky = matched & at_risk
+        if not risky:
+            return matched
+        rules: list[tuple[int, SubRule | None]] = []
+        wanted: set[str] = set()
+        while risky:
+            low = risky & -risky
+            rule = snap.rules[low.bit_length() - 1]
+            rules.append((low, rule))
+            if rule is not None:
+                for path in rule:
+                    parts = path.split(".")
+                    wanted.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+            risky ^= low
+        fields = flatten_event(event, wanted)
+        for low, rule in rules:
+            if rule is None or not subrule_matches(rule, fields):
+                matched &= ~low
+        return matched
 
 
 def _flatten(event: Mapping[str, Any], prefixes: frozenset[str]) -> tuple[dict[str, list[Any]], list[str]]:
@@ -463,7 +672,7 @@ def _flatten(event: Mapping[str, Any], prefixes: frozenset[str]) -> tuple[dict[s
 
     def walk(obj: Mapping[str, Any], base: str) -> None:
         for key, value in obj.items():
-            path = base + key if base else key
+            path = base + key
             if path not in prefixes:
                 continue
             kind = type(value)

@@ -14,6 +14,7 @@ Case-insensitive forms compare ``str.lower()`` of both sides.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -79,20 +80,21 @@ def parse_ip(text: str) -> tuple[int, int] | None:
     """
     if not text:
         return None
-    if text.count(".") == 3 and all(part.isdigit() and part.isascii() for part in text.split(".")):
+    parts = text.split(".")
+    if len(parts) == 4:
         address = 0
-        for part in text.split("."):
+        for part in parts:
+            if not (part.isdigit() and part.isascii()):
+                return None
             number = int(part)
             if number > 255:
                 return None
             address = address * 256 + number
         return (32, address)
-    if ":" in text and all(ch in "0123456789abcdefABCDEF:" for ch in text):
-        import ipaddress
-
+    if ":" in text and not text.strip("0123456789abcdefABCDEF:"):
         try:
-            return (128, int(ipaddress.IPv6Address(text)))
-        except ValueError:
+            return (128, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big"))
+        except (OSError, ValueError):
             return None
     return None
 
