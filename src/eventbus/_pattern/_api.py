@@ -24,6 +24,7 @@ from ._matchers import (
     Prefix,
     Suffix,
     Wildcard,
+    is_number,
 )
 from ._parse import SubRule, compile_match_expression, compile_tokens
 from ._reference import reference_matches
@@ -96,6 +97,8 @@ class EventPattern:
 def _canonical(subrules: tuple[SubRule, ...]) -> Any:
     def key(m: Matcher) -> Any:
         data = m.to_json()
+        if isinstance(m, Exact) and is_number(m.value):  # 1 and 1.0 are one number
+            data = float(data)
         return [type(m).__name__, json.dumps(data, sort_keys=True), type(data).__name__]
 
     return sorted(

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from bisect import bisect_left
 from typing import Any
 
@@ -210,7 +210,7 @@ class _Wildcards:
             table.add_length(key)
 
     def hits(self, value: str, alive: int, hits: int) -> int:
-        want = alive & ~hits
+        want = alive ^ (alive & hits)
         size = len(value)
         get = self.by_prefix.masks.get
         for length in self.by_prefix.lengths:
@@ -245,14 +245,17 @@ class _PathIndex:
         "but_strings", "but_strings_out", "but_numbers", "but_numbers_out", "but_any",
         "but_prefix", "but_prefix_out", "but_suffix", "but_suffix_out", "but_ic", "but_ic_out",
         "ranges", "ipv4", "ipv6", "wildcards", "slow", "exact_only", "has_folded", "has_ip", "cost",
-        "string_base", "number_base", "has_ranges",
+        "string_base", "number_base", "other_base", "has_ranges",
     )
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.constrained = 0  # sub-rules that name this path
-        self.unconstrained = -1  # ~constrained, kept ready for the hot loop
-        self.keep_if_absent = -1  # ~(constrained & ~absent_ok)
+        # Masks kept ready for the hot loop, relative to the snapshot's universe
+        # of allocated bits (all non-negative: Python's bitwise operations on
+        # negative integers copy them first, which costs more than the work).
+        self.unconstrained = 0  # universe minus constrained
+        self.keep_if_absent = 0  # universe minus (constrained and not absent_ok)
         self.absent_ok = 0  # ... and accept its absence (exists: false)
         self.exists = 0  # satisfied by any value (exists: true)
         self.strings: dict[str, int] = {}
@@ -289,8 +292,7 @@ class _PathIndex:
         self.has_ip = False
         self.cost = 0
         # what every string / every number satisfies here, whatever its value
-        self.string_base = 0
-        self.number_base = 0
+        self.string_base = self.number_base = self.other_base = -1
         self.has_ranges = False
 
     def add(self, matchers: tuple[Matcher, ...], bit: int) -> None:
@@ -400,26 +402,38 @@ class _PathIndex:
                 self.slow = self.slow + ((m, bit),)
                 self.cost += 1
         self.constrained |= bit
-        self.string_base = self.exists | self.but_numbers
-        self.number_base = self.exists | self.but_strings | self.but_prefix | self.but_suffix | self.but_ic
-        self.unconstrained = ~self.constrained
-        self.keep_if_absent = ~(self.constrained & ~self.absent_ok)
+
+    def refresh(self, universe: int) -> None:
+        """Recompute the masks that depend on the universe of allocated bits."""
+        constrained = self.constrained
+        self.unconstrained = universe ^ constrained
+        self.keep_if_absent = universe ^ (constrained ^ (constrained & self.absent_ok))
+        # hits() answers with the sub-rules that do not name this path included,
+        # so the hot loop can AND its answer straight into the survivors
+        self.string_base = self.exists | self.but_numbers | self.unconstrained
+        self.number_base = (self.exists | self.but_strings | self.but_prefix | self.but_suffix | self.but_ic
+                            | self.unconstrained)
+        self.other_base = self.exists | self.but_any | self.unconstrained
 
     def hits(self, value: Any, alive: int) -> int:
-        """Sub-rules among ``alive`` whose matchers here accept ``value`` (hot path)."""
+        """Sub-rules whose matchers here accept ``value``, plus those that do not name
+        this path (hot path).  One-by-one matchers run only for sub-rules in ``alive``."""
         kind = type(value)
         if kind is str:
             hits = self.string_base | self.strings.get(value, 0)
             if self.but_strings:
-                hits |= self.but_strings & ~self.but_strings_out.get(value, 0)
+                out = self.but_strings_out.get(value, 0)
+                hits |= self.but_strings ^ (self.but_strings & out)
             if self.prefixes.lengths:
                 hits |= self.prefixes.prefix_hits(value)
             if self.suffixes.lengths:
                 hits |= self.suffixes.suffix_hits(value)
             if self.but_prefix:
-                hits |= self.but_prefix & ~self.but_prefix_out.prefix_hits(value)
+                out = self.but_prefix_out.prefix_hits(value)
+                hits |= self.but_prefix ^ (self.but_prefix & out)
             if self.but_suffix:
-                hits |= self.but_suffix & ~self.but_suffix_out.suffix_hits(value)
+                out = self.but_suffix_out.suffix_hits(value)
+                hits |= self.but_suffix ^ (self.but_suffix & out)
             if self.has_folded:
                 folded = value.lower()
                 hits |= self.equals_ic.get(folded, 0)
@@ -428,7 +442,8 @@ class _PathIndex:
                 if self.suffixes_ic.lengths:
                     hits |= self.suffixes_ic.suffix_hits(folded)
                 if self.but_ic:
-                    hits |= self.but_ic & ~self.but_ic_out.get(folded, 0)
+                    out = self.but_ic_out.get(folded, 0)
+                    hits |= self.but_ic ^ (self.but_ic & out)
             if self.has_ip:
                 ip = parse_ip(value)
                 if ip is not None:
@@ -446,33 +461,35 @@ class _PathIndex:
             if self.has_ranges:
                 hits |= self.ranges.lookup(number)
             if self.but_numbers:
-                hits |= self.but_numbers & ~self.but_numbers_out.get(number, 0)
+                out = self.but_numbers_out.get(number, 0)
+                hits |= self.but_numbers ^ (self.but_numbers & out)
             for matcher, bit in self.slow:
                 if bit & alive and not bit & hits and matcher.matches(value):
                     hits |= bit
             return hits
         if value is None:
-            return self.exists | self.null | self.but_any
+            return self.other_base | self.null
         if value is True:
-            return self.exists | self.true | self.but_any
+            return self.other_base | self.true
         if value is False:
-            return self.exists | self.false | self.but_any
+            return self.other_base | self.false
         # some other leaf object (not from JSON): only exists and anything-but
-        return self.exists | self.but_any
+        return self.other_base
 
 
 class _Snapshot:
-    __slots__ = ("paths", "plan", "prefixes", "live", "owners", "rules", "multi", "next_bit", "garbage")
+    __slots__ = ("paths", "plan", "prefixes", "live", "owners", "rules", "reach", "multi", "next_bit", "garbage")
 
     def __init__(self) -> None:
         self.paths: dict[str, _PathIndex] = {}
         # the paths in matching order, each unpacked for the hot loop:
-        # (constrained, path, keep_if_absent, unconstrained, strings-or-None, exists, index)
-        self.plan: tuple[tuple[int, str, int, int, dict[str, int] | None, int, _PathIndex], ...] = ()
+        # (constrained, path, keep_if_absent, exists | unconstrained, strings.get or None, index)
+        self.plan: tuple[tuple[int, str, int, int, Callable[[str, int], int] | None, _PathIndex], ...] = ()
         self.prefixes: frozenset[str] = frozenset()
         self.live = 0
         self.owners: list[Hashable] = []  # bit number -> rule id
         self.rules: list[SubRule | None] = []  # bit number -> sub-rule (None once removed)
+        self.reach: list[frozenset[str]] = []  # bit number -> its paths and their prefixes
         self.multi: dict[str, int] = {}  # array path -> sub-rules naming 2+ paths under it
         self.next_bit = 0
         self.garbage = 0
@@ -487,6 +504,7 @@ class _Snapshot:
             bit = 1 << number
             self.owners.append(rule_id)
             self.rules.append(rule)
+            reach: set[str] = set()
             for path, matchers in rule.items():
                 index = self.paths.get(path)
                 if index is None:
@@ -499,9 +517,12 @@ class _Snapshot:
             under: dict[str, int] = {}
             for path in rule:
                 parts = path.split(".")
+                reach.add(path)
                 for k in range(1, len(parts)):
                     head = ".".join(parts[:k])
+                    reach.add(head)
                     under[head] = under.get(head, 0) + 1
+            self.reach.append(frozenset(reach))
             for head, count in under.items():
                 if count >= 2:
                     self.multi[head] = self.multi.get(head, 0) | bit
@@ -510,10 +531,13 @@ class _Snapshot:
             self.prefixes = frozenset(prefixes)
         # cheap, selective paths first: they knock out most sub-rules before
         # the one-by-one matchers run
+        universe = (1 << self.next_bit) - 1
+        for index in self.paths.values():
+            index.refresh(universe)
         order = sorted(self.paths.values(), key=lambda p: (p.cost, -p.constrained.bit_count()))
         self.plan = tuple(
-            (p.constrained, p.path, p.keep_if_absent, p.unconstrained, p.strings if p.exact_only else None,
-             p.exists, p)
+            (p.constrained, p.path, p.keep_if_absent, p.exists | p.unconstrained,
+             p.strings.get if p.exact_only else None, p)
             for p in order
         )
         mask = 0
@@ -609,22 +633,23 @@ class RuleIndex:
         fields, arrays = _flatten(event, snap.prefixes)
         ok = live  # sub-rules not yet failed
         get = fields.get
-        for constrained, path, keep_if_absent, unconstrained, strings, exists, index in snap.plan:
-            if not constrained & ok:
-                continue
+        for constrained, path, keep_if_absent, base, exact, index in snap.plan:
             values = get(path)
             if values is None:
                 ok &= keep_if_absent
                 continue
-            hits = exists
-            if strings is not None:  # exact strings only: inlined
+            if not constrained & ok:
+                continue
+            if exact is not None:  # exact strings only: inlined
+                hits = base
                 for value in values:
                     if type(value) is str:
-                        hits |= strings.get(value, 0)
+                        hits |= exact(value, 0)
             else:
+                hits = 0
                 for value in values:
                     hits |= index.hits(value, ok)
-            ok &= hits | unconstrained
+            ok &= hits
             if not ok:
                 return set()
         if arrays:
@@ -647,17 +672,14 @@ class RuleIndex:
         wanted: set[str] = set()
         while risky:
             low = risky & -risky
-            rule = snap.rules[low.bit_length() - 1]
-            rules.append((low, rule))
-            if rule is not None:
-                for path in rule:
-                    parts = path.split(".")
-                    wanted.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+            number = low.bit_length() - 1
+            rules.append((low, snap.rules[number]))
+            wanted |= snap.reach[number]
             risky ^= low
         fields = flatten_event(event, wanted)
         for low, rule in rules:
             if rule is None or not subrule_matches(rule, fields):
-                matched &= ~low
+                matched ^= low
         return matched
 
 

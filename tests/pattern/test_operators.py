@@ -1,0 +1,207 @@
+"""Each operator of the pattern language, on events shaped like AWS's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import eventbus
+from eventbus import (
+    anything_but,
+    cidr,
+    equals_ignore_case,
+    exact,
+    exists,
+    numeric,
+    prefix,
+    suffix,
+    wildcard,
+)
+from eventbus._pattern._api import reference_match
+
+EVENT: dict[str, Any] = {
+    "source": "aws.s3",
+    "region": "eu-west-1",
+    "resources": ["arn:a", "arn:b"],
+    "detail": {
+        "state": "Running",
+        "priority": 3,
+        "amount": 250.5,
+        "key": "uploads/2024/img_1.png",
+        "ip": "10.0.3.4",
+        "ip6": "2001:db8::1",
+        "flag": False,
+        "nothing": None,
+        "empty": "",
+        "list": [],
+        "obj": {"inner": 1},
+        "items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 5}],
+    },
+}
+
+CASES = [
+    # exact values
+    ({"source": ["aws.s3"]}, True),
+    ({"source": ["aws.ec2"]}, False),
+    ({"source": ["aws.ec2", "aws.s3"]}, True),
+    ({"resources": ["arn:b"]}, True),
+    ({"detail": {"state": ["running"]}}, False),
+    ({"detail": {"priority": [3]}}, True),
+    ({"detail": {"priority": [3.0]}}, True),
+    ({"detail": {"priority": ["3"]}}, False),
+    ({"detail": {"flag": [False]}}, True),
+    ({"detail": {"flag": [0]}}, False),
+    ({"detail": {"nothing": [None]}}, True),
+    ({"detail": {"nothing": ["null"]}}, False),
+    ({"detail": {"empty": [""]}}, True),
+    ({"detail": {"nothing": [""]}}, False),
+    ({"detail": {"ip": ["10.0.3.4"]}}, True),
+    ({"detail": {"ip6": ["2001:0db8:0:0:0:0:0:1"]}}, True),
+    # prefix / suffix / equals-ignore-case
+    ({"detail": {"key": [{"prefix": "uploads/"}]}}, True),
+    ({"detail": {"key": [{"prefix": "Uploads/"}]}}, False),
+    ({"detail": {"key": [{"prefix": {"equals-ignore-case": "UPLOADS/"}}]}}, True),
+    ({"detail": {"priority": [{"prefix": "3"}]}}, False),
+    ({"detail": {"key": [{"suffix": ".png"}]}}, True),
+    ({"detail": {"key": [{"suffix": ".PNG"}]}}, False),
+    ({"detail": {"key": [{"suffix": {"equals-ignore-case": ".PNG"}}]}}, True),
+    ({"detail": {"state": [{"equals-ignore-case": "RUNNING"}]}}, True),
+    ({"detail": {"state": [{"equals-ignore-case": "stopped"}]}}, False),
+    # anything-but
+    ({"detail": {"state": [{"anything-but": "stopped"}]}}, True),
+    ({"detail": {"state": [{"anything-but": "Running"}]}}, False),
+    ({"detail": {"state": [{"anything-but": ["a", "Running"]}]}}, False),
+    ({"detail": {"priority": [{"anything-but": [3]}]}}, False),
+    ({"detail": {"priority": [{"anything-but": [3.5]}]}}, True),
+    ({"detail": {"priority": [{"anything-but": ["3"]}]}}, True),
+    ({"detail": {"nothing": [{"anything-but": "x"}]}}, True),
+    ({"detail": {"missing": [{"anything-but": "x"}]}}, False),
+    ({"detail": {"key": [{"anything-but": {"prefix": "uploads/"}}]}}, False),
+    ({"detail": {"key": [{"anything-but": {"prefix": ["tmp/", "logs/"]}}]}}, True),
+    ({"detail": {"key": [{"anything-but": {"suffix": ".png"}}]}}, False),
+    ({"detail": {"state": [{"anything-but": {"equals-ignore-case": ["RUNNING"]}}]}}, False),
+    ({"detail": {"key": [{"anything-but": {"wildcard": "*.png"}}]}}, False),
+    ({"detail": {"key": [{"anything-but": {"wildcard": "*.jpg"}}]}}, True),
+    ({"detail": {"priority": [{"anything-but": {"wildcard": "*"}}]}}, True),
+    ({"resources": [{"anything-but": "arn:a"}]}, True),  # some element is not arn:a
+    ({"detail": {"state": [{"anything-but": "a"}, {"anything-but": "Running"}]}}, True),
+    # numeric
+    ({"detail": {"amount": [{"numeric": [">", 100, "<=", 300]}]}}, True),
+    ({"detail": {"amount": [{"numeric": [">", 250.5]}]}}, False),
+    ({"detail": {"amount": [{"numeric": [">=", 250.5]}]}}, True),
+    ({"detail": {"priority": [{"numeric": ["=", 3]}]}}, True),
+    ({"detail": {"priority": [{"numeric": ["<", 3]}]}}, False),
+    ({"detail": {"priority": [{"numeric": ["<=", 3]}]}}, True),
+    ({"detail": {"state": [{"numeric": [">", 0]}]}}, False),
+    ({"detail": {"flag": [{"numeric": [">=", 0]}]}}, False),
+    # exists
+    ({"detail": {"state": [{"exists": True}]}}, True),
+    ({"detail": {"nothing": [{"exists": True}]}}, True),
+    ({"detail": {"obj": [{"exists": True}]}}, False),
+    ({"detail": {"list": [{"exists": True}]}}, False),
+    ({"detail": {"list": [{"exists": False}]}}, True),
+    ({"detail": {"missing": [{"exists": False}]}}, True),
+    ({"detail": {"state": [{"exists": False}]}}, False),
+    # cidr
+    ({"detail": {"ip": [{"cidr": "10.0.0.0/16"}]}}, True),
+    ({"detail": {"ip": [{"cidr": "10.1.0.0/16"}]}}, False),
+    ({"detail": {"ip6": [{"cidr": "2001:db8::/32"}]}}, True),
+    ({"detail": {"ip6": [{"cidr": "10.0.0.0/8"}]}}, False),
+    ({"detail": {"key": [{"cidr": "10.0.0.0/8"}]}}, False),
+    # wildcard
+    ({"detail": {"key": [{"wildcard": "uploads/*.png"}]}}, True),
+    ({"detail": {"key": [{"wildcard": "uploads/*.jpg"}]}}, False),
+    ({"detail": {"key": [{"wildcard": "uploads/2024/img_1*.png"}]}}, True),
+    ({"detail": {"key": [{"wildcard": "*"}]}}, True),
+    ({"detail": {"key": [{"wildcard": "uploads/2024/img_1.png"}]}}, True),
+    ({"detail": {"priority": [{"wildcard": "*"}]}}, False),
+    # $or, nesting, arrays of objects
+    ({"$or": [{"source": ["aws.ec2"]}, {"detail": {"priority": [3]}}]}, True),
+    ({"$or": [{"source": ["aws.ec2"]}, {"detail": {"priority": [4]}}]}, False),
+    ({"detail": {"$or": [{"state": ["x"]}, {"$or": [{"priority": [9]}, {"amount": [250.5]}]}]}}, True),
+    ({"source": ["aws.s3"], "$or": [{"region": ["us-east-1"]}, {"detail": {"flag": [True]}}]}, False),
+    ({"detail": {"items": {"sku": ["B"]}}}, True),
+    ({"detail": {"items": {"sku": ["B"], "qty": [5]}}}, True),
+    ({"detail": {"items": {"sku": ["A"], "qty": [5]}}}, False),
+    ({"detail": {"obj.inner": [1]}}, True),
+]
+
+
+@pytest.mark.parametrize(("pattern", "expected"), CASES, ids=[str(p) for p, _ in CASES])
+def test_operator_matches_as_aws_does(pattern: dict[str, Any], expected: bool) -> None:
+    compiled = eventbus.compile_pattern(pattern)
+    assert compiled.matches(EVENT) is expected
+    assert reference_match(compiled, EVENT) is expected
+
+
+def test_a_literal_string_in_an_event_is_matched_byte_for_byte() -> None:
+    pattern = eventbus.compile_pattern({"s": ["A CamelCase string with an emoji 🚀 "]})
+    assert pattern.matches({"s": "A CamelCase string with an emoji 🚀 "})
+    assert not pattern.matches({"s": "A CamelCase string with an emoji 🚀"})
+
+
+def test_a_later_repeated_path_replaces_the_earlier_one_as_in_aws() -> None:
+    text = '{"detail": {"location": [{"prefix": "us-"}], "location": [{"anything-but": "us-east"}]}}'
+    pattern = eventbus.compile_pattern(text)
+    assert pattern.matches({"detail": {"location": "eu-central-1"}})
+    assert not pattern.matches({"detail": {"location": "us-east"}})
+
+
+FACTORY_CASES = [
+    (exact("x"), "x"),
+    (exact(3), 3),
+    (exact(None), None),
+    (prefix("us-"), {"prefix": "us-"}),
+    (prefix("us-", ignore_case=True), {"prefix": {"equals-ignore-case": "us-"}}),
+    (suffix(".png"), {"suffix": ".png"}),
+    (suffix(".png", ignore_case=True), {"suffix": {"equals-ignore-case": ".png"}}),
+    (equals_ignore_case("Alice"), {"equals-ignore-case": "Alice"}),
+    (anything_but("a"), {"anything-but": "a"}),
+    (anything_but("a", "b"), {"anything-but": ["a", "b"]}),
+    (anything_but(100, 200), {"anything-but": [100, 200]}),
+    (anything_but(prefix="init"), {"anything-but": {"prefix": "init"}}),
+    (anything_but(suffix=[".a", ".b"]), {"anything-but": {"suffix": [".a", ".b"]}}),
+    (anything_but(equals_ignore_case="x"), {"anything-but": {"equals-ignore-case": "x"}}),
+    (anything_but(wildcard="*/lib/*"), {"anything-but": {"wildcard": "*/lib/*"}}),
+    (numeric(">", 0, "<=", 5), {"numeric": [">", 0, "<=", 5]}),
+    (numeric("=", 3), {"numeric": ["=", 3]}),
+    (exists(), {"exists": True}),
+    (exists(False), {"exists": False}),
+    (cidr("10.0.0.0/24"), {"cidr": "10.0.0.0/24"}),
+    (wildcard("a*b"), {"wildcard": "a*b"}),
+]
+
+
+@pytest.mark.parametrize(("built", "json_form"), FACTORY_CASES, ids=[repr(j) for _, j in FACTORY_CASES])
+def test_factories_compile_to_the_same_form_as_json(built: eventbus.Matcher, json_form: Any) -> None:
+    from_python = eventbus.compile_pattern({"detail": {"f": [built]}})
+    from_json = eventbus.compile_pattern({"detail": {"f": [json_form]}})
+    assert from_python == from_json
+    assert from_python.subrules == from_json.subrules
+    assert built.to_json() == json_form
+
+
+def test_factories_refuse_bad_input_with_aws_words() -> None:
+    with pytest.raises(eventbus.InvalidEventPatternError, match="Null prefix/suffix not allowed"):
+        anything_but(prefix="")
+    with pytest.raises(eventbus.InvalidEventPatternError, match="Bad numeric range operator: >"):
+        numeric(">", 0, ">", 1)
+    with pytest.raises(eventbus.InvalidEventPatternError, match="Consecutive wildcard characters"):
+        wildcard("a**")
+    with pytest.raises(eventbus.InvalidEventPatternError, match="exactly one of"):
+        anything_but("a", prefix="b")
+
+
+def test_to_json_round_trips() -> None:
+    pattern = {"source": ["a"], "detail": {"n": [{"numeric": [">", 1]}], "$or": [{"x": [1]}, {"y": [None]}]}}
+    compiled = eventbus.compile_pattern(pattern)
+    assert compiled.to_json() == pattern
+    assert eventbus.compile_pattern(compiled.to_json()) == compiled
+    assert eventbus.compile_pattern(compiled) is compiled
+    assert "EventPattern(" in repr(compiled)
+
+
+def test_patterns_with_true_and_one_are_different() -> None:
+    assert eventbus.compile_pattern({"a": [True]}) != eventbus.compile_pattern({"a": [1]})
+    assert eventbus.compile_pattern({"a": [1]}) == eventbus.compile_pattern({"a": [1.0]})
