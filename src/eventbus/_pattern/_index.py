@@ -58,7 +58,6 @@ from ._matchers import (
     parse_ip,
 )
 from ._parse import SubRule
-from ._reference import flatten_event, subrule_matches
 from ._wildcard import glob_matches
 
 __all__ = ["RuleIndex", "parse_event_json"]
@@ -477,14 +476,38 @@ class _PathIndex:
         return self.other_base
 
 
+# (constrained, path, keep_if_absent, exists | unconstrained, strings.get or None, index)
+_Step = tuple[int, str, int, int, Callable[[str, int], int] | None, "_PathIndex"]
+# (AND of keep_if_absent over the absent paths, steps of the present paths)
+_ShapePlan = tuple[int, tuple[tuple[int, str, int, Callable[[str, int], int] | None, "_PathIndex"], ...]]
+_MAX_SHAPES = 2048
+
+
+def _shape_plan(plan: tuple[_Step, ...], shapes: dict[tuple[str, ...], _ShapePlan],
+                shape: tuple[str, ...]) -> _ShapePlan:
+    present = set(shape)
+    keep = -1
+    steps = []
+    for constrained, path, keep_if_absent, base, exact, index in plan:
+        if path in present:
+            steps.append((constrained, path, base, exact, index))
+        else:
+            keep &= keep_if_absent
+    known = (keep, tuple(steps))
+    if len(shapes) >= _MAX_SHAPES:
+        shapes.clear()
+    shapes[shape] = known
+    return known
+
+
 class _Snapshot:
     __slots__ = ("paths", "plan", "prefixes", "live", "owners", "rules", "reach", "multi", "next_bit", "garbage")
 
     def __init__(self) -> None:
         self.paths: dict[str, _PathIndex] = {}
-        # the paths in matching order, each unpacked for the hot loop:
-        # (constrained, path, keep_if_absent, exists | unconstrained, strings.get or None, index)
-        self.plan: tuple[tuple[int, str, int, int, Callable[[str, int], int] | None, _PathIndex], ...] = ()
+        # The paths in matching order, each unpacked for the hot loop, and the
+        # cache of per-shape plans built from it; replaced together on change.
+        self.plan: tuple[tuple[_Step, ...], dict[tuple[str, ...], _ShapePlan]] = ((), {})
         self.prefixes: frozenset[str] = frozenset()
         self.live = 0
         self.owners: list[Hashable] = []  # bit number -> rule id
@@ -535,11 +558,11 @@ class _Snapshot:
         for index in self.paths.values():
             index.refresh(universe)
         order = sorted(self.paths.values(), key=lambda p: (p.cost, -p.constrained.bit_count()))
-        self.plan = tuple(
+        self.plan = (tuple(
             (p.constrained, p.path, p.keep_if_absent, p.exists | p.unconstrained,
              p.strings.get if p.exact_only else None, p)
             for p in order
-        )
+        ), {})
         mask = 0
         for number in bits:
             mask |= 1 << number
@@ -631,15 +654,19 @@ class RuleIndex:
         if not live:
             return set()
         fields, arrays = _flatten(event, snap.prefixes)
-        ok = live  # sub-rules not yet failed
-        get = fields.get
-        for constrained, path, keep_if_absent, base, exact, index in snap.plan:
-            values = get(path)
-            if values is None:
-                ok &= keep_if_absent
-                continue
+        plan, shapes = snap.plan
+        # Events of one shape name the same paths: what their absence costs is
+        # worked out once per shape (the tuple of paths present) and cached.
+        shape = tuple(fields)
+        known = shapes.get(shape)
+        if known is None:
+            known = _shape_plan(plan, shapes, shape)
+        keep, steps = known
+        ok = live & keep  # sub-rules not yet failed
+        for constrained, path, base, exact, index in steps:
             if not constrained & ok:
                 continue
+            values = fields[path]
             if exact is not None:  # exact strings only: inlined
                 hits = base
                 for value in values:
@@ -668,17 +695,27 @@ class RuleIndex:
         risky = matched & at_risk
         if not risky:
             return matched
-        rules: list[tuple[int, SubRule | None]] = []
+        # Only the paths under those arrays can clash: every other value sits in
+        # no array with two elements, so it fits any choice, and the bit masks
+        # have already checked it.  Re-check just the part under the arrays.
+        heads = tuple(path + "." for path in arrays)
+        checks: list[tuple[int, SubRule]] = []
         wanted: set[str] = set()
         while risky:
             low = risky & -risky
-            number = low.bit_length() - 1
-            rules.append((low, snap.rules[number]))
-            wanted |= snap.reach[number]
+            rule = snap.rules[low.bit_length() - 1]
             risky ^= low
-        fields = flatten_event(event, wanted)
-        for low, rule in rules:
-            if rule is None or not subrule_matches(rule, fields):
+            if rule is None:
+                matched ^= low
+                continue
+            part = {path: m for path, m in rule.items() if path.startswith(heads)}
+            checks.append((low, part))
+            for path in part:
+                parts = path.split(".")
+                wanted.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+        fields = _flatten_with_trails(event, wanted)
+        for low, part in checks:
+            if not _consistent_match(part, fields):
                 matched ^= low
         return matched
 
@@ -718,23 +755,103 @@ def _flatten(event: Mapping[str, Any], prefixes: frozenset[str]) -> tuple[dict[s
     def walk_list(items: list[Any], path: str) -> None:
         containers = 0
         for item in items:
-            if isinstance(item, Mapping):
-                containers += 1
-                walk(item, path + ".")
-            elif isinstance(item, (list, tuple)):
-                containers += 1
-                walk_list(list(item), path)
-            else:
+            kind = type(item)
+            if kind in _LEAF_KINDS:
                 found = fields.get(path)
                 if found is None:
                     fields[path] = [item]
                 else:
                     found.append(item)
+            elif kind is dict or isinstance(item, Mapping):
+                containers += 1
+                walk(item, path + ".")
+            elif kind is list or isinstance(item, (list, tuple)):
+                containers += 1
+                walk_list(list(item), path)
+            else:
+                fields.setdefault(path, []).append(item)
         if containers >= 2:
             arrays.append(path)
 
-    walk(event, "")
+    try:
+        walk(event, "")
+    except TypeError:
+        raise ValidationError("Parameter Event is not valid. (field names must be strings)") from None
     return fields, arrays
 
 
 _LEAF_KINDS = frozenset(_LEAF_TYPES)
+
+Trail = tuple[tuple[int, int], ...]
+
+
+def _flatten_with_trails(event: Mapping[str, Any], wanted: set[str]) -> dict[str, list[tuple[Any, Trail]]]:
+    """Leaf values at the wanted paths, each with its trail: the (array, element)
+    pairs of the arrays of objects it sits in."""
+    fields: dict[str, list[tuple[Any, Trail]]] = {}
+    arrays = [0]
+
+    def walk(obj: Mapping[str, Any], base: str, trail: Trail) -> None:
+        for key, value in obj.items():
+            path = base + key
+            if path not in wanted:
+                continue
+            visit(value, path, trail)
+
+    def visit(value: Any, path: str, trail: Trail) -> None:
+        kind = type(value)
+        if kind in _LEAF_KINDS:
+            fields.setdefault(path, []).append((value, trail))
+        elif kind is dict:
+            walk(value, path + ".", trail)
+        elif kind is list or kind is tuple:
+            arrays[0] += 1
+            array = arrays[0]
+            for position, item in enumerate(value):
+                if type(item) in _LEAF_KINDS:
+                    fields.setdefault(path, []).append((item, trail))
+                else:
+                    visit(item, path, (*trail, (array, position)))
+        elif isinstance(value, Mapping):
+            walk(value, path + ".", trail)
+        elif isinstance(value, (list, tuple)):
+            visit(list(value), path, trail)
+        else:
+            fields.setdefault(path, []).append((value, trail))
+
+    walk(event, "", ())
+    return fields
+
+
+def _consistent_match(rule: SubRule, fields: Mapping[str, list[tuple[Any, Trail]]]) -> bool:
+    """Whether values satisfying each path of ``rule`` can all come from the
+    same element of every array they share (a backtracking search)."""
+    options: list[list[Trail]] = []
+    for path, matchers in rule.items():
+        present = fields.get(path)
+        if not present:
+            if any(type(m) is Exists and not m.value for m in matchers):  # type: ignore[attr-defined]
+                continue
+            return False
+        trails = [trail for value, trail in present if any(m.matches(value) for m in matchers)]
+        if not trails:
+            return False
+        options.append(trails)
+    options.sort(key=len)
+    chosen: dict[int, int] = {}
+
+    def search(i: int) -> bool:
+        if i == len(options):
+            return True
+        for trail in options[i]:
+            if all(chosen.get(array, position) == position for array, position in trail):
+                added = [array for array, position in trail if array not in chosen]
+                for array, position in trail:
+                    chosen[array] = position
+                if search(i + 1):
+                    return True
+                for array in added:
+                    del chosen[array]
+        return False
+
+    return search(0)
