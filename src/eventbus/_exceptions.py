@@ -30,8 +30,8 @@ class InvalidEventPatternError(ValidationError):
     ``str(error)`` is AWS's message without the parser-location suffix that
     AWS appends, e.g. ``Event pattern is not valid. Reason: Empty arrays are
     not allowed``.  ``reason`` holds the text after ``Reason:``; ``location``
-    holds AWS's ``at [Source: ...; line: L, column: C]`` suffix where the
-    pattern came as JSON text, else ``None``.
+    holds a parser location in AWS's style (``at [Source: ...; line: L,
+    column: C]``) for malformed JSON text, else ``None``.
     """
 
     def __init__(self, reason: str, *, location: str | None = None) -> None:

@@ -205,3 +205,13 @@ def test_to_json_round_trips() -> None:
 def test_patterns_with_true_and_one_are_different() -> None:
     assert eventbus.compile_pattern({"a": [True]}) != eventbus.compile_pattern({"a": [1]})
     assert eventbus.compile_pattern({"a": [1]}) == eventbus.compile_pattern({"a": [1.0]})
+
+
+def test_values_of_a_nested_array_keep_to_their_element() -> None:
+    # found by the property test: "b" (inside a nested array) and "b.a" sit in
+    # different elements of the array at "b", so they may not combine
+    pattern = eventbus.compile_pattern({"b": {"a": [""]}, "$or": [{"a": [""], "b": [""]}, {"b": [""]}]})
+    event = {"b": [[""], {"a": ""}]}
+    assert not pattern.matches(event)
+    assert not reference_match(pattern, event)
+    assert pattern.matches({"b": [["", {"a": ""}]]})  # the same element: fine

@@ -85,7 +85,7 @@ class EventPattern:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, EventPattern):
             return NotImplemented
-        return _canonical(self.subrules) == _canonical(other.subrules)
+        return bool(_canonical(self.subrules) == _canonical(other.subrules))
 
     def __hash__(self) -> int:
         return hash(json.dumps(_canonical(self.subrules), sort_keys=True, default=str))

@@ -21,7 +21,9 @@ How it works (details in ``docs/internals.md``):
   that has at least two elements are re-checked with the reference
   evaluator, which enforces AWS's array-consistent matching.
 
-Concurrency: one writer at a time (a lock), readers never lock.  A reader
+Concurrency: one writer at a time (callers that write from several threads
+serialise their writes; the bus layer does), any number of readers, which
+never lock.  A reader
 takes the current ``_Snapshot`` once.  Adding a rule fills in its bits first
 and publishes them last (``live`` is replaced in one assignment); removing
 clears ``live`` first.  Bits are never reused inside a snapshot; when
@@ -33,9 +35,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Callable, Hashable, Iterator, Mapping
 from bisect import bisect_left
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 
 from .._exceptions import ValidationError
@@ -368,8 +369,9 @@ class _PathIndex:
                 assert isinstance(m, AnythingBut)
                 if m.values and isinstance(m.values[0], str):
                     self.but_strings |= bit
-                    for s in m.values:
-                        self.but_strings_out[s] = self.but_strings_out.get(s, 0) | bit  # type: ignore[index]
+                    for text in m.values:
+                        assert isinstance(text, str)
+                        self.but_strings_out[text] = self.but_strings_out.get(text, 0) | bit
                 else:
                     self.but_numbers |= bit
                     for n in m.values:
@@ -391,9 +393,9 @@ class _PathIndex:
             elif kind is AnythingButIgnoreCase:
                 assert isinstance(m, AnythingButIgnoreCase)
                 self.but_ic |= bit
-                for s in m.values:
-                    key = s.lower()
-                    self.but_ic_out[key] = self.but_ic_out.get(key, 0) | bit
+                for text in m.values:
+                    folded = text.lower()
+                    self.but_ic_out[folded] = self.but_ic_out.get(folded, 0) | bit
                 self.but_any |= bit
                 self.has_folded = True
             else:  # anything-but wildcard, or a matcher type added later
@@ -537,11 +539,13 @@ class _Snapshot:
                     for k in range(1, len(parts) + 1):
                         prefixes.add(".".join(parts[:k]))
                 index.add(matchers, bit)
+            # under[p]: how many of the rule's paths are p or lie below p.  An
+            # array at p with two or more elements of objects (or of arrays)
+            # can hold values of those paths in different elements.
             under: dict[str, int] = {}
             for path in rule:
                 parts = path.split(".")
-                reach.add(path)
-                for k in range(1, len(parts)):
+                for k in range(1, len(parts) + 1):
                     head = ".".join(parts[:k])
                     reach.add(head)
                     under[head] = under.get(head, 0) + 1
@@ -588,15 +592,15 @@ class RuleIndex:
     (``KeyError`` if absent).  ``match`` takes the event as a mapping or as
     JSON text (``str``/``bytes``) and returns a ``set`` of rule ids.
 
-    Safe for one writer and any number of concurrent readers: ``match`` never
-    takes a lock (see the module notes).
+    Safe for one writer at a time and any number of concurrent readers:
+    ``match`` never takes a lock and always sees a consistent set of rules
+    (see the module notes).  Writers on several threads must take turns.
     """
 
     def __init__(self) -> None:
         self._snap = _Snapshot()
         self._bits: dict[Hashable, list[int]] = {}
         self._patterns: dict[Hashable, Any] = {}
-        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._bits)
@@ -618,21 +622,19 @@ class RuleIndex:
         from ._api import compile_pattern  # the facade compiles; it imports this module
 
         compiled = compile_pattern(pattern)
-        with self._lock:
-            snap = self._snap
-            old = self._bits.pop(rule_id, None)
-            if old is not None:
-                snap.remove(old)
-            self._bits[rule_id] = snap.add(rule_id, compiled.subrules)
-            self._patterns[rule_id] = compiled
-            self._maybe_compact()
+        snap = self._snap
+        old = self._bits.pop(rule_id, None)
+        if old is not None:
+            snap.remove(old)
+        self._bits[rule_id] = snap.add(rule_id, compiled.subrules)
+        self._patterns[rule_id] = compiled
+        self._maybe_compact()
 
     def remove(self, rule_id: Hashable) -> None:
-        with self._lock:
-            bits = self._bits.pop(rule_id)
-            del self._patterns[rule_id]
-            self._snap.remove(bits)
-            self._maybe_compact()
+        bits = self._bits.pop(rule_id)
+        del self._patterns[rule_id]
+        self._snap.remove(bits)
+        self._maybe_compact()
 
     def _maybe_compact(self) -> None:
         snap = self._snap
@@ -695,10 +697,11 @@ class RuleIndex:
         risky = matched & at_risk
         if not risky:
             return matched
-        # Only the paths under those arrays can clash: every other value sits in
+        # Only the paths at or under those arrays can clash: every other value sits in
         # no array with two elements, so it fits any choice, and the bit masks
         # have already checked it.  Re-check just the part under the arrays.
         heads = tuple(path + "." for path in arrays)
+        at = set(arrays)
         checks: list[tuple[int, SubRule]] = []
         wanted: set[str] = set()
         while risky:
@@ -708,7 +711,7 @@ class RuleIndex:
             if rule is None:
                 matched ^= low
                 continue
-            part = {path: m for path, m in rule.items() if path.startswith(heads)}
+            part = {path: m for path, m in rule.items() if path in at or path.startswith(heads)}
             checks.append((low, part))
             for path in part:
                 parts = path.split(".")
@@ -830,7 +833,7 @@ def _consistent_match(rule: SubRule, fields: Mapping[str, list[tuple[Any, Trail]
     for path, matchers in rule.items():
         present = fields.get(path)
         if not present:
-            if any(type(m) is Exists and not m.value for m in matchers):  # type: ignore[attr-defined]
+            if any(isinstance(m, Exists) and not m.value for m in matchers):
                 continue
             return False
         trails = [trail for value, trail in present if any(m.matches(value) for m in matchers)]

@@ -50,6 +50,7 @@ FIELD_NAME, STRING, NUMBER, TRUE, FALSE, NULL, EOF = 5, 6, 7, 8, 9, 10, 11
 
 Token = tuple[int, Any]
 
+_DIGITS = frozenset("0123456789")  # ASCII only: str.isdigit() accepts other scripts
 _VALUE_LIST = "(JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
 
 
@@ -76,7 +77,7 @@ def token_text(token: Token) -> str:
     if kind in (STRING, FIELD_NAME):
         return str(value)
     if kind == NUMBER:
-        return value[1]
+        return str(value[1])
     return {
         START_OBJECT: "{",
         END_OBJECT: "}",
@@ -133,7 +134,7 @@ def _walk(value: Any) -> Iterator[Token]:
         yield (NULL, None)
     elif isinstance(value, (int, float)):
         if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-            raise InvalidEventPatternError(f"Non-standard token '{value}': numbers must be finite")
+            raise InvalidEventPatternError(f"Number {value!r} is out of range: numbers must be finite doubles")
         yield _number_token(value)
     else:
         to_json = getattr(value, "to_json", None)
@@ -303,7 +304,7 @@ class TextTokens(TokenSource):
         self.expect = "after_value"
         if ch == '"':
             return (STRING, self._string())
-        if ch == "-" or ch.isdigit():
+        if ch == "-" or ch in _DIGITS:
             return self._number()
         if ch in "]}":
             raise self._unexpected(ch, "expected a value")
@@ -374,39 +375,39 @@ class TextTokens(TokenSource):
         i = start
         if text[i] == "-":
             i += 1
-            if i >= n or not text[i].isdigit():
+            if i >= n or text[i] not in _DIGITS:
                 self.pos = i
                 if i >= n:
                     raise self._eof(" in a Number value")
                 raise self._unexpected(text[i], "in numeric value: expected digit (0-9) to follow minus sign, "
                                                 "for valid numeric value")
-        if text[i] == "0" and i + 1 < n and text[i + 1].isdigit():
+        if text[i] == "0" and i + 1 < n and text[i + 1] in _DIGITS:
             self.pos = i + 1
             raise self._fail("Invalid numeric value: Leading zeroes not allowed")
-        while i < n and text[i].isdigit():
+        while i < n and text[i] in _DIGITS:
             i += 1
         is_float = False
         if i < n and text[i] == ".":
             is_float = True
             i += 1
-            if i >= n or not text[i].isdigit():
+            if i >= n or text[i] not in _DIGITS:
                 self.pos = i
                 if i >= n:
                     raise self._eof(" in a Number value")
                 raise self._unexpected(text[i], "Decimal point not followed by a digit")
-            while i < n and text[i].isdigit():
+            while i < n and text[i] in _DIGITS:
                 i += 1
         if i < n and text[i] in "eE":
             is_float = True
             i += 1
             if i < n and text[i] in "+-":
                 i += 1
-            if i >= n or not text[i].isdigit():
+            if i >= n or text[i] not in _DIGITS:
                 self.pos = i
                 if i >= n:
                     raise self._eof(" in a Number value")
                 raise self._unexpected(text[i], "Exponent indicator not followed by a digit")
-            while i < n and text[i].isdigit():
+            while i < n and text[i] in _DIGITS:
                 i += 1
         self.pos = i
         literal = text[start:i]

@@ -214,7 +214,8 @@ class AnythingBut(Matcher):
         return True  # null, true, false: never in the list
 
     def to_json(self) -> Any:
-        return {"anything-but": _values_json(self.values)}
+        values = tuple(v if isinstance(v, str) else _num_json(v) for v in self.values)
+        return {"anything-but": _values_json(values)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ which is what AWS does.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .._exceptions import InvalidEventPatternError
@@ -45,6 +46,8 @@ SubRule = dict[str, tuple[Matcher, ...]]
 # How many sub-rules one pattern may expand to through nested "$or".  AWS
 # documents no figure; this keeps one pattern from exhausting memory.
 MAX_SUBRULES = 4096
+
+_MASK = re.compile(r"[+-]?[0-9]+")  # what Java's Integer.parseInt reads (ASCII digits)
 
 _RESERVED_IN_OR = frozenset({
     "exactly", "equals-ignore-case", "prefix", "suffix", "anything-but", "exists", "wildcard", "numeric",
@@ -344,10 +347,9 @@ class _Compiler:
             parts.pop()
         if len(parts) != 2:
             raise self.fail("Malformed CIDR, one '/' required")
-        try:
-            mask = int(parts[1].strip()) if parts[1].strip() == parts[1] else int("x")
-        except ValueError:
-            raise self.fail("Malformed CIDR, mask bits must be an integer") from None
+        if not _MASK.fullmatch(parts[1]):
+            raise self.fail("Malformed CIDR, mask bits must be an integer")
+        mask = int(parts[1])
         if mask < 0:
             raise self.fail("Malformed CIDR, mask bits must not be negative")
         ip = parse_ip(parts[0])

@@ -1,0 +1,78 @@
+"""The public surface: one sorted __all__, and the layering of the packages."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import eventbus
+
+SRC = Path(eventbus.__file__).parent
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert eventbus.__all__ == sorted(eventbus.__all__)
+    public = {name for name in dir(eventbus) if not name.startswith("_")}
+    assert set(eventbus.__all__) == public - {"annotations"}
+    for name in eventbus.__all__:
+        assert getattr(eventbus, name) is not None
+
+
+def test_public_classes_present_themselves_as_eventbus() -> None:
+    for name in ("RuleIndex", "EventPattern", "InvalidEventPatternError", "ValidationError", "EventBusError"):
+        assert getattr(eventbus, name).__module__ == "eventbus"
+
+
+def test_error_hierarchy() -> None:
+    assert issubclass(eventbus.ValidationError, eventbus.EventBusError)
+    assert issubclass(eventbus.ValidationError, ValueError)
+    assert issubclass(eventbus.InvalidEventPatternError, eventbus.ValidationError)
+
+
+def test_the_package_is_typed() -> None:
+    assert (SRC / "py.typed").exists()
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the package
+                package = path.parent.relative_to(SRC.parent).parts
+                base = list(package[: len(package) - node.level + 1])
+                found.add(".".join([*base, node.module] if node.module else base))
+            elif node.module:
+                found.add(node.module)
+    return found
+
+
+def test_the_matcher_core_imports_only_the_standard_library_and_the_exceptions() -> None:
+    allowed_own = {"eventbus._exceptions"}
+    forbidden_std = {"asyncio", "concurrent", "threading", "multiprocessing", "time", "datetime", "sched"}
+    for path in sorted((SRC / "_pattern").glob("*.py")):
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top == "eventbus":
+                assert name.startswith("eventbus._pattern") or name in allowed_own, (path.name, name)
+            else:
+                assert top in sys.stdlib_module_names, (path.name, name)
+                assert top not in forbidden_std, (path.name, name)
+
+
+def test_demo_runs_and_shows_matches() -> None:
+    result = subprocess.run([sys.executable, "-m", "eventbus", "demo"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "MATCH  ec2-running" in result.stdout
+    assert "no     env=payments (across elements)" in result.stdout
+    assert "Empty arrays are not allowed" in result.stdout
+
+
+def test_unknown_command_prints_usage() -> None:
+    result = subprocess.run([sys.executable, "-m", "eventbus", "nope"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "usage" in result.stderr
