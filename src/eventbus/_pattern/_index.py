@@ -245,7 +245,7 @@ class _PathIndex:
         "but_strings", "but_strings_out", "but_numbers", "but_numbers_out", "but_any",
         "but_prefix", "but_prefix_out", "but_suffix", "but_suffix_out", "but_ic", "but_ic_out",
         "ranges", "ipv4", "ipv6", "wildcards", "slow", "exact_only", "has_folded", "has_ip", "cost",
-        "string_base", "number_base", "other_base", "has_ranges",
+        "string_base", "number_base", "other_base", "has_ranges", "string_cache", "number_cache",
     )
 
     def __init__(self, path: str) -> None:
@@ -293,6 +293,8 @@ class _PathIndex:
         self.cost = 0
         # what every string / every number satisfies here, whatever its value
         self.string_base = self.number_base = self.other_base = -1
+        self.string_cache: dict[str, int] = {}
+        self.number_cache: dict[float, int] = {}
         self.has_ranges = False
 
     def add(self, matchers: tuple[Matcher, ...], bit: int) -> None:
@@ -403,6 +405,9 @@ class _PathIndex:
                 self.slow = self.slow + ((m, bit),)
                 self.cost += 1
         self.constrained |= bit
+        # after the tables changed: fresh caches (see hits)
+        self.string_cache = {}
+        self.number_cache = {}
 
     def refresh(self, universe: int) -> None:
         """Recompute the masks that depend on the universe of allocated bits."""
@@ -418,38 +423,23 @@ class _PathIndex:
 
     def hits(self, value: Any, alive: int) -> int:
         """Sub-rules whose matchers here accept ``value``, plus those that do not name
-        this path (hot path).  One-by-one matchers run only for sub-rules in ``alive``."""
+        this path (hot path).  One-by-one matchers run only for sub-rules in ``alive``.
+
+        What the table look-ups answer depends on the value alone, so it is
+        cached per value (values repeat: regions, states, account ids...).  The
+        writer replaces the caches after changing the tables; a reader takes
+        the cache before reading the tables, so it never stores a stale answer
+        in a cache that will be used again.
+        """
         kind = type(value)
         if kind is str:
-            hits = self.string_base | self.strings.get(value, 0)
-            if self.but_strings:
-                out = self.but_strings_out.get(value, 0)
-                hits |= self.but_strings ^ (self.but_strings & out)
-            if self.prefixes.lengths:
-                hits |= self.prefixes.prefix_hits(value)
-            if self.suffixes.lengths:
-                hits |= self.suffixes.suffix_hits(value)
-            if self.but_prefix:
-                out = self.but_prefix_out.prefix_hits(value)
-                hits |= self.but_prefix ^ (self.but_prefix & out)
-            if self.but_suffix:
-                out = self.but_suffix_out.suffix_hits(value)
-                hits |= self.but_suffix ^ (self.but_suffix & out)
-            if self.has_folded:
-                folded = value.lower()
-                hits |= self.equals_ic.get(folded, 0)
-                if self.prefixes_ic.lengths:
-                    hits |= self.prefixes_ic.prefix_hits(folded)
-                if self.suffixes_ic.lengths:
-                    hits |= self.suffixes_ic.suffix_hits(folded)
-                if self.but_ic:
-                    out = self.but_ic_out.get(folded, 0)
-                    hits |= self.but_ic ^ (self.but_ic & out)
-            if self.has_ip:
-                ip = parse_ip(value)
-                if ip is not None:
-                    hits |= self.ips.get(ip, 0)
-                    hits |= (self.ipv4 if ip[0] == 32 else self.ipv6).lookup(ip[1])
+            cache = self.string_cache
+            fixed = cache.get(value)
+            if fixed is None:
+                fixed = self._string_hits(value)
+                if len(cache) < _CACHE_SIZE:
+                    cache[value] = fixed
+            hits = self.string_base | fixed
             if self.cost:
                 hits = self.wildcards.hits(value, alive, hits)
                 for matcher, bit in self.slow:
@@ -458,12 +448,18 @@ class _PathIndex:
             return hits
         if kind is int or kind is float:
             number = as_double(value)
-            hits = self.number_base | self.numbers.get(number, 0)
-            if self.has_ranges:
-                hits |= self.ranges.lookup(number)
-            if self.but_numbers:
-                out = self.but_numbers_out.get(number, 0)
-                hits |= self.but_numbers ^ (self.but_numbers & out)
+            numbers = self.number_cache
+            fixed = numbers.get(number)
+            if fixed is None:
+                fixed = self.numbers.get(number, 0)
+                if self.has_ranges:
+                    fixed |= self.ranges.lookup(number)
+                if self.but_numbers:
+                    out = self.but_numbers_out.get(number, 0)
+                    fixed |= self.but_numbers ^ (self.but_numbers & out)
+                if len(numbers) < _CACHE_SIZE:
+                    numbers[number] = fixed
+            hits = self.number_base | fixed
             for matcher, bit in self.slow:
                 if bit & alive and not bit & hits and matcher.matches(value):
                     hits |= bit
@@ -476,6 +472,44 @@ class _PathIndex:
             return self.other_base | self.false
         # some other leaf object (not from JSON): only exists and anything-but
         return self.other_base
+
+    def _string_hits(self, value: str) -> int:
+        """The table look-ups for a string value (everything but the base masks,
+        wildcards and one-by-one matchers)."""
+        hits = self.strings.get(value, 0)
+        if self.but_strings:
+            out = self.but_strings_out.get(value, 0)
+            hits |= self.but_strings ^ (self.but_strings & out)
+        if self.prefixes.lengths:
+            hits |= self.prefixes.prefix_hits(value)
+        if self.suffixes.lengths:
+            hits |= self.suffixes.suffix_hits(value)
+        if self.but_prefix:
+            out = self.but_prefix_out.prefix_hits(value)
+            hits |= self.but_prefix ^ (self.but_prefix & out)
+        if self.but_suffix:
+            out = self.but_suffix_out.suffix_hits(value)
+            hits |= self.but_suffix ^ (self.but_suffix & out)
+        if self.has_folded:
+            folded = value.lower()
+            hits |= self.equals_ic.get(folded, 0)
+            if self.prefixes_ic.lengths:
+                hits |= self.prefixes_ic.prefix_hits(folded)
+            if self.suffixes_ic.lengths:
+                hits |= self.suffixes_ic.suffix_hits(folded)
+            if self.but_ic:
+                out = self.but_ic_out.get(folded, 0)
+                hits |= self.but_ic ^ (self.but_ic & out)
+        if self.has_ip:
+            ip = parse_ip(value)
+            if ip is not None:
+                hits |= self.ips.get(ip, 0)
+                hits |= (self.ipv4 if ip[0] == 32 else self.ipv6).lookup(ip[1])
+        return hits
+
+
+# Values whose table answers one path caches (each path, each of strings and numbers).
+_CACHE_SIZE = 4096
 
 
 # (constrained, path, keep_if_absent, exists | unconstrained, strings.get or None, index)
@@ -503,14 +537,14 @@ def _shape_plan(plan: tuple[_Step, ...], shapes: dict[tuple[str, ...], _ShapePla
 
 
 class _Snapshot:
-    __slots__ = ("paths", "plan", "prefixes", "live", "owners", "rules", "reach", "multi", "next_bit", "garbage")
+    __slots__ = ("paths", "plan", "tree", "live", "owners", "rules", "reach", "multi", "next_bit", "garbage")
 
     def __init__(self) -> None:
         self.paths: dict[str, _PathIndex] = {}
         # The paths in matching order, each unpacked for the hot loop, and the
         # cache of per-shape plans built from it; replaced together on change.
         self.plan: tuple[tuple[_Step, ...], dict[tuple[str, ...], _ShapePlan]] = ((), {})
-        self.prefixes: frozenset[str] = frozenset()
+        self.tree: _Tree = {}  # the paths the rules name, as a tree (see _flatten)
         self.live = 0
         self.owners: list[Hashable] = []  # bit number -> rule id
         self.rules: list[SubRule | None] = []  # bit number -> sub-rule (None once removed)
@@ -522,7 +556,6 @@ class _Snapshot:
     def add(self, rule_id: Hashable, subrules: tuple[SubRule, ...]) -> list[int]:
         bits = []
         new_paths = False
-        prefixes = set(self.prefixes)
         for rule in subrules:
             number = self.next_bit
             self.next_bit += 1
@@ -535,9 +568,6 @@ class _Snapshot:
                 if index is None:
                     index = self.paths[path] = _PathIndex(path)
                     new_paths = True
-                    parts = path.split(".")
-                    for k in range(1, len(parts) + 1):
-                        prefixes.add(".".join(parts[:k]))
                 index.add(matchers, bit)
             # under[p]: how many of the rule's paths are p or lie below p.  An
             # array at p with two or more elements of objects (or of arrays)
@@ -555,7 +585,7 @@ class _Snapshot:
                     self.multi[head] = self.multi.get(head, 0) | bit
             bits.append(number)
         if new_paths:
-            self.prefixes = frozenset(prefixes)
+            self.tree = _build_tree(frozenset(self.paths))
         # cheap, selective paths first: they knock out most sub-rules before
         # the one-by-one matchers run
         universe = (1 << self.next_bit) - 1
@@ -655,7 +685,7 @@ class RuleIndex:
         live = snap.live
         if not live:
             return set()
-        fields, arrays = _flatten(event, snap.prefixes)
+        fields, arrays = _flatten(event, snap.tree)
         plan, shapes = snap.plan
         # Events of one shape name the same paths: what their absence costs is
         # worked out once per shape (the tuple of paths present) and cached.
@@ -682,13 +712,14 @@ class RuleIndex:
             if not ok:
                 return set()
         if arrays:
-            ok = self._recheck_arrays(snap, event, arrays, ok)
+            ok = self._recheck_arrays(snap, event, arrays, ok, fields)
         owners = snap.owners
         # one pass over the set bits, lowest first (hot path for many matches)
         return {owners[found.start()] for found in _ONES.finditer(bin(ok)[:1:-1])}
 
     @staticmethod
-    def _recheck_arrays(snap: _Snapshot, event: Mapping[str, Any], arrays: list[str], matched: int) -> int:
+    def _recheck_arrays(snap: _Snapshot, event: Mapping[str, Any], arrays: list[str], matched: int,
+                        present: Mapping[str, list[Any]]) -> int:
         """Drop the matches that combine values from different elements of one array."""
         at_risk = 0
         multi = snap.multi
@@ -716,14 +747,50 @@ class RuleIndex:
             for path in part:
                 parts = path.split(".")
                 wanted.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
-        fields = _flatten_with_trails(event, wanted)
+        trails: dict[str, list[tuple[Any, Trail]]] | None = None
         for low, part in checks:
-            if not _consistent_match(part, fields):
+            quick = _one_array_check(event, arrays, part, present)
+            if quick is None:  # not the simple shape: the general search
+                if trails is None:
+                    trails = _flatten_with_trails(event, wanted)
+                quick = _consistent_match(part, trails)
+            if not quick:
                 matched ^= low
         return matched
 
 
-def _flatten(event: Mapping[str, Any], prefixes: frozenset[str]) -> tuple[dict[str, list[Any]], list[str]]:
+# A tree of the paths the rules name: key -> (dotted path, children).  The
+# flattener walks the event and this tree together, so it neither builds nor
+# hashes path strings for keys no rule names.
+_Tree = dict[str, tuple[str, "_Tree"]]
+
+
+def _build_tree(paths: frozenset[str]) -> _Tree:
+    tree: _Tree = {}
+    for path in sorted(paths):
+        node = tree
+        parts = path.split(".")
+        for k, part in enumerate(parts):
+            entry = node.get(part)
+            if entry is None:
+                entry = node[part] = (".".join(parts[: k + 1]), {})
+            node = entry[1]
+    return tree
+
+
+def _dotted(tree: _Tree, key: str) -> tuple[str, _Tree] | None:
+    """The node for an event key with dots in it: "a.b" names the path a -> b."""
+    node: tuple[str, _Tree] | None = None
+    children = tree
+    for part in key.split("."):
+        node = children.get(part)
+        if node is None:
+            return None
+        children = node[1]
+    return node
+
+
+def _flatten(event: Mapping[str, Any], tree: _Tree) -> tuple[dict[str, list[Any]], list[str]]:
     """Leaf values at the paths some rule names (hot path).
 
     Also returns the paths of arrays holding two or more objects (or
@@ -732,30 +799,35 @@ def _flatten(event: Mapping[str, Any], prefixes: frozenset[str]) -> tuple[dict[s
     fields: dict[str, list[Any]] = {}
     arrays: list[str] = []
 
-    def walk(obj: Mapping[str, Any], base: str) -> None:
+    def walk(obj: Mapping[str, Any], tree: _Tree) -> None:
+        get = tree.get
         for key, value in obj.items():
-            path = base + key
-            if path not in prefixes:
-                continue
+            node = get(key)
+            if node is None:
+                if "." not in key or (node := _dotted(tree, key)) is None:
+                    continue
             kind = type(value)
             if kind is dict:
-                walk(value, path + ".")
+                if node[1]:
+                    walk(value, node[1])
             elif kind is list:
-                walk_list(value, path)
+                walk_list(value, node)
             elif kind in _LEAF_KINDS:
-                found = fields.get(path)
+                found = fields.get(node[0])
                 if found is None:
-                    fields[path] = [value]
+                    fields[node[0]] = [value]
                 else:
                     found.append(value)
             elif isinstance(value, Mapping):
-                walk(value, path + ".")
+                if node[1]:
+                    walk(value, node[1])
             elif isinstance(value, (list, tuple)):
-                walk_list(list(value), path)
+                walk_list(list(value), node)
             else:
-                fields.setdefault(path, []).append(value)
+                fields.setdefault(node[0], []).append(value)
 
-    def walk_list(items: list[Any], path: str) -> None:
+    def walk_list(items: list[Any], node: tuple[str, _Tree]) -> None:
+        path, children = node
         containers = 0
         for item in items:
             kind = type(item)
@@ -767,17 +839,18 @@ def _flatten(event: Mapping[str, Any], prefixes: frozenset[str]) -> tuple[dict[s
                     found.append(item)
             elif kind is dict or isinstance(item, Mapping):
                 containers += 1
-                walk(item, path + ".")
+                if children:
+                    walk(item, children)
             elif kind is list or isinstance(item, (list, tuple)):
                 containers += 1
-                walk_list(list(item), path)
+                walk_list(list(item), node)
             else:
                 fields.setdefault(path, []).append(item)
         if containers >= 2:
             arrays.append(path)
 
     try:
-        walk(event, "")
+        walk(event, tree)
     except TypeError:
         raise ValidationError("Parameter Event is not valid. (field names must be strings)") from None
     return fields, arrays
@@ -824,6 +897,68 @@ def _flatten_with_trails(event: Mapping[str, Any], wanted: set[str]) -> dict[str
 
     walk(event, "", ())
     return fields
+
+
+def _one_array_check(event: Mapping[str, Any], arrays: list[str], part: SubRule,
+                     present: Mapping[str, list[Any]]) -> bool | None:
+    """The common case, decided directly: every path of ``part`` is a field of
+    the objects of one array (``items.sku``, ``items.qty``), reached through
+    plain objects.  Is there one element whose fields satisfy them all?
+    ``None`` when the shape is not that simple."""
+    paths = list(part)
+    for array_path in arrays:
+        head = array_path + "."
+        if all(p.startswith(head) and "." not in p[len(head):] for p in paths):
+            break
+    else:
+        return None
+    node: Any = event
+    for key in array_path.split("."):
+        if type(node) is not dict or key not in node:
+            return None  # dotted keys or other shapes: the general search
+        node = node[key]
+    if type(node) is not list:
+        return None
+    wanted = []
+    for path, matchers in part.items():
+        if path not in present and any(isinstance(m, Exists) and not m.value for m in matchers):
+            continue  # absent from the whole event, and allowed to be
+        wanted.append((path, path[len(head):], matchers))
+    # Count the values met in the array: if a path also has values elsewhere
+    # (an event key with dots in it can alias the same path), give up.
+    seen = {path: 0 for path, _, _ in wanted}
+    found = False
+    for element in node:
+        if type(element) is not dict:
+            if type(element) in _LEAF_KINDS:
+                continue
+            return None  # nested arrays: the general search
+        fits = True
+        for path, key, matchers in wanted:
+            value = element.get(key, _MISSING)
+            if value is _MISSING:
+                fits = False
+                continue
+            kind = type(value)
+            if kind is list:
+                if any(type(v) not in _LEAF_KINDS for v in value):
+                    return None
+                seen[path] += len(value)
+                if not any(m.matches(v) for v in value for m in matchers):
+                    fits = False
+            elif kind is dict:
+                fits = False
+            else:
+                seen[path] += 1
+                if not any(m.matches(value) for m in matchers):
+                    fits = False
+        found = found or fits
+    if any(count != len(present.get(path, ())) for path, count in seen.items()):
+        return None
+    return found
+
+
+_MISSING = object()
 
 
 def _consistent_match(rule: SubRule, fields: Mapping[str, list[tuple[Any, Trail]]]) -> bool:
