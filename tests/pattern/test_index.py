@@ -1,0 +1,98 @@
+"""RuleIndex: its API, compaction, and readers running beside a writer."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import eventbus
+
+EVENT = {"source": "app", "detail": {"n": 5, "tags": ["a", "b"]}}
+
+
+def test_add_match_remove_and_len() -> None:
+    index = eventbus.RuleIndex()
+    assert index.match(EVENT) == set()
+    index.add("by-source", '{"source": ["app"]}')
+    index.add("by-number", {"detail": {"n": [{"numeric": [">", 1]}]}})
+    index.add("other", {"source": ["nope"]})
+    assert len(index) == 3
+    assert "other" in index
+    assert set(index) == {"by-source", "by-number", "other"}
+    assert index.match(EVENT) == {"by-source", "by-number"}
+    index.remove("by-number")
+    assert index.match(EVENT) == {"by-source"}
+    assert len(index) == 2
+    with pytest.raises(KeyError):
+        index.remove("by-number")
+    assert index.pattern("by-source") == eventbus.compile_pattern('{"source": ["app"]}')
+
+
+def test_match_accepts_json_text_and_bytes() -> None:
+    index = eventbus.RuleIndex()
+    index.add(1, {"detail": {"tags": ["b"]}})
+    assert index.match('{"detail": {"tags": ["a", "b"]}}') == {1}
+    assert index.match(b'{"detail": {"tags": ["c"]}}') == set()
+
+
+@pytest.mark.parametrize("text", ["nope", "[1]", "{", '{"a": Infinity}'])
+def test_match_refuses_malformed_json_events(text: str) -> None:
+    index = eventbus.RuleIndex()
+    index.add(1, {"a": [1]})
+    with pytest.raises(eventbus.ValidationError, match="Parameter Event is not valid"):
+        index.match(text)
+
+
+def test_an_invalid_pattern_leaves_the_index_unchanged() -> None:
+    index = eventbus.RuleIndex()
+    index.add("keep", {"source": ["app"]})
+    with pytest.raises(eventbus.InvalidEventPatternError):
+        index.add("keep", {"source": []})
+    assert index.match(EVENT) == {"keep"}
+
+
+def test_many_removals_compact_the_index_without_changing_answers() -> None:
+    index = eventbus.RuleIndex()
+    for i in range(500):
+        index.add(i, {"detail": {"n": [i % 10]}})
+    for i in range(500):
+        if i % 10 != 5:
+            index.remove(i)
+    assert len(index) == 50
+    assert index.match(EVENT) == {i for i in range(500) if i % 10 == 5}
+    assert index._snap.next_bit < 500  # a fresh snapshot was built
+
+
+def test_readers_see_consistent_answers_while_a_writer_changes_rules() -> None:
+    index = eventbus.RuleIndex()
+    for i in range(20):
+        index.add(("static", i), {"source": ["app"], "detail": {"n": [{"numeric": [">=", 0]}]}})
+    stop = threading.Event()
+    problems: list[str] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            got = index.match(EVENT)
+            static = {r for r in got if r[0] == "static"}
+            if len(static) != 20:
+                problems.append(f"static rules missing: {len(static)}")
+            if any(r[0] == "never" for r in got):
+                problems.append("a rule that never matches matched")
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for round_ in range(300):
+            index.add(("dyn", round_), {"source": ["app"]})
+            index.add(("never", round_), {"source": ["app"], "detail": {"n": [{"numeric": ["<", 0]}]}})
+            if round_ >= 5:
+                index.remove(("dyn", round_ - 5))
+                index.remove(("never", round_ - 5))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert problems == []
+    assert {r for r in index.match(EVENT) if r[0] == "dyn"} == {("dyn", r) for r in range(295, 300)}
