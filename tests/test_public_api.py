@@ -76,3 +76,9 @@ def test_unknown_command_prints_usage() -> None:
     result = subprocess.run([sys.executable, "-m", "eventbus", "nope"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "usage" in result.stderr
+
+
+def test_the_readme_example_runs() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = readme.split("```python\n")[1].split("```")[0]
+    exec(compile(code, "README.md", "exec"), {})
