@@ -83,6 +83,10 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+def _set_bit(table: dict[Any, int], key: Any, bit: int) -> None:
+    table[key] = table.get(key, 0) | bit
+
+
 class _AffixTable:
     """Prefixes (or suffixes) of one path: key -> payload, and the key lengths in use.
 
@@ -101,7 +105,7 @@ class _AffixTable:
             self.lengths = tuple(sorted((*self.lengths, len(key))))
 
     def add(self, key: str, bit: int) -> None:
-        self.masks[key] = self.masks.get(key, 0) | bit
+        _set_bit(self.masks, key, bit)
         self.add_length(key)
 
     def prefix_hits(self, value: str) -> int:
@@ -306,7 +310,7 @@ class _PathIndex:
             if kind is Exact:
                 value = m.value  # type: ignore[attr-defined]
                 if isinstance(value, str):
-                    self.strings[value] = self.strings.get(value, 0) | bit
+                    _set_bit(self.strings, value, bit)
                     if m.ip is not None:  # type: ignore[attr-defined]
                         self.ips[m.ip] = self.ips.get(m.ip, 0) | bit  # type: ignore[attr-defined]
                         self.has_ip = True
@@ -321,7 +325,7 @@ class _PathIndex:
                     self.null |= bit
                 else:
                     key = as_double(value)
-                    self.numbers[key] = self.numbers.get(key, 0) | bit
+                    _set_bit(self.numbers, key, bit)
                 continue
             if kind is Exists:
                 if m.value:  # type: ignore[attr-defined]
@@ -344,7 +348,7 @@ class _PathIndex:
                     self.suffixes.add(m.value, bit)  # type: ignore[attr-defined]
             elif kind is EqualsIgnoreCase:
                 key = m.value.lower()  # type: ignore[attr-defined]
-                self.equals_ic[key] = self.equals_ic.get(key, 0) | bit
+                _set_bit(self.equals_ic, key, bit)
                 self.has_folded = True
             elif kind is Numeric:
                 assert isinstance(m, Numeric)
@@ -357,7 +361,7 @@ class _PathIndex:
             elif kind is Wildcard:
                 assert isinstance(m, Wildcard)
                 if len(m.segments) == 1:
-                    self.strings[m.segments[0]] = self.strings.get(m.segments[0], 0) | bit
+                    _set_bit(self.strings, m.segments[0], bit)
                 else:
                     self.wildcards.add(m.segments, bit)
                     self.cost += 1
@@ -373,12 +377,12 @@ class _PathIndex:
                     self.but_strings |= bit
                     for text in m.values:
                         assert isinstance(text, str)
-                        self.but_strings_out[text] = self.but_strings_out.get(text, 0) | bit
+                        _set_bit(self.but_strings_out, text, bit)
                 else:
                     self.but_numbers |= bit
                     for n in m.values:
                         key = float(n)
-                        self.but_numbers_out[key] = self.but_numbers_out.get(key, 0) | bit
+                        _set_bit(self.but_numbers_out, key, bit)
                 self.but_any |= bit
             elif kind is AnythingButPrefix:
                 assert isinstance(m, AnythingButPrefix)
@@ -397,7 +401,7 @@ class _PathIndex:
                 self.but_ic |= bit
                 for text in m.values:
                     folded = text.lower()
-                    self.but_ic_out[folded] = self.but_ic_out.get(folded, 0) | bit
+                    _set_bit(self.but_ic_out, folded, bit)
                 self.but_any |= bit
                 self.has_folded = True
             else:  # anything-but wildcard, or a matcher type added later
@@ -582,7 +586,7 @@ class _Snapshot:
             self.reach.append(frozenset(reach))
             for head, count in under.items():
                 if count >= 2:
-                    self.multi[head] = self.multi.get(head, 0) | bit
+                    _set_bit(self.multi, head, bit)
             bits.append(number)
         if new_paths:
             self.tree = _build_tree(frozenset(self.paths))
