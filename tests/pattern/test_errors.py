@@ -147,3 +147,22 @@ def test_test_event_pattern_needs_each_envelope_field(missing: str) -> None:
 
     with pytest.raises(eventbus.ValidationError, match=r"^Parameter Event is not valid\.$"):
         eventbus.test_event_pattern(json.dumps(event), '{"source": ["s"]}')
+
+
+def test_deeply_nested_patterns_are_refused_not_crashing() -> None:
+    deep_text = '{"":' * 600 + '["x"]' + "}" * 600  # 3,005 characters: within AWS's length limit
+    with pytest.raises(eventbus.InvalidEventPatternError, match="nest deeper than 200 levels"):
+        eventbus.compile_pattern(deep_text)
+    nested_or: dict[str, object] = {"x": ["1"]}
+    for _ in range(400):
+        nested_or = {"$or": [nested_or, {"y": ["2"]}]}
+    with pytest.raises(eventbus.InvalidEventPatternError, match="nest deeper than 200 levels"):
+        eventbus.compile_pattern(nested_or)
+    assert eventbus.compile_pattern('{"a":' * 100 + '["x"]' + "}" * 100)
+
+
+def test_deeply_nested_event_text_is_not_valid() -> None:
+    index = eventbus.RuleIndex()
+    index.add(1, {"a": ["x"]})
+    with pytest.raises(eventbus.ValidationError, match="Parameter Event is not valid"):
+        index.match("[" * 100_000)

@@ -72,7 +72,7 @@ def parse_event_json(text: str | bytes | bytearray) -> dict[str, Any]:
     """An event given as JSON text: must be a JSON object."""
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise ValidationError(_EVENT_NOT_VALID) from None
     if not isinstance(value, dict):
         raise ValidationError(_EVENT_NOT_VALID)

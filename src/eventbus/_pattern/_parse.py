@@ -39,9 +39,14 @@ from ._matchers import (
 )
 from ._wildcard import MAX_COMPLEXITY, TOO_COMPLEX, WildcardSyntaxError, parse_wildcard, wildcard_complexity
 
-__all__ = ["MAX_SUBRULES", "SubRule", "compile_match_expression", "compile_tokens"]
+__all__ = ["MAX_DEPTH", "MAX_SUBRULES", "SubRule", "compile_match_expression", "compile_tokens"]
 
 SubRule = dict[str, tuple[Matcher, ...]]
+
+# How deep objects may nest in a pattern.  AWS documents no figure (its
+# 4096-character limit allows about 680 levels); this bound keeps compiling
+# within Python's recursion limit, far beyond any real pattern.
+MAX_DEPTH = 200
 
 # How many sub-rules one pattern may expand to through nested "$or".  AWS
 # documents no figure; this keeps one pattern from exhausting memory.
@@ -58,10 +63,11 @@ _RESERVED_IN_OR = frozenset({
 
 
 class _Compiler:
-    __slots__ = ("tokens",)
+    __slots__ = ("depth", "tokens")
 
     def __init__(self, tokens: J.TokenSource) -> None:
         self.tokens = tokens
+        self.depth = 0  # objects open, "$or" branches included
 
     def fail(self, reason: str) -> InvalidEventPatternError:
         return InvalidEventPatternError(reason, location=self.tokens.location())
@@ -81,6 +87,9 @@ class _Compiler:
         return rules
 
     def parse_object(self, rules: list[SubRule], path: tuple[str, ...], *, inside_or: bool) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(f"Pattern objects nest deeper than {MAX_DEPTH} levels")
         fields_present = False
         while True:
             kind, name = self.next()
@@ -101,6 +110,7 @@ class _Compiler:
                 raise self.fail(f'"{name}" must be an object or an array')
         if not fields_present:
             raise self.fail("Empty objects are not allowed")
+        self.depth -= 1
 
     def parse_or(self, rules: list[SubRule], path: tuple[str, ...]) -> None:
         current = [dict(rule) for rule in rules]
