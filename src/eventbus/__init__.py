@@ -5,6 +5,19 @@ The public API lives here; everything else is private.
 
 from __future__ import annotations
 
+from ._clock import AsyncioClock, Clock, ClockClosedError, ManualClock, SystemClock, Timer
+from ._delivery import (
+    DeliveryMetrics,
+    Function,
+    Message,
+    NonRetryableError,
+    Outcome,
+    Queue,
+    QueueFullError,
+    RetryPolicy,
+    Target,
+    ThrottlingError,
+)
 from ._exceptions import EventBusError, InvalidEventPatternError, ValidationError
 from ._pattern import (
     EventPattern,
@@ -27,12 +40,28 @@ from ._pattern import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncioClock",
+    "Clock",
+    "ClockClosedError",
+    "DeliveryMetrics",
     "EventBusError",
     "EventPattern",
+    "Function",
     "InvalidEventPatternError",
+    "ManualClock",
     "MatchType",
     "Matcher",
+    "Message",
+    "NonRetryableError",
+    "Outcome",
+    "Queue",
+    "QueueFullError",
+    "RetryPolicy",
     "RuleIndex",
+    "SystemClock",
+    "Target",
+    "ThrottlingError",
+    "Timer",
     "ValidationError",
     "anything_but",
     "cidr",
