@@ -82,3 +82,23 @@ def test_the_readme_example_runs() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     code = readme.split("```python\n")[1].split("```")[0]
     exec(compile(code, "README.md", "exec"), {})
+
+
+def test_only_the_clock_module_reads_the_time() -> None:
+    readers = ("datetime.now", "datetime.utcnow", "time.time", "time.monotonic", "time.perf_counter",
+               "date.today", ".time()", "time.sleep")
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        if path.name in ("_clock.py", "__main__.py"):  # the demo times itself for the reader
+            continue
+        text = path.read_text()
+        offenders += [f"{path.name}: {r}" for r in readers if r in text]
+    assert offenders == []
+
+
+def test_the_delivery_layer_does_not_import_upper_layers() -> None:
+    for path in sorted((SRC / "_delivery").glob("*.py")):
+        for name in _imports(path):
+            if name.startswith("eventbus"):
+                assert name.startswith(("eventbus._delivery", "eventbus._clock", "eventbus._exceptions")), (
+                    path.name, name)
