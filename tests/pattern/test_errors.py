@@ -166,3 +166,10 @@ def test_deeply_nested_event_text_is_not_valid() -> None:
     index.add(1, {"a": ["x"]})
     with pytest.raises(eventbus.ValidationError, match="Parameter Event is not valid"):
         index.match("[" * 100_000)
+
+
+def test_numbers_too_long_for_python_are_refused_cleanly() -> None:
+    with pytest.raises(eventbus.InvalidEventPatternError, match="Number is too large"):
+        eventbus.compile_pattern({"a": [10**5000]})
+    with pytest.raises(eventbus.InvalidEventPatternError, match="mask bits must be an integer"):
+        eventbus.compile_pattern({"a": [{"cidr": "10.0.0.0/" + "9" * 5000}]})

@@ -96,3 +96,43 @@ def test_readers_see_consistent_answers_while_a_writer_changes_rules() -> None:
             t.join()
     assert problems == []
     assert {r for r in index.match(EVENT) if r[0] == "dyn"} == {("dyn", r) for r in range(295, 300)}
+
+
+def test_replacing_a_rule_never_hides_it_from_readers() -> None:
+    index = eventbus.RuleIndex()
+    index.add("r", {"source": ["app"]})
+    stop = threading.Event()
+    misses: list[int] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            if "r" not in index.match(EVENT):
+                misses.append(1)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for i in range(3000):
+            index.add("r", {"source": ["app", f"v{i % 3}"]})
+    finally:
+        stop.set()
+        thread.join()
+    assert misses == []
+
+
+@pytest.mark.parametrize("event", [None, [1], 5, 1.5])
+def test_match_refuses_events_that_are_not_objects(event: object) -> None:
+    index = eventbus.RuleIndex()
+    index.add(1, {"a": ["x"]})
+    with pytest.raises(eventbus.ValidationError, match="Parameter Event is not valid"):
+        index.match(event)  # type: ignore[arg-type]
+
+
+def test_match_refuses_python_events_nested_beyond_recursion() -> None:
+    deep: list[object] = []
+    for _ in range(5000):
+        deep = [deep]
+    index = eventbus.RuleIndex()
+    index.add(1, {"a": {"b": ["x"]}})
+    with pytest.raises(eventbus.ValidationError, match="nested too deeply"):
+        index.match({"a": {"b": deep}})

@@ -215,3 +215,46 @@ def test_values_of_a_nested_array_keep_to_their_element() -> None:
     assert not pattern.matches(event)
     assert not reference_match(pattern, event)
     assert pattern.matches({"b": [["", {"a": ""}]]})  # the same element: fine
+
+
+def test_ignore_case_folds_one_character_at_a_time() -> None:
+    # str.lower() turns a final capital sigma into a final small sigma; AWS's
+    # matcher folds each character alone, so a prefix must still match
+    assert eventbus.compile_pattern({"a": [{"prefix": {"equals-ignore-case": "ΑΣ"}}]}).matches({"a": "ΑΣΤ"})
+    assert eventbus.compile_pattern({"a": [{"suffix": {"equals-ignore-case": "Σ"}}]}).matches({"a": "ΑΣ"})
+    assert eventbus.compile_pattern({"a": [{"equals-ignore-case": "straße"}]}).matches({"a": "STRAßE"})
+
+
+def test_an_empty_key_is_a_path_segment_like_any_other() -> None:
+    nested = {"": {"c": "x"}}
+    assert not eventbus.compile_pattern({"c": ["x"]}).matches(nested)
+    assert not reference_match(eventbus.compile_pattern({"c": ["x"]}), nested)
+    assert eventbus.compile_pattern({"": {"c": ["x"]}}).matches(nested)
+    assert reference_match(eventbus.compile_pattern({"": {"c": ["x"]}}), nested)
+
+
+def test_python_events_with_enum_members_tuples_and_nan() -> None:
+    import enum
+
+    class Colour(enum.StrEnum):
+        RED = "red"
+
+    class Size(enum.IntEnum):
+        BIG = 3
+
+    event = {"colour": Colour.RED, "size": Size.BIG, "tags": ("a", "b"), "n": float("nan")}
+    for pattern, want in [({"colour": ["red"]}, True), ({"size": [3]}, True), ({"size": [{"numeric": [">", 2]}]}, True),
+                          ({"tags": ["b"]}, True), ({"n": [{"numeric": [">", 0]}]}, False),
+                          ({"n": [{"numeric": ["<", 0]}]}, False)]:
+        compiled = eventbus.compile_pattern(pattern)
+        assert compiled.matches(event) is want, pattern
+        assert reference_match(compiled, event) is want, pattern
+
+
+def test_values_in_sibling_arrays_do_not_make_the_consistency_search_explode() -> None:
+    pattern = eventbus.compile_pattern({"o": {"x": {"a": [1]}, "y": {"b": [1]}, "z": {"c": [1]}, "w": {"d": [1]}}})
+    n = 60  # a naive search would try n**4 combinations
+    split = {"o": [{"x": [{"a": 1}] * n, "y": [{"b": 1}] * n, "z": [{"c": 1}] * n}, {"w": [{"d": 1}] * n}]}
+    together = {"o": [{"x": [{"a": 1}] * n, "y": [{"b": 1}] * n, "z": [{"c": 1}] * n, "w": [{"d": 1}] * n}]}
+    assert not pattern.matches(split)
+    assert pattern.matches(together)

@@ -140,7 +140,7 @@ def compile_pattern(pattern: str | bytes | Mapping[str, Any] | EventPattern) -> 
                 f"Event pattern is {len(pattern)} characters long; the limit is {MAX_PATTERN_LENGTH}")
         try:
             source = J.load_pattern_text(pattern)
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError):  # includes ints longer than Python converts
             # Let the Jackson-like scanner find the first problem, in AWS's words.
             compile_tokens(J.TextTokens(pattern))
             raise InvalidEventPatternError("Filter is not an object") from None  # pragma: no cover

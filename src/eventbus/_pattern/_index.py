@@ -56,6 +56,7 @@ from ._matchers import (
     Suffix,
     Wildcard,
     as_double,
+    fold,
     parse_ip,
 )
 from ._parse import SubRule
@@ -336,19 +337,18 @@ class _PathIndex:
             self.exact_only = False
             if kind is Prefix:
                 if m.ignore_case:  # type: ignore[attr-defined]
-                    self.prefixes_ic.add(m.value.lower(), bit)  # type: ignore[attr-defined]
+                    self.prefixes_ic.add(fold(m.value), bit)  # type: ignore[attr-defined]
                     self.has_folded = True
                 else:
                     self.prefixes.add(m.value, bit)  # type: ignore[attr-defined]
             elif kind is Suffix:
                 if m.ignore_case:  # type: ignore[attr-defined]
-                    self.suffixes_ic.add(m.value.lower(), bit)  # type: ignore[attr-defined]
+                    self.suffixes_ic.add(fold(m.value), bit)  # type: ignore[attr-defined]
                     self.has_folded = True
                 else:
                     self.suffixes.add(m.value, bit)  # type: ignore[attr-defined]
             elif kind is EqualsIgnoreCase:
-                key = m.value.lower()  # type: ignore[attr-defined]
-                _set_bit(self.equals_ic, key, bit)
+                _set_bit(self.equals_ic, fold(m.value), bit)  # type: ignore[attr-defined]
                 self.has_folded = True
             elif kind is Numeric:
                 assert isinstance(m, Numeric)
@@ -400,7 +400,7 @@ class _PathIndex:
                 assert isinstance(m, AnythingButIgnoreCase)
                 self.but_ic |= bit
                 for text in m.values:
-                    folded = text.lower()
+                    folded = fold(text)
                     _set_bit(self.but_ic_out, folded, bit)
                 self.but_any |= bit
                 self.has_folded = True
@@ -456,7 +456,7 @@ class _PathIndex:
             fixed = numbers.get(number)
             if fixed is None:
                 fixed = self.numbers.get(number, 0)
-                if self.has_ranges:
+                if self.has_ranges and number == number:  # NaN (from Python callers) is in no range
                     fixed |= self.ranges.lookup(number)
                 if self.but_numbers:
                     out = self.but_numbers_out.get(number, 0)
@@ -495,7 +495,7 @@ class _PathIndex:
             out = self.but_suffix_out.suffix_hits(value)
             hits |= self.but_suffix ^ (self.but_suffix & out)
         if self.has_folded:
-            folded = value.lower()
+            folded = fold(value)
             hits |= self.equals_ic.get(folded, 0)
             if self.prefixes_ic.lengths:
                 hits |= self.prefixes_ic.prefix_hits(folded)
@@ -657,10 +657,12 @@ class RuleIndex:
 
         compiled = compile_pattern(pattern)
         snap = self._snap
-        old = self._bits.pop(rule_id, None)
+        old = self._bits.get(rule_id)
+        # the new pattern goes live before the old one leaves, so a reader
+        # never sees the id missing while it is being replaced
+        self._bits[rule_id] = snap.add(rule_id, compiled.subrules)
         if old is not None:
             snap.remove(old)
-        self._bits[rule_id] = snap.add(rule_id, compiled.subrules)
         self._patterns[rule_id] = compiled
         self._maybe_compact()
 
@@ -683,8 +685,10 @@ class RuleIndex:
 
     def match(self, event: Mapping[str, Any] | str | bytes | bytearray) -> set[Hashable]:
         """The ids of the rules whose patterns match ``event``."""
-        if isinstance(event, (str, bytes, bytearray)):
-            event = parse_event_json(event)
+        if isinstance(event, (str, bytes, bytearray, memoryview)):
+            event = parse_event_json(bytes(event) if isinstance(event, memoryview) else event)
+        elif not isinstance(event, Mapping):
+            raise ValidationError(_EVENT_NOT_VALID)
         snap = self._snap
         live = snap.live
         if not live:
@@ -828,7 +832,7 @@ def _flatten(event: Mapping[str, Any], tree: _Tree) -> tuple[dict[str, list[Any]
             elif isinstance(value, (list, tuple)):
                 walk_list(list(value), node)
             else:
-                fields.setdefault(node[0], []).append(value)
+                fields.setdefault(node[0], []).append(_plain_leaf(value))
 
     def walk_list(items: list[Any], node: tuple[str, _Tree]) -> None:
         path, children = node
@@ -849,7 +853,7 @@ def _flatten(event: Mapping[str, Any], tree: _Tree) -> tuple[dict[str, list[Any]
                 containers += 1
                 walk_list(list(item), node)
             else:
-                fields.setdefault(path, []).append(item)
+                fields.setdefault(path, []).append(_plain_leaf(item))
         if containers >= 2:
             arrays.append(path)
 
@@ -857,10 +861,25 @@ def _flatten(event: Mapping[str, Any], tree: _Tree) -> tuple[dict[str, list[Any]
         walk(event, tree)
     except TypeError:
         raise ValidationError("Parameter Event is not valid. (field names must be strings)") from None
+    except RecursionError:
+        raise ValidationError("Parameter Event is not valid. (nested too deeply)") from None
     return fields, arrays
 
 
 _LEAF_KINDS = frozenset(_LEAF_TYPES)
+
+
+def _plain_leaf(value: Any) -> Any:
+    """A subclass of str, int or float (an enum member, say) as its plain value."""
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
 
 Trail = tuple[tuple[int, int], ...]
 
@@ -897,7 +916,7 @@ def _flatten_with_trails(event: Mapping[str, Any], wanted: set[str]) -> dict[str
         elif isinstance(value, (list, tuple)):
             visit(list(value), path, trail)
         else:
-            fields.setdefault(path, []).append((value, trail))
+            fields.setdefault(path, []).append((_plain_leaf(value), trail))
 
     walk(event, "", ())
     return fields
@@ -967,33 +986,57 @@ _MISSING = object()
 
 def _consistent_match(rule: SubRule, fields: Mapping[str, list[tuple[Any, Trail]]]) -> bool:
     """Whether values satisfying each path of ``rule`` can all come from the
-    same element of every array they share (a backtracking search)."""
-    options: list[list[Trail]] = []
+    same element of every array they share."""
+    options: list[list[dict[int, int]]] = []
     for path, matchers in rule.items():
         present = fields.get(path)
         if not present:
             if any(isinstance(m, Exists) and not m.value for m in matchers):
                 continue
             return False
-        trails = [trail for value, trail in present if any(m.matches(value) for m in matchers)]
+        trails = {trail for value, trail in present if any(m.matches(value) for m in matchers)}
         if not trails:
             return False
-        options.append(trails)
-    options.sort(key=len)
-    chosen: dict[int, int] = {}
+        options.append([dict(trail) for trail in trails])
+    return _solve(options)
 
-    def search(i: int) -> bool:
-        if i == len(options):
-            return True
-        for trail in options[i]:
-            if all(chosen.get(array, position) == position for array, position in trail):
-                added = [array for array, position in trail if array not in chosen]
-                for array, position in trail:
-                    chosen[array] = position
-                if search(i + 1):
-                    return True
-                for array in added:
-                    del chosen[array]
+
+def _solve(options: list[list[dict[int, int]]]) -> bool:
+    """Pick one trail per condition so that no array gets two positions.
+
+    Branch on an array that two conditions' trails mention: every choice
+    either avoids it or puts all its users in one element.  Trails are split
+    by their position in that array in one pass (no pairwise comparisons), the
+    array is dropped from them, and equal trails collapse, so values in
+    sibling arrays that no other condition touches cost nothing.
+    """
+    if any(not o for o in options):
         return False
-
-    return search(0)
+    users: dict[int, int] = {}
+    for trails in options:
+        for array in {a for trail in trails for a in trail}:
+            users[array] = users.get(array, 0) + 1
+    shared = [array for array, count in users.items() if count >= 2]
+    if not shared:
+        return True
+    array = min(shared)  # the outermost: arrays are numbered as the walk meets them
+    buckets: list[dict[int | None, list[dict[int, int]]]] = []
+    positions: set[int] = set()
+    for trails in options:
+        split: dict[int | None, list[dict[int, int]]] = {}
+        for trail in trails:
+            position = trail.get(array)
+            rest = {a: p for a, p in trail.items() if a != array} if position is not None else trail
+            split.setdefault(position, []).append(rest)
+            if position is not None:
+                positions.add(position)
+        buckets.append(split)
+    for position in sorted(positions):
+        sub = []
+        for split in buckets:
+            merged = split.get(position, []) + split.get(None, [])
+            unique = {tuple(sorted(t.items())): t for t in merged}
+            sub.append(list(unique.values()))
+        if _solve(sub):
+            return True
+    return False

@@ -101,7 +101,10 @@ class TokenSource:
 
 
 def _number_token(value: int | float) -> Token:
-    return (NUMBER, (value, json.dumps(value)))
+    try:
+        return (NUMBER, (value, json.dumps(value)))
+    except ValueError:  # an int too long to print: no double holds it either
+        raise InvalidEventPatternError("Number is too large: numbers must fit in a double") from None
 
 
 def _walk(value: Any) -> Iterator[Token]:
@@ -411,5 +414,8 @@ class TextTokens(TokenSource):
                 i += 1
         self.pos = i
         literal = text[start:i]
-        value: int | float = float(literal) if is_float else int(literal)
+        try:
+            value: int | float = float(literal) if is_float else int(literal)
+        except ValueError:  # more digits than Python converts
+            raise self._fail("Number is too large: numbers must fit in a double") from None
         return (NUMBER, (value, literal))

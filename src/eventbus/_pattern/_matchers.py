@@ -9,7 +9,10 @@ parsed from JSON compile to equal matchers.
 
 Numbers compare as IEEE-754 doubles, as in AWS's matcher: ``300`` equals
 ``300.0``; a string is never a number (``"300"`` does not equal ``300``).
-Case-insensitive forms compare ``str.lower()`` of both sides.
+Case-insensitive forms compare both sides lower-cased one character at a
+time (``fold``), as AWS's matcher does: no context rules (a Greek capital
+sigma always becomes the same small sigma), no expansions beyond what a
+single character's lower case gives.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "Prefix",
     "Suffix",
     "Wildcard",
+    "fold",
     "is_number",
     "parse_ip",
 ]
@@ -144,8 +148,14 @@ class Exact(Matcher):
         return self.value
 
 
-def _fold(text: str) -> str:
-    return text.lower()
+def fold(text: str) -> str:
+    """Lower case, one character at a time (context-free; see the module notes)."""
+    if text.isascii():
+        return text.lower()
+    return "".join([ch.lower() for ch in text])
+
+
+_fold = fold
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +291,8 @@ class Numeric(Matcher):
         if not is_number(value):
             return False
         number = as_double(value)
+        if number != number:  # NaN (only from Python callers): in no range
+            return False
         if self.lower is not None:
             if number < self.lower or (number == self.lower and not self.lower_inclusive):
                 return False

@@ -357,7 +357,7 @@ class _Compiler:
             parts.pop()
         if len(parts) != 2:
             raise self.fail("Malformed CIDR, one '/' required")
-        if not _MASK.fullmatch(parts[1]):
+        if len(parts[1]) > 11 or not _MASK.fullmatch(parts[1]):
             raise self.fail("Malformed CIDR, mask bits must be an integer")
         mask = int(parts[1])
         if mask < 0:

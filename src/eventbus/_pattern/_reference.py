@@ -34,24 +34,24 @@ def flatten_event(event: Mapping[str, Any], only: Collection[str] | None = None)
     out: dict[str, list[Field]] = {}
     counter = [0]
 
-    def walk(value: Any, path: str, trail: tuple[tuple[int, int], ...]) -> None:
+    def walk(value: Any, path: str | None, trail: tuple[tuple[int, int], ...]) -> None:
         if isinstance(value, Mapping):
             for key, item in value.items():
-                child = f"{path}.{key}" if path else str(key)
+                child = str(key) if path is None else f"{path}.{key}"
                 if only is None or child in only:
                     walk(item, child, trail)
-        elif isinstance(value, list):
+        elif isinstance(value, (list, tuple)):
             counter[0] += 1
             array = counter[0]
             for index, item in enumerate(value):
-                if isinstance(item, (Mapping, list)):
+                if isinstance(item, (Mapping, list, tuple)):
                     walk(item, path, (*trail, (array, index)))
                 else:
                     walk(item, path, trail)
-        else:
+        elif path is not None:
             out.setdefault(path, []).append((value, trail))
 
-    walk(event, "", ())
+    walk(event, None, ())
     return out
 
 

@@ -118,8 +118,6 @@ def wildcard_complexity(patterns: list[tuple[str, ...]]) -> int:
                 stack.append((p, i + 1))
         return frozenset(states)
 
-    alphabet = {ch for row in items for ch in row if ch is not None}
-    alphabet.add("\x00")  # stands for any character no pattern names
     start = closure({(p, 0) for p in range(len(items))})
     seen = {start}
     todo = [start]
@@ -131,7 +129,11 @@ def wildcard_complexity(patterns: list[tuple[str, ...]]) -> int:
             best = alive
             if best > MAX_COMPLEXITY:
                 return best
-        for ch in alphabet:
+        # Only the characters the live positions expect lead anywhere new; any
+        # other character leads where "\x00" (a character no pattern names) does.
+        expected = {items[p][i] for p, i in states if i < len(items[p])}
+        expected.discard(None)
+        for ch in (*expected, "\x00"):
             nxt: set[tuple[int, int]] = set()
             for p, i in states:
                 row = items[p]
