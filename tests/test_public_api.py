@@ -70,6 +70,9 @@ def test_demo_runs_and_shows_matches() -> None:
     assert "MATCH  ec2-running" in result.stdout
     assert "no     env=payments (across elements)" in result.stdout
     assert "Empty arrays are not allowed" in result.stdout
+    assert "attempts: flaky +0s, broken +0s, flaky +60s, broken +60s, flaky +180s, broken +180s" in result.stdout
+    assert "save-order succeeded on attempt 3" in result.stdout
+    assert "check-order: 1 dead-lettered, 2 retries, 0 dropped" in result.stdout
 
 
 def test_unknown_command_prints_usage() -> None:

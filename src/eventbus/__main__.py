@@ -6,7 +6,19 @@ import json
 import sys
 import time
 
-from . import InvalidEventPatternError, RuleIndex, compile_pattern, numeric, prefix, test_event_pattern
+from typing import Any
+
+from . import (
+    Function,
+    InvalidEventPatternError,
+    ManualClock,
+    Queue,
+    RuleIndex,
+    compile_pattern,
+    numeric,
+    prefix,
+    test_event_pattern,
+)
 
 EVENT = {
     "version": "0",
@@ -68,9 +80,44 @@ def demo() -> None:
           f"{hits} rule matches")
 
 
+def delivery_demo() -> None:
+    print("\nAsynchronous invocation (Lambda's InvocationType=Event), on virtual time:")
+    clock = ManualClock()
+    start = clock.now()
+    dlq = Queue("orders-dlq", clock=clock)
+    attempts: list[str] = []
+
+    def flaky(event: Any, context: Any) -> dict[str, Any]:
+        attempts.append(f"flaky +{(clock.now() - start).seconds}s")
+        if len([a for a in attempts if a.startswith("flaky")]) <= 2:
+            raise ConnectionError("database unavailable")
+        return {"saved": event["order"]}
+
+    def broken(event: Any, context: Any) -> None:
+        attempts.append(f"broken +{(clock.now() - start).seconds}s")
+        raise ValueError("bad order")
+
+    successes: list[dict[str, Any]] = []
+    ok = Function(flaky, name="save-order", clock=clock, on_success=successes.append)
+    bad = Function(broken, name="check-order", clock=clock, dead_letter_queue=dlq)
+    print("  invoke save-order  ->", ok.invoke({"order": 42}, "Event"))
+    print("  invoke check-order ->", bad.invoke({"order": 43}, "Event"))
+    clock.run_until_idle()  # 3 minutes of retries, in no time
+    print("  attempts:", ", ".join(attempts))
+    record = successes[0]
+    print(f"  save-order succeeded on attempt {record['requestContext']['approximateInvokeCount']}: "
+          f"{record['responsePayload']}")
+    [message] = dlq.receive()
+    print(f"  check-order gave up; DLQ holds {message.body} with {message.attributes}")
+    print(f"  save-order:  {ok.metrics.succeeded} succeeded, {ok.metrics.retries} retries")
+    print(f"  check-order: {bad.metrics.dead_lettered} dead-lettered, {bad.metrics.retries} retries, "
+          f"{bad.metrics.dropped} dropped")
+
+
 def main(argv: list[str]) -> int:
     if argv[1:2] in ([], ["demo"]):
         demo()
+        delivery_demo()
         return 0
     print("usage: python -m eventbus demo", file=sys.stderr)
     return 2
