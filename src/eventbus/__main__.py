@@ -1,11 +1,10 @@
-"""``python -m eventbus demo``: a short tour of the matcher."""
+"""``python -m eventbus demo``: a short tour of the matcher and the delivery runtime."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-
 from typing import Any
 
 from . import (
