@@ -143,8 +143,10 @@ class ManualClock(Clock):
 
     def next_due(self) -> datetime | None:
         """When the earliest pending timer is due, if any."""
-        pending = self.pending()
-        return pending[0].when if pending else None
+        with self._lock:
+            while self._heap and self._heap[0][2].cancelled:
+                heapq.heappop(self._heap)
+            return self._heap[0][0] if self._heap else None
 
     def advance(self, delta: float | timedelta = 0) -> int:
         """Move time forward by ``delta`` (seconds or ``timedelta``), running every

@@ -74,20 +74,26 @@ class _Invocation:
     throttles: int = 0
 
 
-def _json_copy(payload: Any) -> Any:
-    """The payload as the handler will see it: serialised and read back, as AWS does."""
-    if isinstance(payload, (bytes, bytearray, str)):
-        text = payload.decode("utf-8") if isinstance(payload, (bytes, bytearray)) else payload
-        if not text:
-            return None
+def _json_copy(payload: Any, limit: int = MAX_SYNC_PAYLOAD) -> Any:
+    """The payload as the handler will see it: serialised and read back, as AWS
+    does.  ``str``/``bytes`` are taken as JSON text (as boto3's ``Payload``)."""
+    if isinstance(payload, (bytes, bytearray)):
+        raw = bytes(payload)
+    elif isinstance(payload, str):
+        raw = payload.encode("utf-8")
+    else:
         try:
-            return json.loads(text)
-        except ValueError:
-            raise ValidationError("Could not parse request body into json: the payload is not valid JSON") from None
+            raw = json.dumps(payload).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"The payload is not JSON-serialisable: {exc}") from None
+    if len(raw) > limit:
+        raise ValidationError(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+    if not raw:
+        return None
     try:
-        return json.loads(json.dumps(payload))
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"The payload is not JSON-serialisable: {exc}") from None
+        return json.loads(raw)
+    except ValueError:
+        raise ValidationError("Could not parse request body into json: the payload is not valid JSON") from None
 
 
 def _result_copy(result: Any) -> Any:
@@ -201,11 +207,7 @@ class Function:
         if self._deleted:
             raise NonRetryableError(f"Function not found: {self.arn}", error_code="NO_RESOURCE")
         limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
-        size = len(payload) if isinstance(payload, (bytes, bytearray)) else len(
-            (payload if isinstance(payload, str) else json.dumps(payload, default=str)).encode("utf-8"))
-        if size > limit:
-            raise ValidationError(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
-        data = _json_copy(payload)
+        data = _json_copy(payload, limit)
         self._counters.add("invocations")
         if invocation_type == "DryRun":
             return {"StatusCode": 204}
@@ -268,17 +270,17 @@ class Function:
     def _attempt(self, state: _Invocation) -> Any:
         if self._deleted:
             self._give_up(state, NonRetryableError(f"Function not found: {self.arn}"), "RetriesExhausted",
-                          None, "NO_RESOURCE")
+                          False, "NO_RESOURCE")
             return None
         if self.reserved_concurrency == 0:
             self._counters.add("throttles")
-            self._give_up(state, ThrottlingError("Reserved concurrency is 0"), "RetriesExhausted", None, "429")
+            self._give_up(state, ThrottlingError("Reserved concurrency is 0"), "RetriesExhausted", False, "429")
             return None
         if not self._take_slot():
             self._counters.add("throttles")
             state.throttles += 1
             delay = backoff_delay(state.throttles, THROTTLE_BASE, THROTTLE_CAP, self._rng)
-            self._retry_or_give_up(state, delay, ThrottlingError("Rate Exceeded."), None, "429", count=False)
+            self._retry_or_give_up(state, delay, ThrottlingError("Rate Exceeded."), False, "429", count=False)
             return None
         state.invokes += 1
         self._counters.add("attempts")
@@ -319,21 +321,17 @@ class Function:
 
     def _failed(self, state: _Invocation, exc: BaseException) -> None:
         self._counters.add("failures")
-        error = _error_payload(exc)
-        if isinstance(exc, NonRetryableError):
-            self._give_up(state, exc, "RetriesExhausted", error, "200")
-            return
-        if state.retries >= self.maximum_retry_attempts:
-            self._give_up(state, exc, "RetriesExhausted", error, "200")
+        if isinstance(exc, NonRetryableError) or state.retries >= self.maximum_retry_attempts:
+            self._give_up(state, exc, "RetriesExhausted", True, "200")
             return
         delay = RETRY_DELAYS[min(state.retries, len(RETRY_DELAYS) - 1)]
-        self._retry_or_give_up(state, delay, exc, error, "200", count=True)
+        self._retry_or_give_up(state, delay, exc, True, "200", count=True)
 
     def _retry_or_give_up(self, state: _Invocation, delay: float, exc: BaseException,
-                          error: dict[str, Any] | None, code: str, *, count: bool) -> None:
+                          function_error: bool, code: str, *, count: bool) -> None:
         due = self.clock.now() + timedelta(seconds=delay)
         if due - state.accepted_at > timedelta(seconds=self.maximum_event_age_in_seconds):
-            self._give_up(state, exc, "EventAgeExceeded", error, code)
+            self._give_up(state, exc, "EventAgeExceeded", function_error, code)
             return
         if count:
             state.retries += 1
@@ -363,14 +361,17 @@ class Function:
             return False
         return True
 
-    def _give_up(self, state: _Invocation, exc: BaseException, condition: str, error: dict[str, Any] | None,
+    def _give_up(self, state: _Invocation, exc: BaseException, condition: str, function_error: bool,
                  code: str) -> None:
+        """No more tries: the failure destination gets a record, the DLQ the event.
+        (The error's stack trace is formatted only here, for the record: it is
+        the costly part of a failure.)"""
         delivered = False
         if self._on_failure is not None:
             response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
-            if error is not None:
+            if function_error:
                 response["functionError"] = "Unhandled"
-            record = self._record(state, condition, response, error)
+            record = self._record(state, condition, response, _error_payload(exc) if function_error else None)
             delivered = self._send_record(self._on_failure, record, "on_failure") or delivered
         if self._dead_letter is not None:
             body = json.dumps(state.payload)
