@@ -83,8 +83,10 @@ def test_unknown_command_prints_usage() -> None:
 
 def test_the_readme_example_runs() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    code = readme.split("```python\n")[1].split("```")[0]
-    exec(compile(code, "README.md", "exec"), {})
+    blocks = [part.split("```")[0] for part in readme.split("```python\n")[1:]]
+    assert len(blocks) >= 2
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
 
 
 def test_only_the_clock_module_reads_the_time() -> None:
