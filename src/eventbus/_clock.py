@@ -24,7 +24,9 @@ import asyncio
 import heapq
 import inspect
 import itertools
+import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,13 +35,23 @@ from typing import Any
 
 from ._exceptions import EventBusError, ValidationError
 
-__all__ = ["AsyncioClock", "Clock", "ClockClosedError", "ManualClock", "SystemClock", "Timer", "to_seconds"]
+_log = logging.getLogger("eventbus.clock")
+
+__all__ = ["AsyncioClock", "Clock", "ClockClosedError", "ManualClock", "SystemClock", "Timer", "stopwatch",
+           "to_seconds"]
 
 Callback = Callable[[], Any]
 
 
 class ClockClosedError(EventBusError, RuntimeError):
     """Work was given to a clock after ``shutdown()``."""
+
+
+def stopwatch() -> Callable[[], float]:
+    """A function returning the seconds elapsed since ``stopwatch()`` was called
+    (a monotonic performance counter, for timing demos and benchmarks)."""
+    started = time.perf_counter()
+    return lambda: time.perf_counter() - started
 
 
 def to_seconds(delay: float | timedelta) -> float:
@@ -78,10 +90,31 @@ def _run_callable(work: Callback) -> Any:
 
 
 def _run_coroutine(awaitable: Awaitable[Any]) -> Any:
+    """Run a coroutine to completion from synchronous code.  Inside a running
+    event loop (a test written with ``async def``, say) it runs on a private
+    loop in a helper thread, since the caller's loop cannot be re-entered."""
+
     async def wrapper() -> Any:
         return await awaitable
 
-    return asyncio.run(wrapper())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wrapper())
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = asyncio.run(wrapper())
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+
+    helper = threading.Thread(target=run, name="eventbus-coroutine")
+    helper.start()
+    helper.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 class Clock:
@@ -206,6 +239,8 @@ class SystemClock(Clock):
         self._cond = threading.Condition()
         self._closed = False
         self._active = 0  # work submitted and not finished
+        # timers cancelled by shutdown(), and those asked for after it
+        self.handed_back: list[Timer] = []
         self._thread = threading.Thread(target=self._loop, name="eventbus-timers", daemon=True)
         self._thread.start()
 
@@ -216,7 +251,11 @@ class SystemClock(Clock):
         timer = Timer(when if when.tzinfo else when.replace(tzinfo=UTC), callback, label)
         with self._cond:
             if self._closed:
-                raise ClockClosedError("This clock has been shut down")
+                # work still running at shutdown asks for a retry: hand it back
+                timer.cancelled = True
+                self.handed_back.append(timer)
+                _log.warning("eventbus: clock shut down; timer handed back: %s", label or callback)
+                return timer
             heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
             self._cond.notify()
         return timer
@@ -272,8 +311,11 @@ class SystemClock(Clock):
             self._cond.notify_all()
         for timer in left:
             timer.cancelled = True
+        self.handed_back.extend(left)
         self._thread.join(timeout)
-        self._executor.shutdown(wait=drain)
+        # work still running after ``timeout`` finishes in the background; any
+        # timer it asks for lands in ``handed_back``
+        self._executor.shutdown(wait=drain and timeout is None)
         return left
 
 
@@ -289,6 +331,7 @@ class AsyncioClock(Clock):
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop or asyncio.get_running_loop()
         self._handles: dict[Timer, asyncio.TimerHandle] = {}
+        self._timers: set[Timer] = set()  # not yet fired (armed or about to be)
         self._tasks: set[asyncio.Future[Any]] = set()
         self._closed = False
 
@@ -300,6 +343,7 @@ class AsyncioClock(Clock):
             raise ClockClosedError("This clock has been shut down")
         timer = Timer(when if when.tzinfo else when.replace(tzinfo=UTC), callback, label)
         delay = max((timer.when - self.now()).total_seconds(), 0.0)
+        self._timers.add(timer)
         self._loop.call_soon_threadsafe(self._arm, timer, delay)
         return timer
 
@@ -310,6 +354,7 @@ class AsyncioClock(Clock):
 
     def _fire(self, timer: Timer) -> None:
         self._handles.pop(timer, None)
+        self._timers.discard(timer)
         if timer.cancelled:
             return
         timer.done = True
@@ -349,9 +394,11 @@ class AsyncioClock(Clock):
         """Stop without waiting (use ``await aclose()`` to drain); returns the
         timers not yet due."""
         self._closed = True
-        left = [t for t in self._handles if not t.cancelled]
+        left = [t for t in self._timers if not t.cancelled and not t.done]
         for timer in left:
             timer.cancelled = True
-            self._handles[timer].cancel()
-        self._handles.clear()
+            handle = self._handles.pop(timer, None)
+            if handle is not None:
+                handle.cancel()
+        self._timers.clear()
         return sorted(left, key=lambda t: t.when)

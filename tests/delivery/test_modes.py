@@ -132,3 +132,52 @@ def test_work_given_after_shutdown_is_refused() -> None:
         pass
     else:  # pragma: no cover
         raise AssertionError("expected ClockClosedError")
+
+
+def test_asyncio_clock_hands_back_timers_set_just_before_shutdown() -> None:
+    async def main() -> list[Any]:
+        clock = AsyncioClock()
+        clock.call_later(60, lambda: None, label="later")
+        return clock.shutdown()
+
+    assert [t.label for t in asyncio.run(main())] == ["later"]
+
+
+def test_async_handlers_work_when_called_from_inside_an_event_loop() -> None:
+    async def handler(event: Any, context: Any) -> Any:
+        await asyncio.sleep(0)
+        return {"ok": event}
+
+    async def main() -> Any:
+        clock = eventbus.ManualClock()
+        fn = Function(handler, clock=clock, on_success=(records := []).append)
+        sync = fn.invoke({"a": 1})
+        fn.invoke({"b": 2}, "Event")
+        clock.run_until_idle()
+        return sync, records
+
+    sync, records = asyncio.run(main())
+    assert sync["Payload"] == {"ok": {"a": 1}} and "FunctionError" not in sync
+    assert records[0]["responsePayload"] == {"ok": {"b": 2}}
+
+
+def test_system_clock_hands_back_retries_asked_for_after_shutdown() -> None:
+    clock = SystemClock(workers=1)
+    release = threading.Event()
+    running = threading.Event()
+
+    def handler(event: Any, context: Any) -> None:
+        running.set()
+        release.wait(10)
+        raise RuntimeError("fails after shutdown began")
+
+    fn = Function(handler, clock=clock)
+    fn.invoke({}, "Event")
+    assert running.wait(10)
+    assert clock.shutdown(drain=False, timeout=0) == []
+    release.set()
+    for _ in range(1000):
+        if clock.handed_back:
+            break
+        threading.Event().wait(0.01)
+    assert [t.label.startswith("retry") for t in clock.handed_back] == [True]

@@ -71,3 +71,23 @@ def test_bad_queue_settings_are_refused(kwargs: dict[str, object]) -> None:
 def test_receive_takes_one_to_ten_messages() -> None:
     with pytest.raises(eventbus.ValidationError, match="Must be between 1 and 10"):
         Queue(clock=ManualClock()).receive(11)
+
+
+def test_redrive_into_a_full_dead_letter_queue_keeps_the_message() -> None:
+    clock = ManualClock()
+    dlq = Queue("dlq", clock=clock, capacity=1)
+    dlq.send("occupied")
+    queue = Queue(clock=clock, dead_letter_queue=dlq, max_receive_count=1, visibility_timeout=1)
+    queue.send("poison")
+    queue.send("fine")
+    assert [m.body for m in queue.receive(10)] == ["poison", "fine"]
+    clock.advance(1)
+    assert queue.receive(10) == []  # poison is due for the DLQ, fine has been received once too
+    assert len(queue) == 2  # nothing lost while the DLQ is full
+    dlq.purge()
+    queue.receive(10)  # room for one
+    assert [m.body for m in dlq.messages()] == ["poison"]
+    dlq.purge()
+    queue.receive(10)
+    assert [m.body for m in dlq.messages()] == ["fine"]
+    assert len(queue) == 0

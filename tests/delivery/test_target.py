@@ -161,3 +161,23 @@ def test_targets_deliver_to_queues_and_functions() -> None:
     clock.advance(timedelta(seconds=1))
     assert queue.receive()[0].json() == {"to": "queue"}
     assert seen == [{"to": "function"}]
+
+
+def test_an_event_that_is_not_json_is_refused_at_once() -> None:
+    target = Target(lambda e: None, clock=ManualClock())
+    with pytest.raises(eventbus.ValidationError, match="not JSON-serialisable"):
+        target.deliver({"x": object()})
+    assert target.metrics.accepted == 0
+
+
+def test_work_refused_by_a_closed_clock_is_not_left_pending() -> None:
+    clock = ManualClock()
+    clock.shutdown()
+    target = Target(lambda e: None, clock=clock)
+    function = eventbus.Function(lambda e, c: None, clock=clock)
+    with pytest.raises(eventbus.ClockClosedError):
+        target.deliver("e")
+    with pytest.raises(eventbus.ClockClosedError):
+        function.invoke({}, "Event")
+    for runner in (target, function):
+        assert runner.metrics.pending == 0 and runner.metrics.dropped == 1

@@ -215,7 +215,11 @@ class Function:
             return self._invoke_now(data)
         state = _Invocation(str(uuid.uuid4()), data, self.clock.now())
         self._counters.accept()
-        self.clock.submit(functools.partial(self._attempt, state), label=f"invoke {self.name} {state.request_id}")
+        try:
+            self.clock.submit(functools.partial(self._attempt, state), label=f"invoke {self.name} {state.request_id}")
+        except Exception as exc:
+            self._counters.end(state.request_id, Outcome.DROPPED, f"not queued: {exc}")
+            raise
         return {"StatusCode": 202, "RequestId": state.request_id}
 
     def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None) -> None:
@@ -270,7 +274,7 @@ class Function:
     def _attempt(self, state: _Invocation) -> Any:
         if self._deleted:
             self._give_up(state, NonRetryableError(f"Function not found: {self.arn}"), "RetriesExhausted",
-                          False, "NO_RESOURCE")
+                          False, "404")
             return None
         if self.reserved_concurrency == 0:
             self._counters.add("throttles")
@@ -374,7 +378,7 @@ class Function:
             record = self._record(state, condition, response, _error_payload(exc) if function_error else None)
             delivered = self._send_record(self._on_failure, record, "on_failure") or delivered
         if self._dead_letter is not None:
-            body = json.dumps(state.payload)
+            body = json.dumps(state.payload, separators=(",", ":"), ensure_ascii=False)
             attributes = {"RequestID": state.request_id, "ErrorCode": code, "ErrorMessage": str(exc)[:1024]}
             try:
                 self._dead_letter(body, attributes)

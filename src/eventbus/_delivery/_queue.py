@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 import uuid
 from collections import OrderedDict
@@ -31,6 +32,7 @@ from ._runtime import default_clock
 __all__ = ["Message", "Queue", "QueueFullError"]
 
 _names = itertools.count(1)
+_log = logging.getLogger("eventbus.delivery")
 
 
 class QueueFullError(EventBusError):
@@ -178,8 +180,7 @@ class Queue:
                 if item.visible_at is not None and item.visible_at > now:
                     continue
                 if self.max_receive_count is not None and item.receive_count >= self.max_receive_count:
-                    self._store.pop(item.message_id)
-                    redrive.append(item)
+                    redrive.append(item)  # moved below; stays here until the dead-letter queue has it
                     continue
                 item.receive_count += 1
                 item.visible_at = now + timedelta(seconds=timeout)
@@ -188,7 +189,13 @@ class Queue:
                                    item.sent_at, item.receipt_handle))
         for item in redrive:  # outside our lock: the dead-letter queue has its own
             assert self.dead_letter_queue is not None
-            self.dead_letter_queue.send(item.body, item.attributes)
+            try:
+                self.dead_letter_queue.send(item.body, item.attributes)
+            except QueueFullError as exc:  # kept here, not lost; tried again on the next receive
+                _log.warning("eventbus: queue %s could not redrive message %s: %s", self.name, item.message_id, exc)
+                continue
+            with self._lock:
+                self._store.pop(item.message_id)
         return out
 
     def delete(self, message: Message | str) -> bool:

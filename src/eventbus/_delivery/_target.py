@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .._clock import Clock
+from .._exceptions import ValidationError
 from ._destinations import as_destination, describe
 from ._metrics import Counters, DeliveryMetrics, Outcome, log
 from ._retry import NonRetryableError, RetryPolicy
@@ -34,6 +35,7 @@ class _Delivery:
     event: Any
     attributes: Mapping[str, str] | None
     accepted_at: datetime
+    body: str  # the event as the dead-letter queue will hold it
     retries: int = 0
 
 
@@ -87,10 +89,18 @@ class Target:
 
     def deliver(self, event: Any, attributes: Mapping[str, str] | None = None) -> str:
         """Accept ``event`` for delivery; returns the delivery id."""
-        state = _Delivery(str(uuid.uuid4()), event, attributes, self.clock.now())
+        try:
+            body = event if isinstance(event, str) else json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"The event is not a string and not JSON-serialisable: {exc}") from None
+        state = _Delivery(str(uuid.uuid4()), event, attributes, self.clock.now(), body)
         self._counters.add("invocations")
         self._counters.accept()
-        self.clock.submit(lambda: self._attempt(state), label=f"deliver {state.delivery_id} to {self.arn}")
+        try:
+            self.clock.submit(lambda: self._attempt(state), label=f"deliver {state.delivery_id} to {self.arn}")
+        except Exception as exc:
+            self._counters.end(state.delivery_id, Outcome.DROPPED, f"not queued: {exc}")
+            raise
         return state.delivery_id
 
     def _attempt(self, state: _Delivery) -> None:
@@ -136,9 +146,8 @@ class Target:
             log.warning("eventbus: delivery %s to %s dropped (%s)", state.delivery_id, self.arn, reason)
             self._counters.end(state.delivery_id, Outcome.DROPPED, reason)
             return
-        body = state.event if isinstance(state.event, str) else json.dumps(state.event)
         try:
-            self._dead_letter(body, attributes)
+            self._dead_letter(state.body, attributes)
         except Exception as dlq_exc:
             self._counters.add("failed_to_dlq")
             reason = f"dead-letter queue refused the event: {dlq_exc}"
