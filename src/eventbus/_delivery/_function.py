@@ -28,7 +28,7 @@ from typing import Any, Literal
 from .._clock import Clock
 from .._exceptions import ValidationError
 from ._destinations import DeliverFn, as_destination
-from ._metrics import Counters, DeliveryMetrics, Outcome, log
+from ._metrics import Accounted, Counters, Outcome, log
 from ._retry import NonRetryableError, ThrottlingError, backoff_delay, range_error
 from ._runtime import default_clock
 
@@ -116,7 +116,7 @@ def _timestamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
-class Function:
+class Function(Accounted):
     """A Lambda-style function around ``handler(event, context)``.
 
     ``Function(handler, *, name=None, clock=None, maximum_retry_attempts=2,
@@ -177,17 +177,8 @@ class Function:
     def __repr__(self) -> str:
         return f"<Function {self.name}>"
 
-    @property
-    def metrics(self) -> DeliveryMetrics:
-        return self._counters.snapshot()
-
-    @property
-    def outcomes(self) -> dict[str, tuple[Outcome, str]]:
-        """Request id -> (outcome, reason) for every asynchronous invocation that ended."""
-        return dict(self._counters.outcomes)
-
     def delete(self) -> None:
-        """Delete the function: later invocations fail with ``NO_RESOURCE``, without retries."""
+        """Delete the function: later invocations fail (``Function not found``), without retries."""
         self._deleted = True
 
     # -- invoking -----------------------------------------------------------

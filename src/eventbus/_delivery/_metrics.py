@@ -7,7 +7,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-__all__ = ["Counters", "DeliveryMetrics", "Outcome", "log"]
+__all__ = ["Accounted", "Counters", "DeliveryMetrics", "Outcome", "log"]
 
 log = logging.getLogger("eventbus.delivery")
 
@@ -69,3 +69,19 @@ class Counters:
     def snapshot(self) -> DeliveryMetrics:
         with self._lock:
             return DeliveryMetrics(**self._values)
+
+
+class Accounted:
+    """What functions and targets share: their counters and outcomes."""
+
+    _counters: Counters
+
+    @property
+    def metrics(self) -> DeliveryMetrics:
+        """A snapshot of the counters."""
+        return self._counters.snapshot()
+
+    @property
+    def outcomes(self) -> dict[str, tuple[Outcome, str]]:
+        """Delivery (request) id -> (outcome, reason) for every delivery that ended."""
+        return dict(self._counters.outcomes)

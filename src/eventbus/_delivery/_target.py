@@ -22,7 +22,7 @@ from typing import Any
 from .._clock import Clock
 from .._exceptions import ValidationError
 from ._destinations import as_destination, describe
-from ._metrics import Counters, DeliveryMetrics, Outcome, log
+from ._metrics import Accounted, Counters, Outcome, log
 from ._retry import NonRetryableError, RetryPolicy
 from ._runtime import default_clock
 
@@ -44,7 +44,7 @@ def error_code(exc: BaseException) -> str:
     return code if isinstance(code, str) else type(exc).__name__
 
 
-class Target:
+class Target(Accounted):
     """A destination (a ``Queue``, ``Function``, event bus or callable) with retries.
 
     ``Target(destination, *, target_id="target", rule_arn="", retry_policy=None,
@@ -77,15 +77,6 @@ class Target:
 
     def __repr__(self) -> str:
         return f"<Target {self.target_id} -> {self.arn}>"
-
-    @property
-    def metrics(self) -> DeliveryMetrics:
-        return self._counters.snapshot()
-
-    @property
-    def outcomes(self) -> dict[str, tuple[Outcome, str]]:
-        """Delivery id -> (outcome, reason) for every delivery that has ended."""
-        return dict(self._counters.outcomes)
 
     def deliver(self, event: Any, attributes: Mapping[str, str] | None = None) -> str:
         """Accept ``event`` for delivery; returns the delivery id."""
