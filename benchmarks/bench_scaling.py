@@ -35,6 +35,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from _common import cpu_model, fmt_rate, print_table, verdict
+
 import eventbus
 
 SHARED_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
@@ -98,17 +100,6 @@ def load_harness() -> ModuleType:
     return importlib.import_module("peers_match")
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "?"
-
-
 def maxrss_bytes() -> int:
     """Peak resident set size of this process so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -124,20 +115,6 @@ def current_rss_bytes() -> int | None:
         return None
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
-def fmt_rate(x: float) -> str:
-    if x >= 1e6:
-        return f"{x / 1e6:.2f}M"
-    if x >= 1e4:
-        return f"{x / 1e3:.1f}k"
-    if x >= 1e3:
-        return f"{x / 1e3:.2f}k"
-    return f"{x:.1f}"
-
-
 def fmt_time(s: float) -> str:
     if s >= 1:
         return f"{s:.2f} s"
@@ -146,21 +123,6 @@ def fmt_time(s: float) -> str:
     if s >= 1e-6:
         return f"{s * 1e6:.2f} us"
     return f"{s * 1e9:.0f} ns"
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: list[str]) -> str:
-        first = row[0].ljust(widths[0])
-        rest = (c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))
-        return "  " + "  ".join([first, *rest])
-
-    print(line(cells[0]))
-    print("  " + "  ".join("-" * w for w in widths))
-    for row in cells[1:]:
-        print(line(row))
 
 
 def build_index(texts: Sequence[str]) -> eventbus.RuleIndex:
