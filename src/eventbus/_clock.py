@@ -162,8 +162,7 @@ class ManualClock(Clock):
     def call_at(self, when: datetime, callback: Callback, *, label: str = "") -> Timer:
         if self._closed:
             raise ClockClosedError("This clock has been shut down")
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
         timer = Timer(max(when, self._now), callback, label)
         with self._lock:
             heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
@@ -189,8 +188,7 @@ class ManualClock(Clock):
 
     def advance_to(self, when: datetime) -> int:
         """Move time forward to ``when``, running everything due by then."""
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
         ran = 0
         while True:
             with self._lock:
@@ -214,10 +212,13 @@ class ManualClock(Clock):
         return ran
 
     def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
-        """Stop: with ``drain`` run what is due now; return the timers not yet due."""
-        if drain:
-            self.advance(0)
-        self._closed = True
+        """Stop: with ``drain`` run what is due now; return the timers not yet due.
+        (A callback that raises while draining still leaves the clock closed.)"""
+        try:
+            if drain:
+                self.advance(0)
+        finally:
+            self._closed = True
         with self._lock:
             left = [t for _, _, t in sorted(self._heap) if not t.cancelled]
             self._heap.clear()
@@ -257,7 +258,7 @@ class SystemClock(Clock):
                 _log.warning("eventbus: clock shut down; timer handed back: %s", label or callback)
                 return timer
             heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
-            self._cond.notify()
+            self._cond.notify_all()  # the timer thread, and idle() waiters, share this condition
         return timer
 
     def submit(self, work: Callback, *, label: str = "") -> None:
@@ -265,11 +266,24 @@ class SystemClock(Clock):
             if self._closed:
                 raise ClockClosedError("This clock has been shut down")
             self._active += 1
-        self._executor.submit(self._run, work)
+        self._hand_to_pool(work, refuse=True)
+
+    def _hand_to_pool(self, work: Callback, *, refuse: bool = False) -> None:
+        try:
+            self._executor.submit(self._run, work)
+        except RuntimeError:  # the pool shut down in between
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+            if refuse:
+                raise ClockClosedError("This clock has been shut down") from None
+            _log.error("eventbus: clock shut down; work dropped by the pool: %s", work)
 
     def _run(self, work: Callback) -> None:
         try:
             _run_callable(work)
+        except BaseException:  # a worker thread has nobody to raise to: say so
+            _log.exception("eventbus: background work failed: %s", work)
         finally:
             with self._cond:
                 self._active -= 1
@@ -288,10 +302,11 @@ class SystemClock(Clock):
                     return
                 _, _, timer = heapq.heappop(self._heap)
                 if timer.cancelled:
+                    self._cond.notify_all()  # an idle() waiter may have counted it as due
                     continue
                 timer.done = True
                 self._active += 1
-            self._executor.submit(self._run, timer.callback)
+            self._hand_to_pool(timer.callback)
 
     def idle(self, timeout: float | None = None) -> bool:
         """Wait until no work is running and no timer is due; ``False`` on timeout."""
@@ -361,9 +376,9 @@ class AsyncioClock(Clock):
         self._start(timer.callback)
 
     def submit(self, work: Callback, *, label: str = "") -> None:
-        if self._closed:
-            raise ClockClosedError("This clock has been shut down")
-        self._loop.call_soon_threadsafe(self._start, work)
+        # a timer due now: tracked from this moment, so idle(), aclose() and
+        # shutdown() see it before the loop has started it
+        self.call_at(self.now(), work, label=label)
 
     def _start(self, work: Callback) -> None:
         async def run() -> Any:
@@ -379,9 +394,16 @@ class AsyncioClock(Clock):
         task.add_done_callback(self._tasks.discard)
 
     async def idle(self) -> None:
-        """Wait until no task started by this clock is running."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until no task started by this clock is running and no timer is due."""
+        while True:
+            now = self.now()
+            due = any(not t.cancelled and t.when <= now for t in list(self._timers))
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            elif due:
+                await asyncio.sleep(0)
+            else:
+                return
 
     async def aclose(self, *, drain: bool = True) -> list[Timer]:
         """Stop; with ``drain`` wait for running tasks first.  Returns the timers

@@ -67,9 +67,14 @@ class LambdaContext:
 @dataclass
 class _Invocation:
     request_id: str
-    payload: Any
+    text: str  # the payload as JSON text: every attempt, record and DLQ copy starts from it
     accepted_at: datetime
     invokes: int = 0  # handler calls made (approximateInvokeCount)
+
+    @property
+    def payload(self) -> Any:
+        """A fresh copy of the payload (a handler may change the one it gets)."""
+        return json.loads(self.text)
     retries: int = 0
     throttles: int = 0
 
@@ -204,7 +209,8 @@ class Function(Accounted):
             return {"StatusCode": 204}
         if invocation_type == "RequestResponse":
             return self._invoke_now(data)
-        state = _Invocation(str(uuid.uuid4()), data, self.clock.now())
+        state = _Invocation(str(uuid.uuid4()), json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+                            self.clock.now())
         self._counters.accept()
         try:
             self.clock.submit(functools.partial(self._attempt, state), label=f"invoke {self.name} {state.request_id}")
@@ -247,8 +253,15 @@ class Function(Accounted):
                     "RequestId": request_id, "Payload": _error_payload(exc)}
         finally:
             self._free_slot()
-        return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "RequestId": request_id,
-                "Payload": _result_copy(result)}
+        try:
+            payload = _result_copy(result)
+        except ValidationError as exc:
+            self._counters.add("failures")
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "$LATEST",
+                    "RequestId": request_id,
+                    "Payload": {"errorMessage": f"Unable to marshal response: {exc}",
+                                "errorType": "Runtime.MarshalError"}}
+        return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "RequestId": request_id, "Payload": payload}
 
     def _take_slot(self) -> bool:
         with self._lock:
@@ -287,6 +300,10 @@ class Function(Accounted):
             self._free_slot()
             self._failed(state, exc)
             return None
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit...: account, then let it through
+            self._free_slot()
+            self._interrupted(state, exc)
+            raise
         if inspect.isawaitable(result):
             return self._finish_async(state, result)
         self._free_slot()
@@ -300,8 +317,17 @@ class Function(Accounted):
             self._free_slot()
             self._failed(state, exc)
             return
+        except BaseException as exc:  # cancelled (the loop is closing), interrupted...
+            self._free_slot()
+            self._interrupted(state, exc)
+            raise
         self._free_slot()
         self._succeeded(state, value)
+
+    def _interrupted(self, state: _Invocation, exc: BaseException) -> None:
+        reason = f"interrupted by {type(exc).__name__}: the invocation did not finish"
+        log.error("eventbus: invocation %s of %s dropped (%s)", state.request_id, self.name, reason)
+        self._counters.end(state.request_id, Outcome.DROPPED, reason)
 
     def _succeeded(self, state: _Invocation, result: Any) -> None:
         try:
@@ -352,6 +378,7 @@ class Function(Accounted):
         try:
             destination(record, None)
         except Exception as exc:
+            self._counters.add("destination_failures")
             log.error("eventbus: %s destination of %s refused a record: %s", what, self.name, exc)
             return False
         return True
@@ -369,7 +396,7 @@ class Function(Accounted):
             record = self._record(state, condition, response, _error_payload(exc) if function_error else None)
             delivered = self._send_record(self._on_failure, record, "on_failure") or delivered
         if self._dead_letter is not None:
-            body = json.dumps(state.payload, separators=(",", ":"), ensure_ascii=False)
+            body = state.text
             attributes = {"RequestID": state.request_id, "ErrorCode": code, "ErrorMessage": str(exc)[:1024]}
             try:
                 self._dead_letter(body, attributes)

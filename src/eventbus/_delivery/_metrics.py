@@ -39,6 +39,7 @@ class DeliveryMetrics:
     pending: int = 0  # accepted, not yet ended
     sent_to_dlq: int = 0  # dead-letter queue writes (AWS metric InvocationsSentToDLQ)
     failed_to_dlq: int = 0  # dead-letter writes that failed (InvocationsFailedToBeSentToDLQ)
+    destination_failures: int = 0  # records a destination refused (DestinationDeliveryFailures)
 
 
 class Counters:

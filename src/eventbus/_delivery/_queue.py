@@ -22,7 +22,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .._clock import Clock, to_seconds
@@ -32,6 +32,7 @@ from ._runtime import default_clock
 __all__ = ["Message", "Queue", "QueueFullError"]
 
 _names = itertools.count(1)
+_MOVING = datetime.max.replace(tzinfo=UTC)  # "invisible until moved"
 _log = logging.getLogger("eventbus.delivery")
 
 
@@ -180,7 +181,10 @@ class Queue:
                 if item.visible_at is not None and item.visible_at > now:
                     continue
                 if self.max_receive_count is not None and item.receive_count >= self.max_receive_count:
-                    redrive.append(item)  # moved below; stays here until the dead-letter queue has it
+                    # moved below; hidden from other receivers meanwhile, and kept
+                    # here until the dead-letter queue has it
+                    item.visible_at = _MOVING
+                    redrive.append(item)
                     continue
                 item.receive_count += 1
                 item.visible_at = now + timedelta(seconds=timeout)
@@ -193,15 +197,25 @@ class Queue:
                 self.dead_letter_queue.send(item.body, item.attributes)
             except QueueFullError as exc:  # kept here, not lost; tried again on the next receive
                 _log.warning("eventbus: queue %s could not redrive message %s: %s", self.name, item.message_id, exc)
+                with self._lock:
+                    item.visible_at = None
                 continue
             with self._lock:
                 self._store.pop(item.message_id)
         return out
 
     def delete(self, message: Message | str) -> bool:
-        """Delete a received message (or a message id); ``False`` if it is gone."""
-        message_id = message if isinstance(message, str) else message.message_id
+        """Delete a received message; ``False`` if it is gone, or if it was received
+        again since (a stale receipt, as SQS: the newer receiver owns it).  A
+        message id (``str``) deletes unconditionally."""
         with self._lock:
+            if isinstance(message, Message):
+                item = self._store.items.get(message.message_id)
+                if item is None or (message.receipt_handle and item.receipt_handle != message.receipt_handle):
+                    return False
+                message_id = message.message_id
+            else:
+                message_id = message
             return self._store.pop(message_id) is not None
 
     def change_visibility(self, message: Message, visibility_timeout: float) -> None:

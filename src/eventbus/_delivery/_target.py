@@ -100,8 +100,8 @@ class Target(Accounted):
         if state.retries:
             counters.add("retries")
         try:
-            self._send(state.event, state.attributes)
-        except NonRetryableError as exc:
+            self._send(state.event if isinstance(state.event, str) else json.loads(state.body), state.attributes)
+        except (NonRetryableError, ValidationError) as exc:  # retrying cannot help
             counters.add("failures")
             self._give_up(state, exc, None)
             return
@@ -120,6 +120,11 @@ class Target(Accounted):
             self.clock.call_later(delay, lambda: self._attempt(state),
                                   label=f"retry {state.retries} of {state.delivery_id} to {self.arn}")
             return
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit...: account, then let it through
+            reason = f"interrupted by {type(exc).__name__}: the delivery did not finish"
+            log.error("eventbus: delivery %s to %s dropped (%s)", state.delivery_id, self.arn, reason)
+            counters.end(state.delivery_id, Outcome.DROPPED, reason)
+            raise
         counters.end(state.delivery_id, Outcome.SUCCEEDED)
 
     def _give_up(self, state: _Delivery, exc: BaseException, condition: str | None) -> None:
