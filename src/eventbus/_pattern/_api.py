@@ -10,20 +10,8 @@ from .._exceptions import InvalidEventPatternError, ValidationError
 from . import _json as J
 from ._index import RuleIndex, parse_event_json
 from ._matchers import (
-    AnythingBut,
-    AnythingButIgnoreCase,
-    AnythingButPrefix,
-    AnythingButSuffix,
-    AnythingButWildcard,
-    Cidr,
-    EqualsIgnoreCase,
     Exact,
-    Exists,
     Matcher,
-    Numeric,
-    Prefix,
-    Suffix,
-    Wildcard,
     is_number,
 )
 from ._parse import SubRule, compile_match_expression, compile_tokens
@@ -240,8 +228,3 @@ def cidr(value: str) -> Matcher:
 def wildcard(value: str) -> Matcher:
     """``{"wildcard": value}``: ``*`` matches any run of characters."""
     return compile_match_expression({"wildcard": value})
-
-
-# Matcher classes a user may meet in EventPattern.subrules
-_MATCHER_TYPES = (AnythingBut, AnythingButIgnoreCase, AnythingButPrefix, AnythingButSuffix, AnythingButWildcard,
-                  Cidr, EqualsIgnoreCase, Exact, Exists, Numeric, Prefix, Suffix, Wildcard)

@@ -373,6 +373,7 @@ class _PathIndex:
                 self.cost += 1
             elif kind is AnythingBut:
                 assert isinstance(m, AnythingBut)
+                self.but_any |= bit
                 if m.values and isinstance(m.values[0], str):
                     self.but_strings |= bit
                     for text in m.values:
@@ -381,28 +382,24 @@ class _PathIndex:
                 else:
                     self.but_numbers |= bit
                     for n in m.values:
-                        key = float(n)
-                        _set_bit(self.but_numbers_out, key, bit)
+                        _set_bit(self.but_numbers_out, float(n), bit)
+            elif kind is AnythingButPrefix or kind is AnythingButSuffix:
+                assert isinstance(m, (AnythingButPrefix, AnythingButSuffix))
                 self.but_any |= bit
-            elif kind is AnythingButPrefix:
-                assert isinstance(m, AnythingButPrefix)
-                self.but_prefix |= bit
-                for s in m.values:
-                    self.but_prefix_out.add(s, bit)
-                self.but_any |= bit
-            elif kind is AnythingButSuffix:
-                assert isinstance(m, AnythingButSuffix)
-                self.but_suffix |= bit
-                for s in m.values:
-                    self.but_suffix_out.add(s, bit)
-                self.but_any |= bit
+                if kind is AnythingButPrefix:
+                    self.but_prefix |= bit
+                    table = self.but_prefix_out
+                else:
+                    self.but_suffix |= bit
+                    table = self.but_suffix_out
+                for text in m.values:
+                    table.add(text, bit)
             elif kind is AnythingButIgnoreCase:
                 assert isinstance(m, AnythingButIgnoreCase)
+                self.but_any |= bit
                 self.but_ic |= bit
                 for text in m.values:
-                    folded = fold(text)
-                    _set_bit(self.but_ic_out, folded, bit)
-                self.but_any |= bit
+                    _set_bit(self.but_ic_out, fold(text), bit)
                 self.has_folded = True
             else:  # anything-but wildcard, or a matcher type added later
                 self.but_any |= bit if isinstance(m, AnythingButWildcard) else 0
@@ -541,7 +538,7 @@ def _shape_plan(plan: tuple[_Step, ...], shapes: dict[tuple[str, ...], _ShapePla
 
 
 class _Snapshot:
-    __slots__ = ("paths", "plan", "tree", "live", "owners", "rules", "reach", "multi", "next_bit", "garbage")
+    __slots__ = ("paths", "plan", "tree", "live", "owners", "rules", "multi", "next_bit", "garbage")
 
     def __init__(self) -> None:
         self.paths: dict[str, _PathIndex] = {}
@@ -552,7 +549,6 @@ class _Snapshot:
         self.live = 0
         self.owners: list[Hashable] = []  # bit number -> rule id
         self.rules: list[SubRule | None] = []  # bit number -> sub-rule (None once removed)
-        self.reach: list[frozenset[str]] = []  # bit number -> its paths and their prefixes
         self.multi: dict[str, int] = {}  # array path -> sub-rules naming 2+ paths under it
         self.next_bit = 0
         self.garbage = 0
@@ -566,7 +562,6 @@ class _Snapshot:
             bit = 1 << number
             self.owners.append(rule_id)
             self.rules.append(rule)
-            reach: set[str] = set()
             for path, matchers in rule.items():
                 index = self.paths.get(path)
                 if index is None:
@@ -581,9 +576,7 @@ class _Snapshot:
                 parts = path.split(".")
                 for k in range(1, len(parts) + 1):
                     head = ".".join(parts[:k])
-                    reach.add(head)
                     under[head] = under.get(head, 0) + 1
-            self.reach.append(frozenset(reach))
             for head, count in under.items():
                 if count >= 2:
                     _set_bit(self.multi, head, bit)

@@ -14,7 +14,7 @@ property tests check that it does.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ._matchers import Exists
@@ -26,20 +26,15 @@ __all__ = ["Field", "flatten_event", "reference_matches", "subrule_matches"]
 Field = tuple[Any, tuple[tuple[int, int], ...]]
 
 
-def flatten_event(event: Mapping[str, Any], only: Collection[str] | None = None) -> dict[str, list[Field]]:
-    """Every leaf of ``event`` by dotted path, with its array trail.
-
-    ``only``, if given, names the paths (and path prefixes) worth visiting.
-    """
+def flatten_event(event: Mapping[str, Any]) -> dict[str, list[Field]]:
+    """Every leaf of ``event`` by dotted path, with its array trail."""
     out: dict[str, list[Field]] = {}
     counter = [0]
 
     def walk(value: Any, path: str | None, trail: tuple[tuple[int, int], ...]) -> None:
         if isinstance(value, Mapping):
             for key, item in value.items():
-                child = str(key) if path is None else f"{path}.{key}"
-                if only is None or child in only:
-                    walk(item, child, trail)
+                walk(item, str(key) if path is None else f"{path}.{key}", trail)
         elif isinstance(value, (list, tuple)):
             counter[0] += 1
             array = counter[0]
