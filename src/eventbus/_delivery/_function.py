@@ -79,26 +79,32 @@ class _Invocation:
     throttles: int = 0
 
 
-def _json_copy(payload: Any, limit: int = MAX_SYNC_PAYLOAD) -> Any:
-    """The payload as the handler will see it: serialised and read back, as AWS
-    does.  ``str``/``bytes`` are taken as JSON text (as boto3's ``Payload``)."""
-    if isinstance(payload, (bytes, bytearray)):
-        raw = bytes(payload)
-    elif isinstance(payload, str):
-        raw = payload.encode("utf-8")
-    else:
+def _json_text(payload: Any, limit: int = MAX_SYNC_PAYLOAD) -> str:
+    """The payload as JSON text, checked and within ``limit`` bytes.
+    ``str``/``bytes`` are taken as JSON text already (as boto3's ``Payload``)."""
+    if isinstance(payload, (bytes, bytearray, str)):
+        text = payload.decode("utf-8") if isinstance(payload, (bytes, bytearray)) else payload
+        if len(text.encode("utf-8")) > limit:
+            raise ValidationError(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+        if not text:
+            return "null"
         try:
-            raw = json.dumps(payload).encode("utf-8")
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"The payload is not JSON-serialisable: {exc}") from None
-    if len(raw) > limit:
-        raise ValidationError(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
-    if not raw:
-        return None
+            json.loads(text)
+        except ValueError:
+            raise ValidationError("Could not parse request body into json: the payload is not valid JSON") from None
+        return text
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise ValidationError("Could not parse request body into json: the payload is not valid JSON") from None
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"The payload is not JSON-serialisable: {exc}") from None
+    if len(text.encode("utf-8")) > limit:
+        raise ValidationError(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+    return text
+
+
+def _json_copy(payload: Any, limit: int = MAX_SYNC_PAYLOAD) -> Any:
+    """The payload as the handler will see it: serialised and read back, as AWS does."""
+    return json.loads(_json_text(payload, limit))
 
 
 def _result_copy(result: Any) -> Any:
@@ -203,14 +209,13 @@ class Function(Accounted):
         if self._deleted:
             raise NonRetryableError(f"Function not found: {self.arn}", error_code="NO_RESOURCE")
         limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
-        data = _json_copy(payload, limit)
+        text = _json_text(payload, limit)
         self._counters.add("invocations")
         if invocation_type == "DryRun":
             return {"StatusCode": 204}
         if invocation_type == "RequestResponse":
-            return self._invoke_now(data)
-        state = _Invocation(str(uuid.uuid4()), json.dumps(data, separators=(",", ":"), ensure_ascii=False),
-                            self.clock.now())
+            return self._invoke_now(json.loads(text))
+        state = _Invocation(str(uuid.uuid4()), text, self.clock.now())
         self._counters.accept()
         try:
             self.clock.submit(functools.partial(self._attempt, state), label=f"invoke {self.name} {state.request_id}")
