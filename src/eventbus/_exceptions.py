@@ -1,19 +1,39 @@
-"""Exceptions raised by eventbus.
+"""Exceptions raised by eventbus: the whole tree lives in this module.
 
 The tree::
 
-    EventBusError                      base of every error eventbus raises on purpose
-    └── ValidationError(ValueError)    a bad input: AWS would answer ValidationException
-        └── InvalidEventPatternError   an event pattern AWS would refuse
-                                       (InvalidEventPatternException)
+    EventBusError                        base of every error eventbus raises on purpose
+    ├── ValidationError(ValueError)      a bad input or setting: AWS would answer ValidationException
+    │   └── InvalidEventPatternError     an event pattern AWS would refuse (InvalidEventPatternException)
+    ├── ResourceNotFoundError(LookupError)
+    │                                    no such rule, function or delivery (ResourceNotFoundException)
+    ├── ClockClosedError(RuntimeError)   work given to a clock after shutdown()
+    ├── LoopBlockingError(RuntimeError)  a synchronous call that would block the running event loop;
+    │                                    the message names the awaitable twin to use instead
+    ├── WaitTimeoutError(TimeoutError)   wait() gave up before the delivery ended
+    ├── QueueFullError                   send() on a queue holding ``capacity`` messages
+    ├── ThrottlingError                  a function's reserved concurrency is used up (TooManyRequestsException)
+    └── NonRetryableError                raised by a handler or destination: skip the retries
 
 Where AWS has words for an error, the message is AWS's text, so that a user
-can search for it; otherwise it names the construct and where it was found.
+can search for it; otherwise it names the parameter or construct at fault.
+``docs/errors.md`` says when each one is raised.
 """
 
 from __future__ import annotations
 
-__all__ = ["EventBusError", "InvalidEventPatternError", "ValidationError"]
+__all__ = [
+    "ClockClosedError",
+    "EventBusError",
+    "InvalidEventPatternError",
+    "LoopBlockingError",
+    "NonRetryableError",
+    "QueueFullError",
+    "ResourceNotFoundError",
+    "ThrottlingError",
+    "ValidationError",
+    "WaitTimeoutError",
+]
 
 
 class EventBusError(Exception):
@@ -38,3 +58,50 @@ class InvalidEventPatternError(ValidationError):
         self.reason = reason
         self.location = location
         super().__init__(f"Event pattern is not valid. Reason: {reason}")
+
+
+class ResourceNotFoundError(EventBusError, LookupError):
+    """Something looked up by name or id does not exist (AWS: ``ResourceNotFoundException``).
+
+    ``error_code`` is ``NO_RESOURCE``, the code EventBridge writes to a
+    dead-letter queue when a target's resource is gone (it is not retried).
+    """
+
+    error_code = "NO_RESOURCE"
+
+    def __str__(self) -> str:  # LookupError's KeyError-style quoting is not wanted
+        return str(self.args[0]) if self.args else ""
+
+
+class ClockClosedError(EventBusError, RuntimeError):
+    """Work was given to a clock after ``shutdown()``."""
+
+
+class LoopBlockingError(EventBusError, RuntimeError):
+    """A synchronous call was made where it would block the running event loop
+    (or wait for itself); the message names the awaitable twin to use."""
+
+
+class WaitTimeoutError(EventBusError, TimeoutError):
+    """``wait()`` gave up before the delivery ended."""
+
+
+class QueueFullError(EventBusError):
+    """``send`` on a queue holding ``capacity`` messages."""
+
+
+class ThrottlingError(EventBusError):
+    """A function's reserved concurrency is used up (AWS: ``TooManyRequestsException``,
+    ``Rate Exceeded.``).  Asynchronous invocations retry throttles with backoff."""
+
+    error_code = "THROTTLING"
+
+
+class NonRetryableError(EventBusError):
+    """Raise from a handler or target to skip retries: the delivery goes straight
+    to the dead-letter queue (or failure destination).  ``error_code`` becomes the
+    DLQ's ``ERROR_CODE`` (AWS samples: ``NO_PERMISSIONS``, ``NO_RESOURCE``)."""
+
+    def __init__(self, message: str, *, error_code: str = "NO_RESOURCE") -> None:
+        super().__init__(message)
+        self.error_code = error_code

@@ -24,7 +24,7 @@ def test_add_match_remove_and_len() -> None:
     index.remove("by-number")
     assert index.match(EVENT) == {"by-source"}
     assert len(index) == 2
-    with pytest.raises(KeyError):
+    with pytest.raises(eventbus.ResourceNotFoundError):
         index.remove("by-number")
     assert index.pattern("by-source") == eventbus.compile_pattern('{"source": ["app"]}')
 

@@ -6,22 +6,29 @@ It sits below the bus: it imports the clock and the exceptions, never the bus.
 
 from __future__ import annotations
 
-from ._function import Function, InvocationRecord
-from ._metrics import DeliveryMetrics, Outcome
-from ._queue import Message, Queue, QueueFullError
-from ._retry import NonRetryableError, RetryPolicy, ThrottlingError
+from ._destinations import Destination
+from ._function import Function, InvocationRecord, LambdaContext
+from ._outcomes import DeliveryMetrics, Outcome, Outcomes
+from ._payload import MAX_DEPTH
+from ._queue import Message, Queue
+from ._retry import RetryPolicy
+from ._store import MemoryQueueStore, QueueStore, StoredMessage
 from ._target import Target
 
 __all__ = [
+    "MAX_DEPTH",
     "DeliveryMetrics",
+    "Destination",
     "Function",
     "InvocationRecord",
+    "LambdaContext",
+    "MemoryQueueStore",
     "Message",
-    "NonRetryableError",
     "Outcome",
+    "Outcomes",
     "Queue",
-    "QueueFullError",
+    "QueueStore",
     "RetryPolicy",
+    "StoredMessage",
     "Target",
-    "ThrottlingError",
 ]

@@ -1,7 +1,12 @@
 """The one small protocol every destination speaks: ``deliver(payload, attributes)``.
 
 Queues and functions implement it (later, event buses too); any other
-callable is called with the payload alone.
+callable is called with the payload alone.  ``payload`` is a JSON value,
+a fresh copy for each call; ``attributes`` is a fresh ``dict`` of string
+message attributes, or ``None``.
+
+A destination that has a ``clock`` must run on the same clock as the
+object that hands it work: objects that work together share one clock.
 """
 
 from __future__ import annotations
@@ -9,29 +14,58 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from .._clock import Clock, is_async_callable
 from .._exceptions import ValidationError
+from .._validate import wrong_type
 
-__all__ = ["Destination", "as_destination", "describe"]
+__all__ = ["DeliverFn", "Destination", "DestinationLike", "as_destination", "check_same_clock", "describe"]
 
 
 @runtime_checkable
 class Destination(Protocol):
-    def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None) -> None: ...
+    """What a target, a dead-letter queue or a failure destination hands payloads to.
+
+    ``deliver(payload, attributes)`` takes a JSON value and optional string
+    attributes; it may raise to refuse (the sender retries or records the
+    failure).  ``Queue`` and ``Function`` implement it.
+    """
+
+    def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None, /) -> object: ...
 
 
-DeliverFn = Callable[[Any, Mapping[str, str] | None], None]
+DestinationLike = Destination | Callable[[Any], object]
+DeliverFn = Callable[[Any, Mapping[str, str] | None], Any]
+
+_VALID = "a Queue, a Function, an object with deliver(payload, attributes), or a callable"
 
 
-def as_destination(target: Any, what: str) -> DeliverFn:
-    """``target`` as a deliver function; ``what`` names the parameter in errors."""
+def check_same_clock(clock: Clock, other: object, what: str, owner: str) -> None:
+    """Refuse ``other`` (named ``what``) if it runs on a clock other than ``clock``."""
+    theirs = getattr(other, "clock", None)
+    if isinstance(theirs, Clock) and theirs is not clock:
+        raise ValidationError(f"{what} runs on {theirs!r}, but this {owner} runs on {clock!r}: objects that work "
+                              "together must share one clock (pass the same clock=, or build them all inside "
+                              "`with eventbus.use_clock(clock):`)")
+
+
+def as_destination(target: object, what: str, clock: Clock, owner: str, *,
+                   allow_async: bool = False) -> tuple[DeliverFn, bool]:
+    """``target`` as a deliver function, and whether it is ``async``."""
     if isinstance(target, Destination):
-        return target.deliver
-    if callable(target):
-        def call(payload: Any, attributes: Mapping[str, str] | None = None) -> None:
-            target(payload)
+        check_same_clock(clock, target, what, owner)
+        fn: DeliverFn = target.deliver
+        is_async = is_async_callable(target.deliver)
+    elif callable(target):
+        def call(payload: Any, attributes: Mapping[str, str] | None = None) -> Any:
+            return target(payload)
 
-        return call
-    raise ValidationError(f"{what} must be a Queue, a Function, an event bus or a callable, not {target!r}")
+        fn, is_async = call, is_async_callable(target)
+    else:
+        raise wrong_type(what, target, _VALID)
+    if is_async and not allow_async:
+        raise ValidationError(f"{what} must be synchronous (a Queue, a Function or a plain function), "
+                              f"not the async callable {target!r}")
+    return fn, is_async
 
 
 def describe(target: Any) -> str:

@@ -6,31 +6,32 @@ later.  A handler error is retried twice by default, about one minute and
 then two minutes later; throttles (reserved concurrency used up) are retried
 with backoff (1 s doubling to 5 min, jittered) until the event is too old.
 What still fails goes to the ``on_failure`` destination (an invocation
-record) and/or the dead-letter queue (the raw event with ``RequestID``,
+record) and/or the dead-letter queue (the event with ``RequestID``,
 ``ErrorCode`` and ``ErrorMessage`` attributes); with neither, the loss is
 counted and logged.  Successes go to ``on_success`` if set.
 """
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import inspect
 import json
-import random
+import re
 import threading
 import traceback
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypedDict
 
-from .._clock import Clock
-from .._exceptions import ValidationError
-from ._destinations import DeliverFn, as_destination
-from ._metrics import Accounted, Counters, Outcome, log
-from ._retry import NonRetryableError, ThrottlingError, backoff_delay, range_error
-from ._runtime import default_clock
+from .._clock import Clock, in_running_loop, is_async_callable, run_to_completion
+from .._exceptions import LoopBlockingError, ResourceNotFoundError, ThrottlingError, ValidationError
+from .._validate import check_callable, check_int, check_name
+from ._destinations import DeliverFn, Destination, DestinationLike, as_destination
+from ._engine import FINAL, RETRY, THROTTLE, EventTooOldError, Job, Runner
+from ._outcomes import log
+from ._payload import first_kb, loads, parse_text, to_text
+from ._retry import backoff_delay
 
 __all__ = ["Function", "InvocationRecord", "LambdaContext"]
 
@@ -40,8 +41,18 @@ MAX_ASYNC_PAYLOAD = 1_048_576  # bytes, AWS's limit for Event invocations
 MAX_SYNC_PAYLOAD = 6_291_456
 RETRY_DELAYS = (60.0, 120.0)  # AWS: about 1 minute before the first retry, 2 before the second
 THROTTLE_BASE, THROTTLE_CAP = 1.0, 300.0
+_NAME = r"[a-zA-Z0-9-_]+"
 
-InvocationRecord = dict[str, Any]
+
+class InvocationRecord(TypedDict):
+    """What ``on_success`` / ``on_failure`` destinations receive (AWS's shape)."""
+
+    version: str
+    timestamp: str
+    requestContext: dict[str, Any]
+    requestPayload: Any
+    responseContext: dict[str, Any]
+    responsePayload: Any
 
 
 @dataclass
@@ -64,209 +75,248 @@ class LambdaContext:
         return max(0, int((self.deadline - self.clock.now()).total_seconds() * 1000))
 
 
-@dataclass
-class _Invocation:
-    request_id: str
-    text: str  # the payload as JSON text: every attempt, record and DLQ copy starts from it
-    accepted_at: datetime
-    invokes: int = 0  # handler calls made (approximateInvokeCount)
+class MarshalError(Exception):
+    """A handler's result that is not JSON (Lambda: ``Runtime.MarshalError``)."""
 
-    @property
-    def payload(self) -> Any:
-        """A fresh copy of the payload (a handler may change the one it gets)."""
-        return json.loads(self.text)
-    retries: int = 0
-    throttles: int = 0
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"Unable to marshal response: {cause}")
 
 
-def _json_text(payload: Any, limit: int = MAX_SYNC_PAYLOAD) -> str:
-    """The payload as JSON text, checked and within ``limit`` bytes.
-    ``str``/``bytes`` are taken as JSON text already (as boto3's ``Payload``)."""
-    if isinstance(payload, (bytes, bytearray, str)):
-        text = payload.decode("utf-8") if isinstance(payload, (bytes, bytearray)) else payload
-        if len(text.encode("utf-8")) > limit:
-            raise ValidationError(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
-        if not text:
-            return "null"
-        try:
-            json.loads(text)
-        except ValueError:
-            raise ValidationError("Could not parse request body into json: the payload is not valid JSON") from None
-        return text
-    try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"The payload is not JSON-serialisable: {exc}") from None
-    if len(text.encode("utf-8")) > limit:
-        raise ValidationError(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
-    return text
-
-
-def _json_copy(payload: Any, limit: int = MAX_SYNC_PAYLOAD) -> Any:
-    """The payload as the handler will see it: serialised and read back, as AWS does."""
-    return json.loads(_json_text(payload, limit))
-
-
-def _result_copy(result: Any) -> Any:
-    """A handler's result as the caller gets it: serialised and read back."""
-    try:
-        return json.loads(json.dumps(result))
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"The function's result is not JSON-serialisable: {exc}") from None
+def _error_type(exc: BaseException) -> str:
+    return "Runtime.MarshalError" if isinstance(exc, MarshalError) else type(exc).__name__
 
 
 def _error_payload(exc: BaseException) -> dict[str, Any]:
-    return {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
-    }
+    return {"errorMessage": str(exc), "errorType": _error_type(exc),
+            "stackTrace": [] if isinstance(exc, MarshalError) else traceback.format_tb(exc.__traceback__)[-5:]}
+
+
+def _marshal(result: Any) -> Any:
+    """A handler's result as the caller gets it: serialised and read back."""
+    try:
+        return json.loads(json.dumps(result, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise MarshalError(exc) from None
 
 
 def _timestamp(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
-class Function(Accounted):
-    """A Lambda-style function around ``handler(event, context)``.
+def _status(exc: BaseException) -> int:
+    """The HTTP status Lambda reports for a failure (the DLQ's ``ErrorCode``)."""
+    if isinstance(exc, ThrottlingError):
+        return 429
+    if isinstance(exc, ResourceNotFoundError):
+        return 404
+    return 200  # a function error
+
+
+def _within(text: str, limit: int) -> str:
+    if len(text) > limit // 4 and len(text.encode("utf-8")) > limit:  # (4 bytes per character at most)
+        raise ValidationError(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+    return text
+
+
+def _default_name(handler: object) -> str:
+    name = re.sub(r"[^a-zA-Z0-9_-]", "", str(getattr(handler, "__name__", "")))[:64]
+    return name or "function"
+
+
+class Function(Runner):
+    """A Lambda-style function around ``handler(event, context)`` (or an ``async def`` one).
 
     ``Function(handler, *, name=None, clock=None, maximum_retry_attempts=2,
     maximum_event_age_in_seconds=21600, on_success=None, on_failure=None,
-    dead_letter_queue=None, reserved_concurrency=None, timeout=3, seed=None)``.
-    Destinations accept a ``Queue``, a ``Function``, a callable (or an event
-    bus, once it exists).
+    dead_letter_queue=None, reserved_concurrency=None, timeout=3,
+    region="us-east-1", account="123456789012", seed=None,
+    outcome_retention=10_000)``.  Destinations take a ``Queue``, a
+    ``Function``, any ``Destination`` or a plain callable.  Settings are
+    read-only once built.  ``fn.handler`` is the bare handler; ``fn(payload)``
+    is an invocation (every check, counted), returning the result or raising
+    the handler's error.
     """
+
+    AGE_CONDITION: ClassVar[str] = "EventAgeExceeded"
+    RETRIES_CONDITION: ClassVar[str] = "RetriesExhausted"
+    FINAL_CONDITION: ClassVar[str | None] = "RetriesExhausted"
+    THROTTLE_BACKOFF: ClassVar[bool] = True
 
     def __init__(
         self,
         handler: Callable[[Any, LambdaContext], Any],
         *,
         name: str | None = None,
-        clock: Clock | None = None,
+        clock: object = None,
         maximum_retry_attempts: int = 2,
         maximum_event_age_in_seconds: int = 21600,
-        on_success: Any = None,
-        on_failure: Any = None,
-        dead_letter_queue: Any = None,
+        on_success: DestinationLike | None = None,
+        on_failure: DestinationLike | None = None,
+        dead_letter_queue: Destination | None = None,
         reserved_concurrency: int | None = None,
-        timeout: float = 3,
+        timeout: int = 3,
         region: str = "us-east-1",
         account: str = "123456789012",
         seed: int | None = None,
+        outcome_retention: int = 10_000,
     ) -> None:
-        if not callable(handler):
-            raise ValidationError(f"handler must be callable, not {handler!r}")
-        for label, value, low, high in (("maximumRetryAttempts", maximum_retry_attempts, 0, 2),
-                                        ("maximumEventAgeInSeconds", maximum_event_age_in_seconds, 60, 21600)):
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise range_error(label, value, low, high)
-        if reserved_concurrency is not None and (isinstance(reserved_concurrency, bool)
-                                                 or not isinstance(reserved_concurrency, int)
-                                                 or reserved_concurrency < 0):
-            raise ValidationError("reserved_concurrency must be a whole number, 0 or more")
-        self.handler = handler
-        self.name: str = name or str(getattr(handler, "__name__", "function"))
-        self.arn = f"arn:aws:lambda:{region}:{account}:function:{self.name}"
-        self.clock = clock or default_clock()
-        self.maximum_retry_attempts = maximum_retry_attempts
-        self.maximum_event_age_in_seconds = maximum_event_age_in_seconds
-        self.reserved_concurrency = reserved_concurrency
-        self.timeout = timeout
+        self.handler = check_callable("handler", handler)
+        self.name: str = _default_name(handler) if name is None else check_name("functionName", name, _NAME, 64)
+        self.max_retries = self.maximum_retry_attempts = check_int("maximumRetryAttempts", maximum_retry_attempts,
+                                                                   0, 2)
+        self.max_age = self.maximum_event_age_in_seconds = check_int(
+            "maximumEventAgeInSeconds", maximum_event_age_in_seconds, 60, 21600)
+        self.reserved_concurrency = None if reserved_concurrency is None else check_int(
+            "reservedConcurrentExecutions", reserved_concurrency, 0)
+        self.timeout = check_int("timeout", timeout, 1, 900)
+        self.region = check_name("region", region, r"[a-z]{2}(-[a-z]+)+-\d", 32)
+        self.account = check_name("account", account, r"\d{12}", 12)
+        self.arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+        self._setup(clock, seed, outcome_retention)
+        self._async = is_async_callable(handler)
         self.on_success = on_success
         self.on_failure = on_failure
         self.dead_letter_queue = dead_letter_queue
-        self._on_success = None if on_success is None else as_destination(on_success, "on_success")
-        self._on_failure = None if on_failure is None else as_destination(on_failure, "on_failure")
-        self._dead_letter = None if dead_letter_queue is None else as_destination(dead_letter_queue,
-                                                                                    "dead_letter_queue")
-        self._rng = random.Random(seed)
-        self._counters = Counters()
+        self._on_success = self._destination(on_success, "on_success")
+        self._on_failure = self._destination(on_failure, "on_failure")
+        self._dead_letter_fn = self._destination(dead_letter_queue, "dead_letter_queue")
         self._lock = threading.Lock()
         self._in_flight = 0
         self._deleted = False
+        self._what = f"function {self.name}"
+        self._sealed = True
+
+    def _destination(self, target: object, what: str) -> DeliverFn | None:
+        return None if target is None else as_destination(target, what, self.clock, "Function")[0]
 
     def __repr__(self) -> str:
-        return f"<Function {self.name}>"
+        return f"<Function {self.name}{' (deleted)' if self._deleted else ''}>"
 
     def delete(self) -> None:
-        """Delete the function: later invocations fail (``Function not found``), without retries."""
+        """Delete the function: invocations raise ``ResourceNotFoundError``
+        (``Function not found: <arn>``); queued ones fail without retries."""
         self._deleted = True
 
-    # -- invoking -----------------------------------------------------------
-    def invoke(self, payload: Any = None, invocation_type: InvocationType = "RequestResponse") -> dict[str, Any]:
-        """Invoke as Lambda's ``Invoke`` does; returns AWS's response shape.
+    def _check_live(self) -> None:
+        if self._deleted:
+            raise ResourceNotFoundError(f"Function not found: {self.arn}")
 
-        ``Event``: ``{"StatusCode": 202, "RequestId": ...}`` at once, the run
-        happens later through the queue.  ``RequestResponse``: runs now;
-        ``{"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": result}``,
-        plus ``"FunctionError": "Unhandled"`` (the payload then describes the
-        error) when the handler raised.  ``DryRun``: ``{"StatusCode": 204}``.
-        """
+    # -- invoking -----------------------------------------------------------
+    def _payload_text(self, payload: Any, invocation_type: str) -> str:
         if invocation_type not in _TYPES:
             raise ValidationError(f"1 validation error detected: Value '{invocation_type}' at 'invocationType' "
                                   "failed to satisfy constraint: Member must satisfy enum value set: "
                                   "[Event, RequestResponse, DryRun]")
-        if self._deleted:
-            raise NonRetryableError(f"Function not found: {self.arn}", error_code="NO_RESOURCE")
-        limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
-        text = _json_text(payload, limit)
-        self._counters.add("invocations")
+        self._check_live()
+        if isinstance(payload, str | bytes | bytearray):
+            text = parse_text(payload, "request body")[0] if payload else "null"
+        else:
+            text = to_text(payload, "payload")
+        return _within(text, MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD)
+
+    def invoke(self, payload: Any = None, invocation_type: InvocationType = "RequestResponse") -> dict[str, Any]:
+        """Invoke as Lambda's ``Invoke`` does; returns AWS's response shape.
+
+        ``payload``: ``str``/``bytes`` are JSON text (as boto3's ``Payload=``),
+        other values are sent as JSON.  ``Event``: ``{"StatusCode": 202,
+        "RequestId": ...}`` at once; the run happens later through the clock.
+        ``RequestResponse``: runs now; ``{"StatusCode": 200, "ExecutedVersion":
+        "$LATEST", "RequestId": ..., "Payload": result}``, plus
+        ``"FunctionError": "Unhandled"`` (the payload then describes the error)
+        when the handler raised.  ``DryRun``: ``{"StatusCode": 204}``.  An
+        ``async def`` handler cannot run synchronously inside a running event
+        loop: use ``await invoke_async(...)`` there.
+        """
+        text = self._payload_text(payload, invocation_type)
+        if invocation_type == "Event":
+            return {"StatusCode": 202, "RequestId": self._accept(text, None)}
         if invocation_type == "DryRun":
+            self._ledger.add("invocations")
             return {"StatusCode": 204}
-        if invocation_type == "RequestResponse":
-            return self._invoke_now(json.loads(text))
-        state = _Invocation(str(uuid.uuid4()), text, self.clock.now())
-        self._counters.accept()
+        return self._respond(*self._run_now(text, "invoke"))
+
+    async def invoke_async(self, payload: Any = None,
+                           invocation_type: InvocationType = "RequestResponse") -> dict[str, Any]:
+        """``invoke`` for async code: never blocks the running loop (an ``async def``
+        handler is awaited on it, a plain one runs in a worker thread)."""
+        text = self._payload_text(payload, invocation_type)
+        if invocation_type != "RequestResponse":
+            return self.invoke(payload, invocation_type)
+        request_id = self._start_now()
         try:
-            self.clock.submit(functools.partial(self._attempt, state), label=f"invoke {self.name} {state.request_id}")
+            data, context = loads(text), self._context(request_id)
+            if self._async:
+                value = await self.handler(data, context)
+            else:
+                value = await asyncio.to_thread(self.handler, data, context)
+                while inspect.isawaitable(value):
+                    value = await value
         except Exception as exc:
-            self._counters.end(state.request_id, Outcome.DROPPED, f"not queued: {exc}")
-            raise
-        return {"StatusCode": 202, "RequestId": state.request_id}
-
-    def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None) -> None:
-        """The destination protocol: an asynchronous (``Event``) invocation."""
-        self.invoke(payload, "Event")
-
-    def __call__(self, payload: Any = None) -> Any:
-        """Invoke synchronously and return the handler's result (raising its error)."""
-        return self._call(_json_copy(payload), str(uuid.uuid4()))
-
-    def _context(self, request_id: str) -> LambdaContext:
-        return LambdaContext(self.name, self.arn, request_id,
-                             self.clock.now() + timedelta(seconds=self.timeout), self.clock)
-
-    def _call(self, data: Any, request_id: str) -> Any:
-        result = self.handler(data, self._context(request_id))
-        if inspect.isawaitable(result):
-            from .._clock import _run_coroutine
-
-            result = _run_coroutine(result)
-        return result
-
-    def _invoke_now(self, data: Any) -> dict[str, Any]:
-        if not self._take_slot():
-            self._counters.add("throttles")
-            raise ThrottlingError("Rate Exceeded.")
-        request_id = str(uuid.uuid4())
-        self._counters.add("attempts")
-        try:
-            result = self._call(data, request_id)
-        except Exception as exc:
-            self._counters.add("failures")
-            return {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "$LATEST",
-                    "RequestId": request_id, "Payload": _error_payload(exc)}
+            return self._respond(request_id, None, self._now_failed(exc))
         finally:
             self._free_slot()
+        return self._respond(*self._now_succeeded(request_id, value))
+
+    def __call__(self, payload: Any = None) -> Any:
+        """A ``RequestResponse`` invocation that returns the handler's result or raises
+        its error (every check applies, and it is counted)."""
+        _, result, error = self._run_now(self._payload_text(payload, "RequestResponse"), "fn(...)")
+        if error is not None:
+            raise error
+        return result
+
+    def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None) -> None:
+        """The destination protocol: an ``Event`` invocation of a JSON value
+        (a ``str`` is a JSON string here, not JSON text)."""
+        self._check_live()
+        self._accept(_within(to_text(payload, "payload"), MAX_ASYNC_PAYLOAD), None)
+
+    # -- running now (RequestResponse) --------------------------------------
+    def _start_now(self) -> str:
+        self._ledger.add("invocations")
+        if not self._take_slot():
+            self._ledger.add("throttles")
+            raise ThrottlingError("Rate Exceeded.")
+        self._ledger.add("attempts")
+        return self._new_id()
+
+    def _now_failed(self, exc: BaseException) -> BaseException:
+        self._ledger.add("failures")
+        return exc
+
+    def _now_succeeded(self, request_id: str, value: Any) -> tuple[str, Any, BaseException | None]:
         try:
-            payload = _result_copy(result)
-        except ValidationError as exc:
-            self._counters.add("failures")
-            return {"StatusCode": 200, "FunctionError": "Unhandled", "ExecutedVersion": "$LATEST",
-                    "RequestId": request_id,
-                    "Payload": {"errorMessage": f"Unable to marshal response: {exc}",
-                                "errorType": "Runtime.MarshalError"}}
-        return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "RequestId": request_id, "Payload": payload}
+            return request_id, _marshal(value), None
+        except MarshalError as exc:
+            return request_id, None, self._now_failed(exc)
+
+    def _run_now(self, text: str, call: str) -> tuple[str, Any, BaseException | None]:
+        if self._async and in_running_loop():  # refused before anything is counted
+            raise LoopBlockingError(f"{call} would block the running event loop to run the async handler of "
+                                    f"{self.name}: use await fn.invoke_async(...)")
+        request_id = self._start_now()
+        try:
+            value = run_to_completion(self.handler(loads(text), self._context(request_id)),
+                                      f"Function {self.name}")
+        except Exception as exc:
+            return request_id, None, self._now_failed(exc)
+        finally:
+            self._free_slot()
+        return self._now_succeeded(request_id, value)
+
+    @staticmethod
+    def _respond(request_id: str, result: Any, error: BaseException | None) -> dict[str, Any]:
+        response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST", "RequestId": request_id}
+        if error is None:
+            response["Payload"] = result
+        else:
+            response["FunctionError"] = "Unhandled"
+            response["Payload"] = _error_payload(error)
+        return response
+
+    def _context(self, request_id: str) -> LambdaContext:
+        return LambdaContext(self.name, self.arn, request_id, self.clock.now() + timedelta(seconds=self.timeout),
+                             self.clock)
 
     def _take_slot(self) -> bool:
         with self._lock:
@@ -279,102 +329,50 @@ class Function(Accounted):
         with self._lock:
             self._in_flight -= 1
 
-    # -- the asynchronous queue ---------------------------------------------
-    def _attempt(self, state: _Invocation) -> Any:
+    # -- the asynchronous queue (the shared state machine's hooks) -----------
+    def _refuse(self, job: Job) -> tuple[BaseException, str, str | None] | None:
         if self._deleted:
-            self._give_up(state, NonRetryableError(f"Function not found: {self.arn}"), "RetriesExhausted",
-                          False, "404")
-            return None
-        if self.reserved_concurrency == 0:
-            self._counters.add("throttles")
-            self._give_up(state, ThrottlingError("Reserved concurrency is 0"), "RetriesExhausted", False, "429")
-            return None
+            return ResourceNotFoundError(f"Function not found: {self.arn}"), FINAL, None
+        if self.reserved_concurrency == 0:  # AWS: straight to the DLQ / failure destination
+            return ThrottlingError("Rate Exceeded."), FINAL, "throttles"
         if not self._take_slot():
-            self._counters.add("throttles")
-            state.throttles += 1
-            delay = backoff_delay(state.throttles, THROTTLE_BASE, THROTTLE_CAP, self._rng)
-            self._retry_or_give_up(state, delay, ThrottlingError("Rate Exceeded."), False, "429", count=False)
-            return None
-        state.invokes += 1
-        self._counters.add("attempts")
-        if state.invokes > 1:
-            self._counters.add("retries")
-        try:
-            result = self.handler(state.payload, self._context(state.request_id))
-        except Exception as exc:
-            self._free_slot()
-            self._failed(state, exc)
-            return None
-        except BaseException as exc:  # KeyboardInterrupt, SystemExit...: account, then let it through
-            self._free_slot()
-            self._interrupted(state, exc)
-            raise
-        if inspect.isawaitable(result):
-            return self._finish_async(state, result)
-        self._free_slot()
-        self._succeeded(state, result)
+            return ThrottlingError("Rate Exceeded."), THROTTLE, "throttles"
         return None
 
-    async def _finish_async(self, state: _Invocation, result: Any) -> None:
-        try:
-            value = await result
-        except Exception as exc:
-            self._free_slot()
-            self._failed(state, exc)
-            return
-        except BaseException as exc:  # cancelled (the loop is closing), interrupted...
-            self._free_slot()
-            self._interrupted(state, exc)
-            raise
+    def _release(self, job: Job) -> None:
         self._free_slot()
-        self._succeeded(state, value)
 
-    def _interrupted(self, state: _Invocation, exc: BaseException) -> None:
-        reason = f"interrupted by {type(exc).__name__}: the invocation did not finish"
-        log.error("eventbus: invocation %s of %s dropped (%s)", state.request_id, self.name, reason)
-        self._counters.end(state.request_id, Outcome.DROPPED, reason)
+    def _call(self, job: Job) -> Any:
+        return self.handler(job.payload(), self._context(job.id))
 
-    def _succeeded(self, state: _Invocation, result: Any) -> None:
+    def _retry_delay(self, job: Job) -> float:
+        return RETRY_DELAYS[min(job.retries, len(RETRY_DELAYS) - 1)]
+
+    def _throttle_delay(self, job: Job) -> float:
+        return backoff_delay(job.throttles + 1, THROTTLE_BASE, THROTTLE_CAP, self._rng)
+
+    def _succeeded(self, job: Job, result: Any) -> None:
         try:
-            response = _result_copy(result)
-        except ValidationError as exc:
-            self._failed(state, exc)
+            response = _marshal(result)
+        except MarshalError as exc:  # a function error, retried as one
+            self._failed(job, exc, RETRY, "failures")
             return
-        self._counters.end(state.request_id, Outcome.SUCCEEDED)
+        super()._succeeded(job, result)
         if self._on_success is not None:
-            record = self._record(state, "Success", {"statusCode": 200, "executedVersion": "$LATEST"}, response)
+            record = self._record(job, "Success", {"statusCode": 200, "executedVersion": "$LATEST"}, response)
             self._send_record(self._on_success, record, "on_success")
 
-    def _failed(self, state: _Invocation, exc: BaseException) -> None:
-        self._counters.add("failures")
-        if isinstance(exc, NonRetryableError) or state.retries >= self.maximum_retry_attempts:
-            self._give_up(state, exc, "RetriesExhausted", True, "200")
-            return
-        delay = RETRY_DELAYS[min(state.retries, len(RETRY_DELAYS) - 1)]
-        self._retry_or_give_up(state, delay, exc, True, "200", count=True)
-
-    def _retry_or_give_up(self, state: _Invocation, delay: float, exc: BaseException,
-                          function_error: bool, code: str, *, count: bool) -> None:
-        due = self.clock.now() + timedelta(seconds=delay)
-        if due - state.accepted_at > timedelta(seconds=self.maximum_event_age_in_seconds):
-            self._give_up(state, exc, "EventAgeExceeded", function_error, code)
-            return
-        if count:
-            state.retries += 1
-        self.clock.call_later(delay, functools.partial(self._attempt, state),
-                              label=f"retry {self.name} {state.request_id}")
-
-    def _record(self, state: _Invocation, condition: str, response: dict[str, Any], payload: Any) -> InvocationRecord:
+    def _record(self, job: Job, condition: str, response: dict[str, Any], payload: Any) -> InvocationRecord:
         return {
             "version": "1.0",
             "timestamp": _timestamp(self.clock.now()),
             "requestContext": {
-                "requestId": state.request_id,
+                "requestId": job.id,
                 "functionArn": f"{self.arn}:$LATEST",
                 "condition": condition,
-                "approximateInvokeCount": state.invokes,
+                "approximateInvokeCount": job.calls,
             },
-            "requestPayload": state.payload,
+            "requestPayload": job.payload(),
             "responseContext": response,
             "responsePayload": payload,
         }
@@ -383,36 +381,35 @@ class Function(Accounted):
         try:
             destination(record, None)
         except Exception as exc:
-            self._counters.add("destination_failures")
+            self._ledger.add("destination_failures")
             log.error("eventbus: %s destination of %s refused a record: %s", what, self.name, exc)
             return False
         return True
 
-    def _give_up(self, state: _Invocation, exc: BaseException, condition: str, function_error: bool,
-                 code: str) -> None:
-        """No more tries: the failure destination gets a record, the DLQ the event.
-        (The error's stack trace is formatted only here, for the record: it is
-        the costly part of a failure.)"""
+    def _dead_letter(self, job: Job, exc: BaseException, condition: str | None) -> bool:
+        """The failure destination gets a record, the DLQ the event.  (The error's
+        stack trace is formatted only here, for the record: it is the costly part
+        of a failure.)"""
         delivered = False
+        status = _status(exc)
         if self._on_failure is not None:
             response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+            function_error = status == 200 and not isinstance(exc, EventTooOldError)
             if function_error:
                 response["functionError"] = "Unhandled"
-            record = self._record(state, condition, response, _error_payload(exc) if function_error else None)
-            delivered = self._send_record(self._on_failure, record, "on_failure") or delivered
-        if self._dead_letter is not None:
-            body = state.text
-            attributes = {"RequestID": state.request_id, "ErrorCode": code, "ErrorMessage": str(exc)[:1024]}
+            record = self._record(job, condition or self.RETRIES_CONDITION, response,
+                                  _error_payload(exc) if function_error else None)
+            delivered = self._send_record(self._on_failure, record, "on_failure")
+        if self._dead_letter_fn is not None:
+            message = str(exc)
+            attributes = {"RequestID": job.id, "ErrorCode": str(status),
+                          "ErrorMessage": first_kb(f"{_error_type(exc)}: {message}" if message else _error_type(exc))}
             try:
-                self._dead_letter(body, attributes)
-                self._counters.add("sent_to_dlq")
-                delivered = True
+                self._dead_letter_fn(job.payload(), attributes)
             except Exception as dlq_exc:
-                self._counters.add("failed_to_dlq")
-                log.error("eventbus: dead-letter queue of %s refused an event: %s", self.name, dlq_exc)
-        if delivered:
-            self._counters.end(state.request_id, Outcome.DEAD_LETTERED, condition)
-            return
-        reason = f"{condition}: no failure destination or dead-letter queue took it ({type(exc).__name__}: {exc})"
-        log.warning("eventbus: invocation %s of %s dropped (%s)", state.request_id, self.name, reason)
-        self._counters.end(state.request_id, Outcome.DROPPED, reason)
+                self._ledger.add("failed_to_dlq")
+                log.error("eventbus: the dead-letter queue of %s refused an event: %s", self.name, dlq_exc)
+            else:
+                self._ledger.add("sent_to_dlq")
+                delivered = True
+        return delivered

@@ -1,46 +1,48 @@
-"""An in-memory, SQS-like queue.
+"""An SQS-like queue.
 
 Usable as a target, a dead-letter queue, a failure destination and (later) a
 pipe source.  Visibility timeouts run on the queue's clock: a received
 message is invisible until ``now + visibility_timeout``, then visible again
 (``receive_count`` goes up each time it is received).  With a redrive policy
-(``dead_letter_queue`` and ``max_receive_count``) a message received more
-than ``max_receive_count`` times moves to the dead-letter queue, as in SQS.
+(``dead_letter_queue`` and ``max_receive_count``) a message received
+``max_receive_count`` times moves to the dead-letter queue on the next
+receive, as in SQS.
 
 Capacity is bounded: ``send`` on a full queue raises ``QueueFullError``
-(nothing is dropped without the sender knowing).  Storage sits behind
-``_MemoryStore``, the interface a durable store will implement later.
+(nothing is dropped without the sender knowing).  Messages live in a
+``QueueStore`` (``_store.py``): in memory by default.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import logging
+import random
+import re
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from .._clock import Clock, to_seconds
-from .._exceptions import EventBusError, ValidationError
-from ._runtime import default_clock
+from .._clock import resolve_clock
+from .._exceptions import QueueFullError, ValidationError
+from .._validate import check_instance, check_int, short, wrong_type
+from ._destinations import check_same_clock
+from ._engine import Sealed
+from ._outcomes import log
+from ._payload import to_attributes, to_text, wire_text
+from ._store import MemoryQueueStore, QueueStore, StoredMessage
 
-__all__ = ["Message", "Queue", "QueueFullError"]
+__all__ = ["Message", "Queue"]
 
 _names = itertools.count(1)
-_MOVING = datetime.max.replace(tzinfo=UTC)  # "invisible until moved"
-_log = logging.getLogger("eventbus.delivery")
+MAX_VISIBILITY = 43_200  # seconds (12 hours), SQS's limit
+_BAD_CHARACTER = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-class QueueFullError(EventBusError):
-    """``send`` on a queue holding ``capacity`` messages."""
-
-
-@dataclass
+@dataclass(frozen=True)
 class Message:
     """A message as ``receive`` hands it out (a copy: changing it changes nothing)."""
 
@@ -55,94 +57,79 @@ class Message:
         """The body parsed as JSON."""
         return json.loads(self.body)
 
-
-@dataclass
-class _Stored:
-    message_id: str
-    body: str
-    attributes: dict[str, str]
-    sent_at: datetime
-    receive_count: int = 0
-    visible_at: datetime | None = None  # None: visible now
-    receipt_handle: str = field(default="")
+    def __repr__(self) -> str:
+        return (f"Message(message_id={self.message_id!r}, body={short(repr(self.body), 60)}, "
+                f"attributes={short(repr(self.attributes), 60)}, receive_count={self.receive_count})")
 
 
-class _MemoryStore:
-    """Messages in send order.  (A durable store implements the same methods.)"""
-
-    def __init__(self) -> None:
-        self.items: OrderedDict[str, _Stored] = OrderedDict()
-
-    def put(self, item: _Stored) -> None:
-        self.items[item.message_id] = item
-
-    def pop(self, message_id: str) -> _Stored | None:
-        return self.items.pop(message_id, None)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def scan(self) -> list[_Stored]:
-        return list(self.items.values())
+def _message(stored: StoredMessage) -> Message:
+    return Message(stored.message_id, stored.body, stored.attributes or {}, stored.receive_count, stored.sent_at,
+                   stored.receipt_handle)
 
 
-def _body_text(body: Any) -> str:
-    if isinstance(body, str):
-        return body
-    if isinstance(body, (bytes, bytearray)):
-        return body.decode("utf-8")
-    try:
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"Message body is not a string and not JSON-serialisable: {exc}") from None
+def _visibility(value: object, what: str = "VisibilityTimeout") -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise wrong_type(what, value, "<class 'int'>")
+    if not 0 <= value <= MAX_VISIBILITY:  # (NaN fails both)
+        raise ValidationError(f"Value {short(value)} for parameter {what} is invalid. Reason: Must be between 0 "
+                              f"and {MAX_VISIBILITY}, if provided.")
+    return float(value)
 
 
-def _attributes(attributes: Mapping[str, Any] | None) -> dict[str, str]:
-    if not attributes:
-        return {}
-    out = {}
-    for key, value in attributes.items():
-        if not isinstance(key, str) or not key:
-            raise ValidationError(f"Message attribute names must be non-empty strings, not {key!r}")
-        out[key] = value if isinstance(value, str) else json.dumps(value)
-    return out
-
-
-class Queue:
-    """An in-memory, SQS-like queue (see the module notes).
+class Queue(Sealed):
+    """An SQS-like queue (see the module notes).
 
     ``Queue(name=None, *, clock=None, capacity=100_000, visibility_timeout=30,
-    dead_letter_queue=None, max_receive_count=None)``.
+    dead_letter_queue=None, max_receive_count=None, region="us-east-1",
+    account="123456789012", seed=None, store=None)``.  Settings are
+    read-only once built.
     """
 
     def __init__(
         self,
         name: str | None = None,
         *,
-        clock: Clock | None = None,
+        clock: object = None,
         capacity: int = 100_000,
         visibility_timeout: float = 30,
         dead_letter_queue: Queue | None = None,
         max_receive_count: int | None = None,
         region: str = "us-east-1",
         account: str = "123456789012",
+        seed: int | None = None,
+        store: QueueStore | None = None,
     ) -> None:
-        if capacity < 1:
-            raise ValidationError("capacity must be at least 1")
+        if name is None:
+            name = f"queue-{next(_names)}"
+        if not isinstance(name, str) or not re.fullmatch(r"[a-zA-Z0-9_-]{1,80}", name):
+            raise ValidationError("Can only include alphanumeric characters, hyphens, or underscores. "
+                                  "1 to 80 in length")
+        self.name = name
+        self.clock = resolve_clock(clock)
+        self.capacity = check_int("capacity", capacity, 1)
+        self.visibility_timeout = _visibility(visibility_timeout)
         if (dead_letter_queue is None) != (max_receive_count is None):
             raise ValidationError("A redrive policy needs both dead_letter_queue and max_receive_count")
-        if max_receive_count is not None and not 1 <= max_receive_count <= 1000:
-            raise ValidationError("max_receive_count must be between 1 and 1000")
-        self.name = name or f"queue-{next(_names)}"
-        self.arn = f"arn:aws:sqs:{region}:{account}:{self.name}"
-        self.clock = clock or default_clock()
-        self.capacity = capacity
-        self.visibility_timeout = to_seconds(visibility_timeout)
+        if dead_letter_queue is not None:
+            check_instance("dead_letter_queue", dead_letter_queue, Queue, "<class 'eventbus.Queue'>")
+            check_same_clock(self.clock, dead_letter_queue, "dead_letter_queue", "Queue")
+            if dead_letter_queue is self:  # pragma: no cover - cannot happen: self is not built yet
+                raise ValidationError("A queue cannot be its own dead-letter queue")
+            if isinstance(max_receive_count, bool) or not isinstance(max_receive_count, int) \
+                    or not 1 <= max_receive_count <= 1000:
+                raise ValidationError(f"Value {{\"maxReceiveCount\":{short(max_receive_count)}}} for parameter "
+                                      "RedrivePolicy is invalid. Reason: Invalid value for maxReceiveCount: "
+                                      f"{short(max_receive_count)}, valid values are from 1 to 1000 both inclusive.")
         self.dead_letter_queue = dead_letter_queue
         self.max_receive_count = max_receive_count
-        self._store = _MemoryStore()
+        region = check_instance("region", region, str, "<class 'str'>")
+        account = check_instance("account", account, str, "<class 'str'>")
+        self.arn = f"arn:aws:sqs:{region}:{account}:{self.name}"
+        self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
+        self._store: QueueStore = MemoryQueueStore() if store is None else check_instance(
+            "store", store, QueueStore, "a QueueStore")
         self._lock = threading.Lock()
-        self._waiters = threading.Condition(self._lock)
+        self._sealed = True
 
     def __repr__(self) -> str:
         return f"<Queue {self.name} messages={len(self)}>"
@@ -150,91 +137,91 @@ class Queue:
     def __len__(self) -> int:
         return len(self._store)
 
+    def _new_id(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
     def send(self, body: Any, attributes: Mapping[str, Any] | None = None) -> str:
-        """Add a message; returns its id.  A non-string body is sent as JSON."""
-        item = _Stored(str(uuid.uuid4()), _body_text(body), _attributes(attributes), self.clock.now())
+        """Add a message; returns its id.  ``body``: a ``str`` as is, ``bytes`` as
+        UTF-8, anything else as compact JSON."""
+        return self._send(wire_text(body, "MessageBody"), attributes)
+
+    def deliver(self, payload: Any, attributes: Mapping[str, Any] | None = None) -> None:
+        """The destination protocol: a JSON value, sent as its JSON text (so a
+        ``str`` arrives as a quoted JSON string, as from an EventBridge target)."""
+        self._send(to_text(payload, "payload"), attributes)
+
+    def _send(self, body: str, attributes: Mapping[str, Any] | None) -> str:
+        if not body:
+            raise ValidationError("The request must contain the parameter MessageBody.")
+        if _BAD_CHARACTER.search(body):
+            raise ValidationError("Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | "
+                                  "#x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
+        message = StoredMessage(self._new_id(), body, to_attributes(attributes, "MessageAttributes"),
+                                self.clock.now())
         with self._lock:
             if len(self._store) >= self.capacity:
                 raise QueueFullError(f"Queue {self.name} is full ({self.capacity} messages)")
-            self._store.put(item)
-            self._waiters.notify_all()
-        return item.message_id
-
-    def deliver(self, payload: Any, attributes: Mapping[str, Any] | None = None) -> None:
-        """The destination protocol: a queue takes a payload by sending it."""
-        self.send(payload, attributes)
+            self._store.add(message)
+        return message.message_id
 
     def receive(self, max_messages: int = 1, visibility_timeout: float | None = None) -> list[Message]:
         """Up to ``max_messages`` (1-10) visible messages, oldest first; they stay
-        invisible for ``visibility_timeout`` seconds unless deleted."""
-        if not 1 <= max_messages <= 10:
-            raise ValidationError("Value for parameter MaxNumberOfMessages is invalid. "
+        invisible for ``visibility_timeout`` seconds (0-43,200) unless deleted."""
+        if isinstance(max_messages, bool) or not isinstance(max_messages, int) or not 1 <= max_messages <= 10:
+            raise ValidationError(f"Value {short(max_messages)} for parameter MaxNumberOfMessages is invalid. "
                                   "Reason: Must be between 1 and 10, if provided.")
-        timeout = self.visibility_timeout if visibility_timeout is None else to_seconds(visibility_timeout)
+        timeout = self.visibility_timeout if visibility_timeout is None else _visibility(visibility_timeout)
         now = self.clock.now()
-        out: list[Message] = []
-        redrive: list[_Stored] = []
         with self._lock:
-            for item in self._store.scan():
-                if len(out) >= max_messages:
-                    break
-                if item.visible_at is not None and item.visible_at > now:
-                    continue
-                if self.max_receive_count is not None and item.receive_count >= self.max_receive_count:
-                    # moved below; hidden from other receivers meanwhile, and kept
-                    # here until the dead-letter queue has it
-                    item.visible_at = _MOVING
-                    redrive.append(item)
-                    continue
-                item.receive_count += 1
-                item.visible_at = now + timedelta(seconds=timeout)
-                item.receipt_handle = str(uuid.uuid4())
-                out.append(Message(item.message_id, item.body, dict(item.attributes), item.receive_count,
-                                   item.sent_at, item.receipt_handle))
-        for item in redrive:  # outside our lock: the dead-letter queue has its own
-            assert self.dead_letter_queue is not None
-            try:
-                self.dead_letter_queue.send(item.body, item.attributes)
-            except QueueFullError as exc:  # kept here, not lost; tried again on the next receive
-                _log.warning("eventbus: queue %s could not redrive message %s: %s", self.name, item.message_id, exc)
-                with self._lock:
-                    item.visible_at = None
-                continue
+            claimed, redrive = self._store.claim(now, max_messages, now + timedelta(seconds=timeout),
+                                                 self._new_id, self.max_receive_count)
+        for stored in redrive:  # outside our lock: the dead-letter queue has its own
+            self._redrive(stored)
+        return [_message(m) for m in claimed]
+
+    def _redrive(self, stored: StoredMessage) -> None:
+        dlq = self.dead_letter_queue
+        assert dlq is not None
+        try:
+            dlq._send(stored.body, stored.attributes)
+        except QueueFullError as exc:  # kept here, not lost; tried again on a later receive
+            log.warning("eventbus: queue %s could not redrive message %s: %s", self.name, stored.message_id, exc)
             with self._lock:
-                self._store.pop(item.message_id)
-        return out
+                self._store.release(stored.message_id)
+            return
+        with self._lock:
+            self._store.delete(stored.message_id, None)
 
     def delete(self, message: Message | str) -> bool:
         """Delete a received message; ``False`` if it is gone, or if it was received
-        again since (a stale receipt, as SQS: the newer receiver owns it).  A
+        again since (a stale receipt, as in SQS: the newer receiver owns it).  A
         message id (``str``) deletes unconditionally."""
+        if isinstance(message, Message):
+            message_id, handle = message.message_id, message.receipt_handle or None
+        elif isinstance(message, str):
+            message_id, handle = message, None
+        else:
+            raise wrong_type("message", message, "<class 'eventbus.Message'>, <class 'str'>")
         with self._lock:
-            if isinstance(message, Message):
-                item = self._store.items.get(message.message_id)
-                if item is None or (message.receipt_handle and item.receipt_handle != message.receipt_handle):
-                    return False
-                message_id = message.message_id
-            else:
-                message_id = message
-            return self._store.pop(message_id) is not None
+            return self._store.delete(message_id, handle)
 
     def change_visibility(self, message: Message, visibility_timeout: float) -> None:
-        """Make a received message visible again after ``visibility_timeout`` seconds."""
+        """Make a received message visible again after ``visibility_timeout`` seconds
+        (0-43,200); the receipt handle must be the latest one."""
+        check_instance("message", message, Message, "<class 'eventbus.Message'>")
+        timeout = _visibility(visibility_timeout)
+        now = self.clock.now()
         with self._lock:
-            item = self._store.items.get(message.message_id)
-            if item is None or item.receipt_handle != message.receipt_handle:
-                raise ValidationError("ReceiptHandle is invalid: the message was deleted or received again")
-            item.visible_at = self.clock.now() + timedelta(seconds=to_seconds(visibility_timeout))
+            if not self._store.hide(message.message_id, message.receipt_handle, now + timedelta(seconds=timeout)):
+                raise ValidationError(f"Value {message.receipt_handle} for parameter ReceiptHandle is invalid. "
+                                      "Reason: the message was deleted or received again.")
 
     def messages(self) -> list[Message]:
         """Every message held (visible or not), without receiving them (for tests)."""
         with self._lock:
-            return [Message(i.message_id, i.body, dict(i.attributes), i.receive_count, i.sent_at, i.receipt_handle)
-                    for i in self._store.scan()]
+            return [_message(m) for m in self._store.snapshot()]
 
     def purge(self) -> int:
         """Delete every message; returns how many there were."""
         with self._lock:
-            count = len(self._store)
-            self._store = _MemoryStore()
-            return count
+            return self._store.clear()

@@ -1,154 +1,106 @@
 """A rule target: a destination behind a retry policy and a dead-letter queue.
 
 ``deliver(event)`` accepts the event and returns at once; the destination is
-called through the clock.  A failed call is retried with exponential backoff
-and jitter until the policy's attempts or event age run out (whichever comes
-first); a ``NonRetryableError`` skips the retries.  What still fails goes to
-the dead-letter queue with AWS's message attributes (``RULE_ARN``,
-``TARGET_ARN``, ``ERROR_CODE``, ``ERROR_MESSAGE``, ``EXHAUSTED_RETRY_CONDITION``,
-``RETRY_ATTEMPTS``); with no dead-letter queue the loss is counted and logged.
+called through the clock, with a fresh copy of the event each time.  A
+failed call is retried with exponential backoff and jitter until the
+policy's attempts or the event's age run out (whichever comes first); a
+``NonRetryableError``, a ``ValidationError`` or a missing resource skips the
+retries.  What still fails goes to the dead-letter queue with AWS's message
+attributes (``RULE_ARN``, ``TARGET_ARN``, ``ERROR_CODE``, ``ERROR_MESSAGE``,
+``EXHAUSTED_RETRY_CONDITION``, ``RETRY_ATTEMPTS``); with no dead-letter
+queue the loss is counted and logged.
 """
 
 from __future__ import annotations
 
-import json
-import random
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
-from .._clock import Clock
-from .._exceptions import ValidationError
-from ._destinations import as_destination, describe
-from ._metrics import Accounted, Counters, Outcome, log
-from ._retry import NonRetryableError, RetryPolicy
-from ._runtime import default_clock
+from .._validate import check_instance, check_name
+from ._destinations import Destination, DestinationLike, as_destination, describe
+from ._engine import Job, Runner, error_code
+from ._outcomes import log
+from ._payload import first_kb, to_attributes, to_text
+from ._retry import RetryPolicy
 
 __all__ = ["Target"]
 
 
-@dataclass
-class _Delivery:
-    delivery_id: str
-    event: Any
-    attributes: Mapping[str, str] | None
-    accepted_at: datetime
-    body: str  # the event as the dead-letter queue will hold it
-    retries: int = 0
-
-
-def error_code(exc: BaseException) -> str:
-    code = getattr(exc, "error_code", None)
-    return code if isinstance(code, str) else type(exc).__name__
-
-
-class Target(Accounted):
-    """A destination (a ``Queue``, ``Function``, event bus or callable) with retries.
+class Target(Runner):
+    """A destination (a ``Queue``, ``Function``, event bus or callable, sync or
+    ``async def``) with EventBridge's retries and dead-letter queue.
 
     ``Target(destination, *, target_id="target", rule_arn="", retry_policy=None,
-    dead_letter_queue=None, clock=None, seed=None)``.
+    dead_letter_queue=None, clock=None, seed=None, outcome_retention=10_000)``.
+    Settings are read-only once built.
     """
+
+    AGE_CONDITION: ClassVar[str] = "MaximumEventAgeInSeconds"
+    RETRIES_CONDITION: ClassVar[str] = "MaximumRetryAttempts"
+    FINAL_CONDITION: ClassVar[str | None] = None
+    THROTTLE_BACKOFF: ClassVar[bool] = False
 
     def __init__(
         self,
-        destination: Any,
+        destination: DestinationLike,
         *,
         target_id: str = "target",
         rule_arn: str = "",
         retry_policy: RetryPolicy | None = None,
-        dead_letter_queue: Any = None,
-        clock: Clock | None = None,
+        dead_letter_queue: Destination | None = None,
+        clock: object = None,
         seed: int | None = None,
+        outcome_retention: int = 10_000,
     ) -> None:
+        self.target_id = check_name("Id", target_id, r"[\.\-_A-Za-z0-9]+", 64)
+        self.rule_arn = check_instance("rule_arn", rule_arn, str, "<class 'str'>")
+        self.retry_policy = RetryPolicy() if retry_policy is None else check_instance(
+            "retry_policy", retry_policy, RetryPolicy, "<class 'eventbus.RetryPolicy'>")
+        self.max_retries = self.retry_policy.maximum_retry_attempts
+        self.max_age = self.retry_policy.maximum_event_age_in_seconds
+        self._setup(clock, seed, outcome_retention)
+        self._send, self._async = as_destination(destination, "destination", self.clock, "Target", allow_async=True)
         self.destination = destination
-        self._send = as_destination(destination, "destination")
-        self.target_id = target_id
         self.arn = describe(destination)
-        self.rule_arn = rule_arn
-        self.retry_policy = retry_policy or RetryPolicy()
         self.dead_letter_queue = dead_letter_queue
-        self._dead_letter = None if dead_letter_queue is None else as_destination(dead_letter_queue,
-                                                                                    "dead_letter_queue")
-        self.clock = clock or default_clock()
-        self._rng = random.Random(seed)
-        self._counters = Counters()
+        self._dead_letter_fn = None if dead_letter_queue is None else as_destination(
+            dead_letter_queue, "dead_letter_queue", self.clock, "Target")[0]
+        self._what = f"target {self.target_id} -> {self.arn}"
+        self._sealed = True
 
     def __repr__(self) -> str:
         return f"<Target {self.target_id} -> {self.arn}>"
 
-    def deliver(self, event: Any, attributes: Mapping[str, str] | None = None) -> str:
-        """Accept ``event`` for delivery; returns the delivery id."""
-        try:
-            body = event if isinstance(event, str) else json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"The event is not a string and not JSON-serialisable: {exc}") from None
-        state = _Delivery(str(uuid.uuid4()), event, attributes, self.clock.now(), body)
-        self._counters.add("invocations")
-        self._counters.accept()
-        try:
-            self.clock.submit(lambda: self._attempt(state), label=f"deliver {state.delivery_id} to {self.arn}")
-        except Exception as exc:
-            self._counters.end(state.delivery_id, Outcome.DROPPED, f"not queued: {exc}")
-            raise
-        return state.delivery_id
+    def deliver(self, event: Any, attributes: Mapping[str, Any] | None = None) -> str:
+        """Accept ``event`` (a JSON value) for delivery, with optional message
+        attributes; returns the delivery id.  Both are copied now."""
+        return self._accept(to_text(event, "event"), to_attributes(attributes))
 
-    def _attempt(self, state: _Delivery) -> None:
-        counters = self._counters
-        counters.add("attempts")
-        if state.retries:
-            counters.add("retries")
-        try:
-            self._send(state.event if isinstance(state.event, str) else json.loads(state.body), state.attributes)
-        except (NonRetryableError, ValidationError) as exc:  # retrying cannot help
-            counters.add("failures")
-            self._give_up(state, exc, None)
-            return
-        except Exception as exc:
-            counters.add("throttles" if error_code(exc) == "THROTTLING" else "failures")
-            policy = self.retry_policy
-            if state.retries >= policy.maximum_retry_attempts:
-                self._give_up(state, exc, "MaximumRetryAttempts")
-                return
-            delay = policy.delay(state.retries + 1, self._rng)
-            due = self.clock.now() + timedelta(seconds=delay)
-            if due - state.accepted_at > timedelta(seconds=policy.maximum_event_age_in_seconds):
-                self._give_up(state, exc, "MaximumEventAgeInSeconds")
-                return
-            state.retries += 1
-            self.clock.call_later(delay, lambda: self._attempt(state),
-                                  label=f"retry {state.retries} of {state.delivery_id} to {self.arn}")
-            return
-        except BaseException as exc:  # KeyboardInterrupt, SystemExit...: account, then let it through
-            reason = f"interrupted by {type(exc).__name__}: the delivery did not finish"
-            log.error("eventbus: delivery %s to %s dropped (%s)", state.delivery_id, self.arn, reason)
-            counters.end(state.delivery_id, Outcome.DROPPED, reason)
-            raise
-        counters.end(state.delivery_id, Outcome.SUCCEEDED)
+    def _call(self, job: Job) -> Any:
+        return self._send(job.payload(), dict(job.attributes) if job.attributes else None)
 
-    def _give_up(self, state: _Delivery, exc: BaseException, condition: str | None) -> None:
+    def _retry_delay(self, job: Job) -> float:
+        return self.retry_policy.delay(job.retries + 1, self._rng)
+
+    def _dead_letter(self, job: Job, exc: BaseException, condition: str | None) -> bool:
+        if self._dead_letter_fn is None:
+            return False
+        message = str(exc)
         attributes = {
             "RULE_ARN": self.rule_arn,
             "TARGET_ARN": self.arn,
             "ERROR_CODE": error_code(exc),
-            "ERROR_MESSAGE": str(exc)[:1024],
-            "RETRY_ATTEMPTS": str(state.retries),
+            "ERROR_MESSAGE": first_kb(message or type(exc).__name__),
+            "RETRY_ATTEMPTS": str(job.retries),
         }
         if condition is not None:
             attributes["EXHAUSTED_RETRY_CONDITION"] = condition
-        if self._dead_letter is None:
-            reason = f"no dead-letter queue: {attributes['ERROR_CODE']}: {attributes['ERROR_MESSAGE']}"
-            log.warning("eventbus: delivery %s to %s dropped (%s)", state.delivery_id, self.arn, reason)
-            self._counters.end(state.delivery_id, Outcome.DROPPED, reason)
-            return
         try:
-            self._dead_letter(state.body, attributes)
+            self._dead_letter_fn(job.payload(), attributes)
         except Exception as dlq_exc:
-            self._counters.add("failed_to_dlq")
-            reason = f"dead-letter queue refused the event: {dlq_exc}"
-            log.error("eventbus: delivery %s to %s dropped (%s)", state.delivery_id, self.arn, reason)
-            self._counters.end(state.delivery_id, Outcome.DROPPED, reason)
-            return
-        self._counters.add("sent_to_dlq")
-        self._counters.end(state.delivery_id, Outcome.DEAD_LETTERED)
+            self._ledger.add("failed_to_dlq")
+            log.error("eventbus: %s: the dead-letter queue refused delivery %s: %s", self._what, job.id, dlq_exc)
+            return False
+        self._ledger.add("sent_to_dlq")
+        return True
+

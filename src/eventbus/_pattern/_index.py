@@ -39,7 +39,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 
-from .._exceptions import ValidationError
+from .._exceptions import ResourceNotFoundError, ValidationError
 from ._matchers import (
     AnythingBut,
     AnythingButIgnoreCase,
@@ -616,7 +616,7 @@ class RuleIndex:
     ``add(rule_id, pattern)`` compiles ``pattern`` (JSON text, a mapping, or an
     ``EventPattern``) and files it under ``rule_id`` (any hashable); adding an
     id again replaces its pattern.  ``remove(rule_id)`` takes it out
-    (``KeyError`` if absent).  ``match`` takes the event as a mapping or as
+    (``ResourceNotFoundError``, a ``LookupError``, if absent).  ``match`` takes the event as a mapping or as
     JSON text (``str``/``bytes``) and returns a ``set`` of rule ids.
 
     Safe for one writer at a time and any number of concurrent readers:
@@ -642,8 +642,11 @@ class RuleIndex:
         return f"<RuleIndex rules={len(self._bits)} paths={len(self._snap.paths)}>"
 
     def pattern(self, rule_id: Hashable) -> Any:
-        """The ``EventPattern`` filed under ``rule_id`` (``KeyError`` if absent)."""
-        return self._patterns[rule_id]
+        """The ``EventPattern`` filed under ``rule_id`` (``ResourceNotFoundError`` if absent)."""
+        try:
+            return self._patterns[rule_id]
+        except KeyError:
+            raise ResourceNotFoundError(f"No rule {rule_id!r} in this index") from None
 
     def add(self, rule_id: Hashable, pattern: Any) -> None:
         from ._api import compile_pattern  # the facade compiles; it imports this module
@@ -660,7 +663,10 @@ class RuleIndex:
         self._maybe_compact()
 
     def remove(self, rule_id: Hashable) -> None:
-        bits = self._bits.pop(rule_id)
+        try:
+            bits = self._bits.pop(rule_id)
+        except KeyError:
+            raise ResourceNotFoundError(f"No rule {rule_id!r} in this index") from None
         del self._patterns[rule_id]
         self._snap.remove(bits)
         self._maybe_compact()

@@ -1,0 +1,230 @@
+"""The clock contract: what every clock does, and the ``Timer`` it hands out.
+
+``Clock`` is the extension point: an abstract base class that
+``ManualClock``, ``SystemClock`` and ``AsyncioClock`` implement, checked by
+one shared contract test (``tests/test_clock_contract.py``).  The contract:
+
+* ``now()`` is an aware UTC ``datetime``.
+* ``call_at`` / ``call_later`` / ``submit`` schedule a *callback*: a plain
+  callable, or an ``async def`` function (awaited on an event loop).  Each
+  returns a ``Timer``.  ``on_abandon(reason)``, if given, is called once if
+  the clock shuts down before the callback starts; delivery objects use it so
+  that no accepted delivery is left pending by a shutdown.
+* After ``shutdown()``, scheduling raises ``ClockClosedError``.
+* ``idle(timeout)`` / ``await idle_async(timeout)`` return ``True`` once
+  nothing is running and nothing is due (``False`` on timeout).
+* ``shutdown(drain, timeout)`` / ``await shutdown_async(drain, timeout)``:
+  with ``drain``, first let due and running work finish (up to ``timeout``
+  seconds); then close, abandon every callback that has not started, and
+  return those timers (handed back, for the record).
+* A synchronous call that would block a running event loop, or wait for
+  the caller itself, raises ``LoopBlockingError`` naming its awaitable twin
+  (``ManualClock``'s ``advance``/``advance_async`` and so on).
+* Clocks are context managers: ``with`` / ``async with`` shut them down on
+  exit (draining on a normal exit, not after an exception).
+* ``random()`` gives each runtime object its own random number generator:
+  seeded from the clock's ``seed`` (fixed by default on ``ManualClock``), so
+  ids and jitter repeat from run to run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from .._exceptions import LoopBlockingError
+from .._validate import check_callable, check_datetime, check_int, check_seconds
+
+__all__ = ["Callback", "Clock", "OnAbandon", "Timer", "abandon_all", "check_timeout", "in_running_loop",
+           "is_async_callable", "log", "run_to_completion", "stopwatch", "to_seconds", "utc"]
+
+log = logging.getLogger("eventbus.clock")
+
+Callback = Callable[[], Any]
+OnAbandon = Callable[[str], Any]
+
+
+def stopwatch() -> Callable[[], float]:
+    """A function returning the seconds elapsed since ``stopwatch()`` was called
+    (a monotonic performance counter, for timing demos and benchmarks)."""
+    started = time.perf_counter()
+    return lambda: time.perf_counter() - started
+
+
+def to_seconds(delay: object, name: str = "delay") -> float:
+    """A delay as seconds: a finite, non-negative ``int``, ``float`` or ``timedelta``."""
+    return check_seconds(name, delay)
+
+
+def utc(when: datetime) -> datetime:
+    """``when`` in UTC; a naive ``datetime`` is taken as UTC."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def is_async_callable(fn: object) -> bool:
+    """``async def`` functions (also behind ``functools.partial``) and objects whose
+    ``__call__`` is one."""
+    call = getattr(type(fn), "__call__", None) if not inspect.isroutine(fn) else None  # noqa: B004
+    return inspect.iscoroutinefunction(fn) or (call is not None and inspect.iscoroutinefunction(call))
+
+
+def in_running_loop() -> bool:
+    """Whether this thread is running an event loop right now."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def run_to_completion(result: Any, what: str) -> Any:
+    """``result``, or its value if it is awaitable: run to completion on a private
+    event loop.  Inside a running loop that would block the loop, so it is refused
+    (``what`` names the call and its awaitable twin)."""
+    if not inspect.isawaitable(result):
+        return result
+    if in_running_loop():
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()  # never awaited: say so here rather than in a RuntimeWarning
+        raise LoopBlockingError(f"{what} would block the running event loop to run async work")
+    return asyncio.run(_await(result))
+
+
+@dataclass(eq=False)
+class Timer:
+    """A callback scheduled on a clock.  ``cancel()`` stops it if it has not started;
+    ``label`` says what it is for (shown in ``shutdown()``'s hand-back list)."""
+
+    when: datetime
+    callback: Callback = field(repr=False)
+    label: str = ""
+    on_abandon: OnAbandon | None = field(default=None, repr=False)
+    cancelled: bool = field(default=False, init=False)
+    done: bool = field(default=False, init=False)  # started (or ran, on a ManualClock)
+    is_async: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.is_async = is_async_callable(self.callback)
+
+    def cancel(self) -> bool:
+        """Cancel the timer; ``False`` if it already started."""
+        if self.done:
+            return False
+        self.cancelled = True
+        return True
+
+    def abandon(self, reason: str) -> None:
+        """Cancel because the clock stopped, and tell the owner (once)."""
+        if self.done or self.cancelled:
+            return
+        self.cancelled = True
+        if self.on_abandon is not None:
+            self.on_abandon(reason)
+
+
+class Clock(ABC):
+    """The contract every clock honours (see the module notes); subclass it to
+    bring your own clock."""
+
+    _rng_source: random.Random | None = None
+
+    def _seed(self, seed: int | None) -> None:
+        if seed is not None:
+            check_int("seed", seed, 0)
+            self._rng_source = random.Random(seed)
+
+    def random(self) -> random.Random:
+        """A new random number generator for one runtime object: derived from the
+        clock's seed when it has one, else seeded by the operating system."""
+        if self._rng_source is None:
+            return random.Random()
+        return random.Random(self._rng_source.getrandbits(64))
+
+    @abstractmethod
+    def now(self) -> datetime:
+        """The time, as an aware UTC ``datetime``."""
+
+    @property
+    @abstractmethod
+    def closed(self) -> bool:
+        """Whether ``shutdown()`` has been called."""
+
+    @abstractmethod
+    def _schedule(self, timer: Timer) -> None:
+        """Schedule a checked timer (raising ``ClockClosedError`` if closed)."""
+
+    def call_at(self, when: datetime, callback: Callback, *, label: str = "",
+                on_abandon: OnAbandon | None = None) -> Timer:
+        """Run ``callback`` at ``when`` (a naive time is taken as UTC)."""
+        timer = Timer(utc(check_datetime("when", when)), check_callable("callback", callback), label, on_abandon)
+        self._schedule(timer)
+        return timer
+
+    def call_later(self, delay: float | timedelta, callback: Callback, *, label: str = "",
+                   on_abandon: OnAbandon | None = None) -> Timer:
+        """Run ``callback`` after ``delay`` (seconds or ``timedelta``, zero or more)."""
+        seconds = to_seconds(delay)
+        return self.call_at(self.now() + timedelta(seconds=seconds), callback, label=label, on_abandon=on_abandon)
+
+    def submit(self, work: Callback, *, label: str = "", on_abandon: OnAbandon | None = None) -> Timer:
+        """Run ``work`` as soon as possible (in the background on real clocks)."""
+        return self.call_at(self.now(), work, label=label, on_abandon=on_abandon)
+
+    @abstractmethod
+    def idle(self, timeout: float | None = None) -> bool:
+        """Wait until nothing runs and nothing is due; ``False`` on timeout."""
+
+    @abstractmethod
+    async def idle_async(self, timeout: float | None = None) -> bool:
+        """The awaitable twin of ``idle``."""
+
+    @abstractmethod
+    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
+        """Stop (see the module notes); returns the timers handed back."""
+
+    @abstractmethod
+    async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
+        """The awaitable twin of ``shutdown``."""
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.shutdown(drain=exc_type is None)
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.shutdown_async(drain=exc_type is None)
+
+
+def check_timeout(timeout: object) -> float | None:
+    return None if timeout is None else check_seconds("timeout", timeout)
+
+
+def abandon_all(timers: list[Timer], reason: str) -> list[Timer]:
+    """Abandon ``timers`` (telling their owners), earliest first; returns them."""
+    timers = sorted((t for t in timers if not t.cancelled and not t.done), key=lambda t: t.when)
+    for timer in timers:
+        try:
+            timer.abandon(reason)
+        except Exception:  # one owner's failure must not keep the others from hearing
+            log.exception("eventbus: abandoning %s failed", timer.label or timer.callback)
+    return timers

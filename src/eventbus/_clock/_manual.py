@@ -1,0 +1,183 @@
+"""Virtual time for tests: nothing happens until the clock is moved."""
+
+from __future__ import annotations
+
+import heapq
+import inspect
+import itertools
+import threading
+from datetime import UTC, datetime, timedelta
+
+from .._exceptions import ClockClosedError, LoopBlockingError, ValidationError
+from .._validate import check_datetime, check_int
+from ._base import Clock, Timer, abandon_all, in_running_loop, run_to_completion, to_seconds, utc
+
+__all__ = ["ManualClock"]
+
+_ASYNC_ADVICE = ("ManualClock cannot run a due async callback synchronously here: this thread is running an event "
+                 "loop, which that would block; use await clock.{twin}(...)")
+
+
+class ManualClock(Clock):
+    """Virtual time for tests: ``advance()`` runs what falls due, in order.
+
+    ``ManualClock(start=None, *, seed=0)``: ``start`` defaults to
+    2024-01-01T00:00:00Z (a naive ``datetime`` is taken as UTC).  Callbacks run
+    in the thread that moves the clock, so their exceptions come out of
+    ``advance``.  ``async def`` callbacks run on a private event loop from
+    ``advance``, or on the running loop from ``await advance_async(...)``.
+    ``seed`` fixes the ids and jitter of everything built on this clock.
+    """
+
+    def __init__(self, start: datetime | None = None, *, seed: int = 0) -> None:
+        if start is None:
+            start = datetime(2024, 1, 1, tzinfo=UTC)
+        self._now = utc(check_datetime("start", start))
+        self._seed(check_int("seed", seed, 0))
+        self._heap: list[tuple[datetime, int, Timer]] = []
+        self._seq = itertools.count()
+        self._lock = threading.RLock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self.pending())} timers pending"
+        return f"<ManualClock {self._now.isoformat().replace('+00:00', 'Z')}, {state}>"
+
+    def now(self) -> datetime:
+        return self._now
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _schedule(self, timer: Timer) -> None:
+        with self._lock:
+            if self._closed:
+                raise ClockClosedError("This clock has been shut down")
+            timer.when = max(timer.when, self._now)
+            heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
+
+    def pending(self) -> list[Timer]:
+        """Timers not yet run nor cancelled, earliest first."""
+        with self._lock:
+            return [t for _, _, t in sorted(self._heap) if not t.cancelled]
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending timer is due, if any."""
+        with self._lock:
+            while self._heap and self._heap[0][2].cancelled:
+                heapq.heappop(self._heap)
+            return self._heap[0][0] if self._heap else None
+
+    # -- moving time ----------------------------------------------------------
+    def _target(self, when: datetime) -> datetime:
+        when = utc(check_datetime("when", when))
+        if when < self._now:
+            raise ValidationError(f"advance_to({when.isoformat()}) is earlier than the clock's time "
+                                  f"({self._now.isoformat()}): a ManualClock never goes back")
+        return when
+
+    def _pop_due(self, when: datetime, twin: str | None) -> Timer | None:
+        """The next timer due by ``when`` (moving the clock to its time), or ``None``.
+        ``twin``: refuse (before taking it) an async timer inside a running loop."""
+        with self._lock:
+            while self._heap:
+                due, _, timer = self._heap[0]
+                if timer.cancelled:
+                    heapq.heappop(self._heap)
+                    continue
+                if due > when:
+                    return None
+                if twin is not None and timer.is_async and in_running_loop():
+                    raise LoopBlockingError(_ASYNC_ADVICE.format(twin=twin))
+                heapq.heappop(self._heap)
+                self._now = max(self._now, due)
+                timer.done = True
+                return timer
+            return None
+
+    def advance(self, delta: float | timedelta = 0) -> int:
+        """Move time forward by ``delta`` (seconds or ``timedelta``), running every
+        timer due by then, in time order (timers they schedule included).
+        Returns how many callbacks ran."""
+        return self.advance_to(self._now + timedelta(seconds=to_seconds(delta, "delta")))
+
+    def advance_to(self, when: datetime) -> int:
+        """Move time forward to ``when``, running everything due by then."""
+        when = self._target(when)
+        ran = 0
+        while (timer := self._pop_due(when, "advance_async")) is not None:
+            ran += 1
+            run_to_completion(timer.callback(), "ManualClock.advance() (use advance_async)")
+        self._now = max(self._now, when)
+        return ran
+
+    async def advance_async(self, delta: float | timedelta = 0) -> int:
+        """``advance`` for async code: async callbacks are awaited on the running loop."""
+        return await self.advance_to_async(self._now + timedelta(seconds=to_seconds(delta, "delta")))
+
+    async def advance_to_async(self, when: datetime) -> int:
+        """``advance_to`` for async code: async callbacks are awaited on the running loop."""
+        when = self._target(when)
+        ran = 0
+        while (timer := self._pop_due(when, None)) is not None:
+            ran += 1
+            result = timer.callback()
+            while inspect.isawaitable(result):
+                result = await result
+        self._now = max(self._now, when)
+        return ran
+
+    def run_until_idle(self, *, limit: datetime | None = None) -> int:
+        """Advance timer by timer until nothing is pending (or ``limit`` is reached)."""
+        ran = 0
+        while (due := self.next_due()) is not None and (limit is None or due <= limit):
+            ran += self.advance_to(due)
+        return ran
+
+    async def run_until_idle_async(self, *, limit: datetime | None = None) -> int:
+        """``run_until_idle`` for async code."""
+        ran = 0
+        while (due := self.next_due()) is not None and (limit is None or due <= limit):
+            ran += await self.advance_to_async(due)
+        return ran
+
+    # -- the contract ---------------------------------------------------------
+    def idle(self, timeout: float | None = None) -> bool:
+        """Run what is due now (time does not move); always ``True``."""
+        self.advance(0)
+        return True
+
+    async def idle_async(self, timeout: float | None = None) -> bool:
+        await self.advance_async(0)
+        return True
+
+    def _close(self) -> list[Timer]:
+        with self._lock:
+            self._closed = True
+            left = [t for _, _, t in self._heap]
+            self._heap.clear()
+        return abandon_all(left, "the clock was shut down")
+
+    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
+        """Stop: with ``drain`` run what is due now; abandon and return the rest.
+        (A callback that raises while draining still leaves the clock closed.)"""
+        if drain and in_running_loop():
+            with self._lock:
+                due = [t for w, _, t in self._heap if w <= self._now and not t.cancelled]
+            if any(t.is_async for t in due):  # refuse before closing anything
+                raise LoopBlockingError(_ASYNC_ADVICE.format(twin="shutdown_async"))
+        try:
+            if drain:
+                self.advance(0)
+        finally:
+            left = self._close()
+        return left
+
+    async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
+        try:
+            if drain:
+                await self.advance_async(0)
+        finally:
+            left = self._close()
+        return left

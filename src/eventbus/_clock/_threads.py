@@ -1,0 +1,237 @@
+"""Wall time on threads: ``SystemClock`` and the worker pool it shares with ``AsyncioClock``.
+
+The pool is written here rather than taken from ``concurrent.futures``
+for three reasons: its threads are daemons, so a handler that never returns
+cannot keep the process from exiting after a timed-out ``shutdown``; a
+thread can ask whether it is one of the pool's own workers, so ``idle()`` and
+``shutdown()`` called from a handler leave the caller out (and run queued
+work themselves instead of waiting for a free worker); and timers wait on
+the monotonic clock, so a step of the wall clock does not move them.
+
+``_Pool`` holds no reference to the clock that owns it, so a clock dropped
+without ``shutdown()`` can be collected: its finaliser closes the pool and
+the threads end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import threading
+import time
+import weakref
+from collections import deque
+from datetime import UTC, datetime
+
+from .._exceptions import ClockClosedError
+from .._validate import check_int
+from ._base import Clock, Timer, abandon_all, check_timeout, log, run_to_completion
+
+__all__ = ["SystemClock", "_Pool"]
+
+
+class _Pool:
+    """Daemon worker threads, started on demand (up to ``workers``), running
+    timers from a ready queue and from a heap of monotonic deadlines."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self.workers = workers
+        self.name = name
+        self.lock = threading.Lock()
+        self.work = threading.Condition(self.lock)  # workers wait here
+        self.quiet = threading.Condition(self.lock)  # idle() waits here
+        self.heap: list[tuple[float, int, Timer]] = []
+        self.ready: deque[Timer] = deque()
+        self.seq = itertools.count()
+        self.threads: set[threading.Thread] = set()
+        self.sleeping = 0  # workers waiting for work
+        self.running = 0  # callbacks running now
+        self.closed = False
+        self.local = threading.local()  # .depth: callbacks this thread is running for this pool
+
+    def depth(self) -> int:
+        """How many of this pool's callbacks the calling thread is inside (0 for outsiders)."""
+        return getattr(self.local, "depth", 0)
+
+    # -- scheduling (lock held by the callers below) ----------------------------
+    def add(self, timer: Timer, delay: float) -> None:
+        with self.lock:
+            if self.closed:
+                raise ClockClosedError("This clock has been shut down")
+            if delay <= 0:
+                self.ready.append(timer)
+            else:
+                heapq.heappush(self.heap, (time.monotonic() + delay, next(self.seq), timer))
+            if len(self.threads) < self.workers and self.sleeping < len(self.ready) + (1 if self.heap else 0):
+                thread = threading.Thread(target=self._serve, name=f"{self.name}-{next(self.seq)}", daemon=True)
+                self.threads.add(thread)
+                thread.start()
+            self.work.notify()
+
+    def _take(self, block: bool) -> Timer | None:
+        """The next callback to run (marked started), or ``None`` when closed
+        (or, with ``block=False``, when nothing is ready now)."""
+        while True:
+            if self.ready:
+                timer = self.ready.popleft()
+                if timer.cancelled:
+                    continue
+                timer.done = True
+                return timer
+            wait = None
+            if self.heap:
+                deadline, _, timer = self.heap[0]
+                if timer.cancelled:
+                    heapq.heappop(self.heap)
+                    continue
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    heapq.heappop(self.heap)
+                    timer.done = True
+                    return timer
+            if self.closed or not block:
+                return None
+            self.sleeping += 1
+            self.work.wait(wait)
+            self.sleeping -= 1
+
+    def _due(self) -> bool:
+        while self.heap and self.heap[0][2].cancelled:
+            heapq.heappop(self.heap)
+        return bool(self.ready) or (bool(self.heap) and self.heap[0][0] <= time.monotonic())
+
+    def _run(self, timer: Timer) -> None:
+        """Run one callback; called with the lock held, releases it meanwhile."""
+        self.running += 1
+        self.local.depth = self.depth() + 1
+        self.lock.release()
+        try:
+            if timer.is_async:
+                asyncio.run(timer.callback())
+            else:
+                run_to_completion(timer.callback(), timer.label or "a callback")
+        except BaseException:  # a worker thread has nobody to raise to: say so
+            log.exception("eventbus: background work failed: %s", timer.label or timer.callback)
+        finally:
+            self.lock.acquire()
+            self.running -= 1
+            self.local.depth -= 1
+            self.quiet.notify_all()
+
+    def _serve(self) -> None:
+        with self.lock:
+            try:
+                while (timer := self._take(block=True)) is not None:
+                    self._run(timer)
+            finally:
+                self.threads.discard(threading.current_thread())
+                self.quiet.notify_all()
+
+    # -- waiting and closing --------------------------------------------------
+    def idle(self, timeout: float | None) -> bool:
+        """Wait until nothing runs (the caller's own callbacks aside) and nothing is
+        due.  A caller inside one of our callbacks runs due work itself meanwhile."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.lock:
+            while True:
+                mine = self.depth()
+                if self.running == mine and not self._due():
+                    return True
+                if mine and (timer := self._take(block=False)) is not None:
+                    self._run(timer)
+                    continue
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                if mine or not self.threads:  # nobody else may pick the due work up: look again soon
+                    remaining = 0.01 if remaining is None else min(remaining, 0.01)
+                self.quiet.wait(remaining)
+
+    def close(self, reason: str) -> tuple[list[Timer], int]:
+        """Close; abandon what has not started.  Returns the abandoned timers and
+        how many callbacks (the caller's aside) are still running."""
+        with self.lock:
+            left = list(self.ready) + [t for _, _, t in self.heap]
+            self.ready.clear()
+            self.heap.clear()
+            self.closed = True
+            self.work.notify_all()
+            self.quiet.notify_all()
+            still = self.running - self.depth()
+        return abandon_all(left, reason), still
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        me = threading.current_thread()
+        with self.lock:
+            threads = [t for t in self.threads if t is not me]
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _close_dropped(pool: _Pool) -> None:
+    pool.close("the clock was dropped without shutdown()")
+
+
+class SystemClock(Clock):
+    """Wall time on worker threads.
+
+    ``SystemClock(*, workers=8, seed=None)``: callbacks run on up to
+    ``workers`` daemon threads, started as work arrives; ``async def``
+    callbacks get a private event loop there.  Delays are measured on the
+    monotonic clock; ``now()`` is wall time.  Failures of callbacks are logged
+    (with traceback) on the ``eventbus.clock`` logger.
+    """
+
+    def __init__(self, *, workers: int = 8, seed: int | None = None) -> None:
+        self._pool = _Pool(check_int("workers", workers, 1, 10_000), "eventbus-worker")
+        self._seed(seed)
+        self._finalizer = weakref.finalize(self, _close_dropped, self._pool)
+
+    def __repr__(self) -> str:
+        pool = self._pool
+        state = " closed" if pool.closed else ""
+        return (f"<SystemClock workers={pool.workers} threads={len(pool.threads)} running={pool.running} "
+                f"timers={len(pool.ready) + len(pool.heap)}{state}>")
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+    def _schedule(self, timer: Timer) -> None:
+        self._pool.add(timer, (timer.when - self.now()).total_seconds())
+
+    def idle(self, timeout: float | None = None) -> bool:
+        """Wait until nothing runs and nothing is due; ``False`` on timeout.  Called
+        from one of this clock's callbacks, it leaves the caller out."""
+        return self._pool.idle(check_timeout(timeout))
+
+    async def idle_async(self, timeout: float | None = None) -> bool:
+        if self._pool.depth():  # inside our own callback's private loop: nothing else runs on it
+            return self.idle(timeout)
+        return await asyncio.to_thread(self.idle, timeout)
+
+    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
+        """Stop.  ``drain``: wait (up to ``timeout`` seconds) for due and running work
+        first.  Callbacks not started are abandoned and returned.  Callbacks still
+        running after ``timeout`` run on to their end on daemon threads, which do
+        not keep the process from exiting (nor outlive it)."""
+        timeout = check_timeout(timeout)
+        drained = self._pool.idle(timeout) if drain else False
+        left, still = self._pool.close("the clock was shut down")
+        self._finalizer.detach()
+        if still:
+            log.warning("eventbus: SystemClock shut down with %d callback(s) still running; they run on to "
+                        "their end on daemon threads, and stop where they are if the process exits first", still)
+        if drained:
+            self._pool.join(1.0)
+        return left
+
+    async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
+        if self._pool.depth():
+            return self.shutdown(drain=drain, timeout=timeout)
+        return await asyncio.to_thread(self.shutdown, drain=drain, timeout=timeout)

@@ -1,0 +1,278 @@
+"""The retry state machine that targets and functions share (and, through
+them, buses, schedules and pipes).
+
+One accepted delivery is a ``Job``.  Its life::
+
+    accepted ──> attempt ──> succeeded                                  (SUCCEEDED)
+                   │  ^
+                   │  └─ retry, on the clock, if the policy and the event's age allow
+                   v
+                failed ──> given up ──> dead-letter queue / failure destination  (DEAD_LETTERED)
+                                   └──> nowhere to go: counted and logged        (DROPPED)
+    (any pending step) ──> the clock shut down, or the call was interrupted     (DROPPED)
+
+The event's age is checked before every attempt (a retry, or a first
+attempt, that runs late behind a backlog is given up, not run) and before a
+retry is scheduled (a retry that would run too late is not scheduled: AWS's
+lookahead).  A subclass says what a call is, how long to wait before a
+retry, what "too old" and "no more retries" are called, and where a given-up
+job goes; the rest (accounting, ending exactly once, logging, shutdown) is
+here, once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from .._clock import Clock, resolve_clock, run_to_completion
+from .._exceptions import (
+    ClockClosedError,
+    EventBusError,
+    LoopBlockingError,
+    NonRetryableError,
+    ResourceNotFoundError,
+    ValidationError,
+)
+from .._validate import check_int
+from ._outcomes import Accounted, Ledger, Outcome, log
+from ._payload import first_kb, loads
+
+__all__ = ["FINAL", "RETRY", "THROTTLE", "EventTooOldError", "Job", "Runner", "Sealed", "error_code", "error_text"]
+
+FINAL, RETRY, THROTTLE = "final", "retry", "throttle"
+
+
+class Sealed:
+    """Settings are checked once, at construction, and read-only after it."""
+
+    _sealed = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._sealed and not name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__}.{name} is read-only: settings are checked once, when the "
+                                 f"{type(self).__name__} is built (build a new one to change it)")
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if self._sealed and not name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__}.{name} is read-only")
+        super().__delattr__(name)
+
+
+class EventTooOldError(EventBusError):
+    """An event waited past its maximum age before an attempt could start."""
+
+    error_code = "EVENT_TOO_OLD"
+
+
+def error_code(exc: BaseException) -> str:
+    """An error's ``error_code`` if it has one, else its class name."""
+    code = getattr(exc, "error_code", None)
+    return code if isinstance(code, str) else type(exc).__name__
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message`` (just the type when the message is empty), first 1 KB."""
+    message = str(exc)
+    return first_kb(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
+@dataclass(eq=False, slots=True)
+class Job:
+    """One accepted delivery."""
+
+    id: str
+    text: str  # the payload as JSON text: every attempt, record and DLQ copy starts from it
+    attributes: dict[str, str] | None
+    accepted_at: datetime
+    calls: int = 0  # calls made (approximateInvokeCount)
+    retries: int = 0  # retries counted against the policy
+    throttles: int = 0  # throttle retries (not counted against the policy, where they run apart)
+    last_error: BaseException | None = None
+
+    def payload(self) -> Any:
+        """A fresh copy of the payload (a destination may change the one it gets)."""
+        return loads(self.text)
+
+
+class Runner(Sealed, Accounted):
+    """The shared state machine (see the module notes); ``Target`` and ``Function`` subclass it."""
+
+    AGE_CONDITION: ClassVar[str]  # why a too-old event is given up
+    RETRIES_CONDITION: ClassVar[str]  # why an event is given up when the retries ran out
+    FINAL_CONDITION: ClassVar[str | None]  # what a non-retryable failure records
+    THROTTLE_BACKOFF: ClassVar[bool]  # throttles retried on their own backoff, not using up retries
+    max_retries: int
+    max_age: int
+    _what: str  # names this runner in labels and logs
+    _async: bool
+    _rng: random.Random
+
+    def _setup(self, clock: object, seed: object, retention: object) -> None:
+        self.clock: Clock = resolve_clock(clock)
+        self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
+        self._ledger = Ledger(check_int("outcome_retention", retention, 0))
+        self._async = False
+
+    def _new_id(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    # -- what subclasses say ----------------------------------------------------
+    def _call(self, job: Job) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _retry_delay(self, job: Job) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _throttle_delay(self, job: Job) -> float:  # pragma: no cover - only with THROTTLE_BACKOFF
+        raise NotImplementedError
+
+    def _dead_letter(self, job: Job, exc: BaseException, condition: str | None) -> bool:  # pragma: no cover
+        """Hand a given-up job on; ``True`` if something took it."""
+        raise NotImplementedError
+
+    def _refuse(self, job: Job) -> tuple[BaseException, str, str | None] | None:
+        """Why this attempt cannot call at all: (error, kind, counter), or ``None``."""
+        return None
+
+    def _release(self, job: Job) -> None:
+        """Undo what ``_refuse`` took for a call that went ahead."""
+
+    def _succeeded(self, job: Job, result: Any) -> None:
+        self._ledger.end(job.id, Outcome.SUCCEEDED)
+
+    @staticmethod
+    def _classify(exc: BaseException) -> str:
+        if isinstance(exc, NonRetryableError | ValidationError | ResourceNotFoundError | LoopBlockingError):
+            return FINAL  # retrying cannot help
+        return THROTTLE if error_code(exc) == "THROTTLING" else RETRY
+
+    # -- the machine ------------------------------------------------------------
+    def _accept(self, text: str, attributes: dict[str, str] | None) -> str:
+        job = Job(self._new_id(), text, attributes, self.clock.now())
+        self._ledger.accept(job.id)
+        try:
+            self._schedule(job, None)
+        except BaseException:  # the clock refused: not accepted after all
+            self._ledger.reject(job.id)
+            raise
+        return job.id
+
+    def _schedule(self, job: Job, delay: float | None) -> None:
+        work = functools.partial(self._attempt_async if self._async else self._attempt, job)
+        abandon = functools.partial(self._abandoned, job)
+        if delay is None:
+            self.clock.submit(work, label=f"{self._what} {job.id}", on_abandon=abandon)
+        else:
+            n = job.retries + job.throttles
+            self.clock.call_later(delay, work, label=f"retry {n} {self._what} {job.id}", on_abandon=abandon)
+
+    def _start(self, job: Job) -> bool:
+        """Checks before a call; ``True`` to make it."""
+        age = (self.clock.now() - job.accepted_at).total_seconds()
+        if age > self.max_age:
+            exc = job.last_error or EventTooOldError(
+                f"the event was {age:.0f} s old before its first attempt (the maximum is {self.max_age} s)")
+            self._give_up(job, exc, self.AGE_CONDITION)
+            return False
+        refusal = self._refuse(job)
+        if refusal is not None:
+            self._failed(job, *refusal)
+            return False
+        job.calls += 1
+        self._ledger.add("attempts")
+        if job.calls > 1:
+            self._ledger.add("retries")
+        return True
+
+    def _attempt(self, job: Job) -> None:
+        if not self._start(job):
+            return
+        try:
+            result = run_to_completion(self._call(job), f"{self._what} (an awaitable from a plain function)")
+        except Exception as exc:
+            self._release(job)
+            kind = self._classify(exc)
+            self._failed(job, exc, kind, "throttles" if kind == THROTTLE else "failures")
+            return
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit...: account, then let it through
+            self._release(job)
+            self._interrupted(job, exc)
+            raise
+        self._release(job)
+        self._succeeded(job, result)
+
+    async def _attempt_async(self, job: Job) -> None:
+        if not self._start(job):
+            return
+        try:
+            result = await self._call(job)
+        except Exception as exc:
+            self._release(job)
+            kind = self._classify(exc)
+            self._failed(job, exc, kind, "throttles" if kind == THROTTLE else "failures")
+            return
+        except BaseException as exc:  # cancelled (the loop is closing), interrupted...
+            self._release(job)
+            self._interrupted(job, exc)
+            raise
+        self._release(job)
+        self._succeeded(job, result)
+
+    def _failed(self, job: Job, exc: BaseException, kind: str, counter: str | None) -> None:
+        if counter is not None:
+            self._ledger.add(counter)
+        job.last_error = exc
+        if kind == FINAL:
+            self._give_up(job, exc, self.FINAL_CONDITION)
+        elif kind == THROTTLE and self.THROTTLE_BACKOFF:
+            self._retry(job, exc, self._throttle_delay(job), counted=False)
+        elif job.retries >= self.max_retries:
+            self._give_up(job, exc, self.RETRIES_CONDITION)
+        else:
+            self._retry(job, exc, self._retry_delay(job), counted=True)
+
+    def _retry(self, job: Job, exc: BaseException, delay: float, *, counted: bool) -> None:
+        if (self.clock.now() - job.accepted_at).total_seconds() + delay > self.max_age:
+            self._give_up(job, exc, self.AGE_CONDITION)  # the retry would run too late: give up now
+            return
+        if counted:
+            job.retries += 1
+        else:
+            job.throttles += 1
+        if log.isEnabledFor(logging.INFO):
+            log.info("eventbus: %s %s: attempt failed (%s); retry in %.1f s", self._what, job.id, error_text(exc),
+                     delay)
+        try:
+            self._schedule(job, delay)
+        except ClockClosedError:
+            self._drop(job, f"the clock was shut down, so the retry could not be scheduled (last error "
+                            f"{error_text(exc)})")
+
+    def _give_up(self, job: Job, exc: BaseException, condition: str | None) -> None:
+        detail = f"{condition or 'not retried'}: {error_text(exc)}"
+        if self._dead_letter(job, exc, condition):
+            log.warning("eventbus: %s %s failed after %d attempt(s) (%s); dead-lettered", self._what, job.id,
+                        job.calls, detail)
+            self._ledger.end(job.id, Outcome.DEAD_LETTERED, detail)
+        else:
+            self._drop(job, f"no dead-letter queue or failure destination took it: {detail}")
+
+    def _drop(self, job: Job, reason: str) -> None:
+        log.warning("eventbus: %s %s dropped after %d attempt(s): %s", self._what, job.id, job.calls, reason)
+        self._ledger.end(job.id, Outcome.DROPPED, reason)
+
+    def _abandoned(self, job: Job, reason: str) -> None:
+        step = f"retry {job.retries + job.throttles}" if job.calls or job.throttles else "the first attempt"
+        self._drop(job, f"{reason} before {step}")
+
+    def _interrupted(self, job: Job, exc: BaseException) -> None:
+        reason = f"interrupted by {type(exc).__name__}: the attempt did not finish"
+        log.error("eventbus: %s %s dropped (%s)", self._what, job.id, reason)
+        self._ledger.end(job.id, Outcome.DROPPED, reason)

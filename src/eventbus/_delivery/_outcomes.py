@@ -1,0 +1,267 @@
+"""Counters and outcomes: every accepted delivery ends in exactly one outcome.
+
+Counters are exact and cost nothing per delivery once it has ended.  The
+outcome of each delivery is kept for the ``outcome_retention`` most recent
+ones (10,000 by default; 0 keeps none), so a long-running service does not
+grow; ``subscribe`` and ``wait`` hand out outcomes as they happen instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from .._clock import AsyncioClock, Clock, ManualClock
+from .._exceptions import LoopBlockingError, ResourceNotFoundError, WaitTimeoutError
+from .._validate import check_seconds
+
+__all__ = ["Accounted", "DeliveryMetrics", "Ledger", "Outcome", "OutcomeListener", "Outcomes", "log"]
+
+log = logging.getLogger("eventbus.delivery")
+
+
+class Outcome(enum.Enum):
+    """How an accepted delivery ended."""
+
+    SUCCEEDED = "succeeded"  # a handler or target took it
+    DEAD_LETTERED = "dead_lettered"  # sent to a dead-letter queue and/or failure destination
+    DROPPED = "dropped"  # lost with a recorded reason (no dead-letter queue, shutdown, ...)
+
+
+OutcomeListener = Callable[[str, Outcome, str], object]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryMetrics:
+    """A snapshot of one function's or target's counters.
+
+    ``accepted == succeeded + dead_lettered + dropped + pending`` always holds.
+    """
+
+    invocations: int = 0  # invoke() / deliver() calls that were taken (any invocation type)
+    accepted: int = 0  # deliveries (asynchronous invocations) accepted
+    attempts: int = 0  # handler / destination calls made
+    failures: int = 0  # calls that failed (errors, not throttles)
+    retries: int = 0  # calls after the first, for one delivery
+    throttles: int = 0  # attempts refused for lack of concurrency, or destinations that throttled
+    succeeded: int = 0
+    dead_lettered: int = 0
+    dropped: int = 0
+    pending: int = 0  # accepted, not yet ended
+    sent_to_dlq: int = 0  # dead-letter queue writes (AWS metric InvocationsSentToDLQ)
+    failed_to_dlq: int = 0  # dead-letter writes that failed (InvocationsFailedToBeSentToDLQ)
+    destination_failures: int = 0  # records a destination refused (DestinationDeliveryFailures)
+
+
+_FIELDS = tuple(DeliveryMetrics.__dataclass_fields__)
+
+
+class Ledger:
+    """Thread-safe counters, the ids still pending, recent outcomes, listeners."""
+
+    def __init__(self, retention: int) -> None:
+        self._lock = threading.Lock()
+        self._ended = threading.Condition(self._lock)
+        self._values = dict.fromkeys(_FIELDS, 0)
+        self._pending: set[str] = set()
+        self._outcomes: OrderedDict[str, tuple[Outcome, str]] = OrderedDict()
+        self.retention = retention
+        self._listeners: list[OutcomeListener] = []
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._values[name] += amount
+
+    def accept(self, delivery_id: str) -> None:
+        with self._lock:
+            self._values["invocations"] += 1
+            self._values["accepted"] += 1
+            self._values["pending"] += 1
+            self._pending.add(delivery_id)
+
+    def reject(self, delivery_id: str) -> None:
+        """Undo ``accept``: the delivery was refused after all (a closed clock)."""
+        with self._lock:
+            self._pending.discard(delivery_id)
+            self._values["invocations"] -= 1
+            self._values["accepted"] -= 1
+            self._values["pending"] -= 1
+
+    def end(self, delivery_id: str, outcome: Outcome, reason: str = "") -> None:
+        with self._lock:
+            if delivery_id not in self._pending:  # pragma: no cover - a bug if reached
+                raise AssertionError(f"delivery {delivery_id} ended twice, or was never accepted")
+            self._pending.discard(delivery_id)
+            self._values["pending"] -= 1
+            self._values[outcome.value] += 1
+            if self.retention:
+                self._outcomes[delivery_id] = (outcome, reason)
+                if len(self._outcomes) > self.retention:
+                    self._outcomes.popitem(last=False)
+            self._ended.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(delivery_id, outcome, reason)
+            except Exception:
+                log.exception("eventbus: an outcome listener failed on delivery %s", delivery_id)
+
+    def snapshot(self) -> DeliveryMetrics:
+        with self._lock:
+            return DeliveryMetrics(**self._values)
+
+    def lookup(self, delivery_id: str) -> tuple[Outcome, str] | None:
+        """The outcome, ``None`` while pending; ``ResourceNotFoundError`` if unknown."""
+        with self._lock:
+            found = self._outcomes.get(delivery_id)
+            if found is None and delivery_id not in self._pending:
+                raise self._unknown(delivery_id)
+            return found
+
+    def _unknown(self, delivery_id: str) -> ResourceNotFoundError:
+        return ResourceNotFoundError(f"No delivery {delivery_id!r}: it was never accepted here, or its outcome is "
+                                     f"no longer kept (outcome_retention={self.retention})")
+
+    def get(self, delivery_id: str) -> tuple[Outcome, str] | None:
+        with self._lock:
+            return self._outcomes.get(delivery_id)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._outcomes)
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._outcomes)
+
+    def subscribe(self, listener: OutcomeListener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def wait(self, delivery_id: str, timeout: float | None) -> tuple[Outcome, str]:
+        with self._lock:
+            if delivery_id not in self._pending and delivery_id not in self._outcomes:
+                raise self._unknown(delivery_id)
+            ended = self._ended.wait_for(lambda: delivery_id not in self._pending, timeout)
+            if not ended:
+                raise WaitTimeoutError(f"delivery {delivery_id} did not end within {timeout} s")
+            found = self._outcomes.get(delivery_id)
+        if found is None:  # ended, but not kept: the listeners had it
+            raise self._unknown(delivery_id)
+        return found
+
+
+class Outcomes(Mapping[str, tuple[Outcome, str]]):
+    """A live, read-only view of the outcomes kept (most recent last): lookups
+    cost O(1) and nothing is copied."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def __getitem__(self, delivery_id: str) -> tuple[Outcome, str]:
+        found = self._ledger.get(delivery_id)
+        if found is None:
+            raise KeyError(delivery_id)
+        return found
+
+    def __len__(self) -> int:
+        return self._ledger.count()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ledger.ids())
+
+    def __repr__(self) -> str:
+        return f"<Outcomes: {len(self)} kept>"
+
+
+class Accounted:
+    """What functions and targets share: counters, outcomes, waiting for them."""
+
+    clock: Clock
+    _ledger: Ledger
+
+    @property
+    def metrics(self) -> DeliveryMetrics:
+        """A snapshot of the counters."""
+        return self._ledger.snapshot()
+
+    @property
+    def outcomes(self) -> Outcomes:
+        """Delivery id -> ``(outcome, reason)`` for the most recent deliveries that
+        ended (``outcome_retention`` of them), as a live read-only mapping."""
+        return Outcomes(self._ledger)
+
+    def outcome(self, delivery_id: str) -> tuple[Outcome, str] | None:
+        """The outcome of one delivery, or ``None`` while it is pending
+        (``ResourceNotFoundError`` if it is unknown or no longer kept)."""
+        return self._ledger.lookup(delivery_id)
+
+    def subscribe(self, listener: OutcomeListener) -> Callable[[], None]:
+        """Call ``listener(delivery_id, outcome, reason)`` as each delivery ends (in the
+        thread that ended it; its errors are logged).  Returns an unsubscribe function."""
+        return self._ledger.subscribe(listener)
+
+    def wait(self, delivery_id: str, timeout: float | None = None) -> tuple[Outcome, str]:
+        """Wait for a delivery to end and return its outcome.  On a ``ManualClock``
+        this runs the clock, timer by timer, until it has ended (``timeout`` does
+        not apply: virtual time does not wait).  ``WaitTimeoutError`` on timeout."""
+        if timeout is not None:
+            timeout = check_seconds("timeout", timeout)
+        clock = self.clock
+        if isinstance(clock, ManualClock):
+            while (found := self._ledger.lookup(delivery_id)) is None:
+                due = clock.next_due()
+                if due is None:  # pragma: no cover - a pending delivery always has a timer
+                    raise WaitTimeoutError(f"delivery {delivery_id} is pending but nothing is scheduled")
+                clock.advance_to(due)
+            return found
+        if isinstance(clock, AsyncioClock) and clock._on_loop_thread():
+            raise LoopBlockingError("wait() would block the clock's own event loop: use await wait_async(...)")
+        return self._ledger.wait(delivery_id, timeout)
+
+    async def wait_async(self, delivery_id: str, timeout: float | None = None) -> tuple[Outcome, str]:
+        """The awaitable twin of ``wait``."""
+        if timeout is not None:
+            timeout = check_seconds("timeout", timeout)
+        clock = self.clock
+        if isinstance(clock, ManualClock):
+            while (found := self._ledger.lookup(delivery_id)) is None:
+                due = clock.next_due()
+                if due is None:  # pragma: no cover - a pending delivery always has a timer
+                    raise WaitTimeoutError(f"delivery {delivery_id} is pending but nothing is scheduled")
+                await clock.advance_to_async(due)
+            return found
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[tuple[Outcome, str]] = loop.create_future()
+
+        def heard(ended_id: str, outcome: Outcome, reason: str) -> None:
+            if ended_id == delivery_id:
+                loop.call_soon_threadsafe(settle, (outcome, reason))
+
+        def settle(found: tuple[Outcome, str]) -> None:
+            if not done.done():
+                done.set_result(found)
+
+        unsubscribe = self.subscribe(heard)
+        try:
+            found = self._ledger.lookup(delivery_id)
+            if found is not None:
+                return found
+            try:
+                return await asyncio.wait_for(done, timeout)
+            except TimeoutError:
+                raise WaitTimeoutError(f"delivery {delivery_id} did not end within {timeout} s") from None
+        finally:
+            unsubscribe()

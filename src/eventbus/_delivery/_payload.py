@@ -1,0 +1,179 @@
+"""The payload rule, in one place.
+
+* **Deliveries carry JSON values.**  ``Target.deliver(event)`` and the
+  destination protocol ``deliver(payload, attributes)`` (what targets,
+  dead-letter queues and failure destinations call) take a JSON value: a
+  ``dict``, ``list``, ``str``, ``int``, ``float``, ``bool`` or ``None``.  A
+  ``str`` is a JSON string value (a queue then holds it as ``"text"``, with
+  quotes, as an SQS target of EventBridge does); ``bytes`` are refused.
+* **API calls take AWS's wire form.**  ``Queue.send(body)`` takes the
+  message body: ``str`` as is, ``bytes`` as UTF-8, anything else as compact
+  JSON.  ``Function.invoke(payload)`` takes the payload: ``str`` or
+  ``bytes`` as JSON text (as boto3's ``Payload=``), anything else as a JSON
+  value.
+
+Everywhere: ``NaN`` and ``Infinity`` are refused (they are not JSON), text
+must be valid Unicode (no lone surrogates, bytes must be UTF-8), and values
+may nest at most ``MAX_DEPTH`` (200) objects and arrays deep, whatever the
+caller's stack.  Message attributes are strings; other JSON values are
+stored as JSON text.  Every refusal is a ``ValidationError``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .._exceptions import ValidationError
+from .._validate import short, wrong_type
+
+__all__ = ["MAX_ATTRIBUTES", "MAX_DEPTH", "check_depth", "first_kb", "loads", "parse_text", "to_attributes",
+           "to_text", "wire_text"]
+
+MAX_DEPTH = 200  # objects and arrays, as for event patterns
+MAX_ATTRIBUTES = 10  # SQS's limit on message attributes
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_\-.]{1,256}")
+
+
+def check_depth(text: str, what: str) -> None:
+    """Refuse JSON text nesting deeper than ``MAX_DEPTH``.  (A cheap count rules
+    out almost every payload; only those with many brackets are scanned.)"""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for char in _NOT_BRACKET.sub("", _STRING.sub('""', text)):
+        depth += 1 if char in "[{" else -1
+        if depth > MAX_DEPTH:
+            raise ValidationError(f"{what} nests deeper than {MAX_DEPTH} levels")
+
+
+def _on_fresh_stack(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` in a new thread, whose stack starts empty.  ``json`` recurses once
+    per level; when the caller is itself deep in its stack, a payload within
+    ``MAX_DEPTH`` can still hit Python's recursion limit.  Rare, so this costs
+    nothing on the usual path, and the limit stays ``MAX_DEPTH`` for every caller."""
+    box: list[Any] = []
+
+    def run() -> None:
+        try:
+            box.append((True, fn()))
+        except BaseException as exc:  # handed back to the caller
+            box.append((False, exc))
+
+    thread = threading.Thread(target=run, name="eventbus-json")
+    thread.start()
+    thread.join()
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _check_unicode(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"{what} is not valid Unicode text: {exc.reason} at position {exc.start}") from None
+
+
+def to_text(value: Any, what: str) -> str:
+    """A JSON value as compact JSON text (refusing what is not JSON)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise wrong_type(what, value, "a JSON value (dict, list, str, int, float, bool or None)")
+    def dump() -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+    try:
+        try:
+            text = dump()
+        except RecursionError:
+            text = _on_fresh_stack(dump)
+    except RecursionError:
+        raise ValidationError(f"{what} nests deeper than {MAX_DEPTH} levels") from None
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} is not JSON-serialisable: {exc}") from None
+    check_depth(text, what)
+    _check_unicode(text, what)
+    return text
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_text(text: str | bytes | bytearray, what: str) -> tuple[str, Any]:
+    """JSON text (``str`` or UTF-8 ``bytes``) as ``(text, value)``, checked."""
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"{what} is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+    _check_unicode(text, what)
+    check_depth(text, what)
+    value = loads(text, what, _STRICT.decode)
+    return text, value
+
+
+_STRICT = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def loads(text: str, what: str = "payload", decode: Callable[[str], Any] = json.loads) -> Any:
+    """JSON text (checked for depth already) as a value, whatever the caller's stack."""
+    def load() -> Any:
+        return decode(text)
+
+    try:
+        try:
+            return load()
+        except RecursionError:
+            return _on_fresh_stack(load)
+    except ValueError as exc:
+        raise ValidationError(f"Could not parse {what} into json: {exc}") from None
+
+
+def wire_text(body: Any, what: str) -> str:
+    """An API call's text: ``str`` as is, ``bytes`` as UTF-8, other values as JSON."""
+    if isinstance(body, str):
+        _check_unicode(body, what)
+        return body
+    if isinstance(body, bytes | bytearray):
+        try:
+            return bytes(body).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"{what} is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+    return to_text(body, what)
+
+
+def to_attributes(attributes: object, what: str = "attributes") -> dict[str, str] | None:
+    """Message attributes as a fresh ``dict`` of strings (JSON text for other
+    values); ``None`` when there are none."""
+    if attributes is None:
+        return None
+    if not isinstance(attributes, Mapping):
+        raise wrong_type(what, attributes, "a mapping of attribute names to values")
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise ValidationError(f"Number of message attributes [{len(attributes)}] exceeds the allowed maximum "
+                              f"[{MAX_ATTRIBUTES}].")
+    out: dict[str, str] = {}
+    for name, value in attributes.items():
+        if not isinstance(name, str) or not _ATTRIBUTE_NAME.fullmatch(name):
+            raise ValidationError(f"Message attribute name '{short(name)}' is invalid: use 1 to 256 letters, "
+                                  "digits, '_', '-' or '.'")
+        if isinstance(value, str):
+            _check_unicode(value, f"message attribute {name}")
+            out[name] = value
+        else:
+            out[name] = to_text(value, f"message attribute {name}")
+    return out or None
+
+
+def first_kb(text: str) -> str:
+    """The first 1 KB of ``text`` as UTF-8, cut on a character boundary (AWS's
+    ``ErrorMessage``: the first 1 KB of the error message)."""
+    data = text.encode("utf-8", "replace")[:1024]  # (a lone surrogate becomes "?")
+    return data.decode("utf-8", "ignore")  # drops only a character cut in two at the end

@@ -1,0 +1,102 @@
+"""Checks for settings and arguments, worded as AWS words them.
+
+A wrong *type* gets botocore's client-side wording (``Invalid type for
+parameter ...``), which is what a boto3 user sees; a value out of range gets
+the service's wording (``1 validation error detected: Value '186' at
+'retryPolicy.maximumRetryAttempts' failed to satisfy constraint: ...``).
+Every check names the parameter.  Booleans are never taken for numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from ._exceptions import ValidationError
+
+__all__ = ["MAX_DELAY_SECONDS", "check_callable", "check_datetime", "check_instance", "check_int", "check_name",
+           "check_seconds", "out_of_range", "short", "wrong_type"]
+
+# The longest delay a clock accepts (100 years): far beyond any AWS timer
+# (24 h of retries, a year of schedules), well inside ``datetime``'s range.
+MAX_DELAY_SECONDS = 100 * 366 * 86400
+
+
+def short(value: object, limit: int = 80) -> str:
+    """``str(value)``, cut to ``limit`` characters for messages."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def wrong_type(name: str, value: object, valid: str) -> ValidationError:
+    """botocore's wording for a parameter of the wrong type."""
+    return ValidationError(f"Invalid type for parameter {name}, value: {short(value)}, type: {type(value)}, "
+                           f"valid types: {valid}")
+
+
+def out_of_range(name: str, value: object, constraint: str) -> ValidationError:
+    """The service's wording for a value that breaks a constraint."""
+    return ValidationError(f"1 validation error detected: Value '{short(value)}' at '{name}' failed to satisfy "
+                           f"constraint: {constraint}")
+
+
+def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
+    """An ``int`` (not a ``bool``) in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise wrong_type(name, value, "<class 'int'>")
+    if value < low:
+        raise out_of_range(name, value, f"Member must have value greater than or equal to {low}")
+    if high is not None and value > high:
+        raise out_of_range(name, value, f"Member must have value less than or equal to {high}")
+    return value
+
+
+def check_seconds(name: str, value: object, low: float = 0.0, high: float = MAX_DELAY_SECONDS) -> float:
+    """A finite number of seconds (``int``, ``float`` or ``timedelta``) in ``[low, high]``."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise wrong_type(name, value, "<class 'int'>, <class 'float'>, <class 'datetime.timedelta'>")
+    else:
+        seconds = float(value)
+    if math.isnan(seconds):
+        raise out_of_range(name, value, "Member must be a number")
+    if seconds < low:
+        raise out_of_range(name, value, f"Member must have value greater than or equal to {low:g}")
+    if seconds > high:
+        raise out_of_range(name, value, f"Member must have value less than or equal to {high:g}")
+    return seconds
+
+
+def check_callable(name: str, value: object) -> Callable[..., Any]:
+    if not callable(value):
+        raise wrong_type(name, value, "a callable")
+    return value
+
+
+def check_instance(name: str, value: object, cls: type[Any] | tuple[type[Any], ...], valid: str) -> Any:
+    if not isinstance(value, cls):
+        raise wrong_type(name, value, valid)
+    return value
+
+
+def check_datetime(name: str, value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise wrong_type(name, value, "<class 'datetime.datetime'>")
+    return value
+
+
+def check_name(name: str, value: object, pattern: str, max_length: int) -> str:
+    """A name matching ``pattern`` (AWS's regular expression), 1 to ``max_length`` characters."""
+    if not isinstance(value, str):
+        raise wrong_type(name, value, "<class 'str'>")
+    if not value:
+        raise out_of_range(name, value, "Member must have length greater than or equal to 1")
+    if len(value) > max_length:
+        raise out_of_range(name, value, f"Member must have length less than or equal to {max_length}")
+    if not re.fullmatch(pattern, value):
+        raise out_of_range(name, value, f"Member must satisfy regular expression pattern: {pattern}")
+    return value

@@ -1,0 +1,159 @@
+"""SystemClock: daemon workers, waits that leave the caller out, monotonic timers, no leaks."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from eventbus import Function, SystemClock, ValidationError
+from eventbus._clock import _threads
+
+
+def test_work_runs_concurrently_on_worker_threads() -> None:
+    with SystemClock(workers=3) as clock:
+        started = threading.Barrier(4, timeout=10)  # passes only with three callbacks at once
+        threads: set[int] = set()
+
+        def work() -> None:
+            threads.add(threading.get_ident())
+            started.wait()
+
+        for _ in range(3):
+            clock.submit(work)
+        started.wait()
+        assert clock.idle(timeout=10)
+    assert len(threads) == 3 and threading.get_ident() not in threads
+
+
+def test_async_callbacks_get_a_private_loop_on_the_worker() -> None:
+    import asyncio
+
+    seen: list[bool] = []
+
+    async def work() -> None:
+        await asyncio.sleep(0)
+        seen.append(threading.current_thread().daemon)
+
+    with SystemClock(workers=1) as clock:
+        clock.submit(work)
+    assert seen == [True]
+
+
+def test_failures_are_logged_with_their_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    def boom() -> None:
+        raise RuntimeError("lost?")
+
+    with SystemClock(workers=1) as clock:
+        clock.submit(boom, label="the boom")
+    [record] = [r for r in caplog.records if r.name == "eventbus.clock" and r.levelno == logging.ERROR]
+    assert "background work failed: the boom" in record.getMessage()
+    assert record.exc_info is not None and record.exc_info[0] is RuntimeError
+
+
+def test_idle_times_out_while_work_runs() -> None:
+    gate = threading.Event()
+    clock = SystemClock(workers=1)
+    try:
+        clock.submit(lambda: gate.wait(10))
+        assert clock.idle(timeout=0.05) is False
+    finally:
+        gate.set()
+        clock.shutdown()
+
+
+def test_idle_and_shutdown_from_inside_a_handler_leave_the_caller_out() -> None:
+    clock = SystemClock(workers=1)  # one worker: the handler's own
+    seen: dict[str, Any] = {}
+    queued = threading.Event()
+
+    def handler(event: Any, context: Any) -> None:
+        clock.submit(queued.set)  # waits for a free worker: the caller runs it while it waits
+        seen["idle"] = clock.idle(timeout=3)
+        seen["queued ran"] = queued.is_set()
+        clock.call_later(3600, lambda: None, label="later")
+        seen["left"] = [t.label for t in clock.shutdown(timeout=3)]
+
+    fn = Function(handler, clock=clock)
+    started = time.monotonic()
+    rid = fn.invoke({}, "Event")["RequestId"]
+    assert fn.wait(rid, timeout=10)[0].name == "SUCCEEDED"
+    assert time.monotonic() - started < 2
+    assert seen == {"idle": True, "queued ran": True, "left": ["later"]}
+    assert clock.closed
+
+
+def test_after_a_timed_out_shutdown_the_process_can_exit() -> None:
+    script = textwrap.dedent("""
+        import threading, time
+        from eventbus import SystemClock
+        clock = SystemClock(workers=2)
+        started = threading.Event()
+        def stuck():
+            started.set()
+            threading.Event().wait()  # never returns
+        clock.submit(stuck)
+        started.wait(10)
+        t = time.monotonic()
+        clock.shutdown(timeout=0.2)
+        print(f"shutdown returned after {time.monotonic() - t:.1f} s")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "shutdown returned after 0.2 s" in result.stdout
+    assert "still running" in result.stderr  # the warning says so
+
+
+def test_dropped_clocks_do_not_leak_threads() -> None:
+    gc.collect()
+    before = threading.active_count()
+    clocks = [SystemClock(workers=2) for _ in range(50)]
+    for clock in clocks:
+        clock.submit(lambda: None)
+        clock.call_later(0, lambda: None)
+        assert clock.idle(timeout=10)
+    assert threading.active_count() > before
+    del clocks, clock
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before
+
+
+def test_timers_wait_on_the_monotonic_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step of the wall clock (here 30 s back, once the timer is set) does not move a timer."""
+    with SystemClock(workers=1) as clock:
+        fired = threading.Event()
+        clock.call_later(0.2, fired.set)
+
+        class SteppedBack(datetime):
+            @classmethod
+            def now(cls, tz: Any = None) -> Any:
+                return datetime.now(tz) - timedelta(seconds=30)
+
+        monkeypatch.setattr(_threads, "datetime", SteppedBack)
+        started = time.monotonic()
+        assert fired.wait(5)
+        assert time.monotonic() - started < 1.0
+        assert clock.now() < datetime.now(UTC) - timedelta(seconds=29)  # now() is the (stepped) wall time
+
+
+@pytest.mark.parametrize("workers", [0, 2.5, "3", True])
+def test_workers_must_be_a_positive_int(workers: Any) -> None:
+    with pytest.raises(ValidationError, match="workers"):
+        SystemClock(workers=workers)
+
+
+def test_timeouts_are_checked() -> None:
+    with SystemClock() as clock:
+        with pytest.raises(ValidationError, match="timeout"):
+            clock.idle(timeout=-1)

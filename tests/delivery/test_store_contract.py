@@ -1,0 +1,215 @@
+"""The QueueStore protocol: one contract, run against every store, and the in-memory
+store checked against a plain reference (a list scanned from the start every time)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from eventbus import MemoryQueueStore, QueueStore, StoredMessage
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+STORES: list[Callable[[], QueueStore]] = [MemoryQueueStore]
+
+
+def message(n: int) -> StoredMessage:
+    return StoredMessage(f"m{n}", f"body {n}", {"n": str(n)}, T0)
+
+
+def handles() -> Callable[[], str]:
+    counter = itertools.count()
+    return lambda: f"h{next(counter)}"
+
+
+@pytest.fixture(params=STORES, ids=lambda f: f.__name__)
+def store(request: pytest.FixtureRequest) -> QueueStore:
+    made: QueueStore = request.param()
+    assert isinstance(made, QueueStore)
+    return made
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_claim_hands_out_the_oldest_visible_copies_and_hides_them(store: QueueStore) -> None:
+    for n in range(3):
+        store.add(message(n))
+    claimed, redrive = store.claim(at(0), 2, at(30), handles(), None)
+    assert [m.message_id for m in claimed] == ["m0", "m1"] and redrive == []
+    assert [(m.receive_count, m.received_at, m.visible_at, m.receipt_handle) for m in claimed] == [
+        (1, at(0), at(30), "h0"), (1, at(0), at(30), "h1")]
+    claimed[0].attributes["n"] = "changed"  # a copy
+    assert store.snapshot()[0].attributes == {"n": "0"}
+    assert [m.message_id for m in store.claim(at(10), 10, at(40), handles(), None)[0]] == ["m2"]
+    assert store.claim(at(29), 10, at(60), handles(), None) == ([], [])
+    assert [m.message_id for m in store.claim(at(30), 10, at(60), handles(), None)[0]] == ["m0", "m1"]
+    assert len(store) == 3
+
+
+def test_delete_needs_the_latest_handle_unless_none_is_given(store: QueueStore) -> None:
+    store.add(message(0))
+    store.add(message(1))
+    [first] = store.claim(at(0), 1, at(1), handles(), None)[0]
+    [again] = store.claim(at(1), 1, at(2), lambda: "newer", None)[0]
+    assert not store.delete("m0", first.receipt_handle)
+    assert store.delete("m0", again.receipt_handle)
+    assert not store.delete("m0", None)
+    assert store.delete("m1", None) and len(store) == 0
+
+
+def test_hide_changes_visibility_for_the_current_holder_only(store: QueueStore) -> None:
+    store.add(message(0))
+    [held] = store.claim(at(0), 1, at(30), handles(), None)[0]
+    assert not store.hide("m0", "stale", at(5))
+    assert store.hide("m0", held.receipt_handle, at(5))
+    assert store.claim(at(4), 1, at(10), handles(), None) == ([], [])
+    assert [m.receive_count for m in store.claim(at(5), 1, at(10), handles(), None)[0]] == [2]
+    assert not store.hide("gone", "h", at(1))
+
+
+def test_redrive_candidates_are_hidden_until_released_or_deleted(store: QueueStore) -> None:
+    store.add(message(0))
+    store.add(message(1))
+    store.claim(at(0), 10, at(1), handles(), None)
+    claimed, redrive = store.claim(at(1), 10, at(2), handles(), 1)
+    assert claimed == [] and [m.message_id for m in redrive] == ["m0", "m1"]
+    assert store.claim(at(5), 10, at(6), handles(), 1) == ([], [])  # hidden while moving
+    store.release("m0")
+    store.delete("m1", None)
+    assert [m.message_id for m in store.claim(at(5), 10, at(6), handles(), 1)[1]] == ["m0"]
+
+
+def test_clear_and_snapshot(store: QueueStore) -> None:
+    for n in range(3):
+        store.add(message(n))
+    store.claim(at(0), 1, at(9), handles(), None)
+    assert [m.message_id for m in store.snapshot()] == ["m0", "m1", "m2"]
+    assert store.clear() == 3 and len(store) == 0 and store.snapshot() == []
+    assert store.claim(at(10), 10, at(20), handles(), None) == ([], [])
+
+
+# -- the in-memory store against a plain reference -------------------------------------------
+
+
+class ListStore:
+    """The reference: a list in send order, scanned from the start on every claim."""
+
+    def __init__(self) -> None:
+        self.items: list[StoredMessage] = []
+        self.moving: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, m: StoredMessage) -> None:
+        self.items.append(m)
+
+    def claim(self, now: datetime, limit: int, hide_until: datetime, new_handle: Callable[[], str],
+              redrive_after: int | None) -> tuple[list[StoredMessage], list[StoredMessage]]:
+        claimed, redrive = [], []
+        for m in self.items:
+            if len(claimed) == limit:
+                break
+            if m.message_id in self.moving or (m.visible_at is not None and m.visible_at > now):
+                continue
+            if redrive_after is not None and m.receive_count >= redrive_after:
+                self.moving.add(m.message_id)
+                redrive.append(replace(m, attributes=dict(m.attributes or {})))
+                continue
+            m.receive_count += 1
+            m.visible_at, m.received_at, m.receipt_handle = hide_until, now, new_handle()
+            claimed.append(replace(m, attributes=dict(m.attributes or {})))
+        return claimed, redrive
+
+    def delete(self, message_id: str, receipt_handle: str | None) -> bool:
+        for m in self.items:
+            if m.message_id == message_id and (receipt_handle is None or m.receipt_handle == receipt_handle):
+                self.items.remove(m)
+                self.moving.discard(message_id)
+                return True
+        return False
+
+    def hide(self, message_id: str, receipt_handle: str, until: datetime) -> bool:
+        for m in self.items:
+            if m.message_id == message_id and m.receipt_handle == receipt_handle and message_id not in self.moving:
+                m.visible_at = until
+                return True
+        return False
+
+    def release(self, message_id: str) -> None:
+        for m in self.items:
+            if m.message_id == message_id:
+                self.moving.discard(message_id)
+                m.visible_at = None
+
+
+def view(messages: list[StoredMessage]) -> list[tuple[object, ...]]:
+    return [(m.message_id, m.body, m.attributes, m.receive_count, m.receipt_handle, m.received_at) for m in messages]
+
+
+class StoreAgainstReference(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fast, self.slow = MemoryQueueStore(), ListStore()
+        self.now = 0.0
+        self.sent = 0
+        self.handles: list[tuple[str, str]] = []  # (message id, handle) ever handed out
+        self.counter = itertools.count()
+
+    @rule(count=st.integers(1, 4))
+    def add(self, count: int) -> None:
+        for _ in range(count):
+            self.fast.add(message(self.sent))
+            self.slow.add(message(self.sent))
+            self.sent += 1
+
+    @rule(seconds=st.sampled_from([0, 1, 5, 30]))
+    def wait(self, seconds: float) -> None:
+        self.now += seconds
+
+    @rule(limit=st.integers(1, 10), timeout=st.sampled_from([0, 1, 10, 60]),
+          redrive=st.sampled_from([None, None, 1, 2, 3]))
+    def claim(self, limit: int, timeout: float, redrive: int | None) -> None:
+        numbers = list(itertools.islice(self.counter, 100))  # both stores get the same handles
+        fast = self.fast.claim(at(self.now), limit, at(self.now + timeout), iter(f"h{n}" for n in numbers).__next__,
+                               redrive)
+        slow = self.slow.claim(at(self.now), limit, at(self.now + timeout), iter(f"h{n}" for n in numbers).__next__,
+                               redrive)
+        assert view(fast[0]) == view(slow[0])
+        assert [m.message_id for m in fast[1]] == [m.message_id for m in slow[1]]
+        self.handles += [(m.message_id, m.receipt_handle) for m in fast[0]]
+        for moved in fast[1]:  # the queue moves them, or fails to: both happen
+            if int(moved.message_id[1:]) % 2:
+                assert self.fast.delete(moved.message_id, None) == self.slow.delete(moved.message_id, None)
+            else:
+                self.fast.release(moved.message_id)
+                self.slow.release(moved.message_id)
+
+    @precondition(lambda self: self.handles)
+    @rule(data=st.data(), with_handle=st.booleans())
+    def delete(self, data: st.DataObject, with_handle: bool) -> None:
+        message_id, handle = data.draw(st.sampled_from(self.handles))
+        given = handle if with_handle else None
+        assert self.fast.delete(message_id, given) == self.slow.delete(message_id, given)
+
+    @precondition(lambda self: self.handles)
+    @rule(data=st.data(), seconds=st.sampled_from([0, 2, 20]))
+    def hide(self, data: st.DataObject, seconds: float) -> None:
+        message_id, handle = data.draw(st.sampled_from(self.handles))
+        until = at(self.now + seconds)
+        assert self.fast.hide(message_id, handle, until) == self.slow.hide(message_id, handle, until)
+
+    @invariant()
+    def same_messages(self) -> None:
+        assert len(self.fast) == len(self.slow)
+        assert [m.message_id for m in self.fast.snapshot()] == [m.message_id for m in self.slow.items]
+
+
+TestStoreAgainstReference = StoreAgainstReference.TestCase
