@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from ._exceptions import ValidationError
 
-__all__ = ["MAX_DELAY_SECONDS", "check_callable", "check_datetime", "check_instance", "check_int", "check_name",
-           "check_seconds", "out_of_range", "short", "wrong_type"]
+__all__ = ["ACCOUNT", "MAX_DELAY_SECONDS", "REGION", "Sealed", "check_bool", "check_callable", "check_datetime",
+           "check_instance", "check_int", "check_name", "check_seconds", "check_str", "out_of_range", "short",
+           "wrong_type"]
+
+REGION = r"[a-z]{2}(-[a-z]+)+-\d"  # an AWS region name, e.g. us-east-1
+ACCOUNT = r"\d{12}"  # an AWS account id
 
 # The longest delay a clock accepts (100 years): far beyond any AWS timer
 # (24 h of retries, a year of schedules), well inside ``datetime``'s range.
@@ -26,8 +31,15 @@ MAX_DELAY_SECONDS = 100 * 366 * 86400
 
 
 def short(value: object, limit: int = 80) -> str:
-    """``str(value)``, cut to ``limit`` characters for messages."""
-    text = str(value)
+    """``str(value)``, cut to ``limit`` characters for messages (never raising:
+    a huge ``int`` or an object whose ``__str__`` fails still gets a name)."""
+    try:
+        text = str(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        text = f"<{type(value).__name__} of more than {sys.get_int_max_str_digits()} digits>"
+    except Exception:
+        text = f"<unprintable {type(value).__name__}>"
+    text = text.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates in messages
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -61,7 +73,10 @@ def check_seconds(name: str, value: object, low: float = 0.0, high: float = MAX_
     elif isinstance(value, bool) or not isinstance(value, int | float):
         raise wrong_type(name, value, "<class 'int'>, <class 'float'>, <class 'datetime.timedelta'>")
     else:
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            seconds = math.inf if value > 0 else -math.inf
     if math.isnan(seconds):
         raise out_of_range(name, value, "Member must be a number")
     if seconds < low:
@@ -69,6 +84,23 @@ def check_seconds(name: str, value: object, low: float = 0.0, high: float = MAX_
     if seconds > high:
         raise out_of_range(name, value, f"Member must have value less than or equal to {high:g}")
     return seconds
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise wrong_type(name, value, "<class 'bool'>")
+    return value
+
+
+def check_str(name: str, value: object) -> str:
+    """A ``str`` of valid Unicode (no lone surrogates)."""
+    if not isinstance(value, str):
+        raise wrong_type(name, value, "<class 'str'>")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise out_of_range(name, value, "Member must be valid Unicode text") from None
+    return value
 
 
 def check_callable(name: str, value: object) -> Callable[..., Any]:
@@ -100,3 +132,23 @@ def check_name(name: str, value: object, pattern: str, max_length: int) -> str:
     if not re.fullmatch(pattern, value):
         raise out_of_range(name, value, f"Member must satisfy regular expression pattern: {pattern}")
     return value
+
+
+class Sealed:
+    """Settings are checked once, at construction, and read-only after it."""
+
+    _sealed = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._sealed and not name.startswith("_"):
+            kind = type(self).__name__
+            if not hasattr(self, name):
+                raise AttributeError(f"{kind} has no setting {name!r} (and settings are read-only once built)")
+            raise AttributeError(f"{kind}.{name} is read-only: settings are checked once, when the {kind} is "
+                                 "built (build a new one to change it)")
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if self._sealed and not name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__}.{name} is read-only")
+        super().__delattr__(name)

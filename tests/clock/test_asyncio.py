@@ -56,8 +56,9 @@ def test_failures_are_logged_with_their_traceback(caplog: pytest.LogCaptureFixtu
     records = {r.getMessage(): r for r in caplog.records if r.name == "eventbus.clock" and r.levelno >= logging.ERROR}
     assert set(records) == {"eventbus: background work failed: async one",
                             "eventbus: background work failed: plain one"}
-    assert records["eventbus: background work failed: async one"].exc_info[1].args == ("async boom",)  # type: ignore[index]
-    assert records["eventbus: background work failed: plain one"].exc_info[1].args == ("plain boom",)  # type: ignore[index]
+    for label, message in (("async one", "async boom"), ("plain one", "plain boom")):
+        exc_info = records[f"eventbus: background work failed: {label}"].exc_info
+        assert exc_info is not None and str(exc_info[1]) == message
 
 
 def test_synchronous_waits_on_the_loop_thread_are_refused() -> None:
@@ -160,3 +161,28 @@ def test_it_needs_a_loop() -> None:
         AsyncioClock()
     with pytest.raises(ValidationError, match="Invalid type for parameter loop"):
         AsyncioClock(loop="x")  # type: ignore[arg-type]
+
+
+def test_plain_work_waiting_for_a_worker_thread_at_shutdown_is_abandoned_and_ended() -> None:
+    async def main() -> Any:
+        clock = AsyncioClock(workers=1)
+        gate = threading.Event()
+        started = threading.Event()
+
+        def handler(event: Any, context: Any) -> None:
+            started.set()
+            gate.wait(10)
+
+        fn = Function(handler, clock=clock)
+        busy = fn.invoke({"n": 1}, "Event")["RequestId"]  # takes the only worker thread
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        waiting = fn.invoke({"n": 2}, "Event")["RequestId"]  # fired, queued for a worker thread
+        await asyncio.sleep(0.05)
+        clock.shutdown(drain=False)
+        gate.set()
+        return await fn.wait_async(waiting, timeout=5), await fn.wait_async(busy, timeout=5), fn.metrics.pending
+
+    (outcome, reason), (first, _), pending = asyncio.run(main())
+    assert outcome is Outcome.DROPPED and reason == "the clock was shut down before the first attempt"
+    assert first is Outcome.SUCCEEDED and pending == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -69,7 +70,7 @@ def test_run_until_idle_stops_at_the_limit() -> None:
     clock = ManualClock()
     seen: list[int] = []
     for minute in (1, 2, 3):
-        clock.call_later(60 * minute, lambda m=minute: seen.append(m))
+        clock.call_later(60 * minute, functools.partial(seen.append, minute))
     assert clock.run_until_idle(limit=clock.now() + timedelta(minutes=2)) == 2
     assert seen == [1, 2]
 
@@ -78,7 +79,7 @@ def test_equal_times_run_in_scheduling_order() -> None:
     clock = ManualClock()
     seen: list[int] = []
     for i in range(5):
-        clock.call_later(5, lambda i=i: seen.append(i))
+        clock.call_later(5, functools.partial(seen.append, i))
     clock.advance(5)
     assert seen == [0, 1, 2, 3, 4]
 

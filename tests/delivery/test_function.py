@@ -172,7 +172,8 @@ def test_async_handlers_are_awaited() -> None:
     async def handler(event: Any, context: Any) -> Any:
         return {"async": event}
 
-    fn = Function(handler, clock=clock, on_success=(records := []).append)
+    records: list[Any] = []
+    fn = Function(handler, clock=clock, on_success=records.append)
     assert fn.invoke({"a": 1})["Payload"] == {"async": {"a": 1}}
     fn.invoke({"b": 2}, "Event")
     clock.run_until_idle()
@@ -298,7 +299,7 @@ def test_a_result_that_is_not_json_is_a_marshal_error_both_ways() -> None:
     assert response["FunctionError"] == "Unhandled"
     assert response["Payload"]["errorType"] == "Runtime.MarshalError"
     assert response["Payload"]["errorMessage"].startswith("Unable to marshal response: Object of type set")
-    dlq, failures = Queue(clock=clock), []
+    dlq, failures = Queue(clock=clock), list[Any]()
     fn = Function(lambda e, c: {1, 2}, clock=clock, dead_letter_queue=dlq, on_failure=failures.append)
     rid = fn.invoke({}, "Event")["RequestId"]
     assert fn.wait(rid)[0] is Outcome.DEAD_LETTERED and fn.metrics.attempts == 3  # a function error: retried
@@ -394,7 +395,11 @@ def test_async_handlers_inside_a_running_loop_use_invoke_async() -> None:
         response = await fn.invoke_async({"a": 1})
         took = time.monotonic() - started
         task.cancel()
-        plain = await Function(lambda e, c: time.sleep(0.1) or "plain", clock=clock).invoke_async({})
+        def sleepy(e: Any, c: Any) -> str:
+            time.sleep(0.1)
+            return "plain"
+
+        plain = await Function(sleepy, clock=clock).invoke_async({})
         event = await fn.invoke_async({"b": 2}, "Event")
         dry = await fn.invoke_async({}, "DryRun")
         await clock.run_until_idle_async()

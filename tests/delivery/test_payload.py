@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -63,10 +64,10 @@ def test_nan_and_infinity_are_refused_everywhere(clock: ManualClock, bad: float)
     queue = Queue(clock=clock)
     fn = Function(lambda e, c: None, clock=clock)
     target = Target(print, clock=clock)
-    calls = [lambda: fn.invoke(payload, "Event"), lambda: fn.invoke(payload), lambda: fn(payload),
-             lambda: fn.deliver(payload), lambda: target.deliver(payload), lambda: queue.send(payload),
-             lambda: queue.deliver(payload), lambda: queue.send("x", {"a": bad}),
-             lambda: target.deliver({}, {"a": bad})]
+    calls: list[Callable[[], object]] = [
+        lambda: fn.invoke(payload, "Event"), lambda: fn.invoke(payload), lambda: fn(payload),
+        lambda: fn.deliver(payload), lambda: target.deliver(payload), lambda: queue.send(payload),
+        lambda: queue.deliver(payload), lambda: queue.send("x", {"a": bad}), lambda: target.deliver({}, {"a": bad})]
     for call in calls:
         with pytest.raises(ValidationError, match="JSON"):
             call()

@@ -45,7 +45,7 @@ def test_claim_hands_out_the_oldest_visible_copies_and_hides_them(store: QueueSt
     assert [m.message_id for m in claimed] == ["m0", "m1"] and redrive == []
     assert [(m.receive_count, m.received_at, m.visible_at, m.receipt_handle) for m in claimed] == [
         (1, at(0), at(30), "h0"), (1, at(0), at(30), "h1")]
-    claimed[0].attributes["n"] = "changed"  # a copy
+    claimed[0].attributes["n"] = "changed"  # type: ignore[index]  # a copy
     assert store.snapshot()[0].attributes == {"n": "0"}
     assert [m.message_id for m in store.claim(at(10), 10, at(40), handles(), None)[0]] == ["m2"]
     assert store.claim(at(29), 10, at(60), handles(), None) == ([], [])
@@ -113,7 +113,8 @@ class ListStore:
 
     def claim(self, now: datetime, limit: int, hide_until: datetime, new_handle: Callable[[], str],
               redrive_after: int | None) -> tuple[list[StoredMessage], list[StoredMessage]]:
-        claimed, redrive = [], []
+        claimed: list[StoredMessage] = []
+        redrive: list[StoredMessage] = []
         for m in self.items:
             if len(claimed) == limit:
                 break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import threading
@@ -11,7 +12,7 @@ from typing import Any
 
 from .._exceptions import ClockClosedError, LoopBlockingError, ValidationError
 from .._validate import check_instance, check_int
-from ._base import Clock, Timer, abandon_all, check_timeout, log
+from ._base import Clock, Timer, abandon_all, check_shutdown, check_timeout, log
 from ._threads import _Pool
 
 __all__ = ["AsyncioClock"]
@@ -28,7 +29,9 @@ class AsyncioClock(Clock):
     ``idle()``/``shutdown()`` block the calling thread, never the loop (on
     the loop's own thread they raise ``LoopBlockingError``: await their
     ``_async`` twins there).  Failures of callbacks are logged, with
-    traceback, on the ``eventbus.clock`` logger.
+    traceback, on the ``eventbus.clock`` logger.  If the loop's tasks are
+    cancelled because the loop is ending (as ``asyncio.run`` does on its way
+    out) before ``shutdown()``, the clock shuts itself down, and says so.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None, *, workers: int = 8,
@@ -47,10 +50,19 @@ class AsyncioClock(Clock):
         self._timers: set[Timer] = set()  # scheduled, not yet fired
         self._handles: dict[Timer, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._queued: dict[Timer, Timer] = {}  # plain callbacks waiting for a thread: pool timer -> ours
+        self._idling: set[asyncio.Task[Any]] = set()  # tasks whose callback waits in idle()
+        self._local = threading.local()  # .task: the task a plain callback on this thread belongs to
         self._closed = False
+        self._watcher: asyncio.Task[None] | None = None
+        if self._on_loop_thread():
+            self._watch()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self._watch)
+        self._sealed = True
 
     def __repr__(self) -> str:
-        state = " closed" if self._closed else ""
+        state = " closed" if self.closed else ""
         return f"<AsyncioClock tasks={len(self._tasks)} timers={len(self._timers)}{state}>"
 
     def now(self) -> datetime:
@@ -58,7 +70,12 @@ class AsyncioClock(Clock):
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._closed or self._loop.is_closed()
+
+    @property
+    def workers(self) -> int:
+        """How many plain callbacks may run at once."""
+        return self._pool.workers
 
     def _on_loop_thread(self) -> bool:
         try:
@@ -66,22 +83,50 @@ class AsyncioClock(Clock):
         except RuntimeError:
             return False
 
+    # -- the loop ending before shutdown() ------------------------------------------
+    def _watch(self) -> None:
+        async def watch() -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                if not self._closed:
+                    left = self._close("the event loop is ending")
+                    log.warning("eventbus: the event loop of an AsyncioClock is ending before shutdown(); "
+                                "%d timer(s) abandoned", len(left))
+
+        self._watcher = self._loop.create_task(watch(), name="eventbus-asyncio-clock-watcher")
+
     # -- scheduling -------------------------------------------------------------
     def _schedule(self, timer: Timer) -> None:
         with self._lock:
-            if self._closed:
+            if self.closed:
                 raise ClockClosedError("This clock has been shut down")
             self._timers.add(timer)
+            timer._release = self._release
         try:
             self._loop.call_soon_threadsafe(self._arm, timer)
-        except RuntimeError:  # the loop is closed
+        except RuntimeError:  # the loop closed in between
             with self._lock:
                 self._timers.discard(timer)
             raise ClockClosedError("This clock's event loop is closed") from None
 
+    def _release(self, timer: Timer) -> None:
+        """A timer was cancelled: forget it, and its loop handle, now."""
+        with self._lock:
+            self._timers.discard(timer)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to cancel
+            self._loop.call_soon_threadsafe(self._unarm, timer)
+
+    def _unarm(self, timer: Timer) -> None:
+        handle = self._handles.pop(timer, None)
+        if handle is not None:
+            handle.cancel()
+
     def _arm(self, timer: Timer) -> None:
-        if timer.cancelled or timer not in self._timers:
-            return
+        with self._lock:
+            if timer.cancelled or timer not in self._timers:
+                self._timers.discard(timer)
+                return
         delay = max((timer.when - self.now()).total_seconds(), 0.0)
         self._handles[timer] = self._loop.call_later(delay, self._fire, timer)
 
@@ -102,16 +147,22 @@ class AsyncioClock(Clock):
         if timer.is_async:
             return await timer.callback()
         future: asyncio.Future[Any] = self._loop.create_future()
+        me = asyncio.current_task()
 
         def settle(ok: bool, value: Any) -> None:
             if not future.done():
                 future.set_result(value) if ok else future.set_exception(value)
 
         def work() -> None:
+            with self._lock:
+                self._queued.pop(queued, None)
+            self._local.task = me
             try:
                 outcome: tuple[bool, Any] = (True, timer.callback())
             except BaseException as exc:  # handed to the loop, logged there
                 outcome = (False, exc)
+            finally:
+                self._local.task = None
             try:
                 self._loop.call_soon_threadsafe(settle, *outcome)
             except RuntimeError:  # the loop closed meanwhile: nobody left to tell
@@ -119,11 +170,21 @@ class AsyncioClock(Clock):
                     log.error("eventbus: background work failed after its loop closed: %s",
                               timer.label or timer.callback, exc_info=outcome[1])
 
-        try:
-            self._pool.add(Timer(timer.when, work, timer.label), 0)
-        except ClockClosedError:  # shut down between the timer firing and this task starting
+        def abandoned(reason: str) -> None:  # shut down before a worker thread took it
             if timer.on_abandon is not None:
-                timer.on_abandon("the clock was shut down")
+                timer.on_abandon(reason)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits on the future
+                self._loop.call_soon_threadsafe(settle, True, None)
+
+        queued = Timer(timer.when, work, timer.label, abandoned)
+        with self._lock:
+            self._queued[queued] = timer
+        try:
+            self._pool.add(queued, 0)
+        except ClockClosedError:  # shut down between the timer firing and this task starting
+            with self._lock:
+                self._queued.pop(queued, None)
+            abandoned("the clock was shut down")
             return None
         result = await future
         while inspect.isawaitable(result):
@@ -140,83 +201,111 @@ class AsyncioClock(Clock):
             log.error("eventbus: background work failed: %s", timer.label or timer.callback, exc_info=exc)
 
     # -- waiting and closing ------------------------------------------------------
-    @staticmethod
-    def _current_task() -> asyncio.Task[Any] | None:
-        try:
-            return asyncio.current_task()
-        except RuntimeError:  # no loop running in this thread
-            return None
+    def _callers(self, me: asyncio.Task[Any] | None) -> set[asyncio.Task[Any]]:
+        """Tasks that do not count as running: the caller's, and those waiting in idle()."""
+        return self._idling | ({me} if me is not None else set())
 
-    def _busy(self) -> bool:
-        me = self._current_task()
+    def _busy(self, me: asyncio.Task[Any] | None) -> bool:
         now = self.now()
         with self._lock:
             due = any(not t.cancelled and t.when <= now for t in self._timers)
-        return due or any(t is not me for t in self._tasks)
+        return due or bool(self._tasks - self._callers(me))
+
+    def _caller_task(self) -> asyncio.Task[Any] | None:
+        """The task the calling code runs in: the current task on the loop, or the task
+        a plain callback on one of our worker threads belongs to."""
+        if self._on_loop_thread():
+            return asyncio.current_task()
+        return getattr(self._local, "task", None)
+
+    async def _idle(self, timeout: float | None, me: asyncio.Task[Any] | None) -> bool:
+        deadline = None if timeout is None else self._loop.time() + timeout
+        if me is not None:
+            self._idling.add(me)
+        try:
+            while self._busy(me):
+                remaining = None if deadline is None else deadline - self._loop.time()
+                if remaining is not None and remaining <= 0:
+                    return False
+                tasks = self._tasks - self._callers(me)
+                step = 0.01 if remaining is None else min(remaining, 0.01)
+                if tasks:  # (woken at least every 10 ms: another task may start idling)
+                    await asyncio.wait(tasks, timeout=step)
+                else:  # due timers about to fire
+                    await asyncio.sleep(min(step, 0.001))
+            return True
+        finally:
+            if me is not None:
+                self._idling.discard(me)
 
     async def idle_async(self, timeout: float | None = None) -> bool:
-        """Wait until no task of this clock runs (the caller aside) and no timer is
-        due; ``False`` on timeout."""
-        timeout = check_timeout(timeout)
-        deadline = None if timeout is None else self._loop.time() + timeout
-        while self._busy():
-            remaining = None if deadline is None else deadline - self._loop.time()
-            if remaining is not None and remaining <= 0:
-                return False
-            me = self._current_task()
-            tasks = [t for t in self._tasks if t is not me]
-            if tasks:
-                await asyncio.wait(tasks, timeout=remaining)
-            else:  # due timers about to fire
-                await asyncio.sleep(0.001 if remaining is None else min(remaining, 0.001))
-        return True
+        """Wait until no task of this clock runs (the caller's aside, and those waiting
+        in ``idle`` themselves) and no timer is due; ``False`` on timeout."""
+        return await self._idle(check_timeout(timeout), asyncio.current_task())
 
     def idle(self, timeout: float | None = None) -> bool:
         """``idle_async`` for other threads (the loop's own thread must await it)."""
+        timeout = check_timeout(timeout)
         if self._on_loop_thread():
             raise LoopBlockingError("AsyncioClock.idle() would block its own event loop: "
                                     "use await clock.idle_async()")
-        if not self._loop.is_running():
-            return not self._busy()
-        return asyncio.run_coroutine_threadsafe(self.idle_async(timeout), self._loop).result()
+        if self._loop.is_closed() or not self._loop.is_running():
+            return not self._busy(None)
+        me = self._caller_task()
+        with self._pool.lending(idling=True):
+            return asyncio.run_coroutine_threadsafe(self._idle(timeout, me), self._loop).result()
 
-    def _close(self) -> list[Timer]:
+    def _waiting(self) -> contextlib.AbstractContextManager[None]:
+        return self._pool.lending()
+
+    def _close(self, reason: str = "the clock was shut down") -> list[Timer]:
         with self._lock:
             self._closed = True
             left = [t for t in self._timers if not t.done]
             self._timers.clear()
-            handles = [self._handles.pop(t) for t in left if t in self._handles]
-        for handle in handles:
-            handle.cancel()
-        abandoned = abandon_all(left, "the clock was shut down")
-        me = self._current_task()
+        if self._on_loop_thread() or self._loop.is_closed():
+            for timer in left:
+                self._unarm(timer)
+        abandoned = abandon_all(left, reason)
+        me = self._caller_task()
         running = sum(1 for t in self._tasks if not t.done() and t is not me)
-        if running:
+        queued, _ = self._pool.close(reason)  # their owners are told through `abandoned` in _run
+        with self._lock:
+            abandoned += [self._queued.pop(q) for q in queued if q in self._queued]
+        running -= len(queued)
+        if running > 0:
             log.info("eventbus: AsyncioClock shut down with %d task(s) still running; they run on to their end "
                      "(or are cancelled when the loop closes)", running)
-        self._pool.close("the clock was shut down")
-        return abandoned
+        if self._watcher is not None and self._watcher is not asyncio.current_task() and self._on_loop_thread():
+            self._watcher.cancel()
+        return sorted(abandoned, key=lambda t: t.when)
+
+    async def _shutdown(self, drain: bool, timeout: float | None, me: asyncio.Task[Any] | None) -> list[Timer]:
+        if drain:
+            await self._idle(timeout, me)
+        return self._close()
 
     async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
         """Stop: with ``drain``, wait (up to ``timeout`` seconds) for due and running
         work first; then abandon and return what has not started."""
-        if drain:
-            await self.idle_async(timeout)
-        return self._close()
+        timeout = check_shutdown(drain, timeout)
+        return await self._shutdown(drain, timeout, asyncio.current_task())
 
     def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
         """``shutdown_async`` for other threads; on the loop's own thread only
         ``drain=False`` (nothing to wait for) is possible."""
-        timeout = check_timeout(timeout)
+        timeout = check_shutdown(drain, timeout)
         if self._on_loop_thread():
             if drain:
                 raise LoopBlockingError("AsyncioClock.shutdown() would block its own event loop to drain: "
                                         "use await clock.shutdown_async() (or shutdown(drain=False))")
             return self._close()
-        if not self._loop.is_running():
+        if self._loop.is_closed() or not self._loop.is_running():
             return self._close()
-        future = asyncio.run_coroutine_threadsafe(self.shutdown_async(drain=drain, timeout=timeout), self._loop)
-        return future.result()
+        me = self._caller_task()
+        with self._pool.lending(idling=drain):
+            future = asyncio.run_coroutine_threadsafe(self._shutdown(drain, timeout, me), self._loop)
+            return future.result()
 
     def __enter__(self) -> Any:
         if self._on_loop_thread():

@@ -30,22 +30,26 @@ one shared contract test (``tests/test_clock_contract.py``).  The contract:
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import random
 import time
+import types
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from .._exceptions import LoopBlockingError
-from .._validate import check_callable, check_datetime, check_int, check_seconds
+from .._exceptions import LoopBlockingError, ValidationError
+from .._validate import Sealed, check_bool, check_callable, check_datetime, check_int, check_seconds, check_str
 
-__all__ = ["Callback", "Clock", "OnAbandon", "Timer", "abandon_all", "check_timeout", "in_running_loop",
-           "is_async_callable", "log", "run_to_completion", "stopwatch", "to_seconds", "utc"]
+__all__ = ["Callback", "Clock", "OnAbandon", "Timer", "abandon_all", "check_shutdown", "check_timeout",
+           "in_running_loop", "is_async_callable", "later", "log", "run_to_completion", "stopwatch", "to_seconds",
+           "utc"]
 
 log = logging.getLogger("eventbus.clock")
 
@@ -65,16 +69,35 @@ def to_seconds(delay: object, name: str = "delay") -> float:
     return check_seconds(name, delay)
 
 
+def later(now: datetime, seconds: float) -> datetime:
+    """``now`` plus ``seconds``, refused (not overflowing) past the year 9999."""
+    try:
+        return now + timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValidationError(f"{seconds:g} s after {now.isoformat()} is past the last time a datetime can "
+                              "hold") from None
+
+
 def utc(when: datetime) -> datetime:
     """``when`` in UTC; a naive ``datetime`` is taken as UTC."""
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def is_async_callable(fn: object) -> bool:
-    """``async def`` functions (also behind ``functools.partial``) and objects whose
-    ``__call__`` is one."""
+    """``async def`` functions (also behind ``functools.partial`` or as bound
+    methods) and objects whose ``__call__`` is one.  (The plain-function case
+    is answered from the code flags directly: it is on every timer's path.)"""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if isinstance(fn, types.MethodType):
+        fn = fn.__func__
+    code = getattr(fn, "__code__", None)
+    if isinstance(code, types.CodeType):
+        return bool(code.co_flags & inspect.CO_COROUTINE)
+    if inspect.iscoroutinefunction(fn):
+        return True
     call = getattr(type(fn), "__call__", None) if not inspect.isroutine(fn) else None  # noqa: B004
-    return inspect.iscoroutinefunction(fn) or (call is not None and inspect.iscoroutinefunction(call))
+    return call is not None and inspect.iscoroutinefunction(call)
 
 
 def in_running_loop() -> bool:
@@ -116,15 +139,25 @@ class Timer:
     cancelled: bool = field(default=False, init=False)
     done: bool = field(default=False, init=False)  # started (or ran, on a ManualClock)
     is_async: bool = field(default=False, init=False, repr=False)
+    # set by the clock holding the timer: lets it forget a cancelled timer at once
+    _release: Callable[[Timer], object] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.is_async = is_async_callable(self.callback)
 
     def cancel(self) -> bool:
-        """Cancel the timer; ``False`` if it already started."""
+        """Cancel the timer; ``False`` if it already started.  Its owner is told
+        (``on_abandon("the timer was cancelled")``), so a delivery whose retry
+        timer is cancelled ends as dropped instead of waiting forever."""
         if self.done:
             return False
+        if self.cancelled:
+            return True
         self.cancelled = True
+        if self._release is not None:
+            self._release(self)
+        if self.on_abandon is not None:
+            self.on_abandon("the timer was cancelled")
         return True
 
     def abandon(self, reason: str) -> None:
@@ -136,16 +169,22 @@ class Timer:
             self.on_abandon(reason)
 
 
-class Clock(ABC):
+class Clock(Sealed, ABC):
     """The contract every clock honours (see the module notes); subclass it to
     bring your own clock."""
 
     _rng_source: random.Random | None = None
+    _seed_value: int | None = None
 
     def _seed(self, seed: int | None) -> None:
         if seed is not None:
-            check_int("seed", seed, 0)
+            self._seed_value = check_int("seed", seed, 0)
             self._rng_source = random.Random(seed)
+
+    @property
+    def seed(self) -> int | None:
+        """The seed of ``random()``, if any."""
+        return self._seed_value
 
     def random(self) -> random.Random:
         """A new random number generator for one runtime object: derived from the
@@ -170,15 +209,17 @@ class Clock(ABC):
     def call_at(self, when: datetime, callback: Callback, *, label: str = "",
                 on_abandon: OnAbandon | None = None) -> Timer:
         """Run ``callback`` at ``when`` (a naive time is taken as UTC)."""
-        timer = Timer(utc(check_datetime("when", when)), check_callable("callback", callback), label, on_abandon)
+        if on_abandon is not None:
+            check_callable("on_abandon", on_abandon)
+        timer = Timer(utc(check_datetime("when", when)), check_callable("callback", callback),
+                      check_str("label", label), on_abandon)
         self._schedule(timer)
         return timer
 
     def call_later(self, delay: float | timedelta, callback: Callback, *, label: str = "",
                    on_abandon: OnAbandon | None = None) -> Timer:
         """Run ``callback`` after ``delay`` (seconds or ``timedelta``, zero or more)."""
-        seconds = to_seconds(delay)
-        return self.call_at(self.now() + timedelta(seconds=seconds), callback, label=label, on_abandon=on_abandon)
+        return self.call_at(later(self.now(), to_seconds(delay)), callback, label=label, on_abandon=on_abandon)
 
     def submit(self, work: Callback, *, label: str = "", on_abandon: OnAbandon | None = None) -> Timer:
         """Run ``work`` as soon as possible (in the background on real clocks)."""
@@ -200,6 +241,11 @@ class Clock(ABC):
     async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
         """The awaitable twin of ``shutdown``."""
 
+    def _waiting(self) -> AbstractContextManager[None]:
+        """Wrap a wait that blocks the calling thread (``wait()`` on a delivery): a
+        clock whose worker makes the call may lend another thread out meanwhile."""
+        return nullcontext()
+
     def __enter__(self) -> Any:
         return self
 
@@ -217,6 +263,11 @@ class Clock(ABC):
 
 def check_timeout(timeout: object) -> float | None:
     return None if timeout is None else check_seconds("timeout", timeout)
+
+
+def check_shutdown(drain: object, timeout: object) -> float | None:
+    check_bool("drain", drain)
+    return check_timeout(timeout)
 
 
 def abandon_all(timers: list[Timer], reason: str) -> list[Timer]:

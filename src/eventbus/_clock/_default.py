@@ -46,9 +46,10 @@ def resolve_clock(clock: object) -> Clock:
 
 @contextmanager
 def use_clock(clock: Clock) -> Iterator[Clock]:
-    """Within this block (this thread or task and what it starts), objects built
-    without ``clock=`` run on ``clock``."""
-    token = _current.set(resolve_clock(clock))
+    """Within this block, objects built without ``clock=`` run on ``clock``.  The
+    setting is a context variable: it holds in this thread and in asyncio tasks
+    started inside the block, not in other threads."""
+    token = _current.set(check_instance("clock", clock, Clock, "<class 'eventbus.Clock'>"))
     try:
         yield clock
     finally:

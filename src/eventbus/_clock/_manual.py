@@ -6,11 +6,23 @@ import heapq
 import inspect
 import itertools
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from .._exceptions import ClockClosedError, LoopBlockingError, ValidationError
 from .._validate import check_datetime, check_int
-from ._base import Clock, Timer, abandon_all, in_running_loop, run_to_completion, to_seconds, utc
+from ._base import (
+    Clock,
+    Timer,
+    abandon_all,
+    check_shutdown,
+    check_timeout,
+    in_running_loop,
+    later,
+    run_to_completion,
+    to_seconds,
+    utc,
+)
 
 __all__ = ["ManualClock"]
 
@@ -32,12 +44,22 @@ class ManualClock(Clock):
     def __init__(self, start: datetime | None = None, *, seed: int = 0) -> None:
         if start is None:
             start = datetime(2024, 1, 1, tzinfo=UTC)
-        self._now = utc(check_datetime("start", start))
+        try:
+            self._now = self._start = utc(check_datetime("start", start))
+        except OverflowError:  # a time zone pushes it past datetime's range
+            raise ValidationError(f"start {start!r} is out of range in UTC") from None
         self._seed(check_int("seed", seed, 0))
         self._heap: list[tuple[datetime, int, Timer]] = []
+        self._cancelled = 0  # cancelled timers still in the heap
         self._seq = itertools.count()
         self._lock = threading.RLock()
         self._closed = False
+        self._sealed = True
+
+    @property
+    def start(self) -> datetime:
+        """Where virtual time began."""
+        return self._start
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self.pending())} timers pending"
@@ -55,7 +77,17 @@ class ManualClock(Clock):
             if self._closed:
                 raise ClockClosedError("This clock has been shut down")
             timer.when = max(timer.when, self._now)
+            timer._release = self._release
             heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
+
+    def _release(self, timer: Timer) -> None:
+        """A timer was cancelled: once they are many, drop them from the heap."""
+        with self._lock:
+            self._cancelled += 1
+            if self._cancelled > 64 and 2 * self._cancelled > len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
 
     def pending(self) -> list[Timer]:
         """Timers not yet run nor cancelled, earliest first."""
@@ -67,6 +99,7 @@ class ManualClock(Clock):
         with self._lock:
             while self._heap and self._heap[0][2].cancelled:
                 heapq.heappop(self._heap)
+                self._cancelled = max(0, self._cancelled - 1)
             return self._heap[0][0] if self._heap else None
 
     # -- moving time ----------------------------------------------------------
@@ -85,6 +118,7 @@ class ManualClock(Clock):
                 due, _, timer = self._heap[0]
                 if timer.cancelled:
                     heapq.heappop(self._heap)
+                    self._cancelled = max(0, self._cancelled - 1)
                     continue
                 if due > when:
                     return None
@@ -100,21 +134,24 @@ class ManualClock(Clock):
         """Move time forward by ``delta`` (seconds or ``timedelta``), running every
         timer due by then, in time order (timers they schedule included).
         Returns how many callbacks ran."""
-        return self.advance_to(self._now + timedelta(seconds=to_seconds(delta, "delta")))
+        return self._advance_to(later(self._now, to_seconds(delta, "delta")), "advance_async")
 
     def advance_to(self, when: datetime) -> int:
         """Move time forward to ``when``, running everything due by then."""
+        return self._advance_to(when, "advance_to_async")
+
+    def _advance_to(self, when: datetime, twin: str) -> int:
         when = self._target(when)
         ran = 0
-        while (timer := self._pop_due(when, "advance_async")) is not None:
+        while (timer := self._pop_due(when, twin)) is not None:
             ran += 1
-            run_to_completion(timer.callback(), "ManualClock.advance() (use advance_async)")
+            run_to_completion(timer.callback(), f"ManualClock (use {twin})")
         self._now = max(self._now, when)
         return ran
 
     async def advance_async(self, delta: float | timedelta = 0) -> int:
         """``advance`` for async code: async callbacks are awaited on the running loop."""
-        return await self.advance_to_async(self._now + timedelta(seconds=to_seconds(delta, "delta")))
+        return await self.advance_to_async(later(self._now, to_seconds(delta, "delta")))
 
     async def advance_to_async(self, when: datetime) -> int:
         """``advance_to`` for async code: async callbacks are awaited on the running loop."""
@@ -128,15 +165,25 @@ class ManualClock(Clock):
         self._now = max(self._now, when)
         return ran
 
+    def _limit(self, limit: datetime | None) -> datetime | None:
+        return None if limit is None else utc(check_datetime("limit", limit))
+
     def run_until_idle(self, *, limit: datetime | None = None) -> int:
         """Advance timer by timer until nothing is pending (or ``limit`` is reached)."""
+        return self.run_until(lambda: False, limit=self._limit(limit), twin="run_until_idle_async")
+
+    def run_until(self, done: Callable[[], bool], *, limit: datetime | None = None,
+                  twin: str = "run_until_idle_async") -> int:
+        """Advance timer by timer until ``done()`` is true, nothing is pending, or
+        ``limit`` is reached.  (``twin`` names the awaitable to use inside a loop.)"""
         ran = 0
-        while (due := self.next_due()) is not None and (limit is None or due <= limit):
-            ran += self.advance_to(due)
+        while not done() and (due := self.next_due()) is not None and (limit is None or due <= limit):
+            ran += self._advance_to(due, twin)
         return ran
 
     async def run_until_idle_async(self, *, limit: datetime | None = None) -> int:
         """``run_until_idle`` for async code."""
+        limit = self._limit(limit)
         ran = 0
         while (due := self.next_due()) is not None and (limit is None or due <= limit):
             ran += await self.advance_to_async(due)
@@ -145,10 +192,12 @@ class ManualClock(Clock):
     # -- the contract ---------------------------------------------------------
     def idle(self, timeout: float | None = None) -> bool:
         """Run what is due now (time does not move); always ``True``."""
-        self.advance(0)
+        check_timeout(timeout)
+        self._advance_to(self._now, "idle_async")
         return True
 
     async def idle_async(self, timeout: float | None = None) -> bool:
+        check_timeout(timeout)
         await self.advance_async(0)
         return True
 
@@ -162,6 +211,7 @@ class ManualClock(Clock):
     def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
         """Stop: with ``drain`` run what is due now; abandon and return the rest.
         (A callback that raises while draining still leaves the clock closed.)"""
+        check_shutdown(drain, timeout)
         if drain and in_running_loop():
             with self._lock:
                 due = [t for w, _, t in self._heap if w <= self._now and not t.cancelled]
@@ -175,6 +225,7 @@ class ManualClock(Clock):
         return left
 
     async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
+        check_shutdown(drain, timeout)
         try:
             if drain:
                 await self.advance_async(0)

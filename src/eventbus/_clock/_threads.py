@@ -4,9 +4,11 @@ The pool is written here rather than taken from ``concurrent.futures``
 for three reasons: its threads are daemons, so a handler that never returns
 cannot keep the process from exiting after a timed-out ``shutdown``; a
 thread can ask whether it is one of the pool's own workers, so ``idle()`` and
-``shutdown()`` called from a handler leave the caller out (and run queued
-work themselves instead of waiting for a free worker); and timers wait on
+``shutdown()`` called from a handler leave the caller out; and timers wait on
 the monotonic clock, so a step of the wall clock does not move them.
+A handler that waits for other work (``idle()``, ``shutdown()``, ``wait()``)
+lends its thread out meanwhile (see ``_Pool``), instead of running that work
+inline, which could nest without bound.
 
 ``_Pool`` holds no reference to the clock that owns it, so a clock dropped
 without ``shutdown()`` can be collected: its finaliser closes the pool and
@@ -16,24 +18,36 @@ the threads end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from .._exceptions import ClockClosedError
 from .._validate import check_int
-from ._base import Clock, Timer, abandon_all, check_timeout, log, run_to_completion
+from ._base import Clock, Timer, abandon_all, check_shutdown, check_timeout, log, run_to_completion
 
 __all__ = ["SystemClock", "_Pool"]
+
+_MAX_WAIT = 3600.0  # seconds: the longest single wait on a condition (waits loop)
 
 
 class _Pool:
     """Daemon worker threads, started on demand (up to ``workers``), running
-    timers from a ready queue and from a heap of monotonic deadlines."""
+    timers from a ready queue and from a heap of monotonic deadlines.
+
+    A callback that blocks waiting for others (``idle()``, ``shutdown()``, a
+    delivery's ``wait()``) *lends out* its thread: while it waits, one more
+    thread may run, so the work it waits for is never stuck behind it.  Lent
+    threads retire once the wait is over and they find nothing to do.
+    Callbacks waiting in ``idle()`` do not count as running for other
+    ``idle()`` callers, so two handlers that both wait for quiet both see it.
+    """
 
     def __init__(self, workers: int, name: str) -> None:
         self.workers = workers
@@ -47,6 +61,9 @@ class _Pool:
         self.threads: set[threading.Thread] = set()
         self.sleeping = 0  # workers waiting for work
         self.running = 0  # callbacks running now
+        self.lent = 0  # callbacks blocked in a wait, each lending out its thread
+        self.idling = 0  # callbacks blocked in idle() (or a draining shutdown())
+        self.cancelled = 0  # cancelled timers still in the heap
         self.closed = False
         self.local = threading.local()  # .depth: callbacks this thread is running for this pool
 
@@ -54,24 +71,38 @@ class _Pool:
         """How many of this pool's callbacks the calling thread is inside (0 for outsiders)."""
         return getattr(self.local, "depth", 0)
 
-    # -- scheduling (lock held by the callers below) ----------------------------
+    # -- scheduling (called with the lock held, except add) ------------------------
     def add(self, timer: Timer, delay: float) -> None:
         with self.lock:
             if self.closed:
                 raise ClockClosedError("This clock has been shut down")
+            timer._release = self._release
             if delay <= 0:
                 self.ready.append(timer)
             else:
                 heapq.heappush(self.heap, (time.monotonic() + delay, next(self.seq), timer))
-            if len(self.threads) < self.workers and self.sleeping < len(self.ready) + (1 if self.heap else 0):
-                thread = threading.Thread(target=self._serve, name=f"{self.name}-{next(self.seq)}", daemon=True)
-                self.threads.add(thread)
-                thread.start()
+            self._spawn()
             self.work.notify()
 
-    def _take(self, block: bool) -> Timer | None:
-        """The next callback to run (marked started), or ``None`` when closed
-        (or, with ``block=False``, when nothing is ready now)."""
+    def _spawn(self) -> None:
+        """Start a worker if work may be waiting for one and the pool has room."""
+        if len(self.threads) < self.workers + self.lent and self.sleeping < len(self.ready) + (1 if self.heap else 0):
+            thread = threading.Thread(target=self._serve, name=f"{self.name}-{next(self.seq)}", daemon=True)
+            self.threads.add(thread)
+            thread.start()
+
+    def _release(self, timer: Timer) -> None:
+        """A timer was cancelled: once they are many, drop them from the heap."""
+        with self.lock:
+            self.cancelled += 1
+            if self.cancelled > 64 and 2 * self.cancelled > len(self.heap):
+                self.heap = [entry for entry in self.heap if not entry[2].cancelled]
+                heapq.heapify(self.heap)
+                self.cancelled = 0
+
+    def _take(self) -> Timer | None:
+        """The next callback to run (marked started), or ``None`` when the pool is
+        closed or this thread is no longer needed."""
         while True:
             if self.ready:
                 timer = self.ready.popleft()
@@ -84,21 +115,25 @@ class _Pool:
                 deadline, _, timer = self.heap[0]
                 if timer.cancelled:
                     heapq.heappop(self.heap)
+                    self.cancelled = max(0, self.cancelled - 1)
                     continue
                 wait = deadline - time.monotonic()
                 if wait <= 0:
                     heapq.heappop(self.heap)
                     timer.done = True
                     return timer
-            if self.closed or not block:
+            if self.closed or len(self.threads) > self.workers + self.lent:
                 return None
             self.sleeping += 1
-            self.work.wait(wait)
-            self.sleeping -= 1
+            try:  # (capped: a timer years away must not overflow the wait)
+                self.work.wait(None if wait is None else min(wait, _MAX_WAIT))
+            finally:
+                self.sleeping -= 1
 
     def _due(self) -> bool:
         while self.heap and self.heap[0][2].cancelled:
             heapq.heappop(self.heap)
+            self.cancelled = max(0, self.cancelled - 1)
         return bool(self.ready) or (bool(self.heap) and self.heap[0][0] <= time.monotonic())
 
     def _run(self, timer: Timer) -> None:
@@ -112,7 +147,10 @@ class _Pool:
             else:
                 run_to_completion(timer.callback(), timer.label or "a callback")
         except BaseException:  # a worker thread has nobody to raise to: say so
-            log.exception("eventbus: background work failed: %s", timer.label or timer.callback)
+            try:
+                log.exception("eventbus: background work failed: %s", timer.label or timer.callback)
+            except BaseException:  # pragma: no cover - logging itself failed (a recursion limit, say)
+                pass
         finally:
             self.lock.acquire()
             self.running -= 1
@@ -122,31 +160,46 @@ class _Pool:
     def _serve(self) -> None:
         with self.lock:
             try:
-                while (timer := self._take(block=True)) is not None:
+                while (timer := self._take()) is not None:
                     self._run(timer)
             finally:
                 self.threads.discard(threading.current_thread())
                 self.quiet.notify_all()
 
     # -- waiting and closing --------------------------------------------------
-    def idle(self, timeout: float | None) -> bool:
-        """Wait until nothing runs (the caller's own callbacks aside) and nothing is
-        due.  A caller inside one of our callbacks runs due work itself meanwhile."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+    @contextlib.contextmanager
+    def lending(self, *, idling: bool = False) -> Iterator[None]:
+        """Around a wait: a callback of ours lends out its thread meanwhile (and,
+        waiting in ``idle()``, stops counting as running for other ``idle()`` callers)."""
+        mine = self.depth()
+        if not mine:
+            yield
+            return
         with self.lock:
-            while True:
-                mine = self.depth()
-                if self.running == mine and not self._due():
-                    return True
-                if mine and (timer := self._take(block=False)) is not None:
-                    self._run(timer)
-                    continue
+            self.lent += mine
+            if idling:
+                self.idling += mine
+                self.quiet.notify_all()
+            self._spawn()
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.lent -= mine
+                if idling:
+                    self.idling -= mine
+
+    def idle(self, timeout: float | None) -> bool:
+        """Wait until nothing runs (callbacks waiting in ``idle()`` aside, the
+        caller's own included) and nothing is due."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.lending(idling=True), self.lock:
+            while self.running > self.idling or self._due():
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                if mine or not self.threads:  # nobody else may pick the due work up: look again soon
-                    remaining = 0.01 if remaining is None else min(remaining, 0.01)
-                self.quiet.wait(remaining)
+                self.quiet.wait(_MAX_WAIT if remaining is None else min(remaining, _MAX_WAIT))
+            return True
 
     def close(self, reason: str) -> tuple[list[Timer], int]:
         """Close; abandon what has not started.  Returns the abandoned timers and
@@ -188,6 +241,12 @@ class SystemClock(Clock):
         self._pool = _Pool(check_int("workers", workers, 1, 10_000), "eventbus-worker")
         self._seed(seed)
         self._finalizer = weakref.finalize(self, _close_dropped, self._pool)
+        self._sealed = True
+
+    @property
+    def workers(self) -> int:
+        """How many callbacks may run at once."""
+        return self._pool.workers
 
     def __repr__(self) -> str:
         pool = self._pool
@@ -207,8 +266,12 @@ class SystemClock(Clock):
 
     def idle(self, timeout: float | None = None) -> bool:
         """Wait until nothing runs and nothing is due; ``False`` on timeout.  Called
-        from one of this clock's callbacks, it leaves the caller out."""
+        from one of this clock's callbacks, it leaves the caller out (and any other
+        callback waiting in ``idle()``), and lends out the caller's thread."""
         return self._pool.idle(check_timeout(timeout))
+
+    def _waiting(self) -> contextlib.AbstractContextManager[None]:
+        return self._pool.lending()
 
     async def idle_async(self, timeout: float | None = None) -> bool:
         if self._pool.depth():  # inside our own callback's private loop: nothing else runs on it
@@ -220,7 +283,7 @@ class SystemClock(Clock):
         first.  Callbacks not started are abandoned and returned.  Callbacks still
         running after ``timeout`` run on to their end on daemon threads, which do
         not keep the process from exiting (nor outlive it)."""
-        timeout = check_timeout(timeout)
+        timeout = check_shutdown(drain, timeout)
         drained = self._pool.idle(timeout) if drain else False
         left, still = self._pool.close("the clock was shut down")
         self._finalizer.detach()

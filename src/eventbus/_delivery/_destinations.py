@@ -40,8 +40,11 @@ _VALID = "a Queue, a Function, an object with deliver(payload, attributes), or a
 
 
 def check_same_clock(clock: Clock, other: object, what: str, owner: str) -> None:
-    """Refuse ``other`` (named ``what``) if it runs on a clock other than ``clock``."""
+    """Refuse ``other`` (named ``what``) if it runs on a clock other than ``clock``;
+    a bound method is checked by its object (``queue.send`` runs on ``queue``'s)."""
     theirs = getattr(other, "clock", None)
+    if not isinstance(theirs, Clock):
+        theirs = getattr(getattr(other, "__self__", None), "clock", None)
     if isinstance(theirs, Clock) and theirs is not clock:
         raise ValidationError(f"{what} runs on {theirs!r}, but this {owner} runs on {clock!r}: objects that work "
                               "together must share one clock (pass the same clock=, or build them all inside "
@@ -56,6 +59,8 @@ def as_destination(target: object, what: str, clock: Clock, owner: str, *,
         fn: DeliverFn = target.deliver
         is_async = is_async_callable(target.deliver)
     elif callable(target):
+        check_same_clock(clock, target, what, owner)
+
         def call(payload: Any, attributes: Mapping[str, str] | None = None) -> Any:
             return target(payload)
 

@@ -26,6 +26,7 @@ import functools
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -39,30 +40,14 @@ from .._exceptions import (
     ResourceNotFoundError,
     ValidationError,
 )
-from .._validate import check_int
+from .._validate import Sealed, check_int
 from ._outcomes import Accounted, Ledger, Outcome, log
 from ._payload import first_kb, loads
 
-__all__ = ["FINAL", "RETRY", "THROTTLE", "EventTooOldError", "Job", "Runner", "Sealed", "error_code", "error_text"]
+__all__ = ["FINAL", "RETRY", "THROTTLE", "EventTooOldError", "Job", "Runner", "error_code", "error_message",
+           "error_text"]
 
 FINAL, RETRY, THROTTLE = "final", "retry", "throttle"
-
-
-class Sealed:
-    """Settings are checked once, at construction, and read-only after it."""
-
-    _sealed = False
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if self._sealed and not name.startswith("_"):
-            raise AttributeError(f"{type(self).__name__}.{name} is read-only: settings are checked once, when the "
-                                 f"{type(self).__name__} is built (build a new one to change it)")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if self._sealed and not name.startswith("_"):
-            raise AttributeError(f"{type(self).__name__}.{name} is read-only")
-        super().__delattr__(name)
 
 
 class EventTooOldError(EventBusError):
@@ -77,10 +62,19 @@ def error_code(exc: BaseException) -> str:
     return code if isinstance(code, str) else type(exc).__name__
 
 
-def error_text(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> str:
+    """``str(exc)``, never raising, as valid Unicode (a lone surrogate becomes ``?``)."""
+    try:
+        message = str(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__name__}>"
+    return message.encode("utf-8", "replace").decode("utf-8")
+
+
+def error_text(exc: BaseException, kind: str | None = None) -> str:
     """``Type: message`` (just the type when the message is empty), first 1 KB."""
-    message = str(exc)
-    return first_kb(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+    message, kind = error_message(exc), kind or type(exc).__name__
+    return first_kb(f"{kind}: {message}" if message else kind)
 
 
 @dataclass(eq=False, slots=True)
@@ -183,7 +177,7 @@ class Runner(Sealed, Accounted):
             return False
         refusal = self._refuse(job)
         if refusal is not None:
-            self._failed(job, *refusal)
+            self._guarded(job, lambda j, r: self._failed(j, *r), refusal)
             return False
         job.calls += 1
         self._ledger.add("attempts")
@@ -198,15 +192,14 @@ class Runner(Sealed, Accounted):
             result = run_to_completion(self._call(job), f"{self._what} (an awaitable from a plain function)")
         except Exception as exc:
             self._release(job)
-            kind = self._classify(exc)
-            self._failed(job, exc, kind, "throttles" if kind == THROTTLE else "failures")
+            self._guarded(job, self._call_failed, exc)
             return
         except BaseException as exc:  # KeyboardInterrupt, SystemExit...: account, then let it through
             self._release(job)
             self._interrupted(job, exc)
             raise
         self._release(job)
-        self._succeeded(job, result)
+        self._guarded(job, self._succeeded, result)
 
     async def _attempt_async(self, job: Job) -> None:
         if not self._start(job):
@@ -215,15 +208,27 @@ class Runner(Sealed, Accounted):
             result = await self._call(job)
         except Exception as exc:
             self._release(job)
-            kind = self._classify(exc)
-            self._failed(job, exc, kind, "throttles" if kind == THROTTLE else "failures")
+            self._guarded(job, self._call_failed, exc)
             return
         except BaseException as exc:  # cancelled (the loop is closing), interrupted...
             self._release(job)
             self._interrupted(job, exc)
             raise
         self._release(job)
-        self._succeeded(job, result)
+        self._guarded(job, self._succeeded, result)
+
+    def _call_failed(self, job: Job, exc: BaseException) -> None:
+        kind = self._classify(exc)
+        self._failed(job, exc, kind, "throttles" if kind == THROTTLE else "failures")
+
+    def _guarded(self, job: Job, step: Callable[[Job, Any], None], value: Any) -> None:
+        """Run a step after a call.  Whatever goes wrong in it, the job still ends."""
+        try:
+            step(job, value)
+        except Exception as exc:
+            log.exception("eventbus: %s %s: internal error after the call", self._what, job.id)
+            self._ledger.end_if_pending(job.id, Outcome.DROPPED,
+                                        f"internal error after the call: {error_text(exc)}")
 
     def _failed(self, job: Job, exc: BaseException, kind: str, counter: str | None) -> None:
         if counter is not None:

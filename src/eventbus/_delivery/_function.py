@@ -26,11 +26,11 @@ from typing import Any, ClassVar, Literal, TypedDict
 
 from .._clock import Clock, in_running_loop, is_async_callable, run_to_completion
 from .._exceptions import LoopBlockingError, ResourceNotFoundError, ThrottlingError, ValidationError
-from .._validate import check_callable, check_int, check_name
-from ._destinations import DeliverFn, Destination, DestinationLike, as_destination
-from ._engine import FINAL, RETRY, THROTTLE, EventTooOldError, Job, Runner
+from .._validate import ACCOUNT, REGION, check_callable, check_int, check_name
+from ._destinations import DeliverFn, Destination, DestinationLike, as_destination, check_same_clock
+from ._engine import FINAL, RETRY, THROTTLE, EventTooOldError, Job, Runner, error_message, error_text
 from ._outcomes import log
-from ._payload import first_kb, loads, parse_text, to_text
+from ._payload import loads, parse_text, to_attributes, to_text
 from ._retry import backoff_delay
 
 __all__ = ["Function", "InvocationRecord", "LambdaContext"]
@@ -87,14 +87,19 @@ def _error_type(exc: BaseException) -> str:
 
 
 def _error_payload(exc: BaseException) -> dict[str, Any]:
-    return {"errorMessage": str(exc), "errorType": _error_type(exc),
+    return {"errorMessage": error_message(exc), "errorType": _error_type(exc),
             "stackTrace": [] if isinstance(exc, MarshalError) else traceback.format_tb(exc.__traceback__)[-5:]}
+
+
+_RESPONSE = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
 
 
 def _marshal(result: Any) -> Any:
     """A handler's result as the caller gets it: serialised and read back."""
     try:
-        return json.loads(json.dumps(result, allow_nan=False))
+        text = _RESPONSE.encode(result)
+        text.encode("utf-8")  # (a lone surrogate cannot be sent)
+        return json.loads(text)
     except (TypeError, ValueError, RecursionError) as exc:
         raise MarshalError(exc) from None
 
@@ -121,6 +126,26 @@ def _within(text: str, limit: int) -> str:
 def _default_name(handler: object) -> str:
     name = re.sub(r"[^a-zA-Z0-9_-]", "", str(getattr(handler, "__name__", "")))[:64]
     return name or "function"
+
+
+class _Slots:
+    """Reserved concurrency: how many handler calls may run at once (``None``: no cap)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.in_use = 0
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.limit is not None and self.in_use >= self.limit:
+                return False
+            self.in_use += 1
+            return True
+
+    def free(self) -> None:
+        with self.lock:
+            self.in_use -= 1
 
 
 class Function(Runner):
@@ -161,6 +186,8 @@ class Function(Runner):
         outcome_retention: int = 10_000,
     ) -> None:
         self.handler = check_callable("handler", handler)
+        self.outcome_retention = outcome_retention
+        self.seed = seed
         self.name: str = _default_name(handler) if name is None else check_name("functionName", name, _NAME, 64)
         self.max_retries = self.maximum_retry_attempts = check_int("maximumRetryAttempts", maximum_retry_attempts,
                                                                    0, 2)
@@ -169,10 +196,11 @@ class Function(Runner):
         self.reserved_concurrency = None if reserved_concurrency is None else check_int(
             "reservedConcurrentExecutions", reserved_concurrency, 0)
         self.timeout = check_int("timeout", timeout, 1, 900)
-        self.region = check_name("region", region, r"[a-z]{2}(-[a-z]+)+-\d", 32)
-        self.account = check_name("account", account, r"\d{12}", 12)
+        self.region = check_name("region", region, REGION, 32)
+        self.account = check_name("account", account, ACCOUNT, 12)
         self.arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
         self._setup(clock, seed, outcome_retention)
+        check_same_clock(self.clock, handler, "handler", "Function")
         self._async = is_async_callable(handler)
         self.on_success = on_success
         self.on_failure = on_failure
@@ -180,8 +208,7 @@ class Function(Runner):
         self._on_success = self._destination(on_success, "on_success")
         self._on_failure = self._destination(on_failure, "on_failure")
         self._dead_letter_fn = self._destination(dead_letter_queue, "dead_letter_queue")
-        self._lock = threading.Lock()
-        self._in_flight = 0
+        self._slots = _Slots(self.reserved_concurrency)
         self._deleted = False
         self._what = f"function {self.name}"
         self._sealed = True
@@ -208,8 +235,8 @@ class Function(Runner):
                                   "failed to satisfy constraint: Member must satisfy enum value set: "
                                   "[Event, RequestResponse, DryRun]")
         self._check_live()
-        if isinstance(payload, str | bytes | bytearray):
-            text = parse_text(payload, "request body")[0] if payload else "null"
+        if isinstance(payload, str | bytes | bytearray):  # JSON text, made canonical: the checks on values apply
+            text = to_text(parse_text(payload, "request body")[1], "request body") if payload else "null"
         else:
             text = to_text(payload, "payload")
         return _within(text, MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD)
@@ -243,18 +270,26 @@ class Function(Runner):
         if invocation_type != "RequestResponse":
             return self.invoke(payload, invocation_type)
         request_id = self._start_now()
+        data, context = loads(text), self._context(request_id)
+
+        def in_thread() -> Any:  # the slot is held until the handler itself returns
+            try:
+                return self.handler(data, context)
+            finally:
+                self._free_slot()
+
         try:
-            data, context = loads(text), self._context(request_id)
             if self._async:
-                value = await self.handler(data, context)
+                try:
+                    value = await self.handler(data, context)
+                finally:
+                    self._free_slot()
             else:
-                value = await asyncio.to_thread(self.handler, data, context)
+                value = await asyncio.to_thread(in_thread)  # (cancelling this await leaves the thread running)
                 while inspect.isawaitable(value):
                     value = await value
         except Exception as exc:
             return self._respond(request_id, None, self._now_failed(exc))
-        finally:
-            self._free_slot()
         return self._respond(*self._now_succeeded(request_id, value))
 
     def __call__(self, payload: Any = None) -> Any:
@@ -267,7 +302,9 @@ class Function(Runner):
 
     def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None) -> None:
         """The destination protocol: an ``Event`` invocation of a JSON value
-        (a ``str`` is a JSON string here, not JSON text)."""
+        (a ``str`` is a JSON string here, not JSON text).  Attributes are checked,
+        then set aside: a Lambda event has no message attributes."""
+        to_attributes(attributes)
         self._check_live()
         self._accept(_within(to_text(payload, "payload"), MAX_ASYNC_PAYLOAD), None)
 
@@ -319,15 +356,10 @@ class Function(Runner):
                              self.clock)
 
     def _take_slot(self) -> bool:
-        with self._lock:
-            if self.reserved_concurrency is not None and self._in_flight >= self.reserved_concurrency:
-                return False
-            self._in_flight += 1
-            return True
+        return self._slots.take()
 
     def _free_slot(self) -> None:
-        with self._lock:
-            self._in_flight -= 1
+        self._slots.free()
 
     # -- the asynchronous queue (the shared state machine's hooks) -----------
     def _refuse(self, job: Job) -> tuple[BaseException, str, str | None] | None:
@@ -382,7 +414,8 @@ class Function(Runner):
             destination(record, None)
         except Exception as exc:
             self._ledger.add("destination_failures")
-            log.error("eventbus: %s destination of %s refused a record: %s", what, self.name, exc)
+            log.error("eventbus: %s destination of %s refused a record: %s", what, self.name,
+                      error_text(exc))
             return False
         return True
 
@@ -401,14 +434,14 @@ class Function(Runner):
                                   _error_payload(exc) if function_error else None)
             delivered = self._send_record(self._on_failure, record, "on_failure")
         if self._dead_letter_fn is not None:
-            message = str(exc)
             attributes = {"RequestID": job.id, "ErrorCode": str(status),
-                          "ErrorMessage": first_kb(f"{_error_type(exc)}: {message}" if message else _error_type(exc))}
+                          "ErrorMessage": error_text(exc, _error_type(exc))}
             try:
                 self._dead_letter_fn(job.payload(), attributes)
             except Exception as dlq_exc:
                 self._ledger.add("failed_to_dlq")
-                log.error("eventbus: the dead-letter queue of %s refused an event: %s", self.name, dlq_exc)
+                log.error("eventbus: the dead-letter queue of %s refused an event: %s", self.name,
+                          error_text(dlq_exc))
             else:
                 self._ledger.add("sent_to_dlq")
                 delivered = True

@@ -9,6 +9,7 @@ grow; ``subscribe`` and ``wait`` hand out outcomes as they happen instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import threading
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from .._clock import AsyncioClock, Clock, ManualClock
 from .._exceptions import LoopBlockingError, ResourceNotFoundError, WaitTimeoutError
-from .._validate import check_seconds
+from .._validate import check_callable, check_seconds, check_str
 
 __all__ = ["Accounted", "DeliveryMetrics", "Ledger", "Outcome", "OutcomeListener", "Outcomes", "log"]
 
@@ -72,6 +73,7 @@ class Ledger:
         self._outcomes: OrderedDict[str, tuple[Outcome, str]] = OrderedDict()
         self.retention = retention
         self._listeners: list[OutcomeListener] = []
+        self._watched: dict[str, _Watch] = {}  # ids someone waits for: end() leaves the outcome there
 
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -103,6 +105,9 @@ class Ledger:
                 self._outcomes[delivery_id] = (outcome, reason)
                 if len(self._outcomes) > self.retention:
                     self._outcomes.popitem(last=False)
+            watch = self._watched.get(delivery_id)
+            if watch is not None:
+                watch.outcome = (outcome, reason)
             self._ended.notify_all()
             listeners = list(self._listeners)
         for listener in listeners:
@@ -111,12 +116,19 @@ class Ledger:
             except Exception:
                 log.exception("eventbus: an outcome listener failed on delivery %s", delivery_id)
 
+    def end_if_pending(self, delivery_id: str, outcome: Outcome, reason: str) -> None:
+        with self._lock:
+            pending = delivery_id in self._pending
+        if pending:
+            self.end(delivery_id, outcome, reason)
+
     def snapshot(self) -> DeliveryMetrics:
         with self._lock:
             return DeliveryMetrics(**self._values)
 
     def lookup(self, delivery_id: str) -> tuple[Outcome, str] | None:
         """The outcome, ``None`` while pending; ``ResourceNotFoundError`` if unknown."""
+        check_str("delivery_id", delivery_id)
         with self._lock:
             found = self._outcomes.get(delivery_id)
             if found is None and delivery_id not in self._pending:
@@ -140,6 +152,7 @@ class Ledger:
             return list(self._outcomes)
 
     def subscribe(self, listener: OutcomeListener) -> Callable[[], None]:
+        check_callable("listener", listener)
         with self._lock:
             self._listeners.append(listener)
 
@@ -150,17 +163,37 @@ class Ledger:
 
         return unsubscribe
 
-    def wait(self, delivery_id: str, timeout: float | None) -> tuple[Outcome, str]:
+    @contextlib.contextmanager
+    def watching(self, delivery_id: str) -> Iterator[_Watch]:
+        """Watch one delivery: its outcome is caught when it ends, kept or not.
+        ``ResourceNotFoundError`` if it is neither pending nor kept."""
+        check_str("delivery_id", delivery_id)
         with self._lock:
-            if delivery_id not in self._pending and delivery_id not in self._outcomes:
+            kept = self._outcomes.get(delivery_id)
+            if kept is None and delivery_id not in self._pending:
                 raise self._unknown(delivery_id)
-            ended = self._ended.wait_for(lambda: delivery_id not in self._pending, timeout)
-            if not ended:
+            watch = self._watched.setdefault(delivery_id, _Watch(kept))
+            watch.watchers += 1
+        try:
+            yield watch
+        finally:
+            with self._lock:
+                watch.watchers -= 1
+                if not watch.watchers:
+                    self._watched.pop(delivery_id, None)
+
+    def wait(self, watch: _Watch, delivery_id: str, timeout: float | None) -> tuple[Outcome, str]:
+        with self._lock:
+            if not self._ended.wait_for(lambda: watch.outcome is not None, timeout):
                 raise WaitTimeoutError(f"delivery {delivery_id} did not end within {timeout} s")
-            found = self._outcomes.get(delivery_id)
-        if found is None:  # ended, but not kept: the listeners had it
-            raise self._unknown(delivery_id)
-        return found
+            assert watch.outcome is not None
+            return watch.outcome
+
+
+@dataclass
+class _Watch:
+    outcome: tuple[Outcome, str] | None
+    watchers: int = 0
 
 
 class Outcomes(Mapping[str, tuple[Outcome, str]]):
@@ -171,7 +204,7 @@ class Outcomes(Mapping[str, tuple[Outcome, str]]):
         self._ledger = ledger
 
     def __getitem__(self, delivery_id: str) -> tuple[Outcome, str]:
-        found = self._ledger.get(delivery_id)
+        found = self._ledger.get(delivery_id) if isinstance(delivery_id, str) else None
         if found is None:
             raise KeyError(delivery_id)
         return found
@@ -214,54 +247,53 @@ class Accounted:
         return self._ledger.subscribe(listener)
 
     def wait(self, delivery_id: str, timeout: float | None = None) -> tuple[Outcome, str]:
-        """Wait for a delivery to end and return its outcome.  On a ``ManualClock``
-        this runs the clock, timer by timer, until it has ended (``timeout`` does
-        not apply: virtual time does not wait).  ``WaitTimeoutError`` on timeout."""
+        """Wait for a delivery to end and return its outcome (even if the outcome is
+        not kept).  On a ``ManualClock`` this runs the clock, timer by timer, until
+        it has ended (``timeout`` does not apply: virtual time does not wait).
+        ``WaitTimeoutError`` on timeout; ``ResourceNotFoundError`` for an unknown id."""
         if timeout is not None:
             timeout = check_seconds("timeout", timeout)
         clock = self.clock
-        if isinstance(clock, ManualClock):
-            while (found := self._ledger.lookup(delivery_id)) is None:
-                due = clock.next_due()
-                if due is None:  # pragma: no cover - a pending delivery always has a timer
-                    raise WaitTimeoutError(f"delivery {delivery_id} is pending but nothing is scheduled")
-                clock.advance_to(due)
-            return found
-        if isinstance(clock, AsyncioClock) and clock._on_loop_thread():
-            raise LoopBlockingError("wait() would block the clock's own event loop: use await wait_async(...)")
-        return self._ledger.wait(delivery_id, timeout)
+        with self._ledger.watching(delivery_id) as watch:
+            if isinstance(clock, ManualClock):
+                clock.run_until(lambda: watch.outcome is not None, twin="wait_async")
+                if watch.outcome is not None:
+                    return watch.outcome
+                # still pending with nothing scheduled: its attempt is running in another thread
+            if isinstance(clock, AsyncioClock) and clock._on_loop_thread():
+                raise LoopBlockingError("wait() would block the clock's own event loop: use await wait_async(...)")
+            with clock._waiting():
+                return self._ledger.wait(watch, delivery_id, timeout)
 
     async def wait_async(self, delivery_id: str, timeout: float | None = None) -> tuple[Outcome, str]:
         """The awaitable twin of ``wait``."""
         if timeout is not None:
             timeout = check_seconds("timeout", timeout)
         clock = self.clock
-        if isinstance(clock, ManualClock):
-            while (found := self._ledger.lookup(delivery_id)) is None:
-                due = clock.next_due()
-                if due is None:  # pragma: no cover - a pending delivery always has a timer
-                    raise WaitTimeoutError(f"delivery {delivery_id} is pending but nothing is scheduled")
-                await clock.advance_to_async(due)
-            return found
         loop = asyncio.get_running_loop()
         done: asyncio.Future[tuple[Outcome, str]] = loop.create_future()
-
-        def heard(ended_id: str, outcome: Outcome, reason: str) -> None:
-            if ended_id == delivery_id:
-                loop.call_soon_threadsafe(settle, (outcome, reason))
 
         def settle(found: tuple[Outcome, str]) -> None:
             if not done.done():
                 done.set_result(found)
 
-        unsubscribe = self.subscribe(heard)
-        try:
-            found = self._ledger.lookup(delivery_id)
-            if found is not None:
-                return found
+        def heard(ended_id: str, outcome: Outcome, reason: str) -> None:
+            if ended_id == delivery_id:
+                loop.call_soon_threadsafe(settle, (outcome, reason))
+
+        with self._ledger.watching(delivery_id) as watch:
+            if isinstance(clock, ManualClock):
+                while watch.outcome is None and (due := clock.next_due()) is not None:
+                    await clock.advance_to_async(due)
+            if watch.outcome is not None:
+                return watch.outcome
+            unsubscribe = self.subscribe(heard)
             try:
-                return await asyncio.wait_for(done, timeout)
-            except TimeoutError:
-                raise WaitTimeoutError(f"delivery {delivery_id} did not end within {timeout} s") from None
-        finally:
-            unsubscribe()
+                if watch.outcome is not None:  # ended between the look and the subscription
+                    return watch.outcome
+                try:
+                    return await asyncio.wait_for(done, timeout)
+                except TimeoutError:
+                    raise WaitTimeoutError(f"delivery {delivery_id} did not end within {timeout} s") from None
+            finally:
+                unsubscribe()

@@ -38,6 +38,8 @@ MAX_ATTRIBUTES = 10  # SQS's limit on message attributes
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_\-.]{1,256}")
+# made once: json.dumps with options builds a new encoder on every call
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def check_depth(text: str, what: str) -> None:
@@ -86,7 +88,7 @@ def to_text(value: Any, what: str) -> str:
     if isinstance(value, bytes | bytearray | memoryview):
         raise wrong_type(what, value, "a JSON value (dict, list, str, int, float, bool or None)")
     def dump() -> str:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _COMPACT.encode(value)
 
     try:
         try:

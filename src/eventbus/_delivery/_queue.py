@@ -16,7 +16,6 @@ Capacity is bounded: ``send`` on a full queue raises ``QueueFullError``
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import re
 import threading
@@ -28,11 +27,10 @@ from typing import Any
 
 from .._clock import resolve_clock
 from .._exceptions import QueueFullError, ValidationError
-from .._validate import check_instance, check_int, short, wrong_type
+from .._validate import ACCOUNT, REGION, Sealed, check_instance, check_int, check_name, short, wrong_type
 from ._destinations import check_same_clock
-from ._engine import Sealed
 from ._outcomes import log
-from ._payload import to_attributes, to_text, wire_text
+from ._payload import loads, to_attributes, to_text, wire_text
 from ._store import MemoryQueueStore, QueueStore, StoredMessage
 
 __all__ = ["Message", "Queue"]
@@ -54,12 +52,18 @@ class Message:
     receipt_handle: str = ""
 
     def json(self) -> Any:
-        """The body parsed as JSON."""
-        return json.loads(self.body)
+        """The body parsed as JSON (``ValidationError`` if it is not JSON)."""
+        return loads(self.body, "message body")
 
     def __repr__(self) -> str:
         return (f"Message(message_id={self.message_id!r}, body={short(repr(self.body), 60)}, "
                 f"attributes={short(repr(self.attributes), 60)}, receive_count={self.receive_count})")
+
+
+def _check_characters(text: str) -> None:
+    if _BAD_CHARACTER.search(text):
+        raise ValidationError("Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | "
+                              "#x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
 
 
 def _message(stored: StoredMessage) -> Message:
@@ -122,12 +126,14 @@ class Queue(Sealed):
                                       f"{short(max_receive_count)}, valid values are from 1 to 1000 both inclusive.")
         self.dead_letter_queue = dead_letter_queue
         self.max_receive_count = max_receive_count
-        region = check_instance("region", region, str, "<class 'str'>")
-        account = check_instance("account", account, str, "<class 'str'>")
-        self.arn = f"arn:aws:sqs:{region}:{account}:{self.name}"
+        self.region = check_name("region", region, REGION, 32)
+        self.account = check_name("account", account, ACCOUNT, 12)
+        self.arn = f"arn:aws:sqs:{self.region}:{self.account}:{self.name}"
+        self.seed = seed
         self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
-        self._store: QueueStore = MemoryQueueStore() if store is None else check_instance(
+        self.store: QueueStore = MemoryQueueStore() if store is None else check_instance(
             "store", store, QueueStore, "a QueueStore")
+        self._store = self.store
         self._lock = threading.Lock()
         self._sealed = True
 
@@ -153,11 +159,11 @@ class Queue(Sealed):
     def _send(self, body: str, attributes: Mapping[str, Any] | None) -> str:
         if not body:
             raise ValidationError("The request must contain the parameter MessageBody.")
-        if _BAD_CHARACTER.search(body):
-            raise ValidationError("Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | "
-                                  "#x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
-        message = StoredMessage(self._new_id(), body, to_attributes(attributes, "MessageAttributes"),
-                                self.clock.now())
+        _check_characters(body)
+        checked = to_attributes(attributes, "MessageAttributes")
+        for value in (checked or {}).values():
+            _check_characters(value)
+        message = StoredMessage(self._new_id(), body, checked, self.clock.now())
         with self._lock:
             if len(self._store) >= self.capacity:
                 raise QueueFullError(f"Queue {self.name} is full ({self.capacity} messages)")
@@ -185,7 +191,8 @@ class Queue(Sealed):
         try:
             dlq._send(stored.body, stored.attributes)
         except QueueFullError as exc:  # kept here, not lost; tried again on a later receive
-            log.warning("eventbus: queue %s could not redrive message %s: %s", self.name, stored.message_id, exc)
+            log.warning("eventbus: queue %s could not redrive message %s: %s", self.name, stored.message_id,
+                        str(exc))
             with self._lock:
                 self._store.release(stored.message_id)
             return

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .._validate import check_instance, check_name
+from .._validate import check_instance, check_name, check_str
 from ._destinations import Destination, DestinationLike, as_destination, describe
-from ._engine import Job, Runner, error_code
+from ._engine import Job, Runner, error_code, error_message, error_text
 from ._outcomes import log
 from ._payload import first_kb, to_attributes, to_text
 from ._retry import RetryPolicy
@@ -53,7 +53,9 @@ class Target(Runner):
         outcome_retention: int = 10_000,
     ) -> None:
         self.target_id = check_name("Id", target_id, r"[\.\-_A-Za-z0-9]+", 64)
-        self.rule_arn = check_instance("rule_arn", rule_arn, str, "<class 'str'>")
+        self.rule_arn = check_str("rule_arn", rule_arn)
+        self.outcome_retention = outcome_retention
+        self.seed = seed
         self.retry_policy = RetryPolicy() if retry_policy is None else check_instance(
             "retry_policy", retry_policy, RetryPolicy, "<class 'eventbus.RetryPolicy'>")
         self.max_retries = self.retry_policy.maximum_retry_attempts
@@ -85,7 +87,7 @@ class Target(Runner):
     def _dead_letter(self, job: Job, exc: BaseException, condition: str | None) -> bool:
         if self._dead_letter_fn is None:
             return False
-        message = str(exc)
+        message = error_message(exc)
         attributes = {
             "RULE_ARN": self.rule_arn,
             "TARGET_ARN": self.arn,
@@ -99,7 +101,8 @@ class Target(Runner):
             self._dead_letter_fn(job.payload(), attributes)
         except Exception as dlq_exc:
             self._ledger.add("failed_to_dlq")
-            log.error("eventbus: %s: the dead-letter queue refused delivery %s: %s", self._what, job.id, dlq_exc)
+            log.error("eventbus: %s: the dead-letter queue refused delivery %s: %s", self._what, job.id,
+                      error_text(dlq_exc))
             return False
         self._ledger.add("sent_to_dlq")
         return True
