@@ -66,6 +66,10 @@ def check_int(name: str, value: object, low: int, high: int | None = None) -> in
     return value
 
 
+def _number(x: float) -> str:
+    return str(int(x)) if x == int(x) else f"{x:g}"
+
+
 def check_seconds(name: str, value: object, low: float = 0.0, high: float = MAX_DELAY_SECONDS) -> float:
     """A finite number of seconds (``int``, ``float`` or ``timedelta``) in ``[low, high]``."""
     if isinstance(value, timedelta):
@@ -80,9 +84,9 @@ def check_seconds(name: str, value: object, low: float = 0.0, high: float = MAX_
     if math.isnan(seconds):
         raise out_of_range(name, value, "Member must be a number")
     if seconds < low:
-        raise out_of_range(name, value, f"Member must have value greater than or equal to {low:g}")
+        raise out_of_range(name, value, f"Member must have value greater than or equal to {_number(low)}")
     if seconds > high:
-        raise out_of_range(name, value, f"Member must have value less than or equal to {high:g}")
+        raise out_of_range(name, value, f"Member must have value less than or equal to {_number(high)}")
     return seconds
 
 

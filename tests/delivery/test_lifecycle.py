@@ -19,38 +19,25 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from eventbus import (
-    AsyncioClock,
     Clock,
     ClockClosedError,
     Function,
     ManualClock,
     Queue,
     RetryPolicy,
-    SystemClock,
     Target,
 )
 
-from ..clock.conftest import LoopThread
+from ..clock.conftest import Harness
+from ..conftest import UNDER_MUTMUT
 
 
 class Generation:
     """One clock and what runs on it."""
 
     def __init__(self, machine: Lifecycle, kind: str) -> None:
-        self.machine = machine
-        self.loop: LoopThread | None = None
-        self.clock: Clock
-        if kind == "manual":
-            self.clock = ManualClock()
-        elif kind == "system":
-            self.clock = SystemClock(workers=3)
-        else:
-            self.loop = LoopThread()
-
-            async def make() -> AsyncioClock:
-                return AsyncioClock(workers=3)
-
-            self.clock = self.loop.run(make())
+        self.harness = Harness(kind)
+        self.clock: Clock = self.harness.clock
         self.dlq = Queue(clock=self.clock)
         handler = machine.async_handler if kind == "asyncio" else machine.handler
         self.function = Function(handler, clock=self.clock, dead_letter_queue=self.dlq, maximum_retry_attempts=1,
@@ -65,8 +52,7 @@ class Generation:
         return self.function, self.target
 
     def close(self) -> None:
-        if self.loop is not None:
-            self.loop.close()
+        self.harness.close()
 
 
 class Lifecycle(RuleBasedStateMachine):
@@ -220,5 +206,6 @@ class AsyncioLifecycle(Lifecycle):
 TestManualLifecycle = ManualLifecycle.TestCase
 TestSystemLifecycle = SystemLifecycle.TestCase
 TestAsyncioLifecycle = AsyncioLifecycle.TestCase
-TestSystemLifecycle.settings = settings(TestSystemLifecycle.settings, max_examples=25, stateful_step_count=25)
-TestAsyncioLifecycle.settings = settings(TestAsyncioLifecycle.settings, max_examples=25, stateful_step_count=25)
+REAL_TIME = {"max_examples": 5 if UNDER_MUTMUT else 25, "stateful_step_count": 25}  # real clocks take real time
+TestSystemLifecycle.settings = settings(TestSystemLifecycle.settings, **REAL_TIME)  # type: ignore[arg-type]
+TestAsyncioLifecycle.settings = settings(TestAsyncioLifecycle.settings, **REAL_TIME)  # type: ignore[arg-type]

@@ -276,8 +276,13 @@ class AsyncioClock(Clock):
         if running > 0:
             log.info("eventbus: AsyncioClock shut down with %d task(s) still running; they run on to their end "
                      "(or are cancelled when the loop closes)", running)
-        if self._watcher is not None and self._watcher is not asyncio.current_task() and self._on_loop_thread():
-            self._watcher.cancel()
+        watcher = self._watcher
+        if watcher is not None and watcher is not me:
+            if self._on_loop_thread():
+                watcher.cancel()
+            else:
+                with contextlib.suppress(RuntimeError):  # a closed loop has no watcher left to stop
+                    self._loop.call_soon_threadsafe(watcher.cancel)
         return sorted(abandoned, key=lambda t: t.when)
 
     async def _shutdown(self, drain: bool, timeout: float | None, me: asyncio.Task[Any] | None) -> list[Timer]:

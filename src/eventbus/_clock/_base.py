@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import inspect
 import logging
 import random
@@ -42,12 +43,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from .._exceptions import LoopBlockingError, ValidationError
 from .._validate import Sealed, check_bool, check_callable, check_datetime, check_int, check_seconds, check_str
 
-__all__ = ["Callback", "Clock", "OnAbandon", "Timer", "abandon_all", "check_shutdown", "check_timeout",
+__all__ = ["Callback", "Clock", "OnAbandon", "Timer", "abandon_all", "check_shutdown", "check_timeout", "compact",
            "in_running_loop", "is_async_callable", "later", "log", "run_to_completion", "stopwatch", "to_seconds",
            "utc"]
 
@@ -268,6 +269,19 @@ def check_timeout(timeout: object) -> float | None:
 def check_shutdown(drain: object, timeout: object) -> float | None:
     check_bool("drain", drain)
     return check_timeout(timeout)
+
+
+HeapEntry = TypeVar("HeapEntry", bound=tuple[Any, int, Timer])
+
+
+def compact(heap: list[HeapEntry], cancelled: int) -> tuple[list[HeapEntry], int]:
+    """A clock's heap of timers without its cancelled ones, once they are many
+    (more than 64 and half the heap); returns the heap and the count left."""
+    if cancelled > 64 and 2 * cancelled > len(heap):
+        heap = [entry for entry in heap if not entry[2].cancelled]
+        heapq.heapify(heap)
+        cancelled = 0
+    return heap, cancelled
 
 
 def abandon_all(timers: list[Timer], reason: str) -> list[Timer]:

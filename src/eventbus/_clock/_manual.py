@@ -17,6 +17,7 @@ from ._base import (
     abandon_all,
     check_shutdown,
     check_timeout,
+    compact,
     in_running_loop,
     later,
     run_to_completion,
@@ -50,7 +51,7 @@ class ManualClock(Clock):
             raise ValidationError(f"start {start!r} is out of range in UTC") from None
         self._seed(check_int("seed", seed, 0))
         self._heap: list[tuple[datetime, int, Timer]] = []
-        self._cancelled = 0  # cancelled timers still in the heap
+        self._cancelled = 0  # timers cancelled since the heap was last swept (some may be gone already)
         self._seq = itertools.count()
         self._lock = threading.RLock()
         self._closed = False
@@ -83,11 +84,7 @@ class ManualClock(Clock):
     def _release(self, timer: Timer) -> None:
         """A timer was cancelled: once they are many, drop them from the heap."""
         with self._lock:
-            self._cancelled += 1
-            if self._cancelled > 64 and 2 * self._cancelled > len(self._heap):
-                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
-                heapq.heapify(self._heap)
-                self._cancelled = 0
+            self._heap, self._cancelled = compact(self._heap, self._cancelled + 1)
 
     def pending(self) -> list[Timer]:
         """Timers not yet run nor cancelled, earliest first."""
@@ -99,7 +96,6 @@ class ManualClock(Clock):
         with self._lock:
             while self._heap and self._heap[0][2].cancelled:
                 heapq.heappop(self._heap)
-                self._cancelled = max(0, self._cancelled - 1)
             return self._heap[0][0] if self._heap else None
 
     # -- moving time ----------------------------------------------------------
@@ -118,7 +114,6 @@ class ManualClock(Clock):
                 due, _, timer = self._heap[0]
                 if timer.cancelled:
                     heapq.heappop(self._heap)
-                    self._cancelled = max(0, self._cancelled - 1)
                     continue
                 if due > when:
                     return None

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 from .._exceptions import ClockClosedError
 from .._validate import check_int
-from ._base import Clock, Timer, abandon_all, check_shutdown, check_timeout, log, run_to_completion
+from ._base import Clock, Timer, abandon_all, check_shutdown, check_timeout, compact, log, run_to_completion
 
 __all__ = ["SystemClock", "_Pool"]
 
@@ -63,7 +63,7 @@ class _Pool:
         self.running = 0  # callbacks running now
         self.lent = 0  # callbacks blocked in a wait, each lending out its thread
         self.idling = 0  # callbacks blocked in idle() (or a draining shutdown())
-        self.cancelled = 0  # cancelled timers still in the heap
+        self.cancelled = 0  # timers cancelled since the heap was last swept (some may be gone already)
         self.closed = False
         self.local = threading.local()  # .depth: callbacks this thread is running for this pool
 
@@ -94,11 +94,7 @@ class _Pool:
     def _release(self, timer: Timer) -> None:
         """A timer was cancelled: once they are many, drop them from the heap."""
         with self.lock:
-            self.cancelled += 1
-            if self.cancelled > 64 and 2 * self.cancelled > len(self.heap):
-                self.heap = [entry for entry in self.heap if not entry[2].cancelled]
-                heapq.heapify(self.heap)
-                self.cancelled = 0
+            self.heap, self.cancelled = compact(self.heap, self.cancelled + 1)
 
     def _take(self) -> Timer | None:
         """The next callback to run (marked started), or ``None`` when the pool is
@@ -115,7 +111,6 @@ class _Pool:
                 deadline, _, timer = self.heap[0]
                 if timer.cancelled:
                     heapq.heappop(self.heap)
-                    self.cancelled = max(0, self.cancelled - 1)
                     continue
                 wait = deadline - time.monotonic()
                 if wait <= 0:
@@ -133,7 +128,6 @@ class _Pool:
     def _due(self) -> bool:
         while self.heap and self.heap[0][2].cancelled:
             heapq.heappop(self.heap)
-            self.cancelled = max(0, self.cancelled - 1)
         return bool(self.ready) or (bool(self.heap) and self.heap[0][0] <= time.monotonic())
 
     def _run(self, timer: Timer) -> None:

@@ -135,7 +135,7 @@ class Runner(Sealed, Accounted):
         """Why this attempt cannot call at all: (error, kind, counter), or ``None``."""
         return None
 
-    def _release(self, job: Job) -> None:
+    def _release(self) -> None:
         """Undo what ``_refuse`` took for a call that went ahead."""
 
     def _succeeded(self, job: Job, result: Any) -> None:
@@ -191,14 +191,14 @@ class Runner(Sealed, Accounted):
         try:
             result = run_to_completion(self._call(job), f"{self._what} (an awaitable from a plain function)")
         except Exception as exc:
-            self._release(job)
+            self._release()
             self._guarded(job, self._call_failed, exc)
             return
         except BaseException as exc:  # KeyboardInterrupt, SystemExit...: account, then let it through
-            self._release(job)
+            self._release()
             self._interrupted(job, exc)
             raise
-        self._release(job)
+        self._release()
         self._guarded(job, self._succeeded, result)
 
     async def _attempt_async(self, job: Job) -> None:
@@ -207,14 +207,14 @@ class Runner(Sealed, Accounted):
         try:
             result = await self._call(job)
         except Exception as exc:
-            self._release(job)
+            self._release()
             self._guarded(job, self._call_failed, exc)
             return
         except BaseException as exc:  # cancelled (the loop is closing), interrupted...
-            self._release(job)
+            self._release()
             self._interrupted(job, exc)
             raise
-        self._release(job)
+        self._release()
         self._guarded(job, self._succeeded, result)
 
     def _call_failed(self, job: Job, exc: BaseException) -> None:

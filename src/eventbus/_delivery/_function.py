@@ -371,7 +371,7 @@ class Function(Runner):
             return ThrottlingError("Rate Exceeded."), THROTTLE, "throttles"
         return None
 
-    def _release(self, job: Job) -> None:
+    def _release(self) -> None:
         self._free_slot()
 
     def _call(self, job: Job) -> Any:

@@ -1,0 +1,311 @@
+"""Clock details that mutation testing showed no test pinned: defaults, exact messages,
+the edges of shutdown and idle, and what a cancelled or dropped clock tells its owners."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from eventbus import (
+    AsyncioClock,
+    ClockClosedError,
+    Function,
+    LoopBlockingError,
+    ManualClock,
+    Outcome,
+    SystemClock,
+    ValidationError,
+)
+
+from .conftest import LoopThread
+
+
+def message(call: Any) -> str:
+    try:
+        call()
+    except Exception as exc:  # the text is what is checked
+        return f"{type(exc).__name__}: {exc}"
+    raise AssertionError("no error")
+
+
+# -- ManualClock ------------------------------------------------------------------------
+
+
+def test_manual_clock_defaults() -> None:
+    clock = ManualClock()
+    clock.call_later(0.5, lambda: None)
+    ran: list[str] = []
+    clock.submit(lambda: ran.append("now"))
+    assert clock.advance() == 1 and ran == ["now"]  # advance() moves no time
+    assert clock.now() == datetime(2024, 1, 1, tzinfo=UTC)
+    assert [t.when for t in clock.shutdown()] == [datetime(2024, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)]  # drains now
+
+
+def test_manual_clock_messages() -> None:
+    clock = ManualClock()
+    assert message(lambda: clock.advance(-1)) == (
+        "ValidationError: 1 validation error detected: Value '-1' at 'delta' failed to satisfy constraint: "
+        "Member must have value greater than or equal to 0")
+    assert message(lambda: clock.advance_to("x")) == (  # type: ignore[arg-type]
+        "ValidationError: Invalid type for parameter when, value: x, type: <class 'str'>, "
+        "valid types: <class 'datetime.datetime'>")
+    assert message(lambda: clock.shutdown(timeout="x")) == (  # type: ignore[arg-type]
+        "ValidationError: Invalid type for parameter timeout, value: x, type: <class 'str'>, "
+        "valid types: <class 'int'>, <class 'float'>, <class 'datetime.timedelta'>")
+    clock.shutdown()
+    assert message(lambda: clock.submit(print)) == "ClockClosedError: This clock has been shut down"
+    assert repr(clock) == "<ManualClock 2024-01-01T00:00:00Z, closed>"
+
+
+def test_a_cancelled_first_timer_does_not_hide_the_next() -> None:
+    clock = ManualClock()
+    ran: list[int] = []
+    clock.call_later(1, lambda: ran.append(1)).cancel()
+    clock.call_later(2, lambda: ran.append(2))
+    assert clock.advance(5) == 1 and ran == [2]
+    assert clock.next_due() is None
+
+
+def test_timer_cancel_twice_and_abandon_after_cancel_tell_the_owner_once() -> None:
+    clock = ManualClock()
+    told: list[str] = []
+    timer = clock.call_later(5, print, on_abandon=told.append)
+    assert timer.cancel() is True and timer.cancel() is True
+    clock.shutdown()
+    assert told == ["the timer was cancelled"]
+    fn = Function(lambda e, c: 1 / 0, clock=(clock := ManualClock()))
+    rid = fn.invoke({}, "Event")["RequestId"]
+    clock.advance(1)
+    clock.pending()[0].cancel()
+    assert clock.shutdown() == []  # nothing left to hand back, nor to end twice
+    assert fn.outcome(rid) == (Outcome.DROPPED, "the timer was cancelled before retry 1")
+
+
+def test_loop_blocking_messages_name_each_twin() -> None:
+    async def main() -> dict[str, str]:
+        clock = ManualClock()
+
+        async def work() -> None:
+            return None
+
+        def plain_returning_a_coroutine() -> Any:
+            return work()
+
+        async def handler(event: Any, context: Any) -> None:
+            return None
+
+        out: dict[str, str] = {}
+        clock.submit(work)
+        for name in ("advance", "advance_to", "idle", "run_until_idle"):
+            call = getattr(clock, name)
+            out[name] = message(lambda call=call, name=name: call(clock.now()) if name == "advance_to" else call())
+        fn = Function(handler, clock=clock)
+        rid = fn.invoke({}, "Event")["RequestId"]
+        out["wait"] = message(lambda: fn.wait(rid))
+        await clock.run_until_idle_async()
+        clock.submit(plain_returning_a_coroutine)
+        out["plain"] = message(clock.advance)
+        return out
+
+    out = asyncio.run(main())
+    for name, twin in (("advance", "advance_async"), ("advance_to", "advance_to_async"), ("idle", "idle_async"),
+                       ("run_until_idle", "run_until_idle_async"), ("wait", "wait_async")):
+        assert out[name] == (f"LoopBlockingError: ManualClock cannot run a due async callback synchronously here: "
+                             f"this thread is running an event loop, which that would block; use await "
+                             f"clock.{twin}(...)"), name
+    assert out["plain"] == ("LoopBlockingError: ManualClock (use advance_async) would block the running event loop "
+                            "to run async work")
+
+
+def test_shutdown_inside_a_loop_refuses_only_due_async_work() -> None:
+    async def main() -> tuple[list[str], list[str]]:
+        async def work() -> None:
+            return None
+
+        later = ManualClock()
+        later.call_later(60, work, label="async, later")
+        not_drained = ManualClock()
+        not_drained.submit(work, label="async, due")
+        return ([t.label for t in later.shutdown()], [t.label for t in not_drained.shutdown(drain=False)])
+
+    assert asyncio.run(main()) == (["async, later"], ["async, due"])
+
+
+def test_async_twins_count_and_limit() -> None:
+    async def main() -> tuple[int, int, int, list[str]]:
+        clock = ManualClock()
+        for minute in (1, 2, 3):
+            clock.call_later(60 * minute, lambda: None)
+        first = await clock.advance_to_async(clock.now() + timedelta(minutes=1))
+        second = await clock.run_until_idle_async(limit=clock.now() + timedelta(minutes=1))
+        clock.call_later(5, lambda: None, label="left")
+        third = await clock.advance_async()
+        left = [t.label for t in await clock.shutdown_async()]
+        return first, second, third, left
+
+    assert asyncio.run(main()) == (1, 1, 0, ["left", ""])
+
+
+# -- SystemClock --------------------------------------------------------------------------
+
+
+def test_system_clock_defaults_names_and_repr() -> None:
+    clock = SystemClock()
+    try:
+        assert clock.workers == 8 and clock.seed is None
+        names: list[str] = []
+        clock.submit(lambda: names.append(threading.current_thread().name))
+        assert clock.idle(timeout=5)
+        assert names[0].startswith("eventbus-worker-")
+        clock.call_later(3600, print)
+        assert repr(clock).startswith("<SystemClock workers=8 threads=") and repr(clock).endswith(
+            "running=0 timers=1>")
+    finally:
+        clock.shutdown()
+    assert repr(clock).endswith("timers=0 closed>")
+    assert message(lambda: SystemClock(workers=10_001)) == (
+        "ValidationError: 1 validation error detected: Value '10001' at 'workers' failed to satisfy constraint: "
+        "Member must have value less than or equal to 10000")
+
+
+def test_system_clock_shutdown_drains_by_default_and_honours_timeouts() -> None:
+    clock = SystemClock(workers=1)
+    done: list[str] = []
+    def slow() -> None:
+        time.sleep(0.1)
+        done.append("slow")
+
+    clock.submit(slow)
+    clock.shutdown()
+    assert done == ["slow"]  # drained first
+    clock = SystemClock(workers=1)
+    gate = threading.Event()
+    clock.submit(lambda: gate.wait(5))
+    started = time.monotonic()
+    clock.shutdown(timeout=0.1)
+    assert time.monotonic() - started < 0.5
+    clock2 = SystemClock(workers=1)
+    clock2.submit(lambda: gate.wait(5))
+    started = time.monotonic()
+    clock2.shutdown(drain=False)
+    assert time.monotonic() - started < 0.5  # does not wait for the running handler
+    gate.set()
+
+
+def test_system_idle_waits_out_work_shorter_than_its_timeout() -> None:
+    with SystemClock(workers=1) as clock:
+        clock.submit(lambda: time.sleep(0.2))
+        assert clock.idle(timeout=0.5) is True
+
+
+def test_a_dropped_clock_tells_the_owners_of_its_timers() -> None:
+    told: list[str] = []
+    clock = SystemClock(workers=1)
+    clock.call_later(3600, print, on_abandon=told.append)
+    del clock
+    gc.collect()
+    assert told == ["the clock was dropped without shutdown()"]
+
+
+# -- AsyncioClock ---------------------------------------------------------------------------
+
+
+def test_asyncio_clock_defaults_messages_names_and_seed() -> None:
+    async def main() -> tuple[int, Any, list[str], int, int]:
+        async with AsyncioClock(seed=3) as clock:
+            names: list[str] = []
+            clock.submit(lambda: names.append(threading.current_thread().name))
+            await clock.idle_async()
+            other = AsyncioClock(seed=3)
+            draws = clock.random().getrandbits(32), other.random().getrandbits(32)
+            await other.shutdown_async()
+            return clock.workers, clock.seed, names, *draws
+
+    workers, seed, names, a, b = asyncio.run(main())
+    assert (workers, seed, a) == (8, 3, b) and names[0].startswith("eventbus-asyncio-worker-")
+    assert message(AsyncioClock) == ("ValidationError: AsyncioClock needs an event loop: create it inside async code, "
+                                     "or pass loop=")
+    assert message(lambda: AsyncioClock(loop=5)) == (  # type: ignore[arg-type]
+        "ValidationError: Invalid type for parameter loop, value: 5, type: <class 'int'>, "
+        "valid types: <class 'asyncio.AbstractEventLoop'>")
+
+
+def test_an_asyncio_clock_built_from_another_thread_still_notices_its_loop_ending() -> None:
+    loop = LoopThread()
+    clock = AsyncioClock(loop=loop.loop)
+    told: list[str] = []
+    clock.call_later(3600, print, on_abandon=told.append)
+    loop.close()  # cancels the loop's tasks, as asyncio.run does on its way out
+    assert clock.closed and told == ["the event loop is ending"]
+
+
+def test_asyncio_clock_messages_and_repr() -> None:
+    async def main() -> tuple[str, str, str, str]:
+        clock = AsyncioClock()
+        clock.call_later(3600, print)
+        await asyncio.sleep(0)
+        open_repr = repr(clock)
+        blocked = message(clock.idle)
+        clock.shutdown(drain=False)
+        return open_repr, repr(clock), blocked, message(lambda: clock.submit(print))
+
+    open_repr, closed_repr, blocked, closed = asyncio.run(main())
+    assert open_repr == "<AsyncioClock tasks=0 timers=1>" and closed_repr == "<AsyncioClock tasks=0 timers=0 closed>"
+    assert blocked == ("LoopBlockingError: AsyncioClock.idle() would block its own event loop: "
+                       "use await clock.idle_async()")
+    assert closed == "ClockClosedError: This clock has been shut down"
+
+
+def test_asyncio_idle_honours_its_timeout() -> None:
+    async def main() -> tuple[bool, bool]:
+        async with AsyncioClock() as clock:
+            gate = asyncio.Event()
+
+            async def slow() -> None:
+                await gate.wait()
+
+            clock.submit(slow)
+            timed_out = await clock.idle_async(timeout=0.02)
+            gate.set()
+            finished = await clock.idle_async(timeout=5)
+            return timed_out, finished
+
+    assert asyncio.run(main()) == (False, True)
+
+
+def test_asyncio_shutdown_from_another_thread_after_the_loop_stopped() -> None:
+    loop = LoopThread()
+
+    async def make() -> AsyncioClock:
+        return AsyncioClock()
+
+    clock = loop.run(make())
+    told: list[str] = []
+    clock.call_later(3600, print, on_abandon=told.append)
+    loop.loop.call_soon_threadsafe(loop.loop.stop)
+    loop.thread.join(5)
+    assert clock.idle() is True  # not running: answered without the loop
+    assert len(clock.shutdown()) == 1 and told == ["the clock was shut down"]
+    loop.loop.close()
+    with pytest.raises(ClockClosedError):
+        clock.submit(print)
+
+
+def test_scheduling_validation_is_shared() -> None:
+    assert message(lambda: ManualClock().call_later(1, print, on_abandon="x")) == (  # type: ignore[arg-type]
+        "ValidationError: Invalid type for parameter on_abandon, value: x, type: <class 'str'>, "
+        "valid types: a callable")
+    with pytest.raises(ValidationError, match="Invalid type for parameter drain"):
+        SystemClock().shutdown(drain=None)  # type: ignore[arg-type]
+    with pytest.raises(LoopBlockingError):
+        async def main() -> None:
+            with AsyncioClock():
+                pass
+
+        asyncio.run(main())

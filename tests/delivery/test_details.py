@@ -1,0 +1,365 @@
+"""Delivery details that mutation testing showed no test pinned: defaults, names, records,
+exact messages, and the timing of throttle retries."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from eventbus import (
+    AsyncioClock,
+    Function,
+    ManualClock,
+    Outcome,
+    Queue,
+    QueueStore,
+    ResourceNotFoundError,
+    RetryPolicy,
+    SystemClock,
+    Target,
+    WaitTimeoutError,
+)
+from eventbus._delivery._retry import backoff_delay
+
+
+def handler(event: Any, context: Any) -> None:
+    return None
+
+
+def sink(event: Any) -> None:
+    return None
+
+
+def message(call: Any) -> str:
+    try:
+        call()
+    except Exception as exc:  # the text is what is checked
+        return f"{type(exc).__name__}: {exc}"
+    raise AssertionError("no error")
+
+
+def test_defaults() -> None:
+    clock = ManualClock()
+    target = Target(print, clock=clock)
+    assert (target.target_id, target.rule_arn, target.outcome_retention, target.seed) == ("target", "", 10_000, None)
+    assert target.retry_policy == RetryPolicy() and target.destination is print and target.dead_letter_queue is None
+    fn = Function(handler, clock=clock)
+    assert (fn.maximum_retry_attempts, fn.maximum_event_age_in_seconds, fn.timeout, fn.reserved_concurrency,
+            fn.region, fn.account, fn.outcome_retention, fn.name) == (2, 21600, 3, None, "us-east-1", "123456789012",
+                                                                      10_000, "handler")
+    queue = Queue("q", clock=clock)
+    assert (queue.capacity, queue.visibility_timeout, queue.region, queue.account, queue.max_receive_count,
+            queue.dead_letter_queue, queue.seed) == (100_000, 30.0, "us-east-1", "123456789012", None, None, None)
+    queue.send("a")
+    queue.send("b")
+    assert [m.body for m in queue.receive()] == ["a"]  # one message by default
+    clock.advance(29)
+    assert queue.receive()[0].body == "b"
+    clock.advance(1)
+    assert queue.receive()[0].receive_count == 2  # hidden 30 s by default
+
+
+def test_names_of_destinations_and_labels_of_timers() -> None:
+    clock = ManualClock()
+
+    class Sink:
+        def __call__(self, event: Any) -> None:
+            return None
+
+    assert Target(Sink(), clock=clock).arn == "python:tests.delivery.test_details.Sink"
+    assert Target(sink, clock=clock).arn == "python:tests.delivery.test_details.sink"
+    target = Target(print, target_id="T1", clock=clock)
+    delivery = target.deliver({})
+    assert [t.label for t in clock.pending()] == [f"target T1 -> python:builtins.print {delivery}"]
+    fn = Function(lambda e, c: 1 / 0, name="f", clock=clock)
+    rid = fn.invoke({}, "Event")["RequestId"]
+    clock.advance(1)
+    assert [t.label for t in clock.pending()] == [f"retry 1 function f {rid}"]
+    assert message(lambda: Target(print, target_id="x" * 65, clock=clock)).endswith(
+        "Member must have length less than or equal to 64")
+
+
+def test_records_shape_timestamps_status_and_stack_traces() -> None:
+    clock = ManualClock()
+    failures: list[Any] = []
+    dlq = Queue(clock=clock)
+
+    def deep(n: int) -> None:
+        if n:
+            deep(n - 1)
+        raise ValueError("at the bottom")
+
+    fn = Function(lambda e, c: deep(8), clock=clock, on_failure=failures.append, maximum_retry_attempts=0)
+    clock.advance(1.5)
+    fn.invoke({}, "Event")
+    clock.advance(0)
+    record = failures[0]
+    assert record["timestamp"] == "2024-01-01T00:00:01.500Z"
+    trace = record["responsePayload"]["stackTrace"]
+    assert len(trace) == 5 and "deep" in trace[-1] and "raise ValueError" in trace[-1]
+    gone = Function(handler, name="gone", clock=clock, on_failure=failures.append, dead_letter_queue=dlq)
+    rid = gone.invoke({}, "Event")["RequestId"]
+    gone.delete()
+    clock.advance(0)
+    assert failures[1]["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+    assert failures[1]["responsePayload"] is None  # the function never ran
+    assert dlq.receive()[0].attributes == {"RequestID": rid, "ErrorCode": "404",
+                                           "ErrorMessage": f"ResourceNotFoundError: Function not found: {gone.arn}"}
+
+
+def test_an_error_without_a_message_is_named_by_its_type() -> None:
+    clock = ManualClock()
+    dlq = Queue(clock=clock)
+
+    def quiet(event: Any, context: Any = None) -> None:
+        raise RuntimeError()
+
+    Function(quiet, clock=clock, dead_letter_queue=dlq, maximum_retry_attempts=0).invoke({}, "Event")
+    target = Target(quiet, clock=clock, dead_letter_queue=dlq, retry_policy=RetryPolicy(maximum_retry_attempts=0))
+    delivery = target.deliver({})
+    clock.run_until_idle()
+    assert sorted(m.attributes.get("ErrorMessage") or m.attributes["ERROR_MESSAGE"] for m in dlq.receive(10)) == [
+        "RuntimeError", "RuntimeError"]
+    assert target.outcome(delivery) == (Outcome.DEAD_LETTERED, "MaximumRetryAttempts: RuntimeError")
+
+
+def test_reasons_say_not_retried_and_count_throttled_retries() -> None:
+    clock = ManualClock()
+    target = Target(lambda e: (_ for _ in ()).throw(ResourceNotFoundError("gone")), clock=clock)
+    delivery = target.deliver({})
+    clock.advance(0)
+    assert target.outcome(delivery) == (Outcome.DROPPED, "no dead-letter queue or failure destination took it: "
+                                                          "not retried: ResourceNotFoundError: gone")
+    fn = Function(lambda e, c: clock.advance(5) if e == "hold" else None, clock=clock, reserved_concurrency=1)
+    rid = fn.invoke({}, "Event")["RequestId"]
+    fn.invoke('"hold"')  # throttles the queued one a few times meanwhile
+    throttles = fn.metrics.throttles
+    clock.shutdown(drain=False)
+    assert fn.outcome(rid) == (Outcome.DROPPED, f"the clock was shut down before retry {throttles}")
+
+
+def throttles_while_held(seed: int) -> list[int]:
+    """Throttle counts, every 0.1 s, of an Event invocation queued behind a call that holds the only slot."""
+    clock = ManualClock(seed=seed)
+    seen: list[int] = []
+
+    def handler(event: Any, context: Any) -> None:
+        if event == "hold":
+            for _ in range(10):
+                clock.advance(0.1)
+                seen.append(fn.metrics.throttles)
+
+    fn = Function(handler, clock=clock, reserved_concurrency=1)
+    fn.invoke({}, "Event")
+    fn.invoke('"hold"')
+    return seen
+
+
+def test_throttle_retries_start_after_half_a_second_to_a_second() -> None:
+    for seed in range(20):
+        seen = throttles_while_held(seed)
+        # throttled at 0 s (queued behind the held slot), then again 0.5-1 s later
+        assert seen[3] == 1 and seen[-1] == 2, (seed, seen)
+
+
+def test_backoff_uses_the_whole_jitter_band() -> None:
+    rng = random.Random(1)
+    draws = [backoff_delay(3, 1.0, 300.0, rng) for _ in range(2000)]
+    assert min(draws) >= 2.0 and max(draws) <= 4.0
+    assert min(draws) < 2.05 and max(draws) > 3.95
+
+
+def test_function_details() -> None:
+    clock = ManualClock()
+    remaining: list[int] = []
+
+    def slow(event: Any, context: Any) -> None:
+        clock.advance(5)
+        remaining.append(context.get_remaining_time_in_millis())
+
+    Function(slow, clock=clock, timeout=3)({})
+    assert remaining == [0]  # never negative
+    assert message(lambda: Function(handler, clock=clock, reserved_concurrency=0)({})) == \
+        "ThrottlingError: Rate Exceeded."
+    assert message(lambda: Function(handler, clock=clock).deliver({"x": float("nan")})) == (
+        "ValidationError: payload is not JSON-serialisable: Out of range float values are not JSON compliant")
+
+
+def test_function_failed_to_dlq_is_counted() -> None:
+    clock = ManualClock()
+    full = Queue(clock=clock, capacity=1)
+    full.send("occupied")
+    fn = Function(lambda e, c: 1 / 0, clock=clock, dead_letter_queue=full, maximum_retry_attempts=0)
+    rid = fn.invoke({}, "Event")["RequestId"]
+    assert fn.wait(rid)[0] is Outcome.DROPPED and (fn.metrics.failed_to_dlq, fn.metrics.sent_to_dlq) == (1, 0)
+
+
+def test_zero_concurrency_records_carry_no_function_error() -> None:
+    clock = ManualClock()
+    failures: list[Any] = []
+    fn = Function(handler, clock=clock, reserved_concurrency=0, on_failure=failures.append)
+    fn.invoke({"a": 1}, "Event")
+    clock.advance(0)
+    assert failures[0]["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+    assert failures[0]["responsePayload"] is None and failures[0]["requestPayload"] == {"a": 1}
+
+
+def test_invoke_async_passes_payload_and_context() -> None:
+    async def main() -> Any:
+        clock = ManualClock()
+        seen: list[Any] = []
+
+        async def record(event: Any, context: Any) -> Any:
+            seen.append((event, context.aws_request_id))
+            return event
+
+        def plain(event: Any, context: Any) -> Any:
+            seen.append((event, context.aws_request_id))
+            return [event]
+
+        fn = Function(record, clock=clock)
+        sync_fn = Function(plain, clock=clock)
+        first = await fn.invoke_async({"n": 1})
+        second = await sync_fn.invoke_async({"n": 2})
+        event = await fn.invoke_async({"n": 3}, "Event")
+        await clock.run_until_idle_async()
+        return first, second, event, seen
+
+    first, second, event, seen = asyncio.run(main())
+    assert first["Payload"] == {"n": 1} and second["Payload"] == [{"n": 2}]
+    assert seen == [({"n": 1}, first["RequestId"]), ({"n": 2}, second["RequestId"]), ({"n": 3}, event["RequestId"])]
+
+
+def test_calling_an_async_function_inside_a_loop_names_the_twin() -> None:
+    async def main() -> str:
+        async def handler(event: Any, context: Any) -> None:
+            return None
+
+        return message(lambda: Function(handler, name="h", clock=ManualClock())({}))
+
+    assert asyncio.run(main()) == ("LoopBlockingError: fn(...) would block the running event loop to run the async "
+                                   "handler of h: use await fn.invoke_async(...)")
+
+
+def test_async_destination_objects_are_awaited() -> None:
+    clock = ManualClock()
+    got: list[Any] = []
+
+    class AsyncSink:
+        async def deliver(self, payload: Any, attributes: Any = None) -> None:
+            await asyncio.sleep(0)
+            got.append((payload, attributes))
+
+    target = Target(AsyncSink(), clock=clock)
+    assert target.wait(target.deliver({"a": 1}, {"k": "v"})) == (Outcome.SUCCEEDED, "")
+    assert got == [({"a": 1}, {"k": "v"})]
+
+
+def test_a_cancelled_async_handler_ends_dropped_and_frees_its_slot() -> None:
+    async def main() -> Any:
+        clock = AsyncioClock()
+        started = asyncio.Event()
+
+        async def forever(event: Any, context: Any) -> str:
+            if event:
+                started.set()
+                await asyncio.Event().wait()
+            return "free"
+
+        fn = Function(forever, clock=clock, reserved_concurrency=1)
+        rid = fn.invoke({"wait": "forever"}, "Event")["RequestId"]
+        await started.wait()
+        return fn, rid
+
+    fn, rid = asyncio.run(main())  # the loop ends: the handler's task is cancelled
+    assert fn.outcome(rid) == (Outcome.DROPPED, "interrupted by CancelledError: the attempt did not finish")
+    assert fn.invoke({})["Payload"] == "free"  # not throttled: the slot was given back
+
+
+def test_wait_messages() -> None:
+    clock = SystemClock(workers=1)
+    try:
+        fn = Function(lambda e, c: __import__("time").sleep(0.3), clock=clock)
+        rid = fn.invoke({}, "Event")["RequestId"]
+        assert message(lambda: fn.wait(rid, timeout=0.01)) == \
+            f"WaitTimeoutError: delivery {rid} did not end within 0.01 s"
+        assert message(lambda: fn.wait(rid, timeout="x")).startswith(  # type: ignore[arg-type]
+            "ValidationError: Invalid type for parameter timeout")
+        assert message(lambda: fn.outcome("nope")) == (
+            "ResourceNotFoundError: No delivery 'nope': it was never accepted here, or its outcome is no longer kept "
+            "(outcome_retention=10000)")
+        with pytest.raises(KeyError) as missing:
+            fn.outcomes["nope"]
+        assert missing.value.args == ("nope",)
+        fn.wait(rid, timeout=5)
+    finally:
+        clock.shutdown()
+
+    async def main() -> tuple[str, str]:
+        async with AsyncioClock() as clock:
+            async def slow(e: Any, c: Any) -> None:
+                await asyncio.sleep(0.2)
+
+            fn = Function(slow, clock=clock)
+            rid = fn.invoke({}, "Event")["RequestId"]
+            blocked = message(lambda: fn.wait(rid))
+            try:
+                await fn.wait_async(rid, timeout=0.01)
+            except WaitTimeoutError as exc:
+                timed_out = str(exc)
+            return blocked, timed_out.replace(rid, "<rid>")
+
+    blocked, timed_out = asyncio.run(main())
+    assert blocked == ("LoopBlockingError: wait() would block the clock's own event loop: "
+                       "use await wait_async(...)")
+    assert timed_out == "delivery <rid> did not end within 0.01 s"
+
+
+def test_a_queue_on_a_custom_store_and_seed() -> None:
+    from eventbus import MemoryQueueStore
+
+    store = MemoryQueueStore()
+    queue = Queue(clock=ManualClock(), store=store, seed=7)
+    queue.send("kept in the given store")
+    assert isinstance(store, QueueStore) and len(store) == 1 and queue.store is store
+    same = Queue(clock=ManualClock(), seed=7)
+    assert queue.messages()[0].message_id == same.send("x")  # the seed fixes the ids
+    assert queue.messages()[0].message_id[14] == "4"  # version 4 UUIDs
+    assert queue.messages()[0].sent_at is not None
+
+
+def test_change_visibility_and_receive_messages() -> None:
+    queue = Queue(clock=ManualClock())
+    queue.send("x")
+    [m] = queue.receive()
+    queue.delete(m)
+    assert message(lambda: queue.change_visibility(m, 5)) == (
+        f"ValidationError: Value {m.receipt_handle} for parameter ReceiptHandle is invalid. Reason: the message was "
+        "deleted or received again.")
+    Queue(clock=ManualClock(), visibility_timeout=43_200)  # the maximum is allowed
+
+
+def test_clock_mismatch_names_the_part_and_the_owner() -> None:
+    a, b = ManualClock(), ManualClock()
+    other = Queue(clock=b)
+    text = message(lambda: Queue(clock=a, dead_letter_queue=other, max_receive_count=1))
+    assert text.startswith("ValidationError: dead_letter_queue runs on <ManualClock") and \
+        "but this Queue runs on" in text
+    text = message(lambda: Target(other.send, clock=a))
+    assert text.startswith("ValidationError: destination runs on") and "but this Target runs on" in text
+    text = message(lambda: Target(print, clock=a, dead_letter_queue=other))
+    assert text.startswith("ValidationError: dead_letter_queue runs on") and "but this Target runs on" in text
+
+
+def test_retry_delays_are_one_then_two_minutes() -> None:
+    clock = ManualClock()
+    fn = Function(lambda e, c: 1 / 0, clock=clock)
+    fn.invoke({}, "Event")
+    clock.advance(0)
+    assert clock.next_due() == clock.now() + timedelta(seconds=60)
+    clock.advance(60)
+    assert clock.next_due() == clock.now() + timedelta(seconds=120)
