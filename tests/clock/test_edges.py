@@ -1,4 +1,4 @@
-"""Clock details that mutation testing showed no test pinned: defaults, exact messages,
+"""The edges of the clock contract that mutation testing showed no test pinned: defaults, exact messages,
 the edges of shutdown and idle, and what a cancelled or dropped clock tells its owners."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Delivery details that mutation testing showed no test pinned: defaults, names, records,
+"""The edges of delivery that mutation testing showed no test pinned: defaults, names, records,
 exact messages, and the timing of throttle retries."""
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def test_names_of_destinations_and_labels_of_timers() -> None:
         def __call__(self, event: Any) -> None:
             return None
 
-    assert Target(Sink(), clock=clock).arn == "python:tests.delivery.test_details.Sink"
-    assert Target(sink, clock=clock).arn == "python:tests.delivery.test_details.sink"
+    assert Target(Sink(), clock=clock).arn == "python:tests.delivery.test_edges.Sink"
+    assert Target(sink, clock=clock).arn == "python:tests.delivery.test_edges.sink"
     target = Target(print, target_id="T1", clock=clock)
     delivery = target.deliver({})
     assert [t.label for t in clock.pending()] == [f"target T1 -> python:builtins.print {delivery}"]
