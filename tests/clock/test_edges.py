@@ -20,6 +20,7 @@ from eventbus import (
     ManualClock,
     Outcome,
     SystemClock,
+    Timer,
     ValidationError,
 )
 
@@ -309,3 +310,130 @@ def test_scheduling_validation_is_shared() -> None:
                 pass
 
         asyncio.run(main())
+
+
+def test_manual_async_twins_defaults_counts_and_messages() -> None:
+    async def main() -> tuple[Any, ...]:
+        clock = ManualClock()
+        start = clock.now()
+        clock.call_later(0.5, lambda: None, label="half a second")
+        clock.call_later(60, lambda: None)
+        clock.call_later(120, lambda: None)
+        moved = await clock.advance_async()  # no time passes by default
+        bad = message(lambda: asyncio.get_running_loop() and clock.advance_async(-1).send(None))
+        ran = await clock.run_until_idle_async(limit=start + timedelta(seconds=120))
+        clock.call_later(0.5, lambda: None, label="after")
+        left = [t.label for t in await clock.shutdown_async()]
+        timeout = message(lambda: ManualClock().shutdown_async(timeout="x").send(None))  # type: ignore[arg-type]
+        return moved, clock.now() - start, bad, ran, left, timeout
+
+    moved, elapsed, bad, ran, left, timeout = asyncio.run(main())
+    assert moved == 0 and ran == 3 and left == ["after"]
+    assert elapsed == timedelta(seconds=120)
+    assert bad == ("ValidationError: 1 validation error detected: Value '-1' at 'delta' failed to satisfy "
+                   "constraint: Member must have value greater than or equal to 0")
+    assert timeout.startswith("ValidationError: Invalid type for parameter timeout")
+
+
+def test_run_until_and_shutdown_name_their_twins_inside_a_loop() -> None:
+    async def main() -> tuple[str, str]:
+        clock = ManualClock()
+
+        async def work() -> None:
+            return None
+
+        clock.submit(work)
+        return message(lambda: clock.run_until(lambda: False)), message(clock.shutdown)
+
+    run_until, shutdown = asyncio.run(main())
+    assert run_until.endswith("use await clock.run_until_idle_async(...)")
+    assert shutdown.endswith("use await clock.shutdown_async(...)")
+
+
+def test_next_due_and_idle_step_over_cancelled_timers() -> None:
+    clock = ManualClock()
+    clock.call_later(1, print).cancel()
+    second = clock.call_later(2, print)
+    assert clock.next_due() == second.when
+    with SystemClock(workers=1) as system:
+        system.call_later(3600, print).cancel()
+        system.call_later(7200, print)
+        assert system.idle(timeout=1) is True
+
+
+def test_asyncio_idle_and_shutdown_from_another_thread_honour_timeouts() -> None:
+    loop = LoopThread()
+    try:
+        async def make() -> AsyncioClock:
+            return AsyncioClock()
+
+        clock = loop.run(make())
+        gate = threading.Event()
+        clock.submit(lambda: gate.wait(5))
+        started = time.monotonic()
+        assert clock.idle(timeout=0.05) is False
+        clock.shutdown(timeout=0.05)
+        assert time.monotonic() - started < 1
+        gate.set()
+    finally:
+        loop.close()
+
+
+def test_asyncio_idle_async_waits_out_work_shorter_than_its_timeout() -> None:
+    async def main() -> bool:
+        async with AsyncioClock() as clock:
+            async def short() -> None:
+                await asyncio.sleep(0.1)
+
+            clock.submit(short)
+            return bool(await clock.idle_async(timeout=0.5))
+
+    assert asyncio.run(main()) is True
+
+
+def test_asyncio_plain_callbacks_returning_coroutines_are_awaited_and_nothing_is_kept() -> None:
+    async def main() -> tuple[list[int], int, str]:
+        async with AsyncioClock() as clock:
+            ran: list[int] = []
+
+            async def later(n: int) -> None:
+                ran.append(n)
+
+            for n in range(200):
+                clock.call_later(0.001 * (n % 3), lambda n=n: later(n))  # plain callbacks returning coroutines
+            await asyncio.sleep(0.05)
+            await clock.idle_async(timeout=5)
+            gc.collect()
+            kept = sum(1 for o in gc.get_objects() if isinstance(o, Timer))
+            return sorted(ran), kept, repr(clock)
+
+    ran, kept, text = asyncio.run(main())
+    assert ran == list(range(200)) and kept <= 2 and text == "<AsyncioClock tasks=0 timers=0>"
+
+
+def test_asyncio_messages() -> None:
+    async def main() -> tuple[str, str]:
+        clock = AsyncioClock()
+        try:
+            return message(clock.shutdown), message(clock.__enter__)
+        finally:
+            clock.shutdown(drain=False)
+
+    shutdown, enter = asyncio.run(main())
+    assert shutdown == ("LoopBlockingError: AsyncioClock.shutdown() would block its own event loop to drain: "
+                        "use await clock.shutdown_async() (or shutdown(drain=False))")
+    assert enter == "LoopBlockingError: `with AsyncioClock()` would block its own event loop on exit: use `async with`"
+
+
+def test_two_plain_handlers_waiting_for_quiet_on_an_asyncio_clock_both_get_it() -> None:
+    async def main() -> list[Any]:
+        clock = AsyncioClock(workers=2)
+        fn = Function(lambda e, c: clock.idle(timeout=5), clock=clock)
+        ids = [fn.invoke({}, "Event")["RequestId"] for _ in range(2)]
+        started = time.monotonic()
+        found = [await fn.wait_async(rid, timeout=10) for rid in ids]
+        assert time.monotonic() - started < 3
+        await clock.shutdown_async()
+        return found
+
+    assert asyncio.run(main()) == [(Outcome.SUCCEEDED, "")] * 2

@@ -93,7 +93,7 @@ def test_records_shape_timestamps_status_and_stack_traces() -> None:
             deep(n - 1)
         raise ValueError("at the bottom")
 
-    fn = Function(lambda e, c: deep(8), clock=clock, on_failure=failures.append, maximum_retry_attempts=0)
+    fn = Function(lambda e, c: deep(20), clock=clock, on_failure=failures.append, maximum_retry_attempts=0)
     clock.advance(1.5)
     fn.invoke({}, "Event")
     clock.advance(0)
@@ -363,3 +363,85 @@ def test_retry_delays_are_one_then_two_minutes() -> None:
     assert clock.next_due() == clock.now() + timedelta(seconds=60)
     clock.advance(60)
     assert clock.next_due() == clock.now() + timedelta(seconds=120)
+
+
+def test_payload_messages_name_the_part() -> None:
+    fn = Function(handler, clock=ManualClock())
+    assert message(lambda: fn.invoke("\ud800")) == (
+        "ValidationError: request body is not valid Unicode text: surrogates not allowed at position 0")
+    assert message(lambda: fn.invoke("[" * 201 + "]" * 201)) == (
+        "ValidationError: request body nests deeper than 200 levels")
+    assert message(lambda: Queue(clock=ManualClock()).send({"x": float("inf")})) == (
+        "ValidationError: MessageBody is not JSON-serialisable: Out of range float values are not JSON compliant")
+
+
+def test_message_repr() -> None:
+    queue = Queue(clock=ManualClock())
+    queue.send("x" * 100, {"k": "v" * 100})
+    [m] = queue.receive()
+    assert repr(m) == (f"Message(message_id={m.message_id!r}, body='{'x' * 56}..., "
+                       f"attributes={{'k': '{'v' * 50}..., receive_count=1)")
+
+
+def test_request_response_ids_and_contexts_agree() -> None:
+    clock = ManualClock()
+    seen: list[str] = []
+    fn = Function(lambda e, c: seen.append(c.aws_request_id), clock=clock)
+    response = fn.invoke({})
+    assert response["RequestId"] == seen[0] and response["RequestId"]
+
+    async def main() -> Any:
+        async def boom(e: Any, c: Any) -> None:
+            raise ValueError("x")
+
+        def returns_coroutine(e: Any, c: Any) -> Any:
+            async def later() -> str:
+                return "awaited"
+
+            return later()
+
+        failed = await Function(boom, clock=clock).invoke_async({})
+        awaited = await Function(returns_coroutine, clock=clock).invoke_async({})
+        return failed, awaited
+
+    failed, awaited = asyncio.run(main())
+    assert failed["RequestId"] and failed["FunctionError"] == "Unhandled"
+    assert awaited["Payload"] == "awaited"
+
+    async def inside() -> dict[str, Any]:
+        def plain(e: Any, c: Any) -> Any:  # a plain handler that returns a coroutine, called inside a loop
+            async def later() -> None:
+                return None
+
+            return later()
+
+        return Function(plain, name="p", clock=clock).invoke({})
+
+    payload = asyncio.run(inside())["Payload"]
+    assert (payload["errorType"], payload["errorMessage"]) == (
+        "LoopBlockingError", "Function p would block the running event loop to run async work")
+
+
+def test_a_refusing_failure_destination_is_logged_by_name(caplog: pytest.LogCaptureFixture) -> None:
+    clock = ManualClock()
+
+    def refuse(record: Any) -> None:
+        raise RuntimeError("down")
+
+    fn = Function(lambda e, c: 1 / 0, name="f", clock=clock, on_failure=refuse, maximum_retry_attempts=0)
+    fn.wait(fn.invoke({}, "Event")["RequestId"])
+    assert "eventbus: on_failure destination of f refused a record: RuntimeError: down" in caplog.text
+
+
+def test_wait_async_checks_its_timeout() -> None:
+    async def main() -> str:
+        clock = ManualClock()
+        fn = Function(handler, clock=clock)
+        rid = fn.invoke({}, "Event")["RequestId"]
+        try:
+            await fn.wait_async(rid, timeout="x")  # type: ignore[arg-type]
+        except Exception as exc:
+            return str(exc)
+        return "no error"
+
+    assert asyncio.run(main()).startswith("Invalid type for parameter timeout")

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -214,3 +215,5 @@ class StoreAgainstReference(RuleBasedStateMachine):
 
 
 TestStoreAgainstReference = StoreAgainstReference.TestCase
+# cheap enough to search hard in every profile (mutmut's too): 200 runs of up to 50 steps
+TestStoreAgainstReference.settings = settings(TestStoreAgainstReference.settings, max_examples=200)

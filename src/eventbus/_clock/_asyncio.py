@@ -201,15 +201,12 @@ class AsyncioClock(Clock):
             log.error("eventbus: background work failed: %s", timer.label or timer.callback, exc_info=exc)
 
     # -- waiting and closing ------------------------------------------------------
-    def _callers(self, me: asyncio.Task[Any] | None) -> set[asyncio.Task[Any]]:
-        """Tasks that do not count as running: the caller's, and those waiting in idle()."""
-        return self._idling | ({me} if me is not None else set())
-
-    def _busy(self, me: asyncio.Task[Any] | None) -> bool:
+    def _busy(self) -> bool:
+        """Whether a timer is due or a task runs (tasks waiting in ``idle`` do not count)."""
         now = self.now()
         with self._lock:
             due = any(not t.cancelled and t.when <= now for t in self._timers)
-        return due or bool(self._tasks - self._callers(me))
+        return due or bool(self._tasks - self._idling)
 
     def _caller_task(self) -> asyncio.Task[Any] | None:
         """The task the calling code runs in: the current task on the loop, or the task
@@ -220,14 +217,14 @@ class AsyncioClock(Clock):
 
     async def _idle(self, timeout: float | None, me: asyncio.Task[Any] | None) -> bool:
         deadline = None if timeout is None else self._loop.time() + timeout
-        if me is not None:
+        if me is not None:  # (the caller's own task, and others waiting here, do not count as running)
             self._idling.add(me)
         try:
-            while self._busy(me):
+            while self._busy():
                 remaining = None if deadline is None else deadline - self._loop.time()
                 if remaining is not None and remaining <= 0:
                     return False
-                tasks = self._tasks - self._callers(me)
+                tasks = self._tasks - self._idling
                 step = 0.01 if remaining is None else min(remaining, 0.01)
                 if tasks:  # (woken at least every 10 ms: another task may start idling)
                     await asyncio.wait(tasks, timeout=step)
@@ -250,9 +247,9 @@ class AsyncioClock(Clock):
             raise LoopBlockingError("AsyncioClock.idle() would block its own event loop: "
                                     "use await clock.idle_async()")
         if self._loop.is_closed() or not self._loop.is_running():
-            return not self._busy(None)
+            return not self._busy()
         me = self._caller_task()
-        with self._pool.lending(idling=True):
+        with self._pool.lending():
             return asyncio.run_coroutine_threadsafe(self._idle(timeout, me), self._loop).result()
 
     def _waiting(self) -> contextlib.AbstractContextManager[None]:
@@ -308,7 +305,7 @@ class AsyncioClock(Clock):
         if self._loop.is_closed() or not self._loop.is_running():
             return self._close()
         me = self._caller_task()
-        with self._pool.lending(idling=drain):
+        with self._pool.lending():
             future = asyncio.run_coroutine_threadsafe(self._shutdown(drain, timeout, me), self._loop)
             return future.result()
 

@@ -156,6 +156,7 @@ class _Pool:
             try:
                 while (timer := self._take()) is not None:
                     self._run(timer)
+                    del timer  # an idle thread holds on to nothing (a payload, say)
             finally:
                 self.threads.discard(threading.current_thread())
                 self.quiet.notify_all()
