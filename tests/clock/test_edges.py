@@ -24,16 +24,8 @@ from eventbus import (
     ValidationError,
 )
 
+from ..support import message
 from .conftest import LoopThread
-
-
-def message(call: Any) -> str:
-    try:
-        call()
-    except Exception as exc:  # the text is what is checked
-        return f"{type(exc).__name__}: {exc}"
-    raise AssertionError("no error")
-
 
 # -- ManualClock ------------------------------------------------------------------------
 
@@ -103,9 +95,10 @@ def test_loop_blocking_messages_name_each_twin() -> None:
 
         out: dict[str, str] = {}
         clock.submit(work)
-        for name in ("advance", "advance_to", "idle", "run_until_idle"):
-            call = getattr(clock, name)
-            out[name] = message(lambda call=call, name=name: call(clock.now()) if name == "advance_to" else call())
+        out["advance"] = message(clock.advance)
+        out["advance_to"] = message(lambda: clock.advance_to(clock.now()))
+        out["idle"] = message(clock.idle)
+        out["run_until_idle"] = message(clock.run_until_idle)
         fn = Function(handler, clock=clock)
         rid = fn.invoke({}, "Event")["RequestId"]
         out["wait"] = message(lambda: fn.wait(rid))

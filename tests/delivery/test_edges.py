@@ -25,6 +25,8 @@ from eventbus import (
 )
 from eventbus._delivery._retry import backoff_delay
 
+from ..support import message
+
 
 def handler(event: Any, context: Any) -> None:
     return None
@@ -33,13 +35,6 @@ def handler(event: Any, context: Any) -> None:
 def sink(event: Any) -> None:
     return None
 
-
-def message(call: Any) -> str:
-    try:
-        call()
-    except Exception as exc:  # the text is what is checked
-        return f"{type(exc).__name__}: {exc}"
-    raise AssertionError("no error")
 
 
 def test_defaults() -> None:

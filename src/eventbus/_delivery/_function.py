@@ -276,14 +276,14 @@ class Function(Runner):
             try:
                 return self.handler(data, context)
             finally:
-                self._free_slot()
+                self._slots.free()
 
         try:
             if self._async:
                 try:
                     value = await self.handler(data, context)
                 finally:
-                    self._free_slot()
+                    self._slots.free()
             else:
                 value = await asyncio.to_thread(in_thread)  # (cancelling this await leaves the thread running)
                 while inspect.isawaitable(value):
@@ -311,7 +311,7 @@ class Function(Runner):
     # -- running now (RequestResponse) --------------------------------------
     def _start_now(self) -> str:
         self._ledger.add("invocations")
-        if not self._take_slot():
+        if not self._slots.take():
             self._ledger.add("throttles")
             raise ThrottlingError("Rate Exceeded.")
         self._ledger.add("attempts")
@@ -338,7 +338,7 @@ class Function(Runner):
         except Exception as exc:
             return request_id, None, self._now_failed(exc)
         finally:
-            self._free_slot()
+            self._slots.free()
         return self._now_succeeded(request_id, value)
 
     @staticmethod
@@ -355,24 +355,18 @@ class Function(Runner):
         return LambdaContext(self.name, self.arn, request_id, self.clock.now() + timedelta(seconds=self.timeout),
                              self.clock)
 
-    def _take_slot(self) -> bool:
-        return self._slots.take()
-
-    def _free_slot(self) -> None:
-        self._slots.free()
-
     # -- the asynchronous queue (the shared state machine's hooks) -----------
     def _refuse(self, job: Job) -> tuple[BaseException, str, str | None] | None:
         if self._deleted:
             return ResourceNotFoundError(f"Function not found: {self.arn}"), FINAL, None
         if self.reserved_concurrency == 0:  # AWS: straight to the DLQ / failure destination
             return ThrottlingError("Rate Exceeded."), FINAL, "throttles"
-        if not self._take_slot():
+        if not self._slots.take():
             return ThrottlingError("Rate Exceeded."), THROTTLE, "throttles"
         return None
 
     def _release(self) -> None:
-        self._free_slot()
+        self._slots.free()
 
     def _call(self, job: Job) -> Any:
         return self.handler(job.payload(), self._context(job.id))
