@@ -125,13 +125,13 @@ def check_datetime(name: str, value: object) -> datetime:
     return value
 
 
-def check_name(name: str, value: object, pattern: str, max_length: int) -> str:
+def check_name(name: str, value: object, pattern: str, max_length: int | None = None) -> str:
     """A name matching ``pattern`` (AWS's regular expression), 1 to ``max_length`` characters."""
     if not isinstance(value, str):
         raise wrong_type(name, value, "<class 'str'>")
     if not value:
         raise out_of_range(name, value, "Member must have length greater than or equal to 1")
-    if len(value) > max_length:
+    if max_length is not None and len(value) > max_length:
         raise out_of_range(name, value, f"Member must have length less than or equal to {max_length}")
     if not re.fullmatch(pattern, value):
         raise out_of_range(name, value, f"Member must satisfy regular expression pattern: {pattern}")

@@ -430,3 +430,170 @@ def test_two_plain_handlers_waiting_for_quiet_on_an_asyncio_clock_both_get_it() 
         return found
 
     assert asyncio.run(main()) == [(Outcome.SUCCEEDED, "")] * 2
+
+
+def test_which_callables_count_as_async() -> None:
+    import functools
+
+    from eventbus._clock import is_async_callable
+
+    async def coroutine_function() -> None:
+        return None
+
+    def plain() -> None:
+        return None
+
+    class AsyncCallable:
+        async def __call__(self) -> None:
+            return None
+
+        async def method(self) -> None:
+            return None
+
+    class PlainCallable:
+        def __call__(self) -> None:
+            return None
+
+    yes = [coroutine_function, functools.partial(coroutine_function), functools.partial(functools.partial(
+        coroutine_function)), AsyncCallable(), AsyncCallable().method, functools.partial(AsyncCallable().method)]
+    no = [plain, functools.partial(plain), PlainCallable(), print, lambda: None, AsyncCallable, len]
+    assert [is_async_callable(f) for f in yes] == [True] * len(yes)
+    assert [is_async_callable(f) for f in no] == [False] * len(no)
+
+
+def test_naive_times_are_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        clock = ManualClock(datetime(2025, 1, 1))
+        assert clock.now() == datetime(2025, 1, 1, tzinfo=UTC) and clock.now().utcoffset() == timedelta(0)
+        timer = clock.call_at(datetime(2025, 1, 1, 1, 0), print)
+        assert timer.when == datetime(2025, 1, 1, 1, 0, tzinfo=UTC) and timer.when.utcoffset() == timedelta(0)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_manual_clock_seed_and_range_messages() -> None:
+    ids = [Function(print, clock=ManualClock(seed=s)).invoke({}, "Event")["RequestId"] for s in (0, 0, 1)]
+    default = Function(print, clock=ManualClock()).invoke({}, "Event")["RequestId"]
+    assert ids[0] == ids[1] == default != ids[2]  # seed 0 by default
+    from datetime import timezone
+
+    east = timezone(timedelta(hours=-1))
+    assert message(lambda: ManualClock(datetime.max.replace(tzinfo=east))).startswith(
+        "ValidationError: start datetime.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=datetime.timezone("
+        "datetime.timedelta(days=-1, seconds=82800))) is out of range in UTC")
+    last = ManualClock(datetime.max.replace(tzinfo=UTC) - timedelta(seconds=1))
+    assert message(lambda: last.advance(2)) == (
+        "ValidationError: 2 s after 9999-12-31T23:59:58.999999+00:00 is past the last time a datetime can hold")
+    assert ManualClock().submit(print).label == "" and ManualClock().call_at(ManualClock().now(), print).label == ""
+    with pytest.raises(AttributeError, match="read-only"):
+        ManualClock().seed = 5  # type: ignore[misc]
+
+    async def asyncio_clock() -> str:
+        async with AsyncioClock() as clock:
+            with pytest.raises(AttributeError, match="read-only"):
+                clock.seed = 5
+            return message(lambda: AsyncioClock(workers=0))
+
+    assert asyncio.run(asyncio_clock()) == (
+        "ValidationError: 1 validation error detected: Value '0' at 'workers' failed to satisfy constraint: "
+        "Member must have value greater than or equal to 1")
+    assert message(lambda: SystemClock(seed=-1)) == (
+        "ValidationError: 1 validation error detected: Value '-1' at 'seed' failed to satisfy constraint: "
+        "Member must have value greater than or equal to 0")
+
+
+def test_a_thread_lent_out_during_a_wait_retires_afterwards() -> None:
+    gate = threading.Event()
+
+    one = SystemClock(workers=1)
+
+    def waits_for_quiet() -> None:
+        one.submit(gate.set)  # queued behind this very callback...
+        one.idle(timeout=5)  # ...run by the thread this wait lends out
+
+    one.submit(waits_for_quiet)
+    assert gate.wait(5) and one.idle(timeout=5)
+    deadline = time.monotonic() + 5
+    while " threads=1 " not in repr(one) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert " threads=1 " in repr(one)  # the lent thread retired
+    one.shutdown()
+
+
+def test_system_clock_steps_over_cancelled_work_and_started_timers_cannot_be_cancelled() -> None:
+    clock = SystemClock(workers=1)
+    try:
+        gate, ran = threading.Event(), []
+        started = threading.Event()
+
+        def first() -> None:
+            started.set()
+            gate.wait(5)
+
+        timer = clock.submit(first)
+        started.wait(5)
+        assert timer.cancel() is False  # it started
+        clock.submit(lambda: ran.append("cancelled")).cancel()
+        clock.submit(lambda: ran.append("after the cancelled one"))
+        gate.set()
+        assert clock.idle(timeout=5)
+        assert ran == ["after the cancelled one"]
+    finally:
+        clock.shutdown()
+
+
+def test_system_idle_waits_for_every_running_callback() -> None:
+    with SystemClock(workers=2) as clock:
+        finished: list[str] = []
+        clock.submit(lambda: (time.sleep(0.05), finished.append("short")))  # type: ignore[func-returns-value]
+        clock.submit(lambda: (time.sleep(0.3), finished.append("long")))  # type: ignore[func-returns-value]
+        time.sleep(0.01)
+        assert clock.idle(timeout=5)
+        assert sorted(finished) == ["long", "short"]
+
+
+def test_system_shutdown_says_how_many_callbacks_still_run(caplog: pytest.LogCaptureFixture) -> None:
+    clock = SystemClock(workers=1)
+    gate, started = threading.Event(), threading.Event()
+    clock.submit(lambda: (started.set(), gate.wait(5)))  # type: ignore[func-returns-value]
+    started.wait(5)
+    assert clock.shutdown(timeout=0.01) == []
+    gate.set()
+    assert "SystemClock shut down with 1 callback(s) still running" in caplog.text
+    assert message(lambda: clock.submit(print)) == "ClockClosedError: This clock has been shut down"
+
+
+def test_timers_fire_while_someone_waits_in_idle() -> None:
+    with SystemClock(workers=2) as clock:
+        fired, gate = threading.Event(), threading.Event()
+        clock.submit(lambda: gate.wait(10))  # keeps idle() waiting
+        waiter = threading.Thread(target=clock.idle, kwargs={"timeout": 10})
+        waiter.start()
+        clock.call_later(0, fired.set)
+        assert fired.wait(5)
+        gate.set()
+        waiter.join(10)
+
+
+def test_asyncio_shutdown_leaves_no_task_behind() -> None:
+    async def main() -> tuple[list[str], str]:
+        clock = AsyncioClock()
+        gate = threading.Event()
+        fn = Function(lambda e, c: gate.wait(5), clock=clock)
+        for n in range(3):
+            fn.invoke({"n": n}, "Event")
+        await clock.shutdown_async(drain=False)
+        gate.set()
+        for _ in range(200):
+            if "tasks=0" in repr(clock):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # (a cancelled task ends on the next turn of the loop)
+        names = [t.get_name() for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        return names, repr(clock)
+
+    names, text = asyncio.run(main())
+    assert names == [] and text == "<AsyncioClock tasks=0 timers=0 closed>"

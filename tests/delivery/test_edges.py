@@ -440,3 +440,251 @@ def test_wait_async_checks_its_timeout() -> None:
         return "no error"
 
     assert asyncio.run(main()).startswith("Invalid type for parameter timeout")
+
+
+def test_settings_read_back_as_given() -> None:
+    clock = ManualClock()
+    queue = Queue(clock=clock)
+
+    def record(r: Any) -> None:
+        return None
+
+    fn = Function(handler, clock=clock, on_success=queue, on_failure=record, dead_letter_queue=queue)
+    assert (fn.on_success, fn.on_failure, fn.dead_letter_queue) == (queue, record, queue)
+    target = Target(print, clock=clock, dead_letter_queue=queue, seed=0)
+    assert (target.dead_letter_queue, target.seed) == (queue, 0)
+    assert Queue("Orders_2", clock=clock).name == "Orders_2"
+
+
+def test_default_function_names() -> None:
+    clock = ManualClock()
+
+    def MyHandler2(event: Any, context: Any) -> None:  # a name with capitals and digits
+        return None
+
+    class NoName:
+        def __call__(self, event: Any, context: Any) -> None:
+            return None
+
+    assert Function(MyHandler2, clock=clock).name == "MyHandler2"
+    assert Function(NoName(), clock=clock).name == "function"
+    long = lambda e, c: None  # noqa: E731
+    long.__name__ = "h" * 100
+    assert Function(long, clock=clock).name == "h" * 64
+
+
+def test_reserved_concurrency_caps_nested_calls() -> None:
+    clock = ManualClock()
+    depth: list[int] = []
+
+    def nest(event: Any, context: Any) -> Any:
+        depth.append(event)
+        return fn(event + 1) if event < 3 else "bottom"
+
+    fn = Function(nest, clock=clock, reserved_concurrency=2)
+    response = fn.invoke(1)  # 1 holds a slot, 2 holds the other, 3 is throttled (and 2, then 1, raise it)
+    assert response["FunctionError"] == "Unhandled" and response["Payload"]["errorType"] == "ThrottlingError"
+    assert depth == [1, 2] and fn.metrics.throttles == 1
+    one = Function(lambda e, c: None, clock=clock, reserved_concurrency=1)
+    for _ in range(3):
+        one({})  # each call gives its slot back
+    assert one.metrics.throttles == 0 and one.invoke(None)["StatusCode"] == 200
+
+
+def test_retry_policy_edges() -> None:
+    assert RetryPolicy(max_delay=86400).max_delay == 86400.0
+    assert RetryPolicy(base_delay=5, max_delay=5).base_delay == 5.0
+    policy = RetryPolicy(base_delay=timedelta(seconds=2), max_delay=timedelta(minutes=1))  # type: ignore[arg-type]
+    assert (policy.base_delay, policy.max_delay) == (2.0, 60.0) and isinstance(policy.base_delay, float)
+    assert message(lambda: RetryPolicy(max_delay=86400.5)).endswith(
+        "Member must have value less than or equal to 86400")
+
+
+def test_payload_size_limits() -> None:
+    fn = Function(handler, clock=ManualClock())
+    at_limit = "x" * (1_048_576 - 2)  # with its quotes: exactly 1 MB
+    fn.deliver(at_limit)
+    assert fn.invoke({"s": "x" * 300_000}, "Event")["StatusCode"] == 202  # long, but under the limit
+    assert message(lambda: fn.deliver("x" * 1_048_576)) == (
+        "ValidationError: Request must be smaller than 1048576 bytes for the InvokeFunction operation")
+    assert fn.invoke({"s": "x" * 2_000_000}, "DryRun") == {"StatusCode": 204}  # synchronous calls take up to 6 MB
+
+
+def test_invoke_and_handler_clock_messages() -> None:
+    async def main() -> str:
+        async def async_handler(e: Any, c: Any) -> None:
+            return None
+
+        return message(lambda: Function(async_handler, name="h", clock=ManualClock()).invoke({}))
+
+    assert asyncio.run(main()) == ("LoopBlockingError: Function.invoke() would block the running event loop to run "
+                                   "the async handler of h: use await fn.invoke_async(...)")
+    other = Function(handler, clock=ManualClock())
+    text = message(lambda: Function(other, clock=ManualClock()))  # type: ignore[arg-type]
+    assert text.startswith("ValidationError: handler runs on <ManualClock") and "but this Function runs on" in text
+
+
+def test_throttle_reasons() -> None:
+    clock = ManualClock()
+    zero = Function(handler, clock=clock, reserved_concurrency=0)
+    rid = zero.invoke({}, "Event")["RequestId"]
+    clock.advance(0)
+    assert zero.outcome(rid) == (Outcome.DROPPED, "no dead-letter queue or failure destination took it: "
+                                                  "RetriesExhausted: ThrottlingError: Rate Exceeded.")
+    held: list[str] = []
+
+    def hold(event: Any, context: Any) -> None:
+        if event == "hold":
+            clock.advance(120)
+
+    aged = Function(hold, clock=clock, reserved_concurrency=1, maximum_event_age_in_seconds=60)
+    rid = aged.invoke({}, "Event")["RequestId"]
+    aged.invoke('"hold"')
+    assert aged.outcome(rid) == (Outcome.DROPPED, "no dead-letter queue or failure destination took it: "
+                                                  "EventAgeExceeded: ThrottlingError: Rate Exceeded.")
+    assert held == []
+
+
+def test_marshal_failures_count_as_failures_and_refused_success_records_are_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = ManualClock()
+    fn = Function(lambda e, c: {1}, clock=clock, maximum_retry_attempts=2)
+    fn.wait(fn.invoke({}, "Event")["RequestId"])
+    assert (fn.metrics.attempts, fn.metrics.failures) == (3, 3)
+
+    def refuse(record: Any) -> None:
+        raise RuntimeError("down")
+
+    ok = Function(handler, name="ok", clock=clock, on_success=refuse)
+    ok.wait(ok.invoke({}, "Event")["RequestId"])
+    assert "eventbus: on_success destination of ok refused a record: RuntimeError: down" in caplog.text
+
+
+def test_async_destination_objects_cannot_take_records() -> None:
+    class AsyncSink:
+        async def deliver(self, payload: Any, attributes: Any = None) -> None:
+            return None
+
+    assert message(lambda: Function(handler, clock=ManualClock(), on_failure=AsyncSink())).startswith(
+        "ValidationError: on_failure must be synchronous")
+
+
+def test_names_of_nameless_destinations() -> None:
+    import functools
+
+    assert Target(functools.partial(print), clock=ManualClock()).arn == "python:functools.partial"
+
+
+def test_request_ids_are_version_4_uuids() -> None:
+    clock = ManualClock()
+    fn = Function(handler, clock=clock)
+    for rid in (fn.invoke({}, "Event")["RequestId"], fn.invoke({})["RequestId"], Target(print, clock=clock).deliver(1)):
+        assert rid[14] == "4" and len(rid) == 36
+
+
+def test_retry_labels_count_throttled_retries_too() -> None:
+    clock = ManualClock()
+    labels: list[str] = []
+
+    def hold(event: Any, context: Any) -> None:
+        if event == "hold":
+            clock.advance(0.7)
+            labels.extend(t.label for t in clock.pending())
+
+    fn = Function(hold, name="f", clock=clock, reserved_concurrency=1)
+    rid = fn.invoke({}, "Event")["RequestId"]
+    fn.invoke('"hold"')
+    assert labels and labels[0] == f"retry {fn.metrics.throttles} function f {rid}"
+
+
+def test_a_plain_handler_returning_a_coroutine_inside_a_loop_is_not_retried() -> None:
+    async def main() -> Any:
+        clock = ManualClock()
+
+        def plain(event: Any, context: Any) -> Any:
+            async def later() -> None:
+                return None
+
+            return later()
+
+        fn = Function(plain, name="p", clock=clock)
+        rid = fn.invoke({}, "Event")["RequestId"]
+        await clock.run_until_idle_async()
+        return fn.outcome(rid), fn.metrics.attempts
+
+    (outcome, reason), attempts = asyncio.run(main())
+    assert outcome is Outcome.DROPPED and attempts == 1
+    assert reason.endswith("RetriesExhausted: LoopBlockingError: function p (an awaitable from a plain function) "
+                           "would block the running event loop to run async work")
+
+
+def test_a_failure_in_the_bookkeeping_after_a_call_still_ends_the_delivery(monkeypatch: pytest.MonkeyPatch,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """No public input reaches this guard (it is there for eventbus's own bugs): a patched step stands in."""
+    clock = ManualClock()
+    target = Target(lambda e: 1 / 0, clock=clock, retry_policy=RetryPolicy(maximum_retry_attempts=0))
+
+    def broken(job: Any, exc: BaseException, condition: str | None) -> bool:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(target, "_dead_letter", broken)
+    delivery = target.deliver({})
+    clock.advance(0)
+    assert target.outcome(delivery) == (Outcome.DROPPED, "internal error after the call: RuntimeError: a bug")
+    assert "internal error after the call" in caplog.text
+
+
+def test_a_late_retry_gives_up_with_the_last_error() -> None:
+    from .test_target import BacklogClock
+
+    clock = BacklogClock()
+    dlq = Queue(clock=clock)
+    target = Target(lambda e: 1 / 0, clock=clock, dead_letter_queue=dlq,
+                    retry_policy=RetryPolicy(maximum_event_age_in_seconds=60))
+    target.deliver({})
+    clock.run(after=0)  # fails; its retry waits
+    clock.run(after=61)  # the retry starts too late: given up with the error it last had
+    [m] = dlq.receive()
+    assert (m.attributes["ERROR_CODE"], m.attributes["EXHAUSTED_RETRY_CONDITION"]) == (
+        "ZeroDivisionError", "MaximumEventAgeInSeconds")
+
+
+def test_interrupted_handlers_free_their_slot_and_end_their_delivery() -> None:
+    clock = ManualClock()
+    interrupt = [True]
+
+    def handler_(event: Any, context: Any) -> str:
+        if interrupt[0]:
+            interrupt[0] = False
+            raise KeyboardInterrupt
+        return "ok"
+
+    fn = Function(handler_, clock=clock, reserved_concurrency=1)
+    rid = fn.invoke({}, "Event")["RequestId"]
+    with pytest.raises(KeyboardInterrupt):
+        clock.advance(0)
+    assert fn.outcome(rid) == (Outcome.DROPPED, "interrupted by KeyboardInterrupt: the attempt did not finish")
+    assert fn.invoke({})["Payload"] == "ok"  # the slot is free again
+    target = Target(lambda e: (_ for _ in ()).throw(SystemExit(3)), clock=clock)
+    delivery = target.deliver("e")
+    with pytest.raises(SystemExit):
+        clock.advance(0)
+    assert target.outcome(delivery) == (Outcome.DROPPED, "interrupted by SystemExit: the attempt did not finish")
+
+
+def test_each_function_attempt_gets_a_fresh_copy_of_the_payload() -> None:
+    clock = ManualClock()
+    seen: list[Any] = []
+
+    def mangle(event: Any, context: Any) -> None:
+        seen.append(dict(event))
+        event["hops"] = event.get("hops", 0) + 1
+        del event["order"]
+        raise RuntimeError("again")
+
+    dlq = Queue(clock=clock)
+    fn = Function(mangle, clock=clock, dead_letter_queue=dlq)
+    fn.invoke({"order": 1}, "Event")
+    clock.run_until_idle()
+    assert seen == [{"order": 1}] * 3
+    assert dlq.receive()[0].json() == {"order": 1}

@@ -39,7 +39,7 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
     ('queue region', lambda: Queue(clock=C, region="US"),
      "1 validation error detected: Value 'US' at 'region' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-z]{2}(-[a-z]+)+-\\d"),
     ('queue account', lambda: Queue(clock=C, account="1234567890123"),
-     "1 validation error detected: Value '1234567890123' at 'account' failed to satisfy constraint: Member must have length less than or equal to 12"),
+     "1 validation error detected: Value '1234567890123' at 'account' failed to satisfy constraint: Member must satisfy regular expression pattern: \\d{12}"),
     ('send empty', lambda: Queue(clock=C).send(""),
      'The request must contain the parameter MessageBody.'),
     ('send bad char', lambda: Queue(clock=C).send("\x00"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,8 @@ import pytest
 
 from eventbus import Function, ManualClock, Queue, Target, ValidationError
 from eventbus._delivery._payload import MAX_DEPTH, first_kb
+
+from ..support import message
 
 
 def nested(levels: int) -> Any:
@@ -141,3 +144,40 @@ def test_the_first_kb_is_cut_on_a_character_boundary() -> None:
     assert cut == "a" + "é" * 511 and len(cut.encode()) == 1023
     assert first_kb("€" * 400).encode() == ("€" * 341).encode()  # 3 bytes each
     assert first_kb("lone \ud800 surrogate") == "lone ? surrogate"
+
+
+def test_the_depth_limit_is_exact_for_objects_arrays_and_text() -> None:
+    clock = ManualClock()
+    target = Target(print, clock=clock)
+    fn = Function(lambda e, c: None, clock=clock)
+
+    def objects(levels: int) -> Any:
+        value: Any = 0
+        for _ in range(levels):
+            value = {"k": value}
+        return value
+
+    wide = {"deep": nested(MAX_DEPTH - 1), "siblings": [[] for _ in range(20)]}  # 200 deep, 221 brackets
+    for ok in (objects(MAX_DEPTH), wide, {"text": "[" * 500 + "{" * 500}):
+        target.deliver(ok)
+        fn.invoke(json.dumps(ok), "Event")
+    for bad in (objects(MAX_DEPTH + 1), {"deep": nested(MAX_DEPTH), "siblings": [[] for _ in range(20)]}):
+        with pytest.raises(ValidationError, match=f"event nests deeper than {MAX_DEPTH} levels"):
+            target.deliver(bad)
+        with pytest.raises(ValidationError, match=f"request body nests deeper than {MAX_DEPTH} levels"):
+            fn.invoke(json.dumps(bad))
+
+
+def test_ten_attributes_are_allowed_and_their_errors_name_them() -> None:
+    clock = ManualClock()
+    Target(print, clock=clock).deliver({}, {f"a{i}": "v" for i in range(10)})
+    assert message(lambda: Target(print, clock=clock).deliver({}, "x")) == (  # type: ignore[arg-type]
+        "ValidationError: Invalid type for parameter attributes, value: x, type: <class 'str'>, valid types: a "
+        "mapping of attribute names to values")
+    assert message(lambda: Target(print, clock=clock).deliver({}, {"k": "\ud800"})) == (
+        "ValidationError: message attribute k is not valid Unicode text: surrogates not allowed at position 0")
+    assert message(lambda: Target(print, clock=clock).deliver({}, {"k": float("nan")})) == (
+        "ValidationError: message attribute k is not JSON-serialisable: Out of range float values are not JSON "
+        "compliant")
+    assert message(lambda: Target(print, clock=clock).deliver("\ud800")) == (
+        "ValidationError: event is not valid Unicode text: surrogates not allowed at position 1")

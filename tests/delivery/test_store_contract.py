@@ -78,13 +78,45 @@ def test_hide_changes_visibility_for_the_current_holder_only(store: QueueStore) 
 def test_redrive_candidates_are_hidden_until_released_or_deleted(store: QueueStore) -> None:
     store.add(message(0))
     store.add(message(1))
-    store.claim(at(0), 10, at(1), handles(), None)
+    held = store.claim(at(0), 10, at(1), handles(), None)[0]
     claimed, redrive = store.claim(at(1), 10, at(2), handles(), 1)
     assert claimed == [] and [m.message_id for m in redrive] == ["m0", "m1"]
     assert store.claim(at(5), 10, at(6), handles(), 1) == ([], [])  # hidden while moving
+    assert not store.hide("m0", held[0].receipt_handle, at(0))  # nobody holds a message being moved
     store.release("m0")
     store.delete("m1", None)
     assert [m.message_id for m in store.claim(at(5), 10, at(6), handles(), 1)[1]] == ["m0"]
+
+
+def test_snapshots_show_when_each_message_is_visible(store: QueueStore) -> None:
+    for n in range(3):
+        store.add(message(n))
+    first, second, third = store.claim(at(0), 3, at(10), handles(), None)[0]
+    store.hide("m1", second.receipt_handle, at(20))
+    store.claim(at(10), 1, at(40), handles(), None)  # m0 again; m2's time ran out: visible, unclaimed
+    assert [m.visible_at for m in store.snapshot()] == [at(40), at(20), None]
+    store.claim(at(40), 1, at(50), handles(), 1)  # m0 (received twice) is due to move
+    store.release("m0")
+    assert store.snapshot()[0].visible_at is None
+
+
+def test_sweeping_stale_entries_keeps_the_live_ones(store: QueueStore) -> None:
+    for n in range(10):
+        store.add(message(n))
+    held = store.claim(at(0), 10, at(30), handles(), None)[0]
+    for m in held:  # 200 stale entries for 10 live messages: the next call sweeps them
+        for k in range(20):
+            assert store.hide(m.message_id, m.receipt_handle, at(31 + k))
+    again = store.claim(at(60), 10, at(90), handles(), None)[0]
+    assert sorted(m.message_id for m in again) == [f"m{n}" for n in range(10)]
+    for n in range(10, 410):
+        store.add(message(n))
+    assert len(store.claim(at(100), 1000, at(101), handles(), None)[0]) == 410
+    assert [m.message_id for m in store.claim(at(101), 1, at(200), handles(), None)[0]] == ["m0"]  # the rest wait
+    for n in range(60, 410):
+        store.delete(f"m{n}", None)  # most of those waiting to be received again are now stale
+    rest = [m.message_id for m in store.claim(at(101), 1000, at(300), handles(), None)[0]]
+    assert rest == [f"m{n}" for n in range(1, 60)]
 
 
 def test_clear_and_snapshot(store: QueueStore) -> None:

@@ -108,7 +108,7 @@ class AsyncioClock(Clock):
         except RuntimeError:  # the loop closed in between
             with self._lock:
                 self._timers.discard(timer)
-            raise ClockClosedError("This clock's event loop is closed") from None
+            raise ClockClosedError("This clock has been shut down") from None
 
     def _release(self, timer: Timer) -> None:
         """A timer was cancelled: forget it, and its loop handle, now."""
@@ -124,8 +124,7 @@ class AsyncioClock(Clock):
 
     def _arm(self, timer: Timer) -> None:
         with self._lock:
-            if timer.cancelled or timer not in self._timers:
-                self._timers.discard(timer)
+            if timer not in self._timers:  # cancelled (``_release`` took it out) or the clock closed
                 return
         delay = max((timer.when - self.now()).total_seconds(), 0.0)
         self._handles[timer] = self._loop.call_later(delay, self._fire, timer)
@@ -265,14 +264,11 @@ class AsyncioClock(Clock):
                 self._unarm(timer)
         abandoned = abandon_all(left, reason)
         me = self._caller_task()
-        running = sum(1 for t in self._tasks if not t.done() and t is not me)
         queued, _ = self._pool.close(reason)  # their owners are told through `abandoned` in _run
         with self._lock:
             abandoned += [self._queued.pop(q) for q in queued if q in self._queued]
-        running -= len(queued)
-        if running > 0:
-            log.info("eventbus: AsyncioClock shut down with %d task(s) still running; they run on to their end "
-                     "(or are cancelled when the loop closes)", running)
+        log.info("eventbus: AsyncioClock shut down; %d task(s) still running run on to their end (or are "
+                 "cancelled when the loop closes)", sum(1 for t in self._tasks if not t.done() and t is not me))
         watcher = self._watcher
         if watcher is not None and watcher is not me:
             if self._on_loop_thread():

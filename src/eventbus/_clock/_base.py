@@ -162,9 +162,8 @@ class Timer:
         return True
 
     def abandon(self, reason: str) -> None:
-        """Cancel because the clock stopped, and tell the owner (once)."""
-        if self.done or self.cancelled:
-            return
+        """Cancel because the clock stopped, and tell the owner.  (Clocks call it once,
+        through ``abandon_all``, on timers neither started nor cancelled.)"""
         self.cancelled = True
         if self.on_abandon is not None:
             self.on_abandon(reason)

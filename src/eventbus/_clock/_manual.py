@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from .._exceptions import ClockClosedError, LoopBlockingError, ValidationError
-from .._validate import check_datetime, check_int
+from .._validate import check_datetime
 from ._base import (
     Clock,
     Timer,
@@ -42,14 +42,14 @@ class ManualClock(Clock):
     ``seed`` fixes the ids and jitter of everything built on this clock.
     """
 
-    def __init__(self, start: datetime | None = None, *, seed: int = 0) -> None:
+    def __init__(self, start: datetime | None = None, *, seed: int | None = 0) -> None:
         if start is None:
             start = datetime(2024, 1, 1, tzinfo=UTC)
         try:
             self._now = self._start = utc(check_datetime("start", start))
         except OverflowError:  # a time zone pushes it past datetime's range
             raise ValidationError(f"start {start!r} is out of range in UTC") from None
-        self._seed(check_int("seed", seed, 0))
+        self._seed(seed)
         self._heap: list[tuple[datetime, int, Timer]] = []
         self._cancelled = 0  # timers cancelled since the heap was last swept (some may be gone already)
         self._seq = itertools.count()

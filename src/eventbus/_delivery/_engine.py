@@ -112,7 +112,6 @@ class Runner(Sealed, Accounted):
         self.clock: Clock = resolve_clock(clock)
         self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
         self._ledger = Ledger(check_int("outcome_retention", retention, 0))
-        self._async = False
 
     def _new_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -131,7 +130,7 @@ class Runner(Sealed, Accounted):
         """Hand a given-up job on; ``True`` if something took it."""
         raise NotImplementedError
 
-    def _refuse(self, job: Job) -> tuple[BaseException, str, str | None] | None:
+    def _refuse(self) -> tuple[BaseException, str, str | None] | None:
         """Why this attempt cannot call at all: (error, kind, counter), or ``None``."""
         return None
 
@@ -175,7 +174,7 @@ class Runner(Sealed, Accounted):
                 f"the event was {age:.0f} s old before its first attempt (the maximum is {self.max_age} s)")
             self._give_up(job, exc, self.AGE_CONDITION)
             return False
-        refusal = self._refuse(job)
+        refusal = self._refuse()
         if refusal is not None:
             self._guarded(job, lambda j, r: self._failed(j, *r), refusal)
             return False

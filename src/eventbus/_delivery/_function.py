@@ -196,8 +196,8 @@ class Function(Runner):
         self.reserved_concurrency = None if reserved_concurrency is None else check_int(
             "reservedConcurrentExecutions", reserved_concurrency, 0)
         self.timeout = check_int("timeout", timeout, 1, 900)
-        self.region = check_name("region", region, REGION, 32)
-        self.account = check_name("account", account, ACCOUNT, 12)
+        self.region = check_name("region", region, REGION)
+        self.account = check_name("account", account, ACCOUNT)
         self.arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
         self._setup(clock, seed, outcome_retention)
         check_same_clock(self.clock, handler, "handler", "Function")
@@ -260,7 +260,7 @@ class Function(Runner):
         if invocation_type == "DryRun":
             self._ledger.add("invocations")
             return {"StatusCode": 204}
-        return self._respond(*self._run_now(text, "invoke"))
+        return self._respond(*self._run_now(text, "Function.invoke()"))
 
     async def invoke_async(self, payload: Any = None,
                            invocation_type: InvocationType = "RequestResponse") -> dict[str, Any]:
@@ -356,7 +356,7 @@ class Function(Runner):
                              self.clock)
 
     # -- the asynchronous queue (the shared state machine's hooks) -----------
-    def _refuse(self, job: Job) -> tuple[BaseException, str, str | None] | None:
+    def _refuse(self) -> tuple[BaseException, str, str | None] | None:
         if self._deleted:
             return ResourceNotFoundError(f"Function not found: {self.arn}"), FINAL, None
         if self.reserved_concurrency == 0:  # AWS: straight to the DLQ / failure destination

@@ -117,8 +117,6 @@ class Queue(Sealed):
         if dead_letter_queue is not None:
             check_instance("dead_letter_queue", dead_letter_queue, Queue, "<class 'eventbus.Queue'>")
             check_same_clock(self.clock, dead_letter_queue, "dead_letter_queue", "Queue")
-            if dead_letter_queue is self:  # pragma: no cover - cannot happen: self is not built yet
-                raise ValidationError("A queue cannot be its own dead-letter queue")
             if isinstance(max_receive_count, bool) or not isinstance(max_receive_count, int) \
                     or not 1 <= max_receive_count <= 1000:
                 raise ValidationError(f"Value {{\"maxReceiveCount\":{short(max_receive_count)}}} for parameter "
@@ -126,8 +124,8 @@ class Queue(Sealed):
                                       f"{short(max_receive_count)}, valid values are from 1 to 1000 both inclusive.")
         self.dead_letter_queue = dead_letter_queue
         self.max_receive_count = max_receive_count
-        self.region = check_name("region", region, REGION, 32)
-        self.account = check_name("account", account, ACCOUNT, 12)
+        self.region = check_name("region", region, REGION)
+        self.account = check_name("account", account, ACCOUNT)
         self.arn = f"arn:aws:sqs:{self.region}:{self.account}:{self.name}"
         self.seed = seed
         self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
