@@ -597,3 +597,26 @@ def test_asyncio_shutdown_leaves_no_task_behind() -> None:
 
     names, text = asyncio.run(main())
     assert names == [] and text == "<AsyncioClock tasks=0 timers=0 closed>"
+
+
+def test_async_twins_of_the_system_and_manual_clocks() -> None:
+    async def main() -> tuple[bool, list[str], bool, list[str]]:
+        system = SystemClock(workers=1)
+        system.submit(lambda: time.sleep(0.05))
+        system.call_later(3600, print, label="later")
+        quiet = await system.idle_async(timeout=5)
+        left = [t.label for t in await system.shutdown_async()]
+        manual = ManualClock()
+        ran: list[str] = []
+        manual.submit(lambda: ran.append("due"))
+        return quiet, left, await manual.idle_async(), ran
+
+    assert asyncio.run(main()) == (True, ["later"], True, ["due"])
+
+
+def test_stopwatch_counts_seconds() -> None:
+    from eventbus._clock import stopwatch
+
+    elapsed = stopwatch()
+    time.sleep(0.02)
+    assert 0.02 <= elapsed() < 1
