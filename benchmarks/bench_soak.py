@@ -19,8 +19,9 @@
    100 %, then ``idle()`` and the accounting.
 
 Both keep the outcomes of the last 1,000 deliveries (``outcome_retention``),
-so that window is full before the first reading.  PASS when the accounting is exact and RSS at 100 % is within 10 MB of RSS at
-10 %.  Exits 1 otherwise.
+so that window is full before the first reading.  PASS when the accounting
+is exact and RSS at 100 % is within 10 MB of RSS at 10 %.  Exits 1
+otherwise.
 """
 
 from __future__ import annotations
