@@ -451,3 +451,38 @@ def test_context_and_repr() -> None:
     assert repr(fn) == "<Function ctx>"
     fn.delete()
     assert repr(fn) == "<Function ctx (deleted)>"
+
+
+class _Payload:
+    """Stands for something big a handler holds in a local variable."""
+
+
+def test_a_waiting_retry_and_an_ended_delivery_hold_no_handler_locals() -> None:
+    # Bounded memory: a failed attempt's stack frames (and the handler's locals in
+    # them) are let go at once, while its retry waits and after the delivery ends,
+    # without waiting for the cycle collector.
+    import gc
+    import weakref
+
+    held: list[weakref.ref[_Payload]] = []
+
+    def handler(event: Any, context: Any) -> None:
+        big = _Payload()
+        held.append(weakref.ref(big))
+        raise ValueError("no")
+
+    clock = ManualClock()
+    dlq = Queue("dlq", clock=clock)
+    fn = Function(handler, clock=clock, dead_letter_queue=dlq)
+    gc.disable()
+    try:
+        delivery = fn.invoke({}, "Event")["RequestId"]
+        clock.advance(0)
+        assert fn.metrics.retries == 0 and len(held) == 1
+        assert held[0]() is None  # the retry waits 60 s; the first attempt's frame is gone
+        clock.run_until_idle()
+        outcome = fn.outcome(delivery)
+        assert outcome is not None and outcome[0] is Outcome.DEAD_LETTERED and len(held) == 3
+        assert [ref() for ref in held] == [None, None, None]
+    finally:
+        gc.enable()

@@ -53,6 +53,7 @@ class AsyncioClock(Clock):
         self._queued: dict[Timer, Timer] = {}  # plain callbacks waiting for a thread: pool timer -> ours
         self._idling: set[asyncio.Task[Any]] = set()  # tasks whose callback waits in idle()
         self._local = threading.local()  # .task: the task a plain callback on this thread belongs to
+        self._releaser = self._release  # one bound method for every timer
         self._closed = False
         self._watcher: asyncio.Task[None] | None = None
         if self._on_loop_thread():
@@ -102,7 +103,7 @@ class AsyncioClock(Clock):
             if self.closed:
                 raise ClockClosedError("This clock has been shut down")
             self._timers.add(timer)
-            timer._release = self._release
+            timer._release = self._releaser
         try:
             self._loop.call_soon_threadsafe(self._arm, timer)
         except RuntimeError:  # the loop closed in between

@@ -40,7 +40,7 @@ import types
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
@@ -118,7 +118,7 @@ def run_to_completion(result: Any, what: str) -> Any:
     """``result``, or its value if it is awaitable: run to completion on a private
     event loop.  Inside a running loop that would block the loop, so it is refused
     (``what`` names the call and its awaitable twin)."""
-    if not inspect.isawaitable(result):
+    if result is None or not inspect.isawaitable(result):
         return result
     if in_running_loop():
         close = getattr(result, "close", None)
@@ -128,7 +128,7 @@ def run_to_completion(result: Any, what: str) -> Any:
     return asyncio.run(_await(result))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Timer:
     """A callback scheduled on a clock.  ``cancel()`` stops it if it has not started;
     ``label`` says what it is for (shown in ``shutdown()``'s hand-back list)."""
@@ -142,9 +142,11 @@ class Timer:
     is_async: bool = field(default=False, init=False, repr=False)
     # set by the clock holding the timer: lets it forget a cancelled timer at once
     _release: Callable[[Timer], object] | None = field(default=None, init=False, repr=False)
+    # the caller may say whether the callback is async (the runtime's own timers do: they know)
+    async_hint: InitVar[bool | None] = field(default=None, kw_only=True)
 
-    def __post_init__(self) -> None:
-        self.is_async = is_async_callable(self.callback)
+    def __post_init__(self, async_hint: bool | None) -> None:
+        self.is_async = is_async_callable(self.callback) if async_hint is None else async_hint
 
     def cancel(self) -> bool:
         """Cancel the timer; ``False`` if it already started.  Its owner is told
@@ -224,6 +226,14 @@ class Clock(Sealed, ABC):
     def submit(self, work: Callback, *, label: str = "", on_abandon: OnAbandon | None = None) -> Timer:
         """Run ``work`` as soon as possible (in the background on real clocks)."""
         return self.call_at(self.now(), work, label=label, on_abandon=on_abandon)
+
+    def _post(self, delay: float | None, callback: Callback, label: str, on_abandon: OnAbandon,
+              is_async: bool) -> None:
+        """``submit`` (``delay=None``) or ``call_later`` for the runtime's own timers,
+        whose arguments are known to be valid: the hot path of every delivery."""
+        now = self.now()
+        self._schedule(Timer(now if delay is None else later(now, delay), callback, label, on_abandon,
+                             async_hint=is_async))
 
     @abstractmethod
     def idle(self, timeout: float | None = None) -> bool:

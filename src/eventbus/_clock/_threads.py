@@ -57,6 +57,7 @@ class _Pool:
         self.quiet = threading.Condition(self.lock)  # idle() waits here
         self.heap: list[tuple[float, int, Timer]] = []
         self.ready: deque[Timer] = deque()
+        self._releaser = self._release  # one bound method for every timer
         self.seq = itertools.count()
         self.threads: set[threading.Thread] = set()
         self.sleeping = 0  # workers waiting for work
@@ -76,7 +77,7 @@ class _Pool:
         with self.lock:
             if self.closed:
                 raise ClockClosedError("This clock has been shut down")
-            timer._release = self._release
+            timer._release = self._releaser
             if delay <= 0:
                 self.ready.append(timer)
             else:

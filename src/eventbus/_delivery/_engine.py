@@ -22,12 +22,11 @@ here, once.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -85,14 +84,25 @@ class Job:
     text: str  # the payload as JSON text: every attempt, record and DLQ copy starts from it
     attributes: dict[str, str] | None
     accepted_at: datetime
+    runner: Runner = field(repr=False)
     calls: int = 0  # calls made (approximateInvokeCount)
     retries: int = 0  # retries counted against the policy
     throttles: int = 0  # throttle retries (not counted against the policy, where they run apart)
-    last_error: BaseException | None = None
+    last_error: BaseException | None = None  # while a retry waits: the error that caused it
 
     def payload(self) -> Any:
         """A fresh copy of the payload (a destination may change the one it gets)."""
         return loads(self.text)
+
+    # A job is its own timer callback: one object per waiting delivery, no partials.
+    def __call__(self) -> Any:
+        """The next attempt (a coroutine, for an async runner)."""
+        runner = self.runner
+        return runner._attempt_async(self) if runner._async else runner._attempt(self)
+
+    def abandoned(self, reason: str) -> None:
+        """The clock dropped this job's timer (shut down, or cancelled)."""
+        self.runner._abandoned(self, reason)
 
 
 class Runner(Sealed, Accounted):
@@ -148,7 +158,7 @@ class Runner(Sealed, Accounted):
 
     # -- the machine ------------------------------------------------------------
     def _accept(self, text: str, attributes: dict[str, str] | None) -> str:
-        job = Job(self._new_id(), text, attributes, self.clock.now())
+        job = Job(self._new_id(), text, attributes, self.clock.now(), self)
         self._ledger.accept(job.id)
         try:
             self._schedule(job, None)
@@ -158,13 +168,9 @@ class Runner(Sealed, Accounted):
         return job.id
 
     def _schedule(self, job: Job, delay: float | None) -> None:
-        work = functools.partial(self._attempt_async if self._async else self._attempt, job)
-        abandon = functools.partial(self._abandoned, job)
-        if delay is None:
-            self.clock.submit(work, label=f"{self._what} {job.id}", on_abandon=abandon)
-        else:
-            n = job.retries + job.throttles
-            self.clock.call_later(delay, work, label=f"retry {n} {self._what} {job.id}", on_abandon=abandon)
+        label = (f"{self._what} {job.id}" if delay is None
+                 else f"retry {job.retries + job.throttles} {self._what} {job.id}")
+        self.clock._post(delay, job, label, job.abandoned, self._async)
 
     def _start(self, job: Job) -> bool:
         """Checks before a call; ``True`` to make it."""
@@ -179,9 +185,7 @@ class Runner(Sealed, Accounted):
             self._guarded(job, lambda j, r: self._failed(j, *r), refusal)
             return False
         job.calls += 1
-        self._ledger.add("attempts")
-        if job.calls > 1:
-            self._ledger.add("retries")
+        self._ledger.attempt(retry=job.calls > 1)
         return True
 
     def _attempt(self, job: Job) -> None:
@@ -232,7 +236,6 @@ class Runner(Sealed, Accounted):
     def _failed(self, job: Job, exc: BaseException, kind: str, counter: str | None) -> None:
         if counter is not None:
             self._ledger.add(counter)
-        job.last_error = exc
         if kind == FINAL:
             self._give_up(job, exc, self.FINAL_CONDITION)
         elif kind == THROTTLE and self.THROTTLE_BACKOFF:
@@ -250,6 +253,11 @@ class Runner(Sealed, Accounted):
             job.retries += 1
         else:
             job.throttles += 1
+        # A waiting retry keeps the error, not its stack frames (nor the handler's
+        # locals they hold): bounded memory per waiting delivery.  Only a give-up
+        # before the next call (the event grew too old on a late clock) reads it.
+        exc.__traceback__ = None
+        job.last_error = exc
         if log.isEnabledFor(logging.INFO):
             log.info("eventbus: %s %s: attempt failed (%s); retry in %.1f s", self._what, job.id, error_text(exc),
                      delay)

@@ -137,6 +137,8 @@ class _Slots:
         self.lock = threading.Lock()
 
     def take(self) -> bool:
+        if self.limit is None:  # uncapped: nothing to count
+            return True
         with self.lock:
             if self.limit is not None and self.in_use >= self.limit:
                 return False
@@ -144,6 +146,8 @@ class _Slots:
             return True
 
     def free(self) -> None:
+        if self.limit is None:
+            return
         with self.lock:
             self.in_use -= 1
 
@@ -196,6 +200,7 @@ class Function(Runner):
         self.reserved_concurrency = None if reserved_concurrency is None else check_int(
             "reservedConcurrentExecutions", reserved_concurrency, 0)
         self.timeout = check_int("timeout", timeout, 1, 900)
+        self._timeout = timedelta(seconds=self.timeout)
         self.region = check_name("region", region, REGION)
         self.account = check_name("account", account, ACCOUNT)
         self.arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
@@ -352,7 +357,7 @@ class Function(Runner):
         return response
 
     def _context(self, request_id: str) -> LambdaContext:
-        return LambdaContext(self.name, self.arn, request_id, self.clock.now() + timedelta(seconds=self.timeout),
+        return LambdaContext(self.name, self.arn, request_id, self.clock.now() + self._timeout,
                              self.clock)
 
     # -- the asynchronous queue (the shared state machine's hooks) -----------

@@ -79,6 +79,13 @@ class Ledger:
         with self._lock:
             self._values[name] += amount
 
+    def attempt(self, *, retry: bool) -> None:
+        """Count an attempt (and a retry, unless it is the first)."""
+        with self._lock:
+            self._values["attempts"] += 1
+            if retry:
+                self._values["retries"] += 1
+
     def accept(self, delivery_id: str) -> None:
         with self._lock:
             self._values["invocations"] += 1
@@ -109,6 +116,8 @@ class Ledger:
             if watch is not None:
                 watch.outcome = (outcome, reason)
             self._ended.notify_all()
+            if not self._listeners:
+                return
             listeners = list(self._listeners)
         for listener in listeners:
             try:

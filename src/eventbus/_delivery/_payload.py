@@ -126,14 +126,11 @@ _STRICT = json.JSONDecoder(parse_constant=_refuse_constant)
 
 def loads(text: str, what: str = "payload", decode: Callable[[str], Any] = json.loads) -> Any:
     """JSON text (checked for depth already) as a value, whatever the caller's stack."""
-    def load() -> Any:
-        return decode(text)
-
     try:
         try:
-            return load()
+            return decode(text)
         except RecursionError:
-            return _on_fresh_stack(load)
+            return _on_fresh_stack(lambda: decode(text))
     except ValueError as exc:
         raise ValidationError(f"Could not parse {what} into json: {exc}") from None
 
