@@ -688,3 +688,27 @@ def test_each_function_attempt_gets_a_fresh_copy_of_the_payload() -> None:
     clock.run_until_idle()
     assert seen == [{"order": 1}] * 3
     assert dlq.receive()[0].json() == {"order": 1}
+
+
+def test_a_late_function_retry_records_the_kept_error_without_frames() -> None:
+    from .test_target import BacklogClock
+
+    def handler(event: Any, context: Any) -> None:
+        raise ValueError("order 7 is unknown")
+
+    clock = BacklogClock()
+    records: list[Any] = []
+    fn = Function(handler, clock=clock, maximum_event_age_in_seconds=60,
+                  on_failure=records.append)
+    fn.invoke({}, "Event")
+    [first] = clock.queue
+    clock.queue.clear()
+    first.done = True
+    first.callback()  # fails; its retry is queued for 60 s later
+    assert [t.label.split()[:2] for t in clock.queue] == [["retry", "1"]]
+    clock.run(after=61)  # the retry starts too late: given up with the error it kept, frames dropped
+    [record] = records
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert record["responsePayload"] == {"errorMessage": "order 7 is unknown", "errorType": "ValueError",
+                                         "stackTrace": []}
