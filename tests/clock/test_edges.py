@@ -620,3 +620,60 @@ def test_stopwatch_counts_seconds() -> None:
     elapsed = stopwatch()
     time.sleep(0.02)
     assert 0.02 <= elapsed() < 1
+
+
+def test_timers_take_weak_references_and_check_is_async() -> None:
+    import weakref
+
+    clock = ManualClock()
+    timer = clock.call_later(5, lambda: None)
+    assert weakref.ref(timer)() is timer
+    async def wake() -> None:
+        pass
+
+    assert timer.is_async is False and clock.call_later(5, wake).is_async is True
+    assert Timer(clock.now(), lambda: None, is_async=True).is_async is True
+    with pytest.raises(ValidationError, match="Invalid type for parameter is_async"):
+        Timer(clock.now(), lambda: None, is_async="yes")  # type: ignore[arg-type]
+
+
+def test_a_dropped_manual_clock_is_freed_without_the_cycle_collector() -> None:
+    import weakref
+
+    clock = ManualClock()
+    clock.call_later(1, lambda: None)
+    clock.advance(1)
+    clock.call_later(1, lambda: None).cancel()
+    ref = weakref.ref(clock)
+    gc.disable()
+    try:
+        del clock
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+def test_asyncio_shutdown_hands_back_unstarted_plain_callbacks_as_cancelled() -> None:
+    started, release = threading.Event(), threading.Event()
+    ran: list[int] = []
+
+    def hold() -> None:
+        started.set()
+        release.wait()
+
+    async def main() -> list[Timer]:
+        clock = AsyncioClock(workers=1)
+        clock.submit(hold)
+        clock.submit(lambda: ran.append(1))
+        clock.submit(lambda: ran.append(2))
+        assert await asyncio.to_thread(started.wait, 10)  # the one thread is held by the first
+        for _ in range(20):  # and the other two have fired, waiting for it
+            await asyncio.sleep(0)
+        left = await clock.shutdown_async(drain=False)
+        release.set()
+        return left
+
+    left = asyncio.run(main())
+    assert len(left) == 2 and ran == []
+    assert [(t.cancelled, t.done) for t in left] == [(True, False), (True, False)]
+    assert [t.cancel() for t in left] == [True, True]

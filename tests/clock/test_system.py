@@ -157,3 +157,41 @@ def test_timeouts_are_checked() -> None:
     with SystemClock() as clock:
         with pytest.raises(ValidationError, match="timeout"):
             clock.idle(timeout=-1)
+
+
+def test_idle_does_not_wait_for_a_cancelled_timer() -> None:
+    # A timer cancelled before a worker took it used to keep idle() (and a draining
+    # shutdown) waiting for the whole timeout: the worker dropped it without a word.
+    for _ in range(5):
+        clock = SystemClock(workers=1)
+        clock.submit(lambda: None)
+        assert clock.idle(timeout=5)  # the worker now sleeps, waiting for work
+        clock.call_later(0, print).cancel()
+        started = time.monotonic()
+        assert clock.idle(timeout=5)
+        assert time.monotonic() - started < 2.5
+        assert clock.shutdown(timeout=5) == []
+
+
+class _Callback:
+    def __call__(self) -> None:
+        raise AssertionError("a cancelled timer ran")
+
+
+def test_cancelled_ready_timers_are_forgotten_while_the_workers_are_busy() -> None:
+    import weakref
+
+    release = threading.Event()
+    clock = SystemClock(workers=1)
+    clock.submit(release.wait)
+    refs = []
+    for _ in range(1_000):
+        callback = _Callback()
+        refs.append(weakref.ref(callback))
+        clock.call_later(0, callback).cancel()
+        del callback
+    alive = sum(ref() is not None for ref in refs)
+    release.set()
+    assert clock.idle(timeout=5)
+    clock.shutdown(timeout=5)
+    assert alive <= 130  # swept once more than 64 and half of those waiting are cancelled

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+import eventbus
 from eventbus import (
     AsyncioClock,
     Function,
@@ -21,6 +23,7 @@ from eventbus import (
     RetryPolicy,
     SystemClock,
     Target,
+    ValidationError,
     WaitTimeoutError,
 )
 from eventbus._delivery._retry import backoff_delay
@@ -712,3 +715,159 @@ def test_a_late_function_retry_records_the_kept_error_without_frames() -> None:
     assert record["requestContext"]["approximateInvokeCount"] == 1
     assert record["responsePayload"] == {"errorMessage": "order 7 is unknown", "errorType": "ValueError",
                                          "stackTrace": []}
+
+
+class _StepClock(eventbus.Clock):
+    """A clock built on the public contract that, like many hand-written loops,
+    decides how to run a callback with ``inspect.iscoroutinefunction``."""
+
+    def __init__(self) -> None:
+        from datetime import UTC, datetime
+
+        self.time = datetime(2024, 1, 1, tzinfo=UTC)
+        self.timers: list[eventbus.Timer] = []
+        self._closed = False
+
+    def now(self) -> Any:
+        return self.time
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _schedule(self, timer: eventbus.Timer) -> None:
+        self.timers.append(timer)
+
+    def run(self) -> None:
+        import inspect
+
+        while self.timers:
+            timer = min(self.timers, key=lambda t: t.when)
+            self.timers.remove(timer)
+            self.time = max(self.time, timer.when)
+            timer.done = True
+            if inspect.iscoroutinefunction(timer.callback):
+                asyncio.run(timer.callback())
+            else:
+                timer.callback()
+
+    def idle(self, timeout: float | None = None) -> bool:
+        return not self.timers
+
+    async def idle_async(self, timeout: float | None = None) -> bool:
+        return not self.timers
+
+    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[eventbus.Timer]:
+        self._closed = True
+        return []
+
+    async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[eventbus.Timer]:
+        return self.shutdown()
+
+
+def test_async_deliveries_hand_a_clock_a_coroutine_function() -> None:
+    calls: list[str] = []
+
+    async def handler(event: Any, context: Any) -> None:
+        calls.append("function")
+        if len(calls) == 1:
+            raise ValueError("once")
+
+    async def send(event: Any) -> None:
+        calls.append("target")
+
+    clock = _StepClock()
+    fn, target = Function(handler, clock=clock), Target(send, clock=clock)
+    request_id, delivery = fn.invoke({}, "Event")["RequestId"], target.deliver({})
+    clock.run()
+    assert fn.outcome(request_id) == (Outcome.SUCCEEDED, "") and target.outcome(delivery) == (Outcome.SUCCEEDED, "")
+    assert sorted(calls) == ["function", "function", "target"]
+
+
+class _Big:
+    pass
+
+
+def test_a_waiting_retry_holds_no_locals_even_behind_a_chained_error() -> None:
+    import gc
+    import weakref
+
+    held: list[weakref.ref[_Big]] = []
+
+    def handler(event: Any, context: Any) -> None:
+        big = _Big()
+        held.append(weakref.ref(big))
+        try:
+            {"present": 1}["missing"]
+        except KeyError as err:
+            raise RuntimeError("wrapped") from err
+
+    clock = ManualClock()
+    fn = Function(handler, clock=clock)
+    gc.disable()
+    try:
+        fn.invoke({}, "Event")
+        clock.advance(0)
+        assert len(held) == 1 and held[0]() is None
+    finally:
+        gc.enable()
+
+
+def test_the_handler_s_own_exception_is_left_as_it_was() -> None:
+    seen: list[BaseException] = []
+
+    def handler(event: Any, context: Any) -> None:
+        try:
+            int("x")
+        except ValueError as exc:
+            seen.append(exc)
+            raise
+
+    clock = ManualClock()
+    fn = Function(handler, clock=clock)
+    fn.invoke({}, "Event")
+    clock.advance(0)  # failed; the retry waits
+    assert fn.metrics.failures == 1 and seen[0].__traceback__ is not None
+
+
+def test_cancelling_invoke_async_before_its_thread_starts_frees_the_slot() -> None:
+    import concurrent.futures
+    import threading
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(1))
+        release = threading.Event()
+        busy = loop.run_in_executor(None, release.wait)  # the only thread is taken
+        ran: list[int] = []
+        def handler(event: Any, context: Any) -> str:
+            ran.append(1)
+            return "ok"
+
+        fn = Function(handler, clock=ManualClock(), reserved_concurrency=1)
+        task = asyncio.create_task(fn.invoke_async({}))
+        await asyncio.sleep(0)  # the invocation holds the slot and waits for the thread
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        await busy
+        assert (await fn.invoke_async({}))["Payload"] == "ok"
+        assert ran == [1]  # the cancelled one never ran
+
+    asyncio.run(main())
+
+
+def test_a_clock_whose_now_is_not_aware_utc_is_refused_at_construction() -> None:
+    from datetime import datetime, timezone
+
+    naive, eastern = _StepClock(), _StepClock()
+    naive.time = datetime(2024, 1, 1)
+    eastern.time = datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=-5)))
+    for clock, shown in ((naive, "2024-01-01 00:00:00"), (eastern, "2024-01-01 00:00:00-05:00")):
+        builds = (lambda c: Function(lambda e, ctx: None, clock=c), lambda c: Target(print, clock=c),
+                  lambda c: Queue(clock=c))
+        for build in builds:
+            with pytest.raises(ValidationError, match=r"_StepClock\.now\(\) must return an aware UTC datetime, "
+                                                      rf"not {re.escape(shown)}$"):
+                build(clock)

@@ -53,7 +53,6 @@ class AsyncioClock(Clock):
         self._queued: dict[Timer, Timer] = {}  # plain callbacks waiting for a thread: pool timer -> ours
         self._idling: set[asyncio.Task[Any]] = set()  # tasks whose callback waits in idle()
         self._local = threading.local()  # .task: the task a plain callback on this thread belongs to
-        self._releaser = self._release  # one bound method for every timer
         self._closed = False
         self._watcher: asyncio.Task[None] | None = None
         if self._on_loop_thread():
@@ -103,7 +102,7 @@ class AsyncioClock(Clock):
             if self.closed:
                 raise ClockClosedError("This clock has been shut down")
             self._timers.add(timer)
-            timer._release = self._releaser
+            timer._holder = self
         try:
             self._loop.call_soon_threadsafe(self._arm, timer)
         except RuntimeError:  # the loop closed in between
@@ -267,9 +266,18 @@ class AsyncioClock(Clock):
         me = self._caller_task()
         queued, _ = self._pool.close(reason)  # their owners are told through `abandoned` in _run
         with self._lock:
-            abandoned += [self._queued.pop(q) for q in queued if q in self._queued]
-        log.info("eventbus: AsyncioClock shut down; %d task(s) still running run on to their end (or are "
-                 "cancelled when the loop closes)", sum(1 for t in self._tasks if not t.done() and t is not me))
+            waited = [self._queued.pop(q) for q in queued if q in self._queued]
+        for timer in waited:  # fired, but its callback never reached a thread: handed back unstarted
+            timer.done, timer.cancelled = False, True
+        abandoned += waited
+        running = sum(1 for t in self._tasks if not t.done() and t is not me)
+        if running and not self._loop.is_running():
+            log.warning("eventbus: AsyncioClock shut down while its loop is not running; %d task(s) still "
+                        "running end only if the loop runs again (asyncio.run cancels them at its end; "
+                        "loop.close() does not)", running)
+        else:
+            log.info("eventbus: AsyncioClock shut down; %d task(s) still running run on to their end (or are "
+                     "cancelled when the loop closes)", running)
         watcher = self._watcher
         if watcher is not None and watcher is not me:
             if self._on_loop_thread():

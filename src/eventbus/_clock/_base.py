@@ -40,10 +40,10 @@ import types
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .._exceptions import LoopBlockingError, ValidationError
 from .._validate import Sealed, check_bool, check_callable, check_datetime, check_int, check_seconds, check_str
@@ -128,25 +128,35 @@ def run_to_completion(result: Any, what: str) -> Any:
     return asyncio.run(_await(result))
 
 
-@dataclass(eq=False, slots=True)
+class _Holder(Protocol):
+    """What holds a timer until it runs (a clock, or its worker pool)."""
+
+    def _release(self, timer: Timer) -> object:
+        """Forget a cancelled timer."""
+
+
+@dataclass(eq=False, slots=True, weakref_slot=True)
 class Timer:
     """A callback scheduled on a clock.  ``cancel()`` stops it if it has not started;
-    ``label`` says what it is for (shown in ``shutdown()``'s hand-back list)."""
+    ``label`` says what it is for (shown in ``shutdown()``'s hand-back list);
+    ``is_async`` says whether a clock must await the callback's result (found
+    from the callback unless given)."""
 
     when: datetime
     callback: Callback = field(repr=False)
     label: str = ""
     on_abandon: OnAbandon | None = field(default=None, repr=False)
+    is_async: bool = field(default=None, kw_only=True, repr=False)  # type: ignore[assignment]
     cancelled: bool = field(default=False, init=False)
     done: bool = field(default=False, init=False)  # started (or ran, on a ManualClock)
-    is_async: bool = field(default=False, init=False, repr=False)
-    # set by the clock holding the timer: lets it forget a cancelled timer at once
-    _release: Callable[[Timer], object] | None = field(default=None, init=False, repr=False)
-    # the caller may say whether the callback is async (the runtime's own timers do: they know)
-    async_hint: InitVar[bool | None] = field(default=None, kw_only=True)
+    # set by what holds the timer: lets it forget a cancelled timer at once
+    _holder: _Holder | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self, async_hint: bool | None) -> None:
-        self.is_async = is_async_callable(self.callback) if async_hint is None else async_hint
+    def __post_init__(self) -> None:
+        if self.is_async is None:
+            self.is_async = is_async_callable(self.callback)
+        else:
+            check_bool("is_async", self.is_async)
 
     def cancel(self) -> bool:
         """Cancel the timer; ``False`` if it already started.  Its owner is told
@@ -157,8 +167,9 @@ class Timer:
         if self.cancelled:
             return True
         self.cancelled = True
-        if self._release is not None:
-            self._release(self)
+        holder, self._holder = self._holder, None  # (a cancelled timer keeps no clock alive)
+        if holder is not None:
+            holder._release(self)
         if self.on_abandon is not None:
             self.on_abandon("the timer was cancelled")
         return True
@@ -233,7 +244,7 @@ class Clock(Sealed, ABC):
         whose arguments are known to be valid: the hot path of every delivery."""
         now = self.now()
         self._schedule(Timer(now if delay is None else later(now, delay), callback, label, on_abandon,
-                             async_hint=is_async))
+                             is_async=is_async))
 
     @abstractmethod
     def idle(self, timeout: float | None = None) -> bool:

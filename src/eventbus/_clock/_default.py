@@ -13,8 +13,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime, timedelta
 
-from .._validate import check_instance
+from .._exceptions import ValidationError
+from .._validate import check_instance, short
 from ._base import Clock
 from ._threads import SystemClock
 
@@ -41,7 +43,12 @@ def resolve_clock(clock: object) -> Clock:
     """``clock`` checked, or the default clock if it is ``None``."""
     if clock is None:
         return default_clock()
-    return check_instance("clock", clock, Clock, "<class 'eventbus.Clock'>")  # type: ignore[no-any-return]
+    checked: Clock = check_instance("clock", clock, Clock, "<class 'eventbus.Clock'>")
+    now = checked.now()  # (the runtime does arithmetic on it: a custom clock's slip is caught here)
+    if not isinstance(now, datetime) or now.utcoffset() != timedelta(0):
+        raise ValidationError(f"{type(checked).__name__}.now() must return an aware UTC datetime, "
+                              f"not {short(now)}")
+    return checked
 
 
 @contextmanager

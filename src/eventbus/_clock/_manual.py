@@ -54,7 +54,6 @@ class ManualClock(Clock):
         self._cancelled = 0  # timers cancelled since the heap was last swept (some may be gone already)
         self._seq = itertools.count()
         self._lock = threading.RLock()
-        self._releaser = self._release  # one bound method for every timer
         self._closed = False
         self._sealed = True
 
@@ -79,7 +78,7 @@ class ManualClock(Clock):
             if self._closed:
                 raise ClockClosedError("This clock has been shut down")
             timer.when = max(timer.when, self._now)
-            timer._release = self._releaser
+            timer._holder = self
             heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
 
     def _release(self, timer: Timer) -> None:

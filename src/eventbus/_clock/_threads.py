@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 from .._exceptions import ClockClosedError
 from .._validate import check_int
-from ._base import Clock, Timer, abandon_all, check_shutdown, check_timeout, compact, log, run_to_completion
+from ._base import Clock, Timer, abandon_all, check_shutdown, check_timeout, log, run_to_completion
 
 __all__ = ["SystemClock", "_Pool"]
 
@@ -57,7 +57,6 @@ class _Pool:
         self.quiet = threading.Condition(self.lock)  # idle() waits here
         self.heap: list[tuple[float, int, Timer]] = []
         self.ready: deque[Timer] = deque()
-        self._releaser = self._release  # one bound method for every timer
         self.seq = itertools.count()
         self.threads: set[threading.Thread] = set()
         self.sleeping = 0  # workers waiting for work
@@ -77,7 +76,7 @@ class _Pool:
         with self.lock:
             if self.closed:
                 raise ClockClosedError("This clock has been shut down")
-            timer._release = self._releaser
+            timer._holder = self
             if delay <= 0:
                 self.ready.append(timer)
             else:
@@ -93,9 +92,16 @@ class _Pool:
             thread.start()
 
     def _release(self, timer: Timer) -> None:
-        """A timer was cancelled: once they are many, drop them from the heap."""
+        """A timer was cancelled: once they are many, drop them from the heap and
+        the ready queue; and wake ``idle()``, which may have waited for it alone."""
         with self.lock:
-            self.heap, self.cancelled = compact(self.heap, self.cancelled + 1)
+            self.cancelled += 1
+            if self.cancelled > 64 and 2 * self.cancelled > len(self.heap) + len(self.ready):
+                self.heap = [entry for entry in self.heap if not entry[2].cancelled]
+                heapq.heapify(self.heap)
+                self.ready = deque(t for t in self.ready if not t.cancelled)
+                self.cancelled = 0
+            self.quiet.notify_all()
 
     def _take(self) -> Timer | None:
         """The next callback to run (marked started), or ``None`` when the pool is
@@ -127,6 +133,8 @@ class _Pool:
                 self.sleeping -= 1
 
     def _due(self) -> bool:
+        while self.ready and self.ready[0].cancelled:
+            self.ready.popleft()
         while self.heap and self.heap[0][2].cancelled:
             heapq.heappop(self.heap)
         return bool(self.ready) or (bool(self.heap) and self.heap[0][0] <= time.monotonic())

@@ -55,10 +55,15 @@ class EventTooOldError(EventBusError):
     error_code = "EVENT_TOO_OLD"
 
 
+def error_class(exc: BaseException) -> type[BaseException]:
+    """The class of the error (for a ``KeptError``, of the error it stands for)."""
+    return exc.kept_class if isinstance(exc, KeptError) else type(exc)
+
+
 def error_code(exc: BaseException) -> str:
     """An error's ``error_code`` if it has one, else its class name."""
     code = getattr(exc, "error_code", None)
-    return code if isinstance(code, str) else type(exc).__name__
+    return code if isinstance(code, str) else error_class(exc).__name__
 
 
 def error_message(exc: BaseException) -> str:
@@ -72,8 +77,19 @@ def error_message(exc: BaseException) -> str:
 
 def error_text(exc: BaseException, kind: str | None = None) -> str:
     """``Type: message`` (just the type when the message is empty), first 1 KB."""
-    message, kind = error_message(exc), kind or type(exc).__name__
+    message, kind = error_message(exc), kind or error_class(exc).__name__
     return first_kb(f"{kind}: {message}" if message else kind)
+
+
+class KeptError(Exception):
+    """What a delivery keeps of an error while its retry waits: the class, the
+    message and the error code, without the stack frames.  (The error itself
+    is left as it is.)"""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(error_message(exc))
+        self.kept_class = error_class(exc)
+        self.error_code = error_code(exc)
 
 
 @dataclass(eq=False, slots=True)
@@ -94,11 +110,15 @@ class Job:
         """A fresh copy of the payload (a destination may change the one it gets)."""
         return loads(self.text)
 
-    # A job is its own timer callback: one object per waiting delivery, no partials.
-    def __call__(self) -> Any:
-        """The next attempt (a coroutine, for an async runner)."""
-        runner = self.runner
-        return runner._attempt_async(self) if runner._async else runner._attempt(self)
+    # A job is its own timer callback (``attempt_async`` for an async runner, so that
+    # clocks see a coroutine function): one object per waiting delivery, no partials.
+    def __call__(self) -> None:
+        """The next attempt."""
+        self.runner._attempt(self)
+
+    async def attempt_async(self) -> None:
+        """The next attempt, of an async runner."""
+        await self.runner._attempt_async(self)
 
     def abandoned(self, reason: str) -> None:
         """The clock dropped this job's timer (shut down, or cancelled)."""
@@ -170,7 +190,7 @@ class Runner(Sealed, Accounted):
     def _schedule(self, job: Job, delay: float | None) -> None:
         label = (f"{self._what} {job.id}" if delay is None
                  else f"retry {job.retries + job.throttles} {self._what} {job.id}")
-        self.clock._post(delay, job, label, job.abandoned, self._async)
+        self.clock._post(delay, job.attempt_async if self._async else job, label, job.abandoned, self._async)
 
     def _start(self, job: Job) -> bool:
         """Checks before a call; ``True`` to make it."""
@@ -180,6 +200,7 @@ class Runner(Sealed, Accounted):
                 f"the event was {age:.0f} s old before its first attempt (the maximum is {self.max_age} s)")
             self._give_up(job, exc, self.AGE_CONDITION)
             return False
+        job.last_error = None
         refusal = self._refuse()
         if refusal is not None:
             self._guarded(job, lambda j, r: self._failed(j, *r), refusal)
@@ -253,11 +274,10 @@ class Runner(Sealed, Accounted):
             job.retries += 1
         else:
             job.throttles += 1
-        # A waiting retry keeps the error, not its stack frames (nor the handler's
-        # locals they hold): bounded memory per waiting delivery.  Only a give-up
-        # before the next call (the event grew too old on a late clock) reads it.
-        exc.__traceback__ = None
-        job.last_error = exc
+        # A waiting retry keeps what the error says, not the error: its frames would
+        # hold the handler's locals (and this job, a cycle).  Only a give-up before
+        # the next call (the event grew too old on a late clock) reads it.
+        job.last_error = KeptError(exc)
         if log.isEnabledFor(logging.INFO):
             log.info("eventbus: %s %s: attempt failed (%s); retry in %.1f s", self._what, job.id, error_text(exc),
                      delay)

@@ -28,7 +28,17 @@ from .._clock import Clock, in_running_loop, is_async_callable, run_to_completio
 from .._exceptions import LoopBlockingError, ResourceNotFoundError, ThrottlingError, ValidationError
 from .._validate import ACCOUNT, REGION, check_callable, check_int, check_name
 from ._destinations import DeliverFn, Destination, DestinationLike, as_destination, check_same_clock
-from ._engine import FINAL, RETRY, THROTTLE, EventTooOldError, Job, Runner, error_message, error_text
+from ._engine import (
+    FINAL,
+    RETRY,
+    THROTTLE,
+    EventTooOldError,
+    Job,
+    Runner,
+    error_class,
+    error_message,
+    error_text,
+)
 from ._outcomes import log
 from ._payload import loads, parse_text, to_attributes, to_text
 from ._retry import backoff_delay
@@ -83,7 +93,8 @@ class MarshalError(Exception):
 
 
 def _error_type(exc: BaseException) -> str:
-    return "Runtime.MarshalError" if isinstance(exc, MarshalError) else type(exc).__name__
+    kind = error_class(exc)
+    return "Runtime.MarshalError" if issubclass(kind, MarshalError) else kind.__name__
 
 
 def _error_payload(exc: BaseException) -> dict[str, Any]:
@@ -110,9 +121,10 @@ def _timestamp(when: datetime) -> str:
 
 def _status(exc: BaseException) -> int:
     """The HTTP status Lambda reports for a failure (the DLQ's ``ErrorCode``)."""
-    if isinstance(exc, ThrottlingError):
+    kind = error_class(exc)
+    if issubclass(kind, ThrottlingError):
         return 429
-    if isinstance(exc, ResourceNotFoundError):
+    if issubclass(kind, ResourceNotFoundError):
         return 404
     return 200  # a function error
 
@@ -277,7 +289,16 @@ class Function(Runner):
         request_id = self._start_now()
         data, context = loads(text), self._context(request_id)
 
-        def in_thread() -> Any:  # the slot is held until the handler itself returns
+        # The slot is held until the handler itself returns.  Cancelling the await
+        # leaves a started handler running (it frees the slot when it returns) and
+        # one not yet started in its thread from ever starting (the canceller frees it).
+        lock, state = threading.Lock(), {"started": False, "given_up": False}
+
+        def in_thread() -> Any:
+            with lock:
+                if state["given_up"]:
+                    return None
+                state["started"] = True
             try:
                 return self.handler(data, context)
             finally:
@@ -290,7 +311,14 @@ class Function(Runner):
                 finally:
                     self._slots.free()
             else:
-                value = await asyncio.to_thread(in_thread)  # (cancelling this await leaves the thread running)
+                try:
+                    value = await asyncio.to_thread(in_thread)
+                except asyncio.CancelledError:
+                    with lock:
+                        if not state["started"]:
+                            state["given_up"] = True
+                            self._slots.free()
+                    raise
                 while inspect.isawaitable(value):
                     value = await value
         except Exception as exc:

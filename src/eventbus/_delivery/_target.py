@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from .._validate import check_instance, check_name, check_str
 from ._destinations import Destination, DestinationLike, as_destination, describe
-from ._engine import Job, Runner, error_code, error_message, error_text
+from ._engine import Job, Runner, error_class, error_code, error_message, error_text
 from ._outcomes import log
 from ._payload import first_kb, to_attributes, to_text
 from ._retry import RetryPolicy
@@ -92,7 +92,7 @@ class Target(Runner):
             "RULE_ARN": self.rule_arn,
             "TARGET_ARN": self.arn,
             "ERROR_CODE": error_code(exc),
-            "ERROR_MESSAGE": first_kb(message or type(exc).__name__),
+            "ERROR_MESSAGE": first_kb(message or error_class(exc).__name__),
             "RETRY_ATTEMPTS": str(job.retries),
         }
         if condition is not None:
