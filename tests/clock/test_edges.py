@@ -677,3 +677,18 @@ def test_asyncio_shutdown_hands_back_unstarted_plain_callbacks_as_cancelled() ->
     assert len(left) == 2 and ran == []
     assert [(t.cancelled, t.done) for t in left] == [(True, False), (True, False)]
     assert [t.cancel() for t in left] == [True, True]
+
+
+def test_timers_handed_back_by_shutdown_do_not_keep_the_clock_alive() -> None:
+    import weakref
+
+    clock = ManualClock()
+    clock.call_later(5, lambda: None)
+    left = clock.shutdown()
+    ref = weakref.ref(clock)
+    gc.disable()
+    try:
+        del clock
+        assert ref() is None and len(left) == 1 and left[0].cancelled
+    finally:
+        gc.enable()

@@ -871,3 +871,33 @@ def test_a_clock_whose_now_is_not_aware_utc_is_refused_at_construction() -> None
             with pytest.raises(ValidationError, match=r"_StepClock\.now\(\) must return an aware UTC datetime, "
                                                       rf"not {re.escape(shown)}$"):
                 build(clock)
+
+
+def test_invoke_async_refused_by_the_executor_raises_that_error_and_frees_the_slot() -> None:
+    import concurrent.futures
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        refusing = concurrent.futures.ThreadPoolExecutor(1)
+        refusing.shutdown()
+        loop.set_default_executor(refusing)
+        fn = Function(lambda e, c: "ok", clock=ManualClock(), reserved_concurrency=1)
+        with pytest.raises(RuntimeError, match="cannot schedule new futures after shutdown"):
+            await fn.invoke_async({})
+        assert fn.metrics.failures == 0
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(1))
+        assert (await fn.invoke_async({}))["Payload"] == "ok"
+
+    asyncio.run(main())
+
+
+def test_a_clock_in_a_zone_at_utc_offset_zero_is_still_refused() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    london, utc = _StepClock(), _StepClock()
+    london.time = datetime(2024, 1, 1, tzinfo=ZoneInfo("Europe/London"))  # GMT: offset 0, but not UTC
+    utc.time = datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))
+    with pytest.raises(ValidationError, match="must return an aware UTC datetime"):
+        Function(lambda e, c: None, clock=london)
+    assert Function(lambda e, c: None, clock=utc).clock is utc

@@ -268,7 +268,7 @@ class AsyncioClock(Clock):
         with self._lock:
             waited = [self._queued.pop(q) for q in queued if q in self._queued]
         for timer in waited:  # fired, but its callback never reached a thread: handed back unstarted
-            timer.done, timer.cancelled = False, True
+            timer.done, timer.cancelled, timer._holder = False, True, None
         abandoned += waited
         running = sum(1 for t in self._tasks if not t.done() and t is not me)
         if running and not self._loop.is_running():

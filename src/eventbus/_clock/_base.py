@@ -146,7 +146,7 @@ class Timer:
     callback: Callback = field(repr=False)
     label: str = ""
     on_abandon: OnAbandon | None = field(default=None, repr=False)
-    is_async: bool = field(default=None, kw_only=True, repr=False)  # type: ignore[assignment]
+    is_async: bool | None = field(default=None, kw_only=True, repr=False)  # set in __post_init__
     cancelled: bool = field(default=False, init=False)
     done: bool = field(default=False, init=False)  # started (or ran, on a ManualClock)
     # set by what holds the timer: lets it forget a cancelled timer at once
@@ -178,6 +178,7 @@ class Timer:
         """Cancel because the clock stopped, and tell the owner.  (Clocks call it once,
         through ``abandon_all``, on timers neither started nor cancelled.)"""
         self.cancelled = True
+        self._holder = None
         if self.on_abandon is not None:
             self.on_abandon(reason)
 

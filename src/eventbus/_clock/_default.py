@@ -45,7 +45,7 @@ def resolve_clock(clock: object) -> Clock:
         return default_clock()
     checked: Clock = check_instance("clock", clock, Clock, "<class 'eventbus.Clock'>")
     now = checked.now()  # (the runtime does arithmetic on it: a custom clock's slip is caught here)
-    if not isinstance(now, datetime) or now.utcoffset() != timedelta(0):
+    if not isinstance(now, datetime) or now.utcoffset() != timedelta(0) or now.tzname() != "UTC":
         raise ValidationError(f"{type(checked).__name__}.now() must return an aware UTC datetime, "
                               f"not {short(now)}")
     return checked

@@ -289,40 +289,47 @@ class Function(Runner):
         request_id = self._start_now()
         data, context = loads(text), self._context(request_id)
 
-        # The slot is held until the handler itself returns.  Cancelling the await
-        # leaves a started handler running (it frees the slot when it returns) and
-        # one not yet started in its thread from ever starting (the canceller frees it).
+        # The slot is held until the handler itself returns.  A handler whose thread
+        # never started it (the await was cancelled first, or the executor refused
+        # the work) never starts, and the slot is freed here; the executor's own
+        # error is raised, not reported as the handler's.
         lock, state = threading.Lock(), {"started": False, "given_up": False}
 
-        def in_thread() -> Any:
+        def in_thread() -> tuple[bool, Any]:
             with lock:
                 if state["given_up"]:
-                    return None
+                    return True, None
                 state["started"] = True
             try:
-                return self.handler(data, context)
+                return True, self.handler(data, context)
+            except Exception as exc:
+                return False, exc
             finally:
                 self._slots.free()
 
+        if self._async:
+            try:
+                ok, value = True, await self.handler(data, context)
+            except Exception as exc:
+                ok, value = False, exc
+            finally:
+                self._slots.free()
+        else:
+            try:
+                ok, value = await asyncio.to_thread(in_thread)
+            except BaseException:
+                with lock:
+                    if not state["started"]:
+                        state["given_up"] = True
+                        self._slots.free()
+                raise
         try:
-            if self._async:
-                try:
-                    value = await self.handler(data, context)
-                finally:
-                    self._slots.free()
-            else:
-                try:
-                    value = await asyncio.to_thread(in_thread)
-                except asyncio.CancelledError:
-                    with lock:
-                        if not state["started"]:
-                            state["given_up"] = True
-                            self._slots.free()
-                    raise
-                while inspect.isawaitable(value):
-                    value = await value
+            while ok and inspect.isawaitable(value):
+                value = await value
         except Exception as exc:
-            return self._respond(request_id, None, self._now_failed(exc))
+            ok, value = False, exc
+        if not ok:
+            return self._respond(request_id, None, self._now_failed(value))
         return self._respond(*self._now_succeeded(request_id, value))
 
     def __call__(self, payload: Any = None) -> Any:
@@ -454,7 +461,7 @@ class Function(Runner):
         status = _status(exc)
         if self._on_failure is not None:
             response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
-            function_error = status == 200 and not isinstance(exc, EventTooOldError)
+            function_error = status == 200 and not issubclass(error_class(exc), EventTooOldError)
             if function_error:
                 response["functionError"] = "Unhandled"
             record = self._record(job, condition or self.RETRIES_CONDITION, response,
