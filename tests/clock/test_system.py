@@ -195,3 +195,32 @@ def test_cancelled_ready_timers_are_forgotten_while_the_workers_are_busy() -> No
     assert clock.idle(timeout=5)
     clock.shutdown(timeout=5)
     assert alive <= 130  # swept once more than 64 and half of those waiting are cancelled
+
+
+def test_a_timer_cancelled_while_workers_start_it_either_runs_or_is_abandoned_never_both() -> None:
+    n = 3_000
+    ran, abandoned = [0] * n, [0] * n
+    clock = SystemClock(workers=2)
+    timers = []
+    for i in range(n):
+        def work(i: int = i) -> None:
+            ran[i] += 1
+
+        def gone(reason: str, i: int = i) -> None:
+            abandoned[i] += 1
+
+        timers.append(clock.call_later(0, work, on_abandon=gone))
+
+    def cancel(part: list[Any]) -> None:
+        for timer in part:
+            timer.cancel()
+
+    cancellers = [threading.Thread(target=cancel, args=(timers[k::2],)) for k in range(2)]
+    for thread in cancellers:
+        thread.start()
+    for thread in cancellers:
+        thread.join(10)
+    assert clock.idle(timeout=10)
+    clock.shutdown(timeout=5)
+    assert all(r + a == 1 for r, a in zip(ran, abandoned, strict=True))
+    assert [t.cancelled for t in timers] == [a == 1 for a in abandoned]

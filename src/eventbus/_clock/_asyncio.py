@@ -12,7 +12,7 @@ from typing import Any
 
 from .._exceptions import ClockClosedError, LoopBlockingError, ValidationError
 from .._validate import check_instance, check_int
-from ._base import Clock, Timer, abandon_all, check_shutdown, check_timeout, log
+from ._base import Clock, Timer, abandon_all, check_shutdown, check_timeout, claim, log, withdraw
 from ._threads import _Pool
 
 __all__ = ["AsyncioClock"]
@@ -110,12 +110,16 @@ class AsyncioClock(Clock):
                 self._timers.discard(timer)
             raise ClockClosedError("This clock has been shut down") from None
 
-    def _release(self, timer: Timer) -> None:
-        """A timer was cancelled: forget it, and its loop handle, now."""
+    def _withdraw(self, timer: Timer) -> bool | None:
+        """Cancel a timer: forget it, and its loop handle, now."""
         with self._lock:
+            withdrawn = withdraw(timer)
+            if not withdrawn:
+                return withdrawn
             self._timers.discard(timer)
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to cancel
             self._loop.call_soon_threadsafe(self._unarm, timer)
+        return True
 
     def _unarm(self, timer: Timer) -> None:
         handle = self._handles.pop(timer, None)
@@ -257,7 +261,7 @@ class AsyncioClock(Clock):
     def _close(self, reason: str = "the clock was shut down") -> list[Timer]:
         with self._lock:
             self._closed = True
-            left = [t for t in self._timers if not t.done]
+            left = claim(list(self._timers))
             self._timers.clear()
         if self._on_loop_thread() or self._loop.is_closed():
             for timer in left:

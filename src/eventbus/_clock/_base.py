@@ -48,9 +48,9 @@ from typing import Any, Protocol, TypeVar
 from .._exceptions import LoopBlockingError, ValidationError
 from .._validate import Sealed, check_bool, check_callable, check_datetime, check_int, check_seconds, check_str
 
-__all__ = ["Callback", "Clock", "OnAbandon", "Timer", "abandon_all", "check_shutdown", "check_timeout", "compact",
-           "in_running_loop", "is_async_callable", "later", "log", "run_to_completion", "stopwatch", "to_seconds",
-           "utc"]
+__all__ = ["Callback", "Clock", "OnAbandon", "Timer", "abandon_all", "check_shutdown", "check_timeout", "claim",
+           "compact", "in_running_loop", "is_async_callable", "later", "log", "run_to_completion", "stopwatch",
+           "to_seconds", "utc", "withdraw"]
 
 log = logging.getLogger("eventbus.clock")
 
@@ -131,8 +131,9 @@ def run_to_completion(result: Any, what: str) -> Any:
 class _Holder(Protocol):
     """What holds a timer until it runs (a clock, or its worker pool)."""
 
-    def _release(self, timer: Timer) -> object:
-        """Forget a cancelled timer."""
+    def _withdraw(self, timer: Timer) -> bool | None:
+        """Cancel ``timer`` under the lock its runner takes it with: ``True`` if
+        withdrawn now, ``False`` if it has started, ``None`` if already cancelled."""
 
 
 @dataclass(eq=False, slots=True, weakref_slot=True)
@@ -162,21 +163,25 @@ class Timer:
         """Cancel the timer; ``False`` if it already started.  Its owner is told
         (``on_abandon("the timer was cancelled")``), so a delivery whose retry
         timer is cancelled ends as dropped instead of waiting forever."""
-        if self.done:
-            return False
-        if self.cancelled:
-            return True
-        self.cancelled = True
-        holder, self._holder = self._holder, None  # (a cancelled timer keeps no clock alive)
-        if holder is not None:
-            holder._release(self)
+        holder = self._holder
+        if holder is not None:  # atomic with the clock starting it: never both run and abandoned
+            withdrawn = holder._withdraw(self)
+            if withdrawn is not True:
+                return withdrawn is None
+            self._holder = None  # (a cancelled timer keeps no clock alive)
+        else:
+            if self.done:
+                return False
+            if self.cancelled:
+                return True
+            self.cancelled = True
         if self.on_abandon is not None:
             self.on_abandon("the timer was cancelled")
         return True
 
     def abandon(self, reason: str) -> None:
         """Cancel because the clock stopped, and tell the owner.  (Clocks call it once,
-        through ``abandon_all``, on timers neither started nor cancelled.)"""
+        through ``abandon_all``, on the timers they claimed.)"""
         self.cancelled = True
         self._holder = None
         if self.on_abandon is not None:
@@ -295,6 +300,16 @@ def check_shutdown(drain: object, timeout: object) -> float | None:
 HeapEntry = TypeVar("HeapEntry", bound=tuple[Any, int, Timer])
 
 
+def withdraw(timer: Timer) -> bool | None:
+    """The state change of ``_withdraw`` (its caller holds the lock)."""
+    if timer.done:
+        return False
+    if timer.cancelled:
+        return None
+    timer.cancelled = True
+    return True
+
+
 def compact(heap: list[HeapEntry], cancelled: int) -> tuple[list[HeapEntry], int]:
     """A clock's heap of timers without its cancelled ones, once they are many
     (more than 64 and half the heap); returns the heap and the count left."""
@@ -305,9 +320,16 @@ def compact(heap: list[HeapEntry], cancelled: int) -> tuple[list[HeapEntry], int
     return heap, cancelled
 
 
+def claim(timers: list[Timer]) -> list[Timer]:
+    """Withdraw, for a closing clock, the timers neither started nor cancelled
+    (its caller holds the lock its runner takes them with); returns them."""
+    return [t for t in timers if withdraw(t)]
+
+
 def abandon_all(timers: list[Timer], reason: str) -> list[Timer]:
-    """Abandon ``timers`` (telling their owners), earliest first; returns them."""
-    timers = sorted((t for t in timers if not t.cancelled and not t.done), key=lambda t: t.when)
+    """Tell the owners of claimed ``timers`` they will never run, earliest first;
+    returns them."""
+    timers = sorted(timers, key=lambda t: t.when)
     for timer in timers:
         try:
             timer.abandon(reason)

@@ -17,12 +17,14 @@ from ._base import (
     abandon_all,
     check_shutdown,
     check_timeout,
+    claim,
     compact,
     in_running_loop,
     later,
     run_to_completion,
     to_seconds,
     utc,
+    withdraw,
 )
 
 __all__ = ["ManualClock"]
@@ -81,10 +83,13 @@ class ManualClock(Clock):
             timer._holder = self
             heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
 
-    def _release(self, timer: Timer) -> None:
-        """A timer was cancelled: once they are many, drop them from the heap."""
+    def _withdraw(self, timer: Timer) -> bool | None:
+        """Cancel a timer; once cancelled ones are many, drop them from the heap."""
         with self._lock:
-            self._heap, self._cancelled = compact(self._heap, self._cancelled + 1)
+            withdrawn = withdraw(timer)
+            if withdrawn:
+                self._heap, self._cancelled = compact(self._heap, self._cancelled + 1)
+            return withdrawn
 
     def pending(self) -> list[Timer]:
         """Timers not yet run nor cancelled, earliest first."""
@@ -199,7 +204,7 @@ class ManualClock(Clock):
     def _close(self) -> list[Timer]:
         with self._lock:
             self._closed = True
-            left = [t for _, _, t in self._heap]
+            left = claim([t for _, _, t in self._heap])
             self._heap.clear()
         return abandon_all(left, "the clock was shut down")
 

@@ -30,7 +30,17 @@ from datetime import UTC, datetime
 
 from .._exceptions import ClockClosedError
 from .._validate import check_int
-from ._base import Clock, Timer, abandon_all, check_shutdown, check_timeout, log, run_to_completion
+from ._base import (
+    Clock,
+    Timer,
+    abandon_all,
+    check_shutdown,
+    check_timeout,
+    claim,
+    log,
+    run_to_completion,
+    withdraw,
+)
 
 __all__ = ["SystemClock", "_Pool"]
 
@@ -91,10 +101,13 @@ class _Pool:
             self.threads.add(thread)
             thread.start()
 
-    def _release(self, timer: Timer) -> None:
-        """A timer was cancelled: once they are many, drop them from the heap and
+    def _withdraw(self, timer: Timer) -> bool | None:
+        """Cancel a timer; once cancelled ones are many, drop them from the heap and
         the ready queue; and wake ``idle()``, which may have waited for it alone."""
         with self.lock:
+            withdrawn = withdraw(timer)
+            if not withdrawn:
+                return withdrawn
             self.cancelled += 1
             if self.cancelled > 64 and 2 * self.cancelled > len(self.heap) + len(self.ready):
                 self.heap = [entry for entry in self.heap if not entry[2].cancelled]
@@ -102,6 +115,7 @@ class _Pool:
                 self.ready = deque(t for t in self.ready if not t.cancelled)
                 self.cancelled = 0
             self.quiet.notify_all()
+            return True
 
     def _take(self) -> Timer | None:
         """The next callback to run (marked started), or ``None`` when the pool is
@@ -209,7 +223,7 @@ class _Pool:
         """Close; abandon what has not started.  Returns the abandoned timers and
         how many callbacks (the caller's aside) are still running."""
         with self.lock:
-            left = list(self.ready) + [t for _, _, t in self.heap]
+            left = claim(list(self.ready) + [t for _, _, t in self.heap])
             self.ready.clear()
             self.heap.clear()
             self.closed = True
