@@ -14,6 +14,7 @@ import pytest
 
 from eventbus import (
     AsyncioClock,
+    Clock,
     ClockClosedError,
     Function,
     LoopBlockingError,
@@ -692,3 +693,81 @@ def test_timers_handed_back_by_shutdown_do_not_keep_the_clock_alive() -> None:
         assert ref() is None and len(left) == 1 and left[0].cancelled
     finally:
         gc.enable()
+
+
+class _HandClock(Clock):
+    """A minimal clock on the public contract: it keeps timers itself (no holder)."""
+
+    def __init__(self) -> None:
+        self.timers: list[Timer] = []
+        self._closed = False
+
+    def now(self) -> datetime:
+        return datetime(2024, 1, 1, tzinfo=UTC)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _schedule(self, timer: Timer) -> None:
+        self.timers.append(timer)
+
+    def idle(self, timeout: float | None = None) -> bool:
+        return True
+
+    async def idle_async(self, timeout: float | None = None) -> bool:
+        return True
+
+    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
+        self._closed = True
+        return []
+
+    async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
+        return self.shutdown()
+
+
+def test_cancel_on_a_clock_that_keeps_its_own_timers() -> None:
+    clock, told = _HandClock(), list[str]()
+    waiting = clock.call_later(5, lambda: None, on_abandon=told.append)
+    started = clock.call_later(5, lambda: None, on_abandon=told.append)
+    started.done = True  # (the clock started it)
+    assert started.cancel() is False and started.cancelled is False
+    assert waiting.cancel() is True and waiting.cancelled is True
+    assert waiting.cancel() is True and told == ["the timer was cancelled"]
+
+
+def test_timers_handed_back_by_shutdown_can_still_be_cancelled() -> None:
+    told: list[str] = []
+    for clock in (ManualClock(), SystemClock()):
+        told.clear()
+        clock.call_later(3600, lambda: None, on_abandon=told.append)
+        [left] = clock.shutdown(timeout=5)
+        assert left.cancel() is True and told == ["the clock was shut down"]
+
+
+def test_a_worker_passes_over_a_cancelled_timer_to_the_next() -> None:
+    ran: list[str] = []
+    later: list[Timer] = []
+
+    go = threading.Event()
+
+    def first() -> None:
+        go.wait(10)
+        later[0].cancel()  # cancelled while waiting behind this callback, with one still to run
+
+    clock = SystemClock(workers=1)
+    clock.submit(first)
+    later.append(clock.call_later(0, lambda: ran.append("cancelled one")))
+    later.append(clock.call_later(0, lambda: ran.append("next")))
+    go.set()
+    assert clock.idle(timeout=5) and ran == ["next"]
+    clock.shutdown(timeout=5)
+
+
+def test_a_clock_whose_now_is_not_a_datetime_is_refused() -> None:
+    class Broken(_HandClock):
+        def now(self) -> datetime:
+            return "2024-01-01"  # type: ignore[return-value]
+
+    with pytest.raises(ValidationError, match="Broken.now\\(\\) must return an aware UTC datetime, not 2024-01-01"):
+        Function(lambda e, c: None, clock=Broken())

@@ -901,3 +901,104 @@ def test_a_clock_in_a_zone_at_utc_offset_zero_is_still_refused() -> None:
     with pytest.raises(ValidationError, match="must return an aware UTC datetime"):
         Function(lambda e, c: None, clock=london)
     assert Function(lambda e, c: None, clock=utc).clock is utc
+
+
+def test_the_stack_trace_is_the_last_five_frames_of_the_failing_call() -> None:
+    def f1() -> None:
+        f2()
+
+    def f2() -> None:
+        f3()
+
+    def f3() -> None:
+        f4()
+
+    def f4() -> None:
+        f5()
+
+    def f5() -> None:
+        f6()
+
+    def f6() -> None:
+        raise ValueError("at the bottom")
+
+    response = Function(lambda e, c: f1(), clock=ManualClock()).invoke({})
+    trace = response["Payload"]["stackTrace"]
+    assert [line.split(", in ")[1].split("\n")[0] for line in trace] == ["f2", "f3", "f4", "f5", "f6"]
+
+
+def test_invoke_async_reports_a_plain_handler_s_error_and_its_awaitable_s() -> None:
+    def plain(event: Any, context: Any) -> None:
+        raise KeyError("plain")
+
+    async def fails() -> None:
+        raise LookupError("awaited")
+
+    def hands_back_an_awaitable(event: Any, context: Any) -> Any:
+        return fails()
+
+    async def main() -> list[dict[str, Any]]:
+        clock = ManualClock()
+        return [await Function(h, clock=clock).invoke_async({}) for h in (plain, hands_back_an_awaitable)]
+
+    first, second = asyncio.run(main())
+    assert (first["FunctionError"], first["Payload"]["errorType"]) == ("Unhandled", "KeyError")
+    assert (second["FunctionError"], second["Payload"]["errorType"]) == ("Unhandled", "LookupError")
+
+
+class _CodedError(Exception):
+    error_code = "ORDER_REJECTED"
+
+
+def test_a_late_retry_keeps_the_error_s_own_code() -> None:
+    from .test_target import BacklogClock
+
+    def send(event: Any) -> None:
+        raise _CodedError("rejected")
+
+    clock = BacklogClock()
+    dlq = Queue(clock=clock)
+    target = Target(send, clock=clock, dead_letter_queue=dlq,
+                    retry_policy=RetryPolicy(maximum_event_age_in_seconds=60))
+    target.deliver({})
+    [first] = clock.queue
+    clock.queue.clear()
+    first.done = True
+    first.callback()  # fails; its retry waits
+    clock.run(after=61)  # too late: given up with the kept error
+    [m] = dlq.receive()
+    assert (m.attributes["ERROR_CODE"], m.attributes["ERROR_MESSAGE"]) == ("ORDER_REJECTED", "rejected")
+
+
+def test_system_clock_shutdown_async_honours_drain_and_timeout() -> None:
+    import threading
+    import time
+
+    async def main() -> tuple[list[str], list[str], float, float]:
+        running, release = threading.Event(), threading.Event()
+
+        def hold_the_thread() -> None:
+            running.set()
+            release.wait()
+
+        clock = SystemClock(workers=1)
+        clock.submit(hold_the_thread)
+        clock.submit(lambda: None, label="waiting for the one thread")
+        assert await asyncio.to_thread(running.wait, 10)
+        started = time.monotonic()
+        left = await clock.shutdown_async(drain=False)
+        undrained = time.monotonic() - started
+        release.set()
+        other = SystemClock(workers=1)
+        hold = threading.Event()
+        other.submit(hold.wait)
+        threading.Timer(5, hold.set).start()  # (only a broken timeout waits for this)
+        started = time.monotonic()
+        timed_out = await other.shutdown_async(timeout=0.2)
+        waited = time.monotonic() - started
+        hold.set()
+        return [t.label for t in left], [t.label for t in timed_out], undrained, waited
+
+    left, timed_out, undrained, waited = asyncio.run(main())
+    assert left == ["waiting for the one thread"] and undrained < 2
+    assert timed_out == [] and waited < 2
