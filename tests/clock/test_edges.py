@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -135,7 +136,7 @@ def test_shutdown_inside_a_loop_refuses_only_due_async_work() -> None:
 def test_async_twins_count_and_limit() -> None:
     async def main() -> tuple[int, int, int, list[str]]:
         clock = ManualClock()
-        for minute in (1, 2, 3):
+        for minute in (1, 1, 2, 3):
             clock.call_later(60 * minute, lambda: None)
         first = await clock.advance_to_async(clock.now() + timedelta(minutes=1))
         second = await clock.run_until_idle_async(limit=clock.now() + timedelta(minutes=1))
@@ -144,7 +145,7 @@ def test_async_twins_count_and_limit() -> None:
         left = [t.label for t in await clock.shutdown_async()]
         return first, second, third, left
 
-    assert asyncio.run(main()) == (1, 1, 0, ["left", ""])
+    assert asyncio.run(main()) == (2, 1, 0, ["left", ""])
 
 
 # -- SystemClock --------------------------------------------------------------------------
@@ -771,3 +772,32 @@ def test_a_clock_whose_now_is_not_a_datetime_is_refused() -> None:
 
     with pytest.raises(ValidationError, match="Broken.now\\(\\) must return an aware UTC datetime, not 2024-01-01"):
         Function(lambda e, c: None, clock=Broken())
+
+
+def test_shutting_down_beside_a_stopped_loop_warns_about_the_tasks_left(caplog: pytest.LogCaptureFixture) -> None:
+    loop = LoopThread()
+    entered, release = threading.Event(), threading.Event()
+
+    async def handler(event: Any, context: Any) -> None:
+        entered.set()
+        await asyncio.to_thread(release.wait, 10)
+
+    async def build() -> tuple[AsyncioClock, Function]:
+        clock = AsyncioClock()
+        return clock, Function(handler, clock=clock)
+
+    clock, fn = loop.run(build())
+    rid = fn.invoke({}, "Event")["RequestId"]
+    assert entered.wait(10)
+    loop.loop.call_soon_threadsafe(loop.loop.stop)
+    loop.thread.join(10)
+    with caplog.at_level(logging.INFO, logger="eventbus.clock"):
+        assert clock.shutdown(drain=False) == []
+    [record] = [r for r in caplog.records if "shut down" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith("eventbus: AsyncioClock shut down while its loop is not running; 1 task(s)")
+    release.set()
+    loop.thread = threading.Thread(target=loop.loop.run_forever, daemon=True)  # the loop runs again:
+    loop.thread.start()
+    assert fn.wait(rid, timeout=10) == (Outcome.SUCCEEDED, "")  # the handler ends, and so does its delivery
+    loop.close()
