@@ -801,3 +801,31 @@ def test_shutting_down_beside_a_stopped_loop_warns_about_the_tasks_left(caplog: 
     loop.thread.start()
     assert fn.wait(rid, timeout=10) == (Outcome.SUCCEEDED, "")  # the handler ends, and so does its delivery
     loop.close()
+
+
+def test_submit_passes_on_abandon_and_manual_idle_async_keeps_time_still() -> None:
+    async def main() -> tuple[list[str], datetime, datetime]:
+        clock = ManualClock()
+        start = clock.now()
+        with pytest.raises(ValidationError, match="timeout"):
+            await clock.idle_async(timeout=-1)
+        assert await clock.idle_async() is True
+        idled = clock.now()
+        told: list[str] = []
+        clock.call_later(1, lambda: None)
+        clock.submit(lambda: None, on_abandon=told.append)
+        await clock.shutdown_async(drain=False)
+        return told, start, idled
+
+    told, start, idled = asyncio.run(main())
+    assert told == ["the clock was shut down"] and idled == start
+
+
+def test_asyncio_clock_workers_are_bounded() -> None:
+    async def main() -> None:
+        with pytest.raises(ValidationError, match="Member must have value less than or equal to 10000"):
+            AsyncioClock(workers=10_001)
+        async with AsyncioClock(workers=10_000) as clock:
+            assert not clock.closed
+
+    asyncio.run(main())
