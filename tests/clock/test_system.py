@@ -224,3 +224,27 @@ def test_a_timer_cancelled_while_workers_start_it_either_runs_or_is_abandoned_ne
     clock.shutdown(timeout=5)
     assert all(r + a == 1 for r, a in zip(ran, abandoned, strict=True))
     assert [t.cancelled for t in timers] == [a == 1 for a in abandoned]
+
+
+def test_async_twins_called_from_the_clock_s_own_async_callback_honour_their_arguments() -> None:
+    hold, done = threading.Event(), threading.Event()
+    results: list[Any] = []
+
+    async def inside() -> None:
+        started = time.monotonic()
+        results.append(await clock.idle_async(timeout=0.1))  # the other callback still runs
+        results.append(await clock.shutdown_async(drain=True, timeout=0.1))
+        results.append(time.monotonic() - started)
+        done.set()
+
+    clock = SystemClock(workers=2)
+    clock.submit(hold.wait)
+    clock.call_later(3600, lambda: None, label="later")
+    safety = threading.Timer(5, hold.set)  # (only a twin that ignored its timeout waits for this)
+    safety.start()
+    clock.submit(inside)
+    assert done.wait(10)
+    hold.set()
+    safety.cancel()
+    idle, left, elapsed = results
+    assert idle is False and [t.label for t in left] == ["later"] and elapsed < 2

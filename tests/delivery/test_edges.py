@@ -1002,3 +1002,20 @@ def test_system_clock_shutdown_async_honours_drain_and_timeout() -> None:
     left, timed_out, undrained, waited = asyncio.run(main())
     assert left == ["waiting for the one thread"] and undrained < 2
     assert timed_out == [] and waited < 2
+
+
+def test_reserved_concurrency_still_caps_after_calls_have_finished() -> None:
+    nested: list[str] = []
+
+    def handler(event: Any, context: Any) -> str:
+        if event.get("nest"):
+            try:
+                fn({})
+            except eventbus.ThrottlingError as exc:
+                nested.append(str(exc))
+        return "ok"
+
+    fn = Function(handler, clock=ManualClock(), reserved_concurrency=1)
+    for _ in range(3):
+        assert fn({}) == "ok"  # each returns its slot: exactly one
+    assert fn({"nest": True}) == "ok" and nested == ["Rate Exceeded."]
