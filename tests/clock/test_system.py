@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import subprocess
@@ -248,3 +249,23 @@ def test_async_twins_called_from_the_clock_s_own_async_callback_honour_their_arg
     safety.cancel()
     idle, left, elapsed = results
     assert idle is False and [t.label for t in left] == ["later"] and elapsed < 2
+
+
+def test_async_twins_from_ordinary_async_code_honour_timeout_and_drain_by_default() -> None:
+    async def main() -> tuple[bool, float, list[Any], list[int]]:
+        hold, ran = threading.Event(), []
+        clock = SystemClock(workers=1)
+        clock.submit(hold.wait)
+        clock.submit(lambda: ran.append(1))  # waits for the one thread
+        safety = threading.Timer(5, hold.set)  # (only a twin that ignored its timeout waits for this)
+        safety.start()
+        started = time.monotonic()
+        idle = await clock.idle_async(timeout=0.1)
+        elapsed = time.monotonic() - started
+        hold.set()
+        safety.cancel()
+        left = await clock.shutdown_async(timeout=10)  # drains by default
+        return idle, elapsed, left, ran
+
+    idle, elapsed, left, ran = asyncio.run(main())
+    assert idle is False and elapsed < 2 and left == [] and ran == [1]
