@@ -262,9 +262,9 @@ def test_async_twins_from_ordinary_async_code_honour_timeout_and_drain_by_defaul
         started = time.monotonic()
         idle = await clock.idle_async(timeout=0.1)
         elapsed = time.monotonic() - started
-        hold.set()
         safety.cancel()
-        left = await clock.shutdown_async(timeout=10)  # drains by default
+        threading.Timer(0.3, hold.set).start()  # frees the thread once the shutdown has begun
+        left = await clock.shutdown_async(timeout=10)  # drains by default: waits, then runs the second
         return idle, elapsed, left, ran
 
     idle, elapsed, left, ran = asyncio.run(main())
