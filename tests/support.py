@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+import eventbus
 
 
 def message(call: Callable[[], Any]) -> str:
@@ -13,3 +16,42 @@ def message(call: Callable[[], Any]) -> str:
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     raise AssertionError("no error")
+
+
+class ListClock(eventbus.Clock):
+    """A clock built on the public contract alone: it keeps its timers in a list
+    and runs nothing until a test says so (subclasses add how)."""
+
+    def __init__(self) -> None:
+        self.time = datetime(2024, 1, 1, tzinfo=UTC)
+        self.timers: list[eventbus.Timer] = []
+        self._closed = False
+
+    def now(self) -> datetime:
+        return self.time
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _schedule(self, timer: eventbus.Timer) -> None:
+        self.timers.append(timer)
+
+    def run_first(self) -> None:
+        """Start the oldest timer, alone (what it schedules waits)."""
+        timer = self.timers.pop(0)
+        timer.done = True
+        timer.callback()
+
+    def idle(self, timeout: float | None = None) -> bool:
+        return not self.timers
+
+    async def idle_async(self, timeout: float | None = None) -> bool:
+        return not self.timers
+
+    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[eventbus.Timer]:
+        self._closed = True
+        return []
+
+    async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[eventbus.Timer]:
+        return self.shutdown()

@@ -15,7 +15,6 @@ import pytest
 
 from eventbus import (
     AsyncioClock,
-    Clock,
     ClockClosedError,
     Function,
     LoopBlockingError,
@@ -26,7 +25,7 @@ from eventbus import (
     ValidationError,
 )
 
-from ..support import message
+from ..support import ListClock, message
 from .conftest import LoopThread
 
 # -- ManualClock ------------------------------------------------------------------------
@@ -696,39 +695,8 @@ def test_timers_handed_back_by_shutdown_do_not_keep_the_clock_alive() -> None:
         gc.enable()
 
 
-class _HandClock(Clock):
-    """A minimal clock on the public contract: it keeps timers itself (no holder)."""
-
-    def __init__(self) -> None:
-        self.timers: list[Timer] = []
-        self._closed = False
-
-    def now(self) -> datetime:
-        return datetime(2024, 1, 1, tzinfo=UTC)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def _schedule(self, timer: Timer) -> None:
-        self.timers.append(timer)
-
-    def idle(self, timeout: float | None = None) -> bool:
-        return True
-
-    async def idle_async(self, timeout: float | None = None) -> bool:
-        return True
-
-    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
-        self._closed = True
-        return []
-
-    async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:
-        return self.shutdown()
-
-
 def test_cancel_on_a_clock_that_keeps_its_own_timers() -> None:
-    clock, told = _HandClock(), list[str]()
+    clock, told = ListClock(), list[str]()
     waiting = clock.call_later(5, lambda: None, on_abandon=told.append)
     started = clock.call_later(5, lambda: None, on_abandon=told.append)
     started.done = True  # (the clock started it)
@@ -766,7 +734,7 @@ def test_a_worker_passes_over_a_cancelled_timer_to_the_next() -> None:
 
 
 def test_a_clock_whose_now_is_not_a_datetime_is_refused() -> None:
-    class Broken(_HandClock):
+    class Broken(ListClock):
         def now(self) -> datetime:
             return "2024-01-01"  # type: ignore[return-value]
 

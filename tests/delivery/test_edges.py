@@ -28,7 +28,7 @@ from eventbus import (
 )
 from eventbus._delivery._retry import backoff_delay
 
-from ..support import message
+from ..support import ListClock, message
 
 
 def handler(event: Any, context: Any) -> None:
@@ -704,11 +704,8 @@ def test_a_late_function_retry_records_the_kept_error_without_frames() -> None:
     fn = Function(handler, clock=clock, maximum_event_age_in_seconds=60,
                   on_failure=records.append)
     fn.invoke({}, "Event")
-    [first] = clock.queue
-    clock.queue.clear()
-    first.done = True
-    first.callback()  # fails; its retry is queued for 60 s later
-    assert [t.label.split()[:2] for t in clock.queue] == [["retry", "1"]]
+    clock.run_first()  # fails; its retry is queued for 60 s later
+    assert [t.label.split()[:2] for t in clock.timers] == [["retry", "1"]]
     clock.run(after=61)  # the retry starts too late: given up with the error it kept, frames dropped
     [record] = records
     assert record["requestContext"]["condition"] == "EventAgeExceeded"
@@ -717,26 +714,9 @@ def test_a_late_function_retry_records_the_kept_error_without_frames() -> None:
                                          "stackTrace": []}
 
 
-class _StepClock(eventbus.Clock):
-    """A clock built on the public contract that, like many hand-written loops,
-    decides how to run a callback with ``inspect.iscoroutinefunction``."""
-
-    def __init__(self) -> None:
-        from datetime import UTC, datetime
-
-        self.time = datetime(2024, 1, 1, tzinfo=UTC)
-        self.timers: list[eventbus.Timer] = []
-        self._closed = False
-
-    def now(self) -> Any:
-        return self.time
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def _schedule(self, timer: eventbus.Timer) -> None:
-        self.timers.append(timer)
+class _StepClock(ListClock):
+    """A clock that, like many hand-written loops, decides how to run a callback
+    with ``inspect.iscoroutinefunction``."""
 
     def run(self) -> None:
         import inspect
@@ -750,19 +730,6 @@ class _StepClock(eventbus.Clock):
                 asyncio.run(timer.callback())
             else:
                 timer.callback()
-
-    def idle(self, timeout: float | None = None) -> bool:
-        return not self.timers
-
-    async def idle_async(self, timeout: float | None = None) -> bool:
-        return not self.timers
-
-    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[eventbus.Timer]:
-        self._closed = True
-        return []
-
-    async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[eventbus.Timer]:
-        return self.shutdown()
 
 
 def test_async_deliveries_hand_a_clock_a_coroutine_function() -> None:
@@ -961,10 +928,7 @@ def test_a_late_retry_keeps_the_error_s_own_code() -> None:
     target = Target(send, clock=clock, dead_letter_queue=dlq,
                     retry_policy=RetryPolicy(maximum_event_age_in_seconds=60))
     target.deliver({})
-    [first] = clock.queue
-    clock.queue.clear()
-    first.done = True
-    first.callback()  # fails; its retry waits
+    clock.run_first()  # fails; its retry waits
     clock.run(after=61)  # too late: given up with the kept error
     [m] = dlq.receive()
     assert (m.attributes["ERROR_CODE"], m.attributes["ERROR_MESSAGE"]) == ("ORDER_REJECTED", "rejected")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,45 +11,17 @@ import pytest
 import eventbus
 from eventbus import ManualClock, NonRetryableError, Outcome, Queue, RetryPolicy, Target, ThrottlingError
 
+from ..support import ListClock
 
-class BacklogClock(eventbus.Clock):
-    """A clock (built on the public contract) whose work waits until the test runs it,
-    as work waits behind a backlog on a busy worker pool."""
 
-    def __init__(self) -> None:
-        self.time = datetime(2024, 1, 1, tzinfo=UTC)
-        self.queue: list[eventbus.Timer] = []
-        self._closed = False
-
-    def now(self) -> datetime:
-        return self.time
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def _schedule(self, timer: eventbus.Timer) -> None:
-        self.queue.append(timer)
+class BacklogClock(ListClock):
+    """A clock whose work waits until the test runs it, as work waits behind a
+    backlog on a busy worker pool."""
 
     def run(self, *, after: float) -> None:
         self.time += timedelta(seconds=after)
-        while self.queue:
-            timer = self.queue.pop(0)
-            timer.done = True
-            timer.callback()
-
-    def idle(self, timeout: float | None = None) -> bool:
-        return not self.queue
-
-    async def idle_async(self, timeout: float | None = None) -> bool:
-        return not self.queue
-
-    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[eventbus.Timer]:
-        self._closed = True
-        return []
-
-    async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[eventbus.Timer]:
-        return self.shutdown()
+        while self.timers:
+            self.run_first()
 
 
 class Flaky:
