@@ -269,3 +269,26 @@ def test_async_twins_from_ordinary_async_code_honour_timeout_and_drain_by_defaul
 
     idle, elapsed, left, ran = asyncio.run(main())
     assert idle is False and elapsed < 2 and left == [] and ran == [1]
+
+
+def test_a_clock_kept_alive_only_by_its_own_timer_stops_its_worker_when_dropped() -> None:
+    # The last reference went with the timer, on the worker, while it held the
+    # pool's lock; the finaliser then closed the pool on the same thread (it hung).
+    workers: list[threading.Thread] = []
+    ran = threading.Event()
+
+    def make() -> None:
+        clock = SystemClock(workers=1)
+
+        def work() -> None:
+            clock.now()
+            workers.append(threading.current_thread())
+            ran.set()
+
+        clock.call_later(0.01, work)
+
+    make()
+    assert ran.wait(5)
+    [worker] = workers
+    worker.join(5)
+    assert not worker.is_alive()

@@ -271,8 +271,9 @@ class AsyncioClock(Clock):
         queued, _ = self._pool.close(reason)  # their owners are told through `abandoned` in _run
         with self._lock:
             waited = [self._queued.pop(q) for q in queued if q in self._queued]
-        for timer in waited:  # fired, but its callback never reached a thread: handed back unstarted
-            timer.done, timer.cancelled, timer._holder = False, True, None
+            for timer in waited:  # fired, but its callback never reached a thread: handed back unstarted
+                timer.cancelled = True  # (first: a concurrent cancel() then finds it cancelled, not waiting)
+                timer.done, timer._holder = False, None
         abandoned += waited
         running = sum(1 for t in self._tasks if not t.done() and t is not me)
         if running and not self._loop.is_running():

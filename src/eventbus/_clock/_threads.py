@@ -62,7 +62,10 @@ class _Pool:
     def __init__(self, workers: int, name: str) -> None:
         self.workers = workers
         self.name = name
-        self.lock = threading.Lock()
+        # Re-entrant: a worker may drop the last reference to its clock while it holds
+        # the lock (a timer's callback was all that kept the clock), and the clock's
+        # finaliser then closes the pool on that same thread.
+        self.lock = threading.RLock()
         self.work = threading.Condition(self.lock)  # workers wait here
         self.quiet = threading.Condition(self.lock)  # idle() waits here
         self.heap: list[tuple[float, int, Timer]] = []
