@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -137,3 +138,42 @@ def test_match_refuses_python_events_nested_beyond_recursion() -> None:
     index.add(1, {"a": {"b": ["x"]}})
     with pytest.raises(eventbus.ValidationError, match="nested too deeply"):
         index.match({"a": {"b": deep}})
+
+
+def test_several_writers_and_readers_lose_no_rule_and_see_no_stranger() -> None:
+    index = eventbus.RuleIndex()
+    writers, per_writer = 4, 600
+    stop = threading.Event()
+    problems: list[str] = []
+
+    def write(w: int) -> None:
+        for i in range(per_writer):
+            index.add((w, i), {"source": ["app"], "detail": {"w": [w], "i": [i]}})
+            if i % 3 == 2:
+                index.remove((w, i - 1))  # removals interleave with other writers' adds
+
+    def read() -> None:
+        while not stop.is_set():
+            w, i = len(problems) % writers, 7
+            got = index.match({"source": "app", "detail-type": "t", "detail": {"w": w, "i": i}})
+            if got - {(w, i)}:
+                problems.append(f"a rule that cannot match matched: {got}")
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns every few bytecodes: races show up
+    try:
+        for t in readers + threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+        sys.setswitchinterval(switch)
+    kept = {(w, i) for w in range(writers) for i in range(per_writer) if i % 3 != 1}
+    assert problems == [] and set(index) == kept
+    lost = [r for r in kept if index.match({"source": "app", "detail": {"w": r[0], "i": r[1]}}) != {r}]
+    assert lost == []

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
@@ -619,12 +620,13 @@ class RuleIndex:
     (``ResourceNotFoundError``, a ``LookupError``, if absent).  ``match`` takes the event as a mapping or as
     JSON text (``str``/``bytes``) and returns a ``set`` of rule ids.
 
-    Safe for one writer at a time and any number of concurrent readers:
-    ``match`` never takes a lock and always sees a consistent set of rules
-    (see the module notes).  Writers on several threads must take turns.
+    Safe for any number of writers and readers at once: ``add`` and ``remove``
+    take turns on an internal lock, and ``match`` never takes a lock and always
+    sees a consistent set of rules (see the module notes).
     """
 
     def __init__(self) -> None:
+        self._writing = threading.Lock()
         self._snap = _Snapshot()
         self._bits: dict[Hashable, list[int]] = {}
         self._patterns: dict[Hashable, Any] = {}
@@ -651,25 +653,27 @@ class RuleIndex:
     def add(self, rule_id: Hashable, pattern: Any) -> None:
         from ._api import compile_pattern  # the facade compiles; it imports this module
 
-        compiled = compile_pattern(pattern)
-        snap = self._snap
-        old = self._bits.get(rule_id)
-        # the new pattern goes live before the old one leaves, so a reader
-        # never sees the id missing while it is being replaced
-        self._bits[rule_id] = snap.add(rule_id, compiled.subrules)
-        if old is not None:
-            snap.remove(old)
-        self._patterns[rule_id] = compiled
-        self._maybe_compact()
+        compiled = compile_pattern(pattern)  # (outside the lock: writers compile at once)
+        with self._writing:
+            snap = self._snap
+            old = self._bits.get(rule_id)
+            # the new pattern goes live before the old one leaves, so a reader
+            # never sees the id missing while it is being replaced
+            self._bits[rule_id] = snap.add(rule_id, compiled.subrules)
+            if old is not None:
+                snap.remove(old)
+            self._patterns[rule_id] = compiled
+            self._maybe_compact()
 
     def remove(self, rule_id: Hashable) -> None:
-        try:
-            bits = self._bits.pop(rule_id)
-        except KeyError:
-            raise ResourceNotFoundError(f"No rule {rule_id!r} in this index") from None
-        del self._patterns[rule_id]
-        self._snap.remove(bits)
-        self._maybe_compact()
+        with self._writing:
+            try:
+                bits = self._bits.pop(rule_id)
+            except KeyError:
+                raise ResourceNotFoundError(f"No rule {rule_id!r} in this index") from None
+            del self._patterns[rule_id]
+            self._snap.remove(bits)
+            self._maybe_compact()
 
     def _maybe_compact(self) -> None:
         snap = self._snap
