@@ -64,9 +64,19 @@ def test_the_package_is_typed() -> None:
 
 
 def _imports(path: Path) -> set[str]:
+    """What a module imports when it runs (``if TYPE_CHECKING:`` blocks are for type checkers alone)."""
     tree = ast.parse(path.read_text())
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
     found: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

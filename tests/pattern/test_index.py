@@ -177,3 +177,20 @@ def test_several_writers_and_readers_lose_no_rule_and_see_no_stranger() -> None:
     assert problems == [] and set(index) == kept
     lost = [r for r in kept if index.match({"source": "app", "detail": {"w": r[0], "i": r[1]}}) != {r}]
     assert lost == []
+
+
+def test_rule_ids_keep_their_type() -> None:
+    # Checked by mypy (CI type-checks the tests): a RuleIndex[str] answers set[str],
+    # refuses other ids, and a bare RuleIndex takes any hashable.
+    from typing import assert_type
+
+    named = eventbus.RuleIndex[str]()
+    named.add("ec2", {"source": ["aws.ec2"]})
+    found = named.match({"source": "aws.ec2", "detail-type": "x", "detail": {}})
+    assert_type(found, set[str])
+    assert found == {"ec2"} and list(named) == ["ec2"]
+    with pytest.raises(eventbus.ResourceNotFoundError):
+        named.remove(7)  # type: ignore[arg-type]
+    anything = eventbus.RuleIndex()
+    anything.add(("tenant", 1), {"source": ["aws.ec2"]})
+    assert anything.match({"source": "aws.ec2"}) == {("tenant", 1)}

@@ -38,7 +38,7 @@ import re
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._exceptions import ResourceNotFoundError, ValidationError
 from ._matchers import (
@@ -62,6 +62,15 @@ from ._matchers import (
 )
 from ._parse import SubRule
 from ._wildcard import glob_matches
+
+# A rule id: any hashable.  ``RuleIndex[str]`` keeps str ids (``match`` returns
+# ``set[str]`` to a type checker); a bare ``RuleIndex()`` takes any hashable.
+if TYPE_CHECKING:  # the default (PEP 696) matters to type checkers only
+    from typing_extensions import TypeVar as _TypeVar
+
+    K = _TypeVar("K", bound=Hashable, default=Hashable)
+else:
+    K = TypeVar("K", bound=Hashable)
 
 __all__ = ["RuleIndex", "parse_event_json"]
 
@@ -538,7 +547,7 @@ def _shape_plan(plan: tuple[_Step, ...], shapes: dict[tuple[str, ...], _ShapePla
     return known
 
 
-class _Snapshot:
+class _Snapshot(Generic[K]):
     __slots__ = ("paths", "plan", "tree", "live", "owners", "rules", "multi", "next_bit", "garbage")
 
     def __init__(self) -> None:
@@ -548,13 +557,13 @@ class _Snapshot:
         self.plan: tuple[tuple[_Step, ...], dict[tuple[str, ...], _ShapePlan]] = ((), {})
         self.tree: _Tree = {}  # the paths the rules name, as a tree (see _flatten)
         self.live = 0
-        self.owners: list[Hashable] = []  # bit number -> rule id
+        self.owners: list[K] = []  # bit number -> rule id
         self.rules: list[SubRule | None] = []  # bit number -> sub-rule (None once removed)
         self.multi: dict[str, int] = {}  # array path -> sub-rules naming 2+ paths under it
         self.next_bit = 0
         self.garbage = 0
 
-    def add(self, rule_id: Hashable, subrules: tuple[SubRule, ...]) -> list[int]:
+    def add(self, rule_id: K, subrules: tuple[SubRule, ...]) -> list[int]:
         bits = []
         new_paths = False
         for rule in subrules:
@@ -611,7 +620,7 @@ class _Snapshot:
         self.garbage += len(bits)
 
 
-class RuleIndex:
+class RuleIndex(Generic[K]):
     """Many event patterns in one index; ``match(event)`` returns the ids that match.
 
     ``add(rule_id, pattern)`` compiles ``pattern`` (JSON text, a mapping, or an
@@ -627,9 +636,9 @@ class RuleIndex:
 
     def __init__(self) -> None:
         self._writing = threading.Lock()
-        self._snap = _Snapshot()
-        self._bits: dict[Hashable, list[int]] = {}
-        self._patterns: dict[Hashable, Any] = {}
+        self._snap: _Snapshot[K] = _Snapshot()
+        self._bits: dict[K, list[int]] = {}
+        self._patterns: dict[K, Any] = {}
 
     def __len__(self) -> int:
         return len(self._bits)
@@ -637,20 +646,20 @@ class RuleIndex:
     def __contains__(self, rule_id: object) -> bool:
         return rule_id in self._bits
 
-    def __iter__(self) -> Iterator[Hashable]:
+    def __iter__(self) -> Iterator[K]:
         return iter(list(self._bits))
 
     def __repr__(self) -> str:
         return f"<RuleIndex rules={len(self._bits)} paths={len(self._snap.paths)}>"
 
-    def pattern(self, rule_id: Hashable) -> Any:
+    def pattern(self, rule_id: K) -> Any:
         """The ``EventPattern`` filed under ``rule_id`` (``ResourceNotFoundError`` if absent)."""
         try:
             return self._patterns[rule_id]
         except KeyError:
             raise ResourceNotFoundError(f"No rule {rule_id!r} in this index") from None
 
-    def add(self, rule_id: Hashable, pattern: Any) -> None:
+    def add(self, rule_id: K, pattern: Any) -> None:
         from ._api import compile_pattern  # the facade compiles; it imports this module
 
         compiled = compile_pattern(pattern)  # (outside the lock: writers compile at once)
@@ -665,7 +674,7 @@ class RuleIndex:
             self._patterns[rule_id] = compiled
             self._maybe_compact()
 
-    def remove(self, rule_id: Hashable) -> None:
+    def remove(self, rule_id: K) -> None:
         with self._writing:
             try:
                 bits = self._bits.pop(rule_id)
@@ -679,14 +688,14 @@ class RuleIndex:
         snap = self._snap
         if snap.garbage < 64 or snap.garbage * 2 < snap.next_bit:
             return
-        fresh = _Snapshot()
-        bits = {}
+        fresh: _Snapshot[K] = _Snapshot()
+        bits: dict[K, list[int]] = {}
         for rule_id, pattern in self._patterns.items():
             bits[rule_id] = fresh.add(rule_id, pattern.subrules)
         self._snap = fresh
         self._bits = bits
 
-    def match(self, event: Mapping[str, Any] | str | bytes | bytearray) -> set[Hashable]:
+    def match(self, event: Mapping[str, Any] | str | bytes | bytearray) -> set[K]:
         """The ids of the rules whose patterns match ``event``."""
         if isinstance(event, (str, bytes, bytearray, memoryview)):
             event = parse_event_json(bytes(event) if isinstance(event, memoryview) else event)
@@ -729,7 +738,7 @@ class RuleIndex:
         return {owners[found.start()] for found in _ONES.finditer(bin(ok)[:1:-1])}
 
     @staticmethod
-    def _recheck_arrays(snap: _Snapshot, event: Mapping[str, Any], arrays: list[str], matched: int,
+    def _recheck_arrays(snap: _Snapshot[Any], event: Mapping[str, Any], arrays: list[str], matched: int,
                         present: Mapping[str, list[Any]]) -> int:
         """Drop the matches that combine values from different elements of one array."""
         at_risk = 0
