@@ -32,6 +32,10 @@ BAD_PATTERNS = [
     ('{"a": [{"numeric": ["!", 1]}]}', "Unrecognized numeric range operator: !"),
     ('{"a": [{"numeric": [">", 1, 2]}]}', "Bad value in numeric range: 2"),
     ('{"a": [{"numeric": [">", 1, "<", 2, "<", 3]}]}', "Too many terms in numeric range expression"),
+    # AWS's matcher (event-ruler) refuses a range whose bottom is not below its top (#7)
+    ('{"a": [{"numeric": [">=", 5, "<=", 5]}]}', "Bottom must be less than top"),
+    ('{"a": [{"numeric": [">", 10, "<", 1]}]}', "Bottom must be less than top"),
+    ('{"a": [{"numeric": [">", 0.5, "<=", 0.5]}]}', "Bottom must be less than top"),
     ('{"a": [{"numeric": ["<", 1, ">", 0]}]}', "Too many elements in numeric expression"),
     ('{"a": [{"numeric": [">=", "1"]}]}', "Value of >= must be numeric"),
     ('{"a": [{"exists": "yes"}]}', "exists match pattern must be either true or false."),
@@ -173,3 +177,8 @@ def test_numbers_too_long_for_python_are_refused_cleanly() -> None:
         eventbus.compile_pattern({"a": [10**5000]})
     with pytest.raises(eventbus.InvalidEventPatternError, match="mask bits must be an integer"):
         eventbus.compile_pattern({"a": [{"cidr": "10.0.0.0/" + "9" * 5000}]})
+
+
+def test_a_range_just_wide_enough_is_accepted() -> None:
+    narrow = eventbus.compile_pattern('{"a": [{"numeric": [">=", 5, "<", 5.000001]}]}')
+    assert narrow.matches({"a": 5}) and not narrow.matches({"a": 5.000001})

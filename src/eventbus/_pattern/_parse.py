@@ -264,7 +264,10 @@ class _Compiler:
                 raise self.fail(f"Value of {upper_op} must be numeric")
             if self.next()[0] != J.END_ARRAY:
                 raise self.fail("Too many terms in numeric range expression")
-            return Numeric(bottom, operator == ">=", as_double(value[0]), upper_op == "<=")
+            top = as_double(value[0])
+            if bottom >= top:  # (AWS's matcher: an empty or one-point range is refused, not left unmatched)
+                raise self.fail("Bottom must be less than top")
+            return Numeric(bottom, operator == ">=", top, upper_op == "<=")
         if operator in ("<=", "<"):
             if kind != J.NUMBER:
                 raise self.fail(f"Value of {operator} must be numeric")
