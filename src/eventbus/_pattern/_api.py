@@ -9,6 +9,7 @@ from typing import Any
 from .._exceptions import InvalidEventPatternError, ValidationError
 from . import _json as J
 from ._index import RuleIndex, parse_event_json
+from ._json import EVENT_NOT_VALID
 from ._matchers import (
     Exact,
     Matcher,
@@ -37,7 +38,6 @@ __all__ = [
 # characters (the AWS API model's limit for EventPattern).
 MAX_PATTERN_LENGTH = 4096
 
-_EVENT_NOT_VALID = "Parameter Event is not valid."
 _MANDATORY_EVENT_FIELDS = ("id", "account", "source", "time", "region", "detail-type")
 
 
@@ -151,7 +151,7 @@ def test_event_pattern(event: str, pattern: str) -> bool:
     else:
         parsed = parse_event_json(event)
     if any(name not in parsed for name in _MANDATORY_EVENT_FIELDS):
-        raise ValidationError(_EVENT_NOT_VALID)
+        raise ValidationError(EVENT_NOT_VALID)
     return compiled.matches(parsed)
 
 

@@ -41,6 +41,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._exceptions import ResourceNotFoundError, ValidationError
+from ._json import EVENT_NOT_VALID, reject_constant
 from ._matchers import (
     AnythingBut,
     AnythingButIgnoreCase,
@@ -74,7 +75,6 @@ else:
 
 __all__ = ["RuleIndex", "parse_event_json"]
 
-_EVENT_NOT_VALID = "Parameter Event is not valid."
 _ONES = re.compile("1")
 _LEAF_TYPES = (str, int, float, bool, type(None))
 
@@ -82,16 +82,12 @@ _LEAF_TYPES = (str, int, float, bool, type(None))
 def parse_event_json(text: str | bytes | bytearray) -> dict[str, Any]:
     """An event given as JSON text: must be a JSON object."""
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=reject_constant)
     except (ValueError, TypeError, RecursionError):
-        raise ValidationError(_EVENT_NOT_VALID) from None
+        raise ValidationError(EVENT_NOT_VALID) from None
     if not isinstance(value, dict):
-        raise ValidationError(_EVENT_NOT_VALID)
+        raise ValidationError(EVENT_NOT_VALID)
     return value
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(name)
 
 
 def _set_bit(table: dict[Any, int], key: Any, bit: int) -> None:
@@ -700,7 +696,7 @@ class RuleIndex(Generic[K]):
         if isinstance(event, (str, bytes, bytearray, memoryview)):
             event = parse_event_json(bytes(event) if isinstance(event, memoryview) else event)
         elif not isinstance(event, Mapping):
-            raise ValidationError(_EVENT_NOT_VALID)
+            raise ValidationError(EVENT_NOT_VALID)
         snap = self._snap
         live = snap.live
         if not live:
@@ -872,9 +868,9 @@ def _flatten(event: Mapping[str, Any], tree: _Tree) -> tuple[dict[str, list[Any]
     try:
         walk(event, tree)
     except TypeError:
-        raise ValidationError("Parameter Event is not valid. (field names must be strings)") from None
+        raise ValidationError(f"{EVENT_NOT_VALID} (field names must be strings)") from None
     except RecursionError:
-        raise ValidationError("Parameter Event is not valid. (nested too deeply)") from None
+        raise ValidationError(f"{EVENT_NOT_VALID} (nested too deeply)") from None
     return fields, arrays
 
 

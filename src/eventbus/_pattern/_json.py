@@ -26,6 +26,7 @@ from typing import Any
 from .._exceptions import InvalidEventPatternError
 
 __all__ = [
+    "EVENT_NOT_VALID",
     "END_ARRAY",
     "END_OBJECT",
     "EOF",
@@ -41,6 +42,7 @@ __all__ = [
     "TextTokens",
     "TokenSource",
     "load_pattern_text",
+    "reject_constant",
     "token_text",
     "tree_tokens",
 ]
@@ -58,7 +60,11 @@ class Pairs(list[tuple[str, Any]]):
     """A JSON object as its (key, value) pairs, duplicates kept in order."""
 
 
-def _reject_constant(name: str) -> Any:
+EVENT_NOT_VALID = "Parameter Event is not valid."  # AWS's answer to any event it cannot read
+
+
+def reject_constant(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON: a ``json`` hook that refuses them."""
     raise ValueError(name)
 
 
@@ -68,7 +74,7 @@ def load_pattern_text(text: str) -> Any:
     Raises ``ValueError`` for anything Jackson would refuse (including
     ``NaN``/``Infinity``, which the ``json`` module accepts by default).
     """
-    return json.loads(text, object_pairs_hook=Pairs, parse_constant=_reject_constant)
+    return json.loads(text, object_pairs_hook=Pairs, parse_constant=reject_constant)
 
 
 def token_text(token: Token) -> str:

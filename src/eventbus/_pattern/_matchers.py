@@ -155,7 +155,6 @@ def fold(text: str) -> str:
     return "".join([ch.lower() for ch in text])
 
 
-_fold = fold
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +167,7 @@ class Prefix(Matcher):
         if not isinstance(value, str):
             return False
         if self.ignore_case:
-            return _fold(value).startswith(_fold(self.value))
+            return fold(value).startswith(fold(self.value))
         return value.startswith(self.value)
 
     def to_json(self) -> Any:
@@ -185,7 +184,7 @@ class Suffix(Matcher):
         if not isinstance(value, str):
             return False
         if self.ignore_case:
-            return _fold(value).endswith(_fold(self.value))
+            return fold(value).endswith(fold(self.value))
         return value.endswith(self.value)
 
     def to_json(self) -> Any:
@@ -198,7 +197,7 @@ class EqualsIgnoreCase(Matcher):
     type = MatchType.EQUALS_IGNORE_CASE
 
     def matches(self, value: Any) -> bool:
-        return isinstance(value, str) and _fold(value) == _fold(self.value)
+        return isinstance(value, str) and fold(value) == fold(self.value)
 
     def to_json(self) -> Any:
         return {"equals-ignore-case": self.value}
@@ -258,7 +257,7 @@ class AnythingButIgnoreCase(Matcher):
     type = MatchType.ANYTHING_BUT_IGNORE_CASE
 
     def matches(self, value: Any) -> bool:
-        return not (isinstance(value, str) and _fold(value) in {_fold(v) for v in self.values})
+        return not (isinstance(value, str) and fold(value) in {fold(v) for v in self.values})
 
     def to_json(self) -> Any:
         return {"anything-but": {"equals-ignore-case": _values_json(self.values)}}

@@ -46,19 +46,18 @@ def parse_wildcard(text: str) -> tuple[str, ...]:
     segments: list[str] = []
     current: list[str] = []
     pos = 1  # the opening quote AWS counts
-    chars = text
     i = 0
-    n = len(chars)
+    n = len(text)
     while i < n:
-        ch = chars[i]
+        ch = text[i]
         if ch == "*":
-            if i + 1 < n and chars[i + 1] == "*":
+            if i + 1 < n and text[i + 1] == "*":
                 raise WildcardSyntaxError(f"Consecutive wildcard characters at pos {pos}")
             segments.append("".join(current))
             current = []
         elif ch == "\\":
-            if i + 1 < n and chars[i + 1] in "*\\":
-                current.append(chars[i + 1])
+            if i + 1 < n and text[i + 1] in "*\\":
+                current.append(text[i + 1])
                 i += 2
                 pos += 2
                 continue
