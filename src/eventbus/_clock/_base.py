@@ -50,7 +50,7 @@ from .._validate import Sealed, check_bool, check_callable, check_datetime, chec
 
 __all__ = ["Callback", "Clock", "OnAbandon", "Timer", "abandon_all", "check_shutdown", "check_timeout", "claim",
            "compact", "in_running_loop", "is_async_callable", "later", "log", "run_to_completion", "stopwatch",
-           "to_seconds", "utc", "withdraw"]
+           "sweep", "to_seconds", "utc", "withdraw"]
 
 log = logging.getLogger("eventbus.clock")
 
@@ -163,18 +163,11 @@ class Timer:
         """Cancel the timer; ``False`` if it already started.  Its owner is told
         (``on_abandon("the timer was cancelled")``), so a delivery whose retry
         timer is cancelled ends as dropped instead of waiting forever."""
-        holder = self._holder
-        if holder is not None:  # atomic with the clock starting it: never both run and abandoned
-            withdrawn = holder._withdraw(self)
-            if withdrawn is not True:
-                return withdrawn is None
-            self._holder = None  # (a cancelled timer keeps no clock alive)
-        else:
-            if self.done:
-                return False
-            if self.cancelled:
-                return True
-            self.cancelled = True
+        holder = self._holder  # (its lock makes this atomic with the clock starting the timer)
+        withdrawn = withdraw(self) if holder is None else holder._withdraw(self)
+        if withdrawn is not True:
+            return withdrawn is None
+        self._holder = None  # (a cancelled timer keeps no clock alive)
         if self.on_abandon is not None:
             self.on_abandon("the timer was cancelled")
         return True
@@ -314,10 +307,15 @@ def compact(heap: list[HeapEntry], cancelled: int) -> tuple[list[HeapEntry], int
     """A clock's heap of timers without its cancelled ones, once they are many
     (more than 64 and half the heap); returns the heap and the count left."""
     if cancelled > 64 and 2 * cancelled > len(heap):
-        heap = [entry for entry in heap if not entry[2].cancelled]
-        heapq.heapify(heap)
-        cancelled = 0
+        return sweep(heap), 0
     return heap, cancelled
+
+
+def sweep(heap: list[HeapEntry]) -> list[HeapEntry]:
+    """A heap of timers without its cancelled ones."""
+    heap = [entry for entry in heap if not entry[2].cancelled]
+    heapq.heapify(heap)
+    return heap
 
 
 def claim(timers: list[Timer]) -> list[Timer]:

@@ -39,6 +39,7 @@ from ._base import (
     claim,
     log,
     run_to_completion,
+    sweep,
     withdraw,
 )
 
@@ -113,8 +114,7 @@ class _Pool:
                 return withdrawn
             self.cancelled += 1
             if self.cancelled > 64 and 2 * self.cancelled > len(self.heap) + len(self.ready):
-                self.heap = [entry for entry in self.heap if not entry[2].cancelled]
-                heapq.heapify(self.heap)
+                self.heap = sweep(self.heap)
                 self.ready = deque(t for t in self.ready if not t.cancelled)
                 self.cancelled = 0
             self.quiet.notify_all()

@@ -152,7 +152,7 @@ class _Slots:
         if self.limit is None:  # uncapped: nothing to count
             return True
         with self.lock:
-            if self.limit is not None and self.in_use >= self.limit:
+            if self.in_use >= self.limit:
                 return False
             self.in_use += 1
             return True
@@ -293,13 +293,13 @@ class Function(Runner):
         # never started it (the await was cancelled first, or the executor refused
         # the work) never starts, and the slot is freed here; the executor's own
         # error is raised, not reported as the handler's.
-        lock, state = threading.Lock(), {"started": False, "given_up": False}
+        lock, phase = threading.Lock(), ["waiting"]  # -> "started" (by the thread) or "given up"
 
         def in_thread() -> tuple[bool, Any]:
             with lock:
-                if state["given_up"]:
+                if phase[0] == "given up":
                     return True, None
-                state["started"] = True
+                phase[0] = "started"
             try:
                 return True, self.handler(data, context)
             except Exception as exc:
@@ -319,8 +319,8 @@ class Function(Runner):
                 ok, value = await asyncio.to_thread(in_thread)
             except BaseException:
                 with lock:
-                    if not state["started"]:
-                        state["given_up"] = True
+                    if phase[0] == "waiting":
+                        phase[0] = "given up"
                         self._slots.free()
                 raise
         try:
