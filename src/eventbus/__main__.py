@@ -18,6 +18,7 @@ from . import (
     test_event_pattern,
 )
 from ._clock import stopwatch
+from ._pattern._api import PatternSource
 
 EVENT = {
     "version": "0",
@@ -36,7 +37,7 @@ EVENT = {
     },
 }
 
-RULES = {
+RULES: dict[str, PatternSource] = {
     "ec2-running": '{"source": ["aws.ec2"], "detail": {"state": ["running"]}}',
     "big-instances": {"detail": {"cpu": {"cores": [numeric(">=", 4)]}}},
     "eu-regions": {"region": [prefix("eu-")]},

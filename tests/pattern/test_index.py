@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 import threading
+import tracemalloc
+from collections.abc import Callable
 
 import pytest
 
 import eventbus
+
+pytestmark = pytest.mark.usefixtures("block_size")
 
 EVENT = {"source": "app", "detail": {"n": 5, "tags": ["a", "b"]}}
 
@@ -57,12 +61,45 @@ def test_many_removals_compact_the_index_without_changing_answers() -> None:
     index = eventbus.RuleIndex()
     for i in range(500):
         index.add(i, {"detail": {"n": [i % 10]}})
+    assert index.match(EVENT) == {i for i in range(500) if i % 10 == 5}
     for i in range(500):
         if i % 10 != 5:
             index.remove(i)
+            if i % 97 == 0:  # matching between removals: plans are rebuilt, then compacted away
+                assert index.match(EVENT) == {j for j in range(500) if j % 10 == 5 and j in index}
     assert len(index) == 50
     assert index.match(EVENT) == {i for i in range(500) if i % 10 == 5}
-    assert index._snap.next_bit < 500  # a fresh snapshot was built
+    index.add(1000, {"detail": {"n": [5]}})
+    assert index.match(EVENT) == {i for i in range(500) if i % 10 == 5} | {1000}
+
+
+def test_removed_rules_give_their_memory_back() -> None:
+    def retained(build: Callable[[], object]) -> int:
+        tracemalloc.start()
+        try:
+            kept = build()
+            size = tracemalloc.get_traced_memory()[0]
+            del kept
+        finally:
+            tracemalloc.stop()
+        return size
+
+    def full() -> object:
+        index = eventbus.RuleIndex()
+        index.add_all((i, {"source": [f"app.{i}"]}) for i in range(6000))
+        index.match({"source": "app.1"})
+        return index
+
+    def emptied() -> object:
+        index = full()
+        assert isinstance(index, eventbus.RuleIndex)
+        for i in range(60, 6000):
+            index.remove(i)
+        assert index.match({"source": "app.7"}) == {7}
+        return index
+
+    # without compaction the emptied index would keep every removed rule's tables
+    assert retained(emptied) < retained(full) / 4
 
 
 def test_readers_see_consistent_answers_while_a_writer_changes_rules() -> None:
@@ -130,14 +167,53 @@ def test_match_refuses_events_that_are_not_objects(event: object) -> None:
         index.match(event)  # type: ignore[arg-type]
 
 
-def test_match_refuses_python_events_nested_beyond_recursion() -> None:
-    deep: list[object] = []
-    for _ in range(5000):
+def nested_lists(levels: int) -> list[object]:
+    deep: list[object] = ["x"]
+    for _ in range(levels - 1):
         deep = [deep]
+    return deep
+
+
+def from_deep_in_the_stack(frames: int, call: Callable[[], object]) -> object:
+    return from_deep_in_the_stack(frames - 1, call) if frames else call()
+
+
+@pytest.mark.parametrize("frames", [0, 900])
+def test_events_nested_up_to_aws_limit_match_from_any_stack_depth(frames: int) -> None:
     index = eventbus.RuleIndex()
     index.add(1, {"a": {"b": ["x"]}})
-    with pytest.raises(eventbus.ValidationError, match="nested too deeply"):
-        index.match({"a": {"b": deep}})
+    # {"a": {"b": [[...["x"]...]]}}: 2 object levels and 998 array levels, 1,000 in all
+    event = {"a": {"b": nested_lists(998)}}
+    assert from_deep_in_the_stack(frames, lambda: index.match(event)) == {1}
+    text = '{"a": {"b": ' + "[" * 998 + '"x"' + "]" * 998 + "}}"
+    assert from_deep_in_the_stack(frames, lambda: index.match(text)) == {1}
+    objects = '{"a": {"b": "x", "c": ' + '{"d": ' * 998 + "1" + "}" * 998 + "}}"  # 1,000 object levels
+    assert from_deep_in_the_stack(frames, lambda: index.match(objects)) == {1}
+
+
+@pytest.mark.parametrize("frames", [0, 900])
+def test_events_nested_deeper_than_aws_limit_are_refused(frames: int) -> None:
+    index = eventbus.RuleIndex()
+    index.add(1, {"a": {"b": ["x"]}})
+    event = {"a": {"b": nested_lists(999)}}
+    with pytest.raises(eventbus.ValidationError, match="nested deeper than 1000 levels"):
+        from_deep_in_the_stack(frames, lambda: index.match(event))
+    with pytest.raises(eventbus.ValidationError, match="nested deeper than 1000 levels"):
+        from_deep_in_the_stack(frames, lambda: index.match('{"a": {"b": ' + "[" * 999 + '"x"' + "]" * 999 + "}}"))
+    with pytest.raises(eventbus.ValidationError, match="nested deeper than 1000 levels"):
+        from_deep_in_the_stack(frames, lambda: index.match('{"a":' * 1001 + "1" + "}" * 1001))
+
+
+def test_a_raised_recursion_limit_does_not_raise_the_event_depth_limit() -> None:
+    index = eventbus.RuleIndex()
+    index.add(1, {"a": ["x"]})
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)
+    try:
+        with pytest.raises(eventbus.ValidationError, match="nested deeper than 1000 levels"):
+            index.match('{"a": "x", "b":' + "[" * 1500 + "]" * 1500 + "}")
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def test_several_writers_and_readers_lose_no_rule_and_see_no_stranger() -> None:
@@ -194,3 +270,16 @@ def test_rule_ids_keep_their_type() -> None:
     anything = eventbus.RuleIndex()
     anything.add(("tenant", 1), {"source": ["aws.ec2"]})
     assert anything.match({"source": "aws.ec2"}) == {("tenant", 1)}
+
+
+@pytest.mark.parametrize("frames", [0, 900])
+def test_arrays_of_objects_nested_deeply_are_checked_without_recursion(frames: int) -> None:
+    index = eventbus.RuleIndex()
+    index.add(1, {"a": {"b": ["x"], "c": ["y"]}})
+    inner: list[object] = ["y"]
+    for _ in range(990):
+        inner = [inner]
+    together = {"a": [{"b": "x"}, {"c": inner}, {"b": "x", "c": inner}]}
+    apart = {"a": [{"b": "x"}, {"c": inner}]}
+    assert from_deep_in_the_stack(frames, lambda: index.match(together)) == {1}
+    assert from_deep_in_the_stack(frames, lambda: index.match(apart)) == set()

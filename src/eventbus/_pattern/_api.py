@@ -8,8 +8,8 @@ from typing import Any
 
 from .._exceptions import InvalidEventPatternError, ValidationError
 from . import _json as J
-from ._index import RuleIndex, parse_event_json
-from ._json import EVENT_NOT_VALID
+from ._engine import Engine
+from ._json import EVENT_NOT_VALID, parse_event_json
 from ._matchers import (
     Exact,
     Matcher,
@@ -21,6 +21,7 @@ from ._reference import reference_matches
 __all__ = [
     "MAX_PATTERN_LENGTH",
     "EventPattern",
+    "PatternSource",
     "anything_but",
     "cidr",
     "compile_pattern",
@@ -51,24 +52,31 @@ class EventPattern:
     they compiled to the same sub-rules.
     """
 
-    __slots__ = ("subrules", "_source", "_index")
+    __slots__ = ("subrules", "_source", "_engine")
 
     def __init__(self, subrules: tuple[SubRule, ...], source: Any) -> None:
         self.subrules = subrules
         self._source = source
-        self._index: RuleIndex | None = None
+        self._engine: Engine[int] | None = None
 
     def matches(self, event: Mapping[str, Any] | str | bytes) -> bool:
         """Whether ``event`` (a mapping, or JSON text) matches this pattern."""
-        index = self._index
-        if index is None:
-            index = RuleIndex()
-            index.add(0, self)
-            self._index = index
-        return bool(index.match(event))
+        engine = self._engine
+        if engine is None:
+            engine = Engine()
+            engine.add(0, self.subrules)
+            self._engine = engine
+        if isinstance(event, (str, bytes, bytearray)):
+            event = parse_event_json(event)
+        elif not isinstance(event, Mapping):
+            raise ValidationError(EVENT_NOT_VALID)
+        return bool(engine.match(event))
 
     def to_json(self) -> Any:
-        return _plain(self._source)
+        source = self._source
+        if isinstance(source, str):  # kept as text: fewer objects to hold than its parse tree
+            source = J.load_pattern_text(source)
+        return _plain(source)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, EventPattern):
@@ -107,7 +115,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def compile_pattern(pattern: str | bytes | Mapping[str, Any] | EventPattern) -> EventPattern:
+# What compile_pattern (and RuleIndex.add) accept.
+PatternSource = str | bytes | Mapping[str, Any] | EventPattern
+
+
+def compile_pattern(pattern: PatternSource) -> EventPattern:
     """Validate and compile an event pattern.
 
     ``pattern`` is JSON text, or a mapping whose value lists may hold plain
@@ -132,7 +144,7 @@ def compile_pattern(pattern: str | bytes | Mapping[str, Any] | EventPattern) -> 
             # Let the Jackson-like scanner find the first problem, in AWS's words.
             compile_tokens(J.TextTokens(pattern))
             raise InvalidEventPatternError("Filter is not an object") from None  # pragma: no cover
-        return EventPattern(compile_tokens(J.tree_tokens(source)), source)
+        return EventPattern(compile_tokens(J.tree_tokens(source)), pattern)
     if isinstance(pattern, Mapping):
         return EventPattern(compile_tokens(J.tree_tokens(pattern)), pattern)
     raise InvalidEventPatternError("Filter is not an object")

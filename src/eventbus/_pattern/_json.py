@@ -20,13 +20,15 @@ one there, in document order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._exceptions import InvalidEventPatternError
+from .._exceptions import InvalidEventPatternError, ValidationError
 
 __all__ = [
     "EVENT_NOT_VALID",
+    "MAX_EVENT_DEPTH",
     "END_ARRAY",
     "END_OBJECT",
     "EOF",
@@ -42,6 +44,7 @@ __all__ = [
     "TextTokens",
     "TokenSource",
     "load_pattern_text",
+    "parse_event_json",
     "reject_constant",
     "token_text",
     "tree_tokens",
@@ -74,7 +77,154 @@ def load_pattern_text(text: str) -> Any:
     Raises ``ValueError`` for anything Jackson would refuse (including
     ``NaN``/``Infinity``, which the ``json`` module accepts by default).
     """
-    return json.loads(text, object_pairs_hook=Pairs, parse_constant=reject_constant)
+    return _PATTERN_DECODER.decode(text)
+
+
+# Built once: json.loads(text, **hooks) builds a new decoder on every call.
+_PATTERN_DECODER = json.JSONDecoder(object_pairs_hook=Pairs, parse_constant=reject_constant)
+_EVENT_DECODER = json.JSONDecoder(parse_constant=reject_constant)
+_scan_event: Callable[[str, int], tuple[Any, int]] = _EVENT_DECODER.scan_once  # type: ignore[attr-defined]
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+
+
+# PutEvents reads events nested up to this many levels of objects and arrays.
+MAX_EVENT_DEPTH = 1000
+_EVENT_TOO_DEEP = f"{EVENT_NOT_VALID} (nested deeper than {MAX_EVENT_DEPTH} levels)"
+
+
+def parse_event_json(text: str | bytes | bytearray) -> dict[str, Any]:
+    """An event given as JSON text: must be a JSON object, nested at most
+    ``MAX_EVENT_DEPTH`` levels, whatever the depth of the caller's stack."""
+    if not isinstance(text, str):
+        try:
+            text = text.decode(json.detect_encoding(text), "surrogatepass")
+        except (ValueError, TypeError):
+            raise ValidationError(EVENT_NOT_VALID) from None
+    try:
+        try:  # the C scanner straight away: no whitespace to skip, the common case
+            value, end = _scan_event(text, 0)
+        except StopIteration:  # leading whitespace, or not JSON
+            value = _EVENT_DECODER.decode(text)
+        else:
+            if end != len(text) and text[end:].strip(" \t\n\r"):
+                raise ValueError("Extra data")
+        # the C scanner's depth limit is the caller's remaining stack: check ours
+        if text.count("[") + text.count("{") > MAX_EVENT_DEPTH and _depth(text) > MAX_EVENT_DEPTH:
+            raise ValidationError(_EVENT_TOO_DEEP)
+    except RecursionError:  # deep text, or a deep caller: read it without recursion
+        value = _parse_deep(text)
+    except ValidationError:
+        raise
+    except (ValueError, TypeError):
+        raise ValidationError(EVENT_NOT_VALID) from None
+    if not isinstance(value, dict):
+        raise ValidationError(EVENT_NOT_VALID)
+    return value
+
+
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _depth(text: str) -> int:
+    """How deep the objects and arrays of (valid) JSON text nest."""
+    depth = deepest = 0
+    for found in _STRUCTURE.finditer(text):
+        ch = found.group()
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+_NUMBER = re.compile(r"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_WORDS = {"true": True, "false": False, "null": None}
+
+
+def _parse_deep(text: str) -> Any:
+    """JSON text read with an explicit stack (slow; for deeply nested events)."""
+    try:
+        return _parse_with_stack(text)
+    except ValidationError:
+        raise
+    except (ValueError, IndexError, KeyError):
+        raise ValidationError(EVENT_NOT_VALID) from None
+
+
+def _parse_with_stack(text: str) -> Any:
+    # stack entries: [container, key waiting for its value (objects only)]
+    stack: list[list[Any]] = []
+    pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
+    while True:
+        ch = text[pos]
+        if ch == "{" or ch == "[":
+            if len(stack) >= MAX_EVENT_DEPTH:
+                raise ValidationError(_EVENT_TOO_DEEP)
+            pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+            if ch == "{":
+                stack.append([{}, None])
+                if text[pos] == "}":
+                    value: Any = stack.pop()[0]
+                    pos += 1
+                else:
+                    if text[pos] != '"':
+                        raise ValueError("Expecting property name")
+                    key, pos = _scanstring(text, pos + 1)
+                    pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+                    if text[pos] != ":":
+                        raise ValueError("Expecting ':'")
+                    stack[-1][1] = key
+                    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+                    continue
+            else:
+                stack.append([[], None])
+                if text[pos] == "]":
+                    value = stack.pop()[0]
+                    pos += 1
+                else:
+                    continue
+        elif ch == '"':
+            value, pos = _scanstring(text, pos + 1)
+        elif (number := _NUMBER.match(text, pos)) is not None:
+            whole, fraction, exponent = number.groups()
+            value = float(whole + (fraction or "") + (exponent or "")) if fraction or exponent else int(whole)
+            pos = number.end()
+        else:
+            word = text[pos:pos + 5] if text.startswith("false", pos) else text[pos:pos + 4]
+            value = _WORDS[word]
+            pos += len(word)
+        # a value is complete: file it, then close what it completes
+        while True:
+            if not stack:
+                if text[_SPACE.match(text, pos).end():]:  # type: ignore[union-attr]
+                    raise ValueError("Extra data")
+                return value
+            top = stack[-1]
+            container = top[0]
+            if type(container) is dict:
+                container[top[1]] = value
+            else:
+                container.append(value)
+            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            ch = text[pos]
+            if ch == ",":
+                pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+                if type(container) is dict:
+                    if text[pos] != '"':
+                        raise ValueError("Expecting property name")
+                    key, pos = _scanstring(text, pos + 1)
+                    pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+                    if text[pos] != ":":
+                        raise ValueError("Expecting ':'")
+                    top[1] = key
+                    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+                break
+            if ch != ("}" if type(container) is dict else "]"):
+                raise ValueError("Expecting ',' or a closing bracket")
+            value = stack.pop()[0]
+            pos += 1
 
 
 def token_text(token: Token) -> str:
@@ -107,62 +257,97 @@ class TokenSource:
 
 
 def _number_token(value: int | float) -> Token:
+    """A number with its JSON text (what ``json.dumps`` writes, without its overhead)."""
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidEventPatternError(f"Number {value!r} is out of range: numbers must be finite doubles")
+        return (NUMBER, (value, float.__repr__(value)))
     try:
-        return (NUMBER, (value, json.dumps(value)))
+        return (NUMBER, (value, int.__repr__(value)))
     except ValueError:  # an int too long to print: no double holds it either
         raise InvalidEventPatternError("Number is too large: numbers must fit in a double") from None
 
 
-def _walk(value: Any) -> Iterator[Token]:
-    if isinstance(value, Pairs):
-        yield (START_OBJECT, None)
-        for key, item in value:
-            yield (FIELD_NAME, key)
-            yield from _walk(item)
-        yield (END_OBJECT, None)
-    elif isinstance(value, Mapping):
-        yield (START_OBJECT, None)
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidEventPatternError(f"Field name {key!r} is not a string")
-            yield (FIELD_NAME, key)
-            yield from _walk(item)
-        yield (END_OBJECT, None)
-    elif isinstance(value, (list, tuple)):
-        yield (START_ARRAY, None)
-        for item in value:
-            yield from _walk(item)
-        yield (END_ARRAY, None)
-    elif isinstance(value, str):
-        yield (STRING, value)
-    elif value is True:
-        yield (TRUE, None)
-    elif value is False:
-        yield (FALSE, None)
-    elif value is None:
-        yield (NULL, None)
-    elif isinstance(value, (int, float)):
-        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-            raise InvalidEventPatternError(f"Number {value!r} is out of range: numbers must be finite doubles")
-        yield _number_token(value)
-    else:
-        to_json = getattr(value, "to_json", None)
-        if to_json is None:
-            raise InvalidEventPatternError(
-                f"{type(value).__name__} is not a JSON value (use str, int, float, bool, None, "
-                "list, Mapping or an eventbus matcher)"
-            )
-        yield from _walk(to_json())
+_ERROR = 0  # a token standing for a problem found while walking (raised when read)
+
+
+def _walk(value: Any) -> list[Token]:
+    """All the tokens of ``value``, in document order, with an explicit stack.
+
+    A value that is not JSON ends the list with an ``_ERROR`` token, raised
+    only when the compiler reads that far: a problem earlier in the
+    document is still reported first.
+    """
+    tokens: list[Token] = []
+    emit = tokens.append
+    # entries: (True, a token to emit) or (False, a value to walk)
+    todo: list[tuple[bool, Any]] = [(False, value)]
+    try:
+        while todo:
+            ready, value = todo.pop()
+            if ready:
+                emit(value)
+                continue
+            kind = type(value)
+            if kind is str:
+                emit((STRING, value))
+            elif kind is Pairs:
+                emit((START_OBJECT, None))
+                todo.append((True, (END_OBJECT, None)))
+                for key, item in reversed(value):
+                    todo.append((False, item))
+                    todo.append((True, (FIELD_NAME, key)))
+            elif kind is list or kind is tuple:
+                emit((START_ARRAY, None))
+                todo.append((True, (END_ARRAY, None)))
+                todo.extend([(False, item) for item in reversed(value)])
+            elif value is True:
+                emit((TRUE, None))
+            elif value is False:
+                emit((FALSE, None))
+            elif value is None:
+                emit((NULL, None))
+            elif kind is int or kind is float:
+                emit(_number_token(value))
+            elif isinstance(value, Mapping):
+                emit((START_OBJECT, None))
+                todo.append((True, (END_OBJECT, None)))
+                for key, item in reversed(list(value.items())):
+                    todo.append((False, item))
+                    if not isinstance(key, str):
+                        todo.append((True, (_ERROR, InvalidEventPatternError(f"Field name {key!r} is not a string"))))
+                    else:
+                        todo.append((True, (FIELD_NAME, key)))
+            elif isinstance(value, (list, tuple)):
+                todo.append((False, list(value)))
+            elif isinstance(value, str):
+                emit((STRING, str.__str__(value)))
+            elif isinstance(value, (int, float)):
+                emit(_number_token(value))
+            else:
+                to_json = getattr(value, "to_json", None)
+                if to_json is None:
+                    raise InvalidEventPatternError(
+                        f"{type(value).__name__} is not a JSON value (use str, int, float, bool, None, "
+                        "list, Mapping or an eventbus matcher)"
+                    )
+                todo.append((False, to_json()))
+    except InvalidEventPatternError as exc:
+        emit((_ERROR, exc))
+    return tokens
 
 
 class _TreeTokens(TokenSource):
     __slots__ = ("_it",)
 
     def __init__(self, value: Any) -> None:
-        self._it = _walk(value)
+        self._it = iter(_walk(value))
 
     def next(self) -> Token:
-        return next(self._it, (EOF, None))
+        token = next(self._it, (EOF, None))
+        if token[0] == _ERROR:
+            raise token[1]
+        return token
 
 
 def tree_tokens(value: Any) -> TokenSource:

@@ -14,6 +14,7 @@ which is what AWS does.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -395,8 +396,15 @@ def _check_complexity(rules: list[SubRule]) -> None:
                 if isinstance(matcher, Wildcard) and len(matcher.segments) > 1:
                     by_path.setdefault(path, {})[matcher.value] = matcher.segments
     for patterns in by_path.values():
-        if wildcard_complexity(list(patterns.values())) > MAX_COMPLEXITY:
+        if _too_complex(tuple(sorted(patterns.values()))):
             raise InvalidEventPatternError(TOO_COMPLEX)
+
+
+@functools.lru_cache(maxsize=4096)
+def _too_complex(patterns: tuple[tuple[str, ...], ...]) -> bool:
+    """Remembered: many rules share their wildcards, and exploring them is the
+    costliest step of compiling a pattern."""
+    return wildcard_complexity(list(patterns)) > MAX_COMPLEXITY
 
 
 def compile_match_expression(expression: Any) -> Matcher:
@@ -415,6 +423,6 @@ def compile_match_expression(expression: Any) -> Matcher:
         raise compiler.fail("Match value must be String, number, true, false, or null")
     if compiler.next()[0] != J.EOF:
         raise compiler.fail("Only one key allowed in match expression")
-    if isinstance(matcher, Wildcard) and wildcard_complexity([matcher.segments]) > MAX_COMPLEXITY:
+    if isinstance(matcher, Wildcard) and _too_complex((matcher.segments,)):
         raise InvalidEventPatternError(TOO_COMPLEX)
     return matcher
