@@ -346,7 +346,8 @@ class _TreeTokens(TokenSource):
     def next(self) -> Token:
         token = next(self._it, (EOF, None))
         if token[0] == _ERROR:
-            raise token[1]
+            problem: InvalidEventPatternError = token[1]
+            raise problem
         return token
 
 
