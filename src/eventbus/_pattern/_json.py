@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from .._exceptions import InvalidEventPatternError, ValidationError
 
@@ -346,8 +346,7 @@ class _TreeTokens(TokenSource):
     def next(self) -> Token:
         token = next(self._it, (EOF, None))
         if token[0] == _ERROR:
-            problem: InvalidEventPatternError = token[1]
-            raise problem
+            raise cast(InvalidEventPatternError, token[1])
         return token
 
 
