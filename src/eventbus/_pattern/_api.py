@@ -22,6 +22,7 @@ __all__ = [
     "MAX_PATTERN_LENGTH",
     "EventPattern",
     "PatternSource",
+    "compile_named",
     "anything_but",
     "cidr",
     "compile_pattern",
@@ -127,6 +128,11 @@ def compile_pattern(pattern: PatternSource) -> EventPattern:
     built by the factory functions (``prefix("us-")``).  Raises
     ``InvalidEventPatternError`` with AWS's message when AWS would refuse it.
     """
+    return compile_named(pattern, None)
+
+
+def compile_named(pattern: PatternSource, name: str | None) -> EventPattern:
+    """``compile_pattern`` for a rule with a name (AWS names it in one message)."""
     if isinstance(pattern, EventPattern):
         return pattern
     if isinstance(pattern, (bytes, bytearray)):
@@ -142,11 +148,11 @@ def compile_pattern(pattern: PatternSource) -> EventPattern:
             source = J.load_pattern_text(pattern)
         except (ValueError, RecursionError):  # includes ints longer than Python converts
             # Let the Jackson-like scanner find the first problem, in AWS's words.
-            compile_tokens(J.TextTokens(pattern))
+            compile_tokens(J.TextTokens(pattern), name)
             raise InvalidEventPatternError("Filter is not an object") from None  # pragma: no cover
-        return EventPattern(compile_tokens(J.tree_tokens(source)), pattern)
+        return EventPattern(compile_tokens(J.tree_tokens(source), name), pattern)
     if isinstance(pattern, Mapping):
-        return EventPattern(compile_tokens(J.tree_tokens(pattern)), pattern)
+        return EventPattern(compile_tokens(J.tree_tokens(pattern), name), pattern)
     raise InvalidEventPatternError("Filter is not an object")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._exceptions import ResourceNotFoundError, ValidationError
-from ._api import EventPattern, PatternSource, compile_pattern
+from ._api import EventPattern, PatternSource, compile_named
 from ._engine import Engine
 from ._json import EVENT_NOT_VALID, parse_event_json
 
@@ -80,7 +80,7 @@ class RuleIndex(Generic[K]):
             raise ResourceNotFoundError(f"No rule {rule_id!r} in this index") from None
 
     def add(self, rule_id: K, pattern: PatternSource) -> None:
-        compiled = compile_pattern(pattern)  # (outside the lock: writers compile at once)
+        compiled = compile_named(pattern, str(rule_id))  # (outside the lock: writers compile at once)
         with self._writing:
             self._engine.add(rule_id, compiled.subrules)
             self._patterns[rule_id] = compiled
@@ -95,7 +95,7 @@ class RuleIndex(Generic[K]):
         if paused:
             gc.disable()
         try:
-            compiled = [(rule_id, compile_pattern(pattern)) for rule_id, pattern in pairs]
+            compiled = [(rule_id, compile_named(pattern, str(rule_id))) for rule_id, pattern in pairs]
             with self._writing:
                 add = self._engine.add
                 for rule_id, pattern in compiled:

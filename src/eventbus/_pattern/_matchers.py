@@ -79,13 +79,17 @@ def as_double(value: int | float) -> float:
 def parse_ip(text: str) -> tuple[int, int] | None:
     """``(bits, address)`` for an IPv4/IPv6 literal as AWS reads one, else None.
 
-    AWS first checks the shape (digits and dots; hex digits and colons) and
-    then parses; IPv4 parts are read as decimal numbers.
+    AWS's matcher checks the shape (digits and dots; hex digits and colons)
+    and then parses with the JDK: IPv4 parts are decimal numbers (leading
+    zeros allowed) and the whole text is at most 15 characters; an
+    IPv4-mapped IPv6 address (``::ffff:a00:1``) is the IPv4 address it maps.
     """
     if not text:
         return None
     parts = text.split(".")
     if len(parts) == 4:
+        if len(text) > 15:
+            return None
         address = 0
         for part in parts:
             if not (part.isdigit() and part.isascii()):
@@ -97,9 +101,12 @@ def parse_ip(text: str) -> tuple[int, int] | None:
         return (32, address)
     if ":" in text and not text.strip("0123456789abcdefABCDEF:"):
         try:
-            return (128, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big"))
+            address = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
         except (OSError, ValueError):
             return None
+        if address >> 32 == 0xFFFF:  # ::ffff:0:0/96
+            return (32, address & 0xFFFFFFFF)
+        return (128, address)
     return None
 
 

@@ -40,7 +40,7 @@ from ._matchers import (
 )
 from ._wildcard import MAX_COMPLEXITY, TOO_COMPLEX, WildcardSyntaxError, parse_wildcard, wildcard_complexity
 
-__all__ = ["MAX_DEPTH", "MAX_SUBRULES", "SubRule", "compile_match_expression", "compile_tokens"]
+__all__ = ["MAX_DEPTH", "MAX_RULE_FIELDS", "MAX_SUBRULES", "SubRule", "compile_match_expression", "compile_tokens"]
 
 SubRule = dict[str, tuple[Matcher, ...]]
 
@@ -52,6 +52,10 @@ MAX_DEPTH = 200
 # How many sub-rules one pattern may expand to through nested "$or".  AWS
 # documents no figure; this keeps one pattern from exhausting memory.
 MAX_SUBRULES = 4096
+
+# AWS's matcher refuses a rule (one $or branch, with the fields it inherits)
+# that names more fields than this.
+MAX_RULE_FIELDS = 256
 
 _MASK = re.compile(r"[+-]?[0-9]+")  # what Java's Integer.parseInt reads (ASCII digits)
 
@@ -337,6 +341,8 @@ class _Compiler:
                 raise self.fail("Inside anything but list, either all values are number or string, "
                                 "mixed type is not supported")
             return AnythingBut(tuple(dict.fromkeys(strings))) if strings else AnythingBut(tuple(dict.fromkeys(numbers)))
+        if not strings:  # AWS's matcher cannot use an empty set: refused, in the words for an empty value list
+            raise self.fail("Empty arrays are not allowed")
         return self.anything_but_set(sub, strings)
 
     def anything_but_set(self, sub: str, values: list[str]) -> Matcher:
@@ -374,17 +380,24 @@ class _Compiler:
             raise self.fail("IPv4 mask bits must be < 32")
         if bits == 128 and mask > 127:
             raise self.fail("IPv6 mask bits must be < 128")
-        host_bits = bits - mask
-        low = address
-        high = address | ((1 << host_bits) - 1)
-        return Cidr(text, bits, low, high)
+        host = (1 << (bits - mask)) - 1
+        low = address & ~host  # host bits set in the address are ignored: 10.1.2.3/8 is 10.0.0.0/8
+        return Cidr(text, bits, low, low | host)
 
 
-def compile_tokens(tokens: J.TokenSource) -> tuple[SubRule, ...]:
-    """Compile a pattern's tokens to its sub-rules, with AWS's checks."""
+def compile_tokens(tokens: J.TokenSource, name: str | None = None) -> tuple[SubRule, ...]:
+    """Compile a pattern's tokens to its sub-rules, with AWS's checks.
+
+    ``name`` is the rule's name, where there is one: AWS's message for a rule
+    with too many fields names it.
+    """
     compiler = _Compiler(tokens)
     rules = compiler.compile()
     _check_complexity(rules)
+    for rule in rules:
+        if len(rule) > MAX_RULE_FIELDS:  # counted per sub-rule ($or branch), fields inherited included
+            named = f" '{name}'" if name is not None else ""
+            raise InvalidEventPatternError(f"Size of rule{named} exceeds max value of {MAX_RULE_FIELDS}")
     return tuple(rules)
 
 

@@ -1,0 +1,88 @@
+"""Where AWS's matcher (aws/event-ruler, the library EventBridge runs) answers
+differently from a plain reading of the docs: vectors for each difference a
+differential fuzz against event-ruler 2.0.1 found (#7).  Each case names the
+pattern, the event and AWS's answer; the index and the pattern's own
+``matches`` must both give it, for the event as a mapping and as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import eventbus
+from eventbus._pattern._api import reference_match
+
+pytestmark = pytest.mark.usefixtures("block_size")
+
+
+def answers(pattern: Any, event: dict[str, Any]) -> set[bool]:
+    compiled = eventbus.compile_pattern(pattern)
+    index = eventbus.RuleIndex([("r", pattern)])
+    return {compiled.matches(event), "r" in index.match(event), "r" in index.match(json.dumps(event)),
+            reference_match(compiled, event)}
+
+
+Case = tuple[Any, dict[str, Any], bool]
+
+CIDR_HOST_BITS: list[Case] = [
+    # host bits set in the address are ignored: the block is the network
+    ({"ip": [{"cidr": "10.1.2.3/8"}]}, {"ip": "10.0.0.1"}, True),
+    ({"ip": [{"cidr": "10.1.2.3/8"}]}, {"ip": "10.255.255.255"}, True),
+    ({"ip": [{"cidr": "10.1.2.3/8"}]}, {"ip": "11.0.0.0"}, False),
+    ({"ip": [{"cidr": "10.1.2.3/8"}]}, {"ip": "9.255.255.255"}, False),
+    ({"ip": [{"cidr": "192.168.1.77/24"}]}, {"ip": "192.168.1.0"}, True),
+    ({"ip": [{"cidr": "2001:db8::1234/32"}]}, {"ip": "2001:db8::"}, True),
+    ({"ip": [{"cidr": "2001:db8::1234/32"}]}, {"ip": "2001:db9::"}, False),
+]
+
+IP_TEXT: list[Case] = [
+    # an IPv4-mapped IPv6 address is the IPv4 address it maps, as the JDK reads it
+    ({"ip": [{"cidr": "10.0.0.0/8"}]}, {"ip": "::ffff:a00:1"}, True),
+    ({"ip": [{"cidr": "10.0.0.0/8"}]}, {"ip": "::FFFF:0A00:0001"}, True),
+    ({"ip": [{"cidr": "10.0.0.0/8"}]}, {"ip": "::ffff:b00:1"}, False),
+    ({"ip": ["10.0.0.1"]}, {"ip": "::ffff:a00:1"}, True),
+    ({"ip": ["::ffff:a00:1"]}, {"ip": "10.0.0.1"}, True),
+    ({"ip": [{"cidr": "::/0"}]}, {"ip": "::ffff:a00:1"}, False),  # IPv4 now: not in an IPv6 block
+    ({"ip": [{"cidr": "::/1"}]}, {"ip": "::a00:1"}, True),  # IPv4-compatible (::/96) stays IPv6
+    # IPv4 text longer than 15 characters is not an address (still a string)
+    ({"ip": [{"cidr": "172.0.0.0/8"}]}, {"ip": "0172.000.255.172"}, False),
+    ({"ip": [{"cidr": "172.0.0.0/8"}]}, {"ip": "172.000.255.172"}, True),
+    ({"ip": [{"cidr": "172.0.0.0/8"}]}, {"ip": "0172.00.255.172"}, True),  # 15 characters, leading zeros
+    ({"ip": ["172.0.255.172"]}, {"ip": "0172.000.255.172"}, False),
+    ({"ip": ["0172.000.255.172"]}, {"ip": "0172.000.255.172"}, True),  # equal strings are equal
+]
+
+
+@pytest.mark.parametrize(("pattern", "event", "expected"), CIDR_HOST_BITS + IP_TEXT)
+def test_ip_addresses_are_read_as_aws_reads_them(pattern: Any, event: dict[str, Any], expected: bool) -> None:
+    assert answers(pattern, event) == {expected}
+
+
+def test_a_cidr_with_host_bits_reads_back_as_written() -> None:
+    assert eventbus.compile_pattern({"ip": [{"cidr": "10.1.2.3/8"}]}).to_json() == {"ip": [{"cidr": "10.1.2.3/8"}]}
+
+
+@pytest.mark.parametrize("form", ["prefix", "suffix", "equals-ignore-case", "wildcard"])
+def test_an_empty_anything_but_set_is_refused(form: str) -> None:
+    with pytest.raises(eventbus.InvalidEventPatternError, match="Empty arrays are not allowed"):
+        eventbus.compile_pattern(json.dumps({"a": [{"anything-but": {form: []}}]}))
+
+
+def test_a_rule_naming_more_than_256_fields_is_refused_with_its_name() -> None:
+    wide = {"detail": {f"f{i}": ["x"] for i in range(257)}}
+    with pytest.raises(eventbus.InvalidEventPatternError,
+                       match="^Event pattern is not valid. Reason: Size of rule exceeds max value of 256$"):
+        eventbus.compile_pattern(wide)
+    index = eventbus.RuleIndex()
+    with pytest.raises(eventbus.InvalidEventPatternError, match="Size of rule 'too-wide' exceeds max value of 256"):
+        index.add("too-wide", wide)
+    assert len(index) == 0
+    # 256 is allowed; fields are counted per $or branch, those outside the $or included
+    assert eventbus.compile_pattern({"detail": {f"f{i}": ["x"] for i in range(256)}})
+    branches = {f"f{i}": ["x"] for i in range(255)}
+    eventbus.compile_pattern({**branches, "$or": [{"a": ["1"]}, {"b": ["2"]}]})  # 256 in each branch
+    with pytest.raises(eventbus.InvalidEventPatternError, match="exceeds max value of 256"):
+        eventbus.compile_pattern({**branches, "$or": [{"a": ["1"]}, {"b": ["2"], "c": ["3"]}]})
