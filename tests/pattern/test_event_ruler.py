@@ -86,3 +86,26 @@ def test_a_rule_naming_more_than_256_fields_is_refused_with_its_name() -> None:
     eventbus.compile_pattern({**branches, "$or": [{"a": ["1"]}, {"b": ["2"]}]})  # 256 in each branch
     with pytest.raises(eventbus.InvalidEventPatternError, match="exceeds max value of 256"):
         eventbus.compile_pattern({**branches, "$or": [{"a": ["1"]}, {"b": ["2"], "c": ["3"]}]})
+
+
+# (pattern value, event value, AWS's answer): each pattern character matches its
+# lower or its upper case, multi-character forms included
+CASE_PAIRS = [
+    ("ß", "SS", True), ("ß", "ß", True), ("ß", "ss", False), ("ß", "ẞ", False),
+    ("ς", "Σ", True), ("ς", "ς", True), ("ς", "σ", False), ("Σ", "σ", True), ("Σ", "ς", False),
+    ("k", "K", True), ("k", "\u212a", False), ("\u212a", "k", True),  # the Kelvin sign lower-cases to k
+    ("é", "É", True), ("Straße", "STRASSE", True), ("STRASSE", "straße", False),
+    ("ǅ", "ǅ", False), ("ǅ", "ǆ", True), ("ǅ", "Ǆ", True),  # a title-case letter is neither of its forms
+    ("İ", "i\u0307", True), ("i", "İ", False), ("ı", "I", True), ("I", "ı", False),
+    ("\U00010400", "\U00010428", True),  # outside the BMP: compared whole (AWS's matcher mangles these)
+]
+
+
+@pytest.mark.parametrize(("pattern", "value", "expected"), CASE_PAIRS)
+def test_ignore_case_compares_each_pattern_character_with_its_two_cases(pattern: str, value: str,
+                                                                        expected: bool) -> None:
+    assert answers({"a": [{"equals-ignore-case": pattern}]}, {"a": value}) == {expected}
+    assert answers({"a": [{"prefix": {"equals-ignore-case": pattern}}]}, {"a": value + "-tail"}) == {expected}
+    assert answers({"a": [{"suffix": {"equals-ignore-case": pattern}}]}, {"a": "head-" + value}) == {expected}
+    assert answers({"a": [{"anything-but": {"equals-ignore-case": [pattern, "zz"]}}]}, {"a": value}) == {
+        not expected}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from eventbus import (
     wildcard,
 )
 from eventbus._pattern._api import reference_match
+from eventbus._pattern._matchers import fold, pattern_key
 
 EVENT: dict[str, Any] = {
     "source": "aws.s3",
@@ -258,3 +260,21 @@ def test_values_in_sibling_arrays_do_not_make_the_consistency_search_explode() -
     together = {"o": [{"x": [{"a": 1}] * n, "y": [{"b": 1}] * n, "z": [{"c": 1}] * n, "w": [{"d": 1}] * n}]}
     assert not pattern.matches(split)
     assert pattern.matches(together)
+
+
+def test_folding_agrees_with_the_two_cases_over_all_of_unicode() -> None:
+    """The index folds event text and looks the result up; that is exact only if,
+    for every simple pattern character, the characters that fold to its lower
+    case are exactly its lower and upper case.  Checked for every code point."""
+    groups: dict[str, set[str]] = {}
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        groups.setdefault(fold(ch), set()).add(ch)
+    simple = 0
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        key = pattern_key(ch)
+        if key is not None:
+            simple += 1
+            assert groups[key] == {ch.lower(), ch.upper()}, ch
+    assert simple > 1_000_000  # nearly every character is simple; the rest go to the regex

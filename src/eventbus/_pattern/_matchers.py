@@ -9,14 +9,18 @@ parsed from JSON compile to equal matchers.
 
 Numbers compare as IEEE-754 doubles, as in AWS's matcher: ``300`` equals
 ``300.0``; a string is never a number (``"300"`` does not equal ``300``).
-Case-insensitive forms compare both sides lower-cased one character at a
-time (``fold``), as AWS's matcher does: no context rules (a Greek capital
-sigma always becomes the same small sigma), no expansions beyond what a
-single character's lower case gives.
+Case-insensitive forms follow AWS's matcher: each character ``c`` of the
+pattern matches the event's text when the event has ``c.lower()`` or
+``c.upper()`` there, multi-character forms included (``ß`` matches ``SS``;
+``ς`` matches ``Σ`` but not ``σ``).  Most characters form a simple pair
+(``é``/``É``) and are compared by folding both sides (``fold``), which the
+index can look up; a pattern holding any other character (``pattern_key``
+is None) is compared by a small regular expression instead.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass, field
 from enum import Enum
@@ -40,9 +44,11 @@ __all__ = [
     "Prefix",
     "Suffix",
     "Wildcard",
+    "case_regex",
     "fold",
     "is_number",
     "parse_ip",
+    "pattern_key",
 ]
 
 
@@ -155,13 +161,82 @@ class Exact(Matcher):
         return self.value
 
 
+def _simple(ch: str) -> bool:
+    """Whether ``ch`` forms a plain case pair: it is its own lower or upper case,
+    each of those is one character, and they map onto each other.  For such
+    a pattern character, exactly the event characters that fold (below) to
+    its lower case are its lower or upper case (checked over all of Unicode
+    by a test)."""
+    lower, upper = ch.lower(), ch.upper()
+    return (len(lower) == 1 and len(upper) == 1 and ch in (lower, upper)
+            and lower.upper() == upper and upper.lower() == lower)
+
+
+_FOLDED: dict[str, str] = {}  # character -> its fold (bounded: cleared when large)
+
+
 def fold(text: str) -> str:
-    """Lower case, one character at a time (context-free; see the module notes)."""
+    """Event text folded one character at a time: a simple character (see
+    ``_simple``) becomes its lower case, any other stays itself, so it can
+    only ever equal itself."""
     if text.isascii():
         return text.lower()
-    return "".join([ch.lower() for ch in text])
+    if len(_FOLDED) > 65536:
+        _FOLDED.clear()
+    out = []
+    for ch in text:
+        folded = _FOLDED.get(ch)
+        if folded is None:
+            folded = _FOLDED[ch] = ch.lower() if _simple(ch) else ch
+        out.append(folded)
+    return "".join(out)
 
 
+def pattern_key(text: str) -> str | None:
+    """The folded form of an ignore-case pattern value, or None when it holds a
+    character that is not a simple pair (compared by ``case_regex`` instead)."""
+    if text.isascii():
+        return text.lower()
+    if all(_simple(ch) for ch in text):
+        return "".join([ch.lower() for ch in text])
+    return None
+
+
+def case_regex(text: str, where: str) -> re.Pattern[str]:
+    """AWS's per-character alternatives as a regular expression: each pattern
+    character matches its lower or its upper case.  ``where``: "equals",
+    "prefix" or "suffix" (use ``fullmatch``, ``match`` and ``search``)."""
+    parts = []
+    for ch in text:
+        forms = sorted({ch.lower(), ch.upper()}, key=lambda form: (-len(form), form))
+        parts.append("(?:" + "|".join(re.escape(form) for form in forms) + ")")
+    body = "".join(parts)
+    return re.compile(body + r"\Z" if where == "suffix" else body, re.DOTALL)
+
+
+class _Case:
+    """One ignore-case comparison (equals, prefix or suffix) of one pattern value."""
+
+    __slots__ = ("key", "regex", "where")
+
+    def __init__(self, text: str, where: str) -> None:
+        self.where = where
+        self.key = pattern_key(text)
+        self.regex = case_regex(text, where) if self.key is None else None
+
+    def __call__(self, value: str) -> bool:
+        key = self.key
+        if key is not None:
+            folded = fold(value)
+            if self.where == "equals":
+                return folded == key
+            return folded.startswith(key) if self.where == "prefix" else folded.endswith(key)
+        assert self.regex is not None
+        if self.where == "equals":
+            return self.regex.fullmatch(value) is not None
+        if self.where == "prefix":
+            return self.regex.match(value) is not None
+        return self.regex.search(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +244,17 @@ class Prefix(Matcher):
     value: str
     ignore_case: bool = False
     type = MatchType.PREFIX
+    _case: _Case | None = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.ignore_case:
+            object.__setattr__(self, "_case", _Case(self.value, "prefix"))
 
     def matches(self, value: Any) -> bool:
         if not isinstance(value, str):
             return False
-        if self.ignore_case:
-            return fold(value).startswith(fold(self.value))
+        if self._case is not None:
+            return self._case(value)
         return value.startswith(self.value)
 
     def to_json(self) -> Any:
@@ -186,12 +266,17 @@ class Suffix(Matcher):
     value: str
     ignore_case: bool = False
     type = MatchType.SUFFIX
+    _case: _Case | None = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.ignore_case:
+            object.__setattr__(self, "_case", _Case(self.value, "suffix"))
 
     def matches(self, value: Any) -> bool:
         if not isinstance(value, str):
             return False
-        if self.ignore_case:
-            return fold(value).endswith(fold(self.value))
+        if self._case is not None:
+            return self._case(value)
         return value.endswith(self.value)
 
     def to_json(self) -> Any:
@@ -203,8 +288,13 @@ class EqualsIgnoreCase(Matcher):
     value: str
     type = MatchType.EQUALS_IGNORE_CASE
 
+    _case: _Case = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_case", _Case(self.value, "equals"))
+
     def matches(self, value: Any) -> bool:
-        return isinstance(value, str) and fold(value) == fold(self.value)
+        return isinstance(value, str) and self._case(value)
 
     def to_json(self) -> Any:
         return {"equals-ignore-case": self.value}
@@ -263,8 +353,13 @@ class AnythingButIgnoreCase(Matcher):
     values: tuple[str, ...]
     type = MatchType.ANYTHING_BUT_IGNORE_CASE
 
+    _cases: tuple[_Case, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_cases", tuple(_Case(v, "equals") for v in self.values))
+
     def matches(self, value: Any) -> bool:
-        return not (isinstance(value, str) and fold(value) in {fold(v) for v in self.values})
+        return not (isinstance(value, str) and any(case(value) for case in self._cases))
 
     def to_json(self) -> Any:
         return {"anything-but": {"equals-ignore-case": _values_json(self.values)}}

@@ -44,6 +44,7 @@ from ._matchers import (
     as_double,
     fold,
     parse_ip,
+    pattern_key,
 )
 from ._wildcard import glob_matches
 
@@ -300,21 +301,20 @@ class PathTables:
                     self.absent_ok |= bit
                 continue
             self.exact_only = False
-            if kind is Prefix:
-                if m.ignore_case:  # type: ignore[attr-defined]
-                    self.prefixes_ic.add(fold(m.value), bit)  # type: ignore[attr-defined]
+            if kind is Prefix or kind is Suffix or kind is EqualsIgnoreCase:
+                assert isinstance(m, (Prefix, Suffix, EqualsIgnoreCase))
+                if kind is EqualsIgnoreCase or m.ignore_case:  # type: ignore[union-attr]
+                    key = pattern_key(m.value)
+                    if key is None:  # a character with more than a simple case pair
+                        self.slow.append((m, bit))
+                        continue
                     self.has_folded = True
+                    if kind is EqualsIgnoreCase:
+                        _set_bit(self.equals_ic, key, bit)
+                    else:
+                        (self.prefixes_ic if kind is Prefix else self.suffixes_ic).add(key, bit)
                 else:
-                    self.prefixes.add(m.value, bit)  # type: ignore[attr-defined]
-            elif kind is Suffix:
-                if m.ignore_case:  # type: ignore[attr-defined]
-                    self.suffixes_ic.add(fold(m.value), bit)  # type: ignore[attr-defined]
-                    self.has_folded = True
-                else:
-                    self.suffixes.add(m.value, bit)  # type: ignore[attr-defined]
-            elif kind is EqualsIgnoreCase:
-                _set_bit(self.equals_ic, fold(m.value), bit)  # type: ignore[attr-defined]
-                self.has_folded = True
+                    (self.prefixes if kind is Prefix else self.suffixes).add(m.value, bit)
             elif kind is Numeric:
                 assert isinstance(m, Numeric)
                 self.ranges.append((m.lower, m.lower_inclusive, m.upper, m.upper_inclusive, bit))
@@ -359,9 +359,13 @@ class PathTables:
             elif kind is AnythingButIgnoreCase:
                 assert isinstance(m, AnythingButIgnoreCase)
                 self.but_any |= bit
+                keys = [pattern_key(text) for text in m.values]
+                if None in keys:  # a character with more than a simple case pair
+                    self.slow.append((m, bit))
+                    continue
                 self.but_ic |= bit
-                for text in m.values:
-                    _set_bit(self.but_ic_out, fold(text), bit)
+                for key in keys:
+                    _set_bit(self.but_ic_out, key, bit)
                 self.has_folded = True
             else:  # anything-but wildcard, or a matcher type added later
                 self.but_any |= bit if isinstance(m, AnythingButWildcard) else 0
