@@ -109,3 +109,83 @@ def test_ignore_case_compares_each_pattern_character_with_its_two_cases(pattern:
     assert answers({"a": [{"suffix": {"equals-ignore-case": pattern}}]}, {"a": "head-" + value}) == {expected}
     assert answers({"a": [{"anything-but": {"equals-ignore-case": [pattern, "zz"]}}]}, {"a": value}) == {
         not expected}
+
+
+# Numbers no double holds exactly are compared by their text only (AWS's matcher
+# compares numbers as doubles only where the double's shortest text is the number).
+NUMBERS_AS_TEXT: list[tuple[str, str, bool]] = [
+    ('{"a": [0.3]}', '{"a": 0.30000000000000001}', False),
+    ('{"a": [0.30000000000000001]}', '{"a": 0.30000000000000001}', True),
+    ('{"a": [0.30000000000000001]}', '{"a": 0.3}', False),
+    ('{"a": [0.30000000000000001]}', '{"a": 3.0000000000000001e-1}', False),  # the same number, other text
+    ('{"a": [{"numeric": [">", 0]}]}', '{"a": 9007199254740993}', False),  # 2**53 + 1
+    ('{"a": [{"numeric": [">", 0]}]}', '{"a": 9007199254740992}', True),  # 2**53: a double
+    ('{"a": [{"numeric": [">", 0]}]}', '{"a": 18014398509481984}', True),  # 2**54: written as its double
+    ('{"a": [{"numeric": [">", 0]}]}', '{"a": 1152921504606846976}', False),  # 2**60: a double, but not its text
+    ('{"a": [9007199254740993]}', '{"a": 9007199254740993}', True),
+    ('{"a": [9007199254740993]}', '{"a": 9007199254740992}', False),
+    ('{"a": [1e309]}', '{"a": 1e309}', True),
+    ('{"a": [1e309]}', '{"a": 1E309}', False),
+    ('{"a": [{"numeric": ["<", 0]}]}', '{"a": -1e309}', False),
+    ('{"a": [{"numeric": [">", 0]}]}', '{"a": 1e-400}', False),
+    ('{"a": [300]}', '{"a": 300.0}', True),  # held numbers still compare as numbers
+    ('{"a": [0.1]}', '{"a": 0.10}', True),
+    ('{"a": [123456789012345.6]}', '{"a": 123456789012345.6}', True),
+    ('{"a": [{"anything-but": [1, 2]}]}', '{"a": 9007199254740993}', True),
+    ('{"a": [{"anything-but": "x"}]}', '{"a": 1e309}', True),
+    ('{"a": [{"exists": true}]}', '{"a": 1e309}', True),
+    ('{"a": ["9007199254740993"]}', '{"a": 9007199254740993}', False),  # a string is never a number
+    ('{"a": [{"prefix": "9"}]}', '{"a": 9007199254740993}', False),
+]
+
+
+@pytest.mark.parametrize(("pattern", "event", "expected"), NUMBERS_AS_TEXT)
+def test_numbers_no_double_holds_match_by_their_text_only(pattern: str, event: str, expected: bool) -> None:
+    compiled = eventbus.compile_pattern(pattern)
+    index = eventbus.RuleIndex([("r", pattern)])
+    assert compiled.matches(event) is expected
+    assert ("r" in index.match(event)) is expected
+
+
+@pytest.mark.parametrize(("pattern", "event", "expected"), [
+    ({"a": [{"numeric": [">", 0]}]}, {"a": 2**53 + 1}, False),
+    ({"a": [2**53 + 1]}, {"a": 2**53 + 1}, True),
+    ({"a": [2**53 + 1]}, {"a": float(2**53)}, False),
+    ({"a": [2**53]}, {"a": float(2**53)}, True),
+    ({"a": [{"numeric": [">", 0]}]}, {"a": 10**400}, False),
+    ({"a": [{"anything-but": [1]}]}, {"a": 10**400}, True),
+])
+def test_python_ints_no_double_holds_match_by_their_text_only(pattern: Any, event: dict[str, Any],
+                                                              expected: bool) -> None:
+    assert answers(pattern, event) == {expected}
+
+
+@pytest.mark.parametrize("pattern", [
+    '{"a": [{"numeric": [">", 0.30000000000000001]}]}',
+    '{"a": [{"numeric": [">", 0, "<", 9007199254740993]}]}',
+    '{"a": [{"numeric": ["=", 1e309]}]}',
+    '{"a": [{"numeric": ["<=", 1e-400]}]}',
+    '{"a": [{"anything-but": [1, 1e309]}]}',
+    '{"a": [{"anything-but": 9007199254740993}]}',
+])
+def test_numbers_no_double_holds_cannot_be_compared_in_ranges_or_anything_but(pattern: str) -> None:
+    literal = next(t for t in ("0.30000000000000001", "9007199254740993", "1e309", "1e-400") if t in pattern)
+    with pytest.raises(eventbus.InvalidEventPatternError, match=f"^Event pattern is not valid. Reason: "
+                                                                f"Cannot compare number : {literal}$"):
+        eventbus.compile_pattern(pattern)
+
+
+def test_python_ints_no_double_holds_cannot_be_compared_in_ranges() -> None:
+    with pytest.raises(eventbus.InvalidEventPatternError, match="Cannot compare number : 9007199254740993"):
+        eventbus.compile_pattern({"a": [{"numeric": [">", 2**53 + 1]}]})
+    with pytest.raises(eventbus.InvalidEventPatternError, match="Cannot compare number : 9007199254740993"):
+        eventbus.numeric(">", 2**53 + 1)
+
+
+def test_numbers_no_double_holds_read_back_exactly() -> None:
+    from decimal import Decimal
+
+    pattern = eventbus.compile_pattern('{"a": [1e309, 0.30000000000000001, 9007199254740993, 2.5]}')
+    assert pattern.to_json() == {"a": [Decimal("1e309"), Decimal("0.30000000000000001"), 9007199254740993, 2.5]}
+    assert pattern != eventbus.compile_pattern('{"a": [1e308, 0.3, 9007199254740992, 2.5]}')
+    assert pattern == eventbus.compile_pattern('{"a": [1e309, 0.30000000000000001, 9007199254740993, 2.50]}')

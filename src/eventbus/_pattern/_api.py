@@ -11,9 +11,9 @@ from . import _json as J
 from ._engine import Engine
 from ._json import EVENT_NOT_VALID, parse_event_json
 from ._matchers import (
+    BigNumber,
     Exact,
     Matcher,
-    is_number,
 )
 from ._parse import SubRule, compile_match_expression, compile_tokens
 from ._reference import reference_matches
@@ -94,9 +94,9 @@ class EventPattern:
 def _canonical(subrules: tuple[SubRule, ...]) -> Any:
     def key(m: Matcher) -> Any:
         data = m.to_json()
-        if isinstance(m, Exact) and is_number(m.value):  # 1 and 1.0 are one number
+        if isinstance(m, Exact) and type(m.value) in (int, float):  # 1 and 1.0 are one number
             data = float(data)
-        return [type(m).__name__, json.dumps(data, sort_keys=True), type(data).__name__]
+        return [type(m).__name__, json.dumps(data, sort_keys=True, default=str), type(data).__name__]
 
     return sorted(
         sorted([path, sorted(key(m) for m in matchers)] for path, matchers in rule.items())
@@ -111,7 +111,7 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if isinstance(value, Matcher):
+    if isinstance(value, (Matcher, BigNumber)):
         return value.to_json()
     return value
 

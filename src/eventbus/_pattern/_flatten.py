@@ -14,6 +14,7 @@ from typing import Any
 
 from .._exceptions import ValidationError
 from ._json import EVENT_NOT_VALID, MAX_EVENT_DEPTH
+from ._matchers import BigNumber
 
 __all__ = ["LEAF_KINDS", "Trail", "Tree", "add_path", "build_tree", "flatten", "flatten_with_trails", "plain_leaf"]
 
@@ -132,7 +133,7 @@ def _walk_list(items: Sequence[Any], node: tuple[str, Tree], fields: dict[str, l
             arrays.append(path)
 
 
-LEAF_KINDS = frozenset((str, int, float, bool, type(None)))
+LEAF_KINDS = frozenset((str, int, float, bool, type(None), BigNumber))
 
 
 def plain_leaf(value: Any) -> Any:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from .._exceptions import InvalidEventPatternError, ValidationError
+from ._matchers import BigNumber, json_float
 
 __all__ = [
     "EVENT_NOT_VALID",
@@ -81,8 +82,9 @@ def load_pattern_text(text: str) -> Any:
 
 
 # Built once: json.loads(text, **hooks) builds a new decoder on every call.
-_PATTERN_DECODER = json.JSONDecoder(object_pairs_hook=Pairs, parse_constant=reject_constant)
-_EVENT_DECODER = json.JSONDecoder(parse_constant=reject_constant)
+# Fractions and exponents become a float, or a BigNumber when no double holds them.
+_PATTERN_DECODER = json.JSONDecoder(object_pairs_hook=Pairs, parse_constant=reject_constant, parse_float=json_float)
+_EVENT_DECODER = json.JSONDecoder(parse_constant=reject_constant, parse_float=json_float)
 _scan_event: Callable[[str, int], tuple[Any, int]] = _EVENT_DECODER.scan_once  # type: ignore[attr-defined]
 _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 
@@ -108,8 +110,10 @@ def parse_event_json(text: str | bytes | bytearray) -> dict[str, Any]:
         else:
             if end != len(text) and text[end:].strip(" \t\n\r"):
                 raise ValueError("Extra data")
-        # the C scanner's depth limit is the caller's remaining stack: check ours
-        if text.count("[") + text.count("{") > MAX_EVENT_DEPTH and _depth(text) > MAX_EVENT_DEPTH:
+        # The C scanner's depth limit is the caller's remaining stack: check ours
+        # (nesting deeper than the limit takes two characters a level).
+        if (len(text) > 2 * MAX_EVENT_DEPTH and text.count("[") + text.count("{") > MAX_EVENT_DEPTH
+                and _depth(text) > MAX_EVENT_DEPTH):
             raise ValidationError(_EVENT_TOO_DEEP)
     except RecursionError:  # deep text, or a deep caller: read it without recursion
         value = _parse_deep(text)
@@ -189,7 +193,8 @@ def _parse_with_stack(text: str) -> Any:
             value, pos = _scanstring(text, pos + 1)
         elif (number := _NUMBER.match(text, pos)) is not None:
             whole, fraction, exponent = number.groups()
-            value = float(whole + (fraction or "") + (exponent or "")) if fraction or exponent else int(whole)
+            literal = number.group()
+            value = json_float(literal) if fraction or exponent else int(whole)
             pos = number.end()
         else:
             word = text[pos:pos + 5] if text.startswith("false", pos) else text[pos:pos + 4]
@@ -309,6 +314,8 @@ def _walk(value: Any) -> list[Token]:
                 emit((NULL, None))
             elif kind is int or kind is float:
                 emit(_number_token(value))
+            elif kind is BigNumber:
+                emit((NUMBER, (value, value.text)))
             elif isinstance(value, Mapping):
                 emit((START_OBJECT, None))
                 todo.append((True, (END_OBJECT, None)))
@@ -606,7 +613,7 @@ class TextTokens(TokenSource):
         self.pos = i
         literal = text[start:i]
         try:
-            value: int | float = float(literal) if is_float else int(literal)
+            value: int | float | BigNumber = json_float(literal) if is_float else int(literal)
         except ValueError:  # more digits than Python converts
             raise self._fail("Number is too large: numbers must fit in a double") from None
         return (NUMBER, (value, literal))

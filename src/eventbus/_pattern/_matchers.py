@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import socket
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "AnythingButPrefix",
     "AnythingButSuffix",
     "AnythingButWildcard",
+    "BigNumber",
     "Cidr",
     "EqualsIgnoreCase",
     "Exact",
@@ -47,6 +49,9 @@ __all__ = [
     "case_regex",
     "fold",
     "is_number",
+    "json_float",
+    "number_key",
+    "number_text",
     "parse_ip",
     "pattern_key",
 ]
@@ -71,8 +76,8 @@ class MatchType(Enum):
 
 
 def is_number(value: object) -> bool:
-    """JSON numbers: ``int``/``float`` but not ``bool``."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """JSON numbers: ``int``/``float`` (but not ``bool``) and ``BigNumber``."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or type(value) is BigNumber
 
 
 def as_double(value: int | float) -> float:
@@ -80,6 +85,88 @@ def as_double(value: int | float) -> float:
         return float(value)
     except OverflowError:
         return float("inf") if value > 0 else float("-inf")
+
+
+class BigNumber:
+    """A JSON number that no double holds exactly: more significant digits than
+    a double keeps (``0.30000000000000001``), an integer beyond 2**53 that is
+    not a double's (``9007199254740993``), or beyond the double range
+    (``1e309``).  AWS's matcher compares such numbers by their text only: they
+    equal a number written the same way, and no range or numeric value."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is BigNumber and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(("BigNumber", self.text))
+
+    def __repr__(self) -> str:
+        return f"BigNumber({self.text!r})"
+
+    def to_json(self) -> int | Decimal:
+        """The number as Python data: an ``int`` if it is written as one, else a ``Decimal``."""
+        try:
+            return int(self.text)
+        except ValueError:
+            return Decimal(self.text)
+
+
+_EXACT_INTS = 2**53  # every integer up to this size is a double
+
+
+def _holds(text: str, double: float) -> bool:
+    """Whether the double's shortest text is numerically the literal (AWS's
+    matcher: the number can be compared as a double)."""
+    if double != double or double in (_INF, -_INF):
+        return False
+    return Decimal(repr(double)) == Decimal(text)
+
+
+_INF = float("inf")
+
+
+def json_float(text: str) -> float | BigNumber:
+    """A JSON number literal with a fraction or an exponent, as a ``float`` when a
+    double holds it (see ``BigNumber``) and as a ``BigNumber`` otherwise."""
+    double = float(text)
+    # Fifteen significant digits or fewer, and no exponent: always held.
+    if len(text) <= 15 and "e" not in text and "E" not in text:
+        return double
+    return double if _holds(text, double) else BigNumber(text)
+
+
+def number_key(value: Any) -> float | None:
+    """The double a JSON number is compared as, or None when AWS's matcher
+    compares it by its text only (a ``BigNumber``, or an ``int`` no double
+    holds; see ``number_text``).  None for anything that is not a number."""
+    kind = type(value)
+    if kind is float:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        if -_EXACT_INTS <= value <= _EXACT_INTS:
+            return float(value)
+        try:
+            double = float(value)
+        except OverflowError:
+            return None
+        return double if _holds(str(value), double) else None
+    if kind is bool or kind is BigNumber or not is_number(value):
+        return None
+    return number_key(float(value) if isinstance(value, float) else int(value))
+
+
+def number_text(value: Any) -> str | None:
+    """The text of a number compared by its text only (see ``number_key``), else None."""
+    if type(value) is BigNumber:
+        return value.text
+    if is_number(value) and number_key(value) is None:
+        return str(int(value))
+    return None
 
 
 def parse_ip(text: str) -> tuple[int, int] | None:
@@ -137,7 +224,7 @@ class Exact(Matcher):
     the same address, as in AWS.
     """
 
-    value: str | int | float | bool | None
+    value: str | int | float | bool | BigNumber | None
     type = MatchType.EXACT
     ip: tuple[int, int] | None = field(default=None, compare=False, repr=False)
 
@@ -155,10 +242,12 @@ class Exact(Matcher):
             return self.ip is not None and parse_ip(value) == self.ip
         if want is None or isinstance(want, bool):
             return value is want
-        return is_number(value) and as_double(value) == as_double(want)
+        if type(want) is BigNumber:  # compared by its text only
+            return number_text(value) == want.text
+        return number_key(value) == as_double(want)  # type: ignore[arg-type]
 
     def to_json(self) -> Any:
-        return self.value
+        return self.value.to_json() if type(self.value) is BigNumber else self.value
 
 
 def _simple(ch: str) -> bool:
@@ -312,12 +401,12 @@ class AnythingBut(Matcher):
     type = MatchType.ANYTHING_BUT
 
     def matches(self, value: Any) -> bool:
-        if is_number(value):
-            number = as_double(value)
-            return not any(not isinstance(v, str) and v == number for v in self.values)
         if isinstance(value, str):
             return value not in self.values
-        return True  # null, true, false: never in the list
+        number = number_key(value)
+        if number is not None:
+            return not any(not isinstance(v, str) and v == number for v in self.values)
+        return True  # null, true, false, numbers compared by text only: never in the list
 
     def to_json(self) -> Any:
         values = tuple(v if isinstance(v, str) else _num_json(v) for v in self.values)
@@ -389,9 +478,9 @@ class Numeric(Matcher):
     type = MatchType.NUMERIC
 
     def matches(self, value: Any) -> bool:
-        if not is_number(value):
+        number = number_key(value)
+        if number is None:  # not a number, or one compared by its text only
             return False
-        number = as_double(value)
         if number != number:  # NaN (only from Python callers): in no range
             return False
         if self.lower is not None:

@@ -26,6 +26,7 @@ from ._matchers import (
     AnythingButPrefix,
     AnythingButSuffix,
     AnythingButWildcard,
+    BigNumber,
     Cidr,
     EqualsIgnoreCase,
     Exact,
@@ -35,7 +36,7 @@ from ._matchers import (
     Prefix,
     Suffix,
     Wildcard,
-    as_double,
+    number_key,
     parse_ip,
 )
 from ._wildcard import MAX_COMPLEXITY, TOO_COMPLEX, WildcardSyntaxError, parse_wildcard, wildcard_complexity
@@ -79,6 +80,21 @@ class _Compiler:
 
     def next(self) -> J.Token:
         return self.tokens.next()
+
+    def double(self, number: tuple[Any, str]) -> float:
+        """A number token's value where it must be compared as a double (ranges,
+        anything-but): AWS's matcher refuses a number no double holds."""
+        key = number_key(number[0])
+        if key is None:
+            raise self.fail(f"Cannot compare number : {number[1]}")
+        return key
+
+    @staticmethod
+    def exact_number(number: tuple[Any, str]) -> Exact:
+        """An exact numeric value: compared as a double if one holds it, else by its text."""
+        if number_key(number[0]) is None:
+            return Exact(number[0] if type(number[0]) is BigNumber else BigNumber(number[1]))
+        return Exact(number[0])
 
     # -- structure ---------------------------------------------------------
     def compile(self) -> list[SubRule]:
@@ -151,7 +167,7 @@ class _Compiler:
             elif kind == J.STRING:
                 values.append(Exact(value))
             elif kind == J.NUMBER:
-                values.append(Exact(value[0]))
+                values.append(self.exact_number(value))
             elif kind == J.NULL:
                 values.append(Exact(None))
             elif kind == J.TRUE:
@@ -250,12 +266,12 @@ class _Compiler:
                 raise self.fail("Value of equals must be numeric")
             if self.next()[0] != J.END_ARRAY:
                 raise self.fail("Too many elements in numeric expression")
-            number = as_double(value[0])
+            number = self.double(value)
             return Numeric(number, True, number, True)
         if operator in (">=", ">"):
             if kind != J.NUMBER:
                 raise self.fail(f"Value of {operator} must be numeric")
-            bottom = as_double(value[0])
+            bottom = self.double(value)
             token = self.next()
             if token[0] == J.END_ARRAY:
                 return Numeric(bottom, operator == ">=", None, False)
@@ -269,7 +285,7 @@ class _Compiler:
                 raise self.fail(f"Value of {upper_op} must be numeric")
             if self.next()[0] != J.END_ARRAY:
                 raise self.fail("Too many terms in numeric range expression")
-            top = as_double(value[0])
+            top = self.double(value)
             if bottom >= top:  # (AWS's matcher: an empty or one-point range is refused, not left unmatched)
                 raise self.fail("Bottom must be less than top")
             return Numeric(bottom, operator == ">=", top, upper_op == "<=")
@@ -278,7 +294,7 @@ class _Compiler:
                 raise self.fail(f"Value of {operator} must be numeric")
             if self.next()[0] != J.END_ARRAY:
                 raise self.fail("Too many elements in numeric expression")
-            return Numeric(None, False, as_double(value[0]), operator == "<=")
+            return Numeric(None, False, self.double(value), operator == "<=")
         raise self.fail(f"Unrecognized numeric range operator: {operator}")
 
     def anything_but(self) -> Matcher:
@@ -314,7 +330,7 @@ class _Compiler:
         if not sub:
             if kind == J.STRING:
                 return AnythingBut((value,))
-            return AnythingBut((as_double(value[0]),))
+            return AnythingBut((self.double(value),))
         if kind != J.STRING:
             raise self._sub_type_error(sub)
         return self.anything_but_set(sub, [value])
@@ -331,7 +347,7 @@ class _Compiler:
                     raise self.fail("Null prefix/suffix not allowed")
                 strings.append(value)
             elif kind == J.NUMBER and not sub:
-                numbers.append(as_double(value[0]))
+                numbers.append(self.double(value))
             elif not sub:
                 raise self.fail("Inside anything but list, start|null|boolean is not supported.")
             else:
@@ -429,7 +445,7 @@ def compile_match_expression(expression: Any) -> Matcher:
     elif kind == J.STRING:
         matcher = Exact(value)
     elif kind == J.NUMBER:
-        matcher = Exact(value[0])
+        matcher = compiler.exact_number(value)
     elif kind in (J.TRUE, J.FALSE, J.NULL):
         matcher = Exact({J.TRUE: True, J.FALSE: False, J.NULL: None}[kind])
     else:

@@ -32,6 +32,7 @@ from ._matchers import (
     AnythingButPrefix,
     AnythingButSuffix,
     AnythingButWildcard,
+    BigNumber,
     Cidr,
     EqualsIgnoreCase,
     Exact,
@@ -43,6 +44,8 @@ from ._matchers import (
     Wildcard,
     as_double,
     fold,
+    number_key,
+    number_text,
     parse_ip,
     pattern_key,
 )
@@ -223,7 +226,7 @@ class PathTables:
     """The writer's tables for one path (see the module doc)."""
 
     __slots__ = (
-        "path", "stamp", "constrained", "absent_ok", "exists", "strings", "numbers",
+        "path", "stamp", "constrained", "absent_ok", "exists", "strings", "numbers", "big_numbers",
         "true", "false", "null", "ips", "prefixes", "prefixes_ic", "suffixes", "suffixes_ic", "equals_ic",
         "but_strings", "but_strings_out", "but_numbers", "but_numbers_out", "but_any",
         "but_prefix", "but_prefix_out", "but_suffix", "but_suffix_out", "but_ic", "but_ic_out",
@@ -238,6 +241,7 @@ class PathTables:
         self.exists = 0  # satisfied by any value (exists: true)
         self.strings: dict[str, int] = {}
         self.numbers: dict[float, int] = {}
+        self.big_numbers: dict[str, int] = {}  # numbers no double holds, by their text
         self.true = self.false = self.null = 0
         self.ips: dict[tuple[int, int], int] = {}
         self.prefixes = AffixTable()
@@ -291,6 +295,8 @@ class PathTables:
                     self.false |= bit
                 elif value is None:
                     self.null |= bit
+                elif type(value) is BigNumber:  # compared by its text only
+                    _set_bit(self.big_numbers, value.text, bit)
                 else:
                     _set_bit(self.numbers, as_double(value), bit)
                 continue
@@ -373,6 +379,8 @@ class PathTables:
         self.constrained |= bit
 
 
+_EXACT_INTS = 2**53  # every integer up to this size is a double
+
 # Values whose table answer one view caches (each of strings and numbers).
 CACHE_SIZE = 4096
 
@@ -435,8 +443,8 @@ class PathView:
                     if bit & alive and not bit & hits and matcher.matches(value):
                         hits |= bit
             return hits
-        if kind is int or kind is float:
-            number = as_double(value)
+        if kind is float or (kind is int and -_EXACT_INTS <= value <= _EXACT_INTS):
+            number = float(value)
             numbers = self.number_cache
             fixed = numbers.get(number)
             if fixed is None:
@@ -454,6 +462,15 @@ class PathView:
                 if bit & alive and not bit & hits and matcher.matches(value):
                     hits |= bit
             return hits
+        if kind is int or kind is BigNumber:  # an int no double holds, or a BigNumber
+            number_ = number_key(value)
+            if number_ is not None:  # a large int a double does hold: as above
+                return self.hits(number_, alive)
+            text = number_text(value)
+            assert text is not None
+            # compared by its text only: exact values written the same way, and
+            # every anything-but (it is in none of their lists)
+            return self.other_base | self.tables.big_numbers.get(text, 0)
         if value is None:
             return self.other_base | self.tables.null
         if value is True:
