@@ -189,3 +189,35 @@ def test_numbers_no_double_holds_read_back_exactly() -> None:
     assert pattern.to_json() == {"a": [Decimal("1e309"), Decimal("0.30000000000000001"), 9007199254740993, 2.5]}
     assert pattern != eventbus.compile_pattern('{"a": [1e308, 0.3, 9007199254740992, 2.5]}')
     assert pattern == eventbus.compile_pattern('{"a": [1e309, 0.30000000000000001, 9007199254740993, 2.50]}')
+
+
+# exists: false under an array of objects is judged against the element the
+# rule's other fields chose (a value in another element does not rule it out)
+ABSENT_PER_ELEMENT: list[Case] = [
+    ({"a": {"b": ["x"], "c": [{"exists": False}]}}, {"a": [{"c": "1"}, {"b": "x"}]}, True),
+    ({"a": {"b": ["x"], "c": [{"exists": False}]}}, {"a": [{"c": "1", "b": "x"}, {"d": 1}]}, False),
+    ({"a": {"b": ["x"], "c": [{"exists": False}]}}, {"a": [{"b": "x", "c": 1}, {"b": "x"}]}, True),
+    ({"a": {"b": ["x"], "c": [{"exists": False}]}}, {"a": [{"b": "x", "c": []}, {"c": 2}]}, True),  # [] is absent
+    ({"a": {"b": ["x"], "c": [{"exists": False}]}}, {"a": {"b": "x", "c": 1}}, False),  # no array
+    ({"a": {"b": ["x"], "c": [{"exists": False}]}}, {"a": [{"b": "x", "c": 1}]}, False),  # one element
+    ({"a": {"b": ["x"], "c": [{"exists": False}, "9"]}}, {"a": [{"b": "x", "c": "9"}, {"c": 1}]}, True),
+    ({"a": {"b": ["x"], "c": [{"exists": False}, "9"]}}, {"a": [{"b": "x", "c": "8"}, {"c": 1}]}, False),
+    # no other field chose an element: any value of the absent field rules the match out
+    ({"a": {"c": [{"exists": False}], "d": [{"exists": False}]}}, {"a": [{"c": 1}, {"e": 3}]}, False),
+    ({"a": {"c": [{"exists": False}], "d": [{"exists": False}]}}, {"a": [{"e": 1}, {"e": 3}]}, True),
+    # a field outside the array chooses no element either
+    ({"z": ["1"], "a": {"c": [{"exists": False}], "d": [{"exists": False}]}},
+     {"z": "1", "a": [{"c": 1}, {"e": 3}]}, False),
+    # nested arrays and dotted keys take the general search
+    ({"a": {"b": ["x"], "c": [{"exists": False}]}}, {"a": [[{"c": 1}, {"b": "x"}], [{"c": 2}]]}, True),
+    ({"a": {"b": ["x"], "c": [{"exists": False}]}}, {"a": [[{"c": 1, "b": "x"}], [{"c": 2}]]}, False),
+    ({"a": {"b": ["x"], "c": [{"exists": False}]}}, {"a": [{"c": 1}, {"b": "x"}], "a.c": 5}, False),
+    ({"a": {"b": {"e": ["x"]}, "c": [{"exists": False}]}},
+     {"a": [{"c": 1}, {"b": [{"e": "x"}, {"f": 1}]}]}, True),
+]
+
+
+@pytest.mark.parametrize(("pattern", "event", "expected"), ABSENT_PER_ELEMENT)
+def test_exists_false_in_an_array_of_objects_is_judged_per_element(pattern: Any, event: dict[str, Any],
+                                                                   expected: bool) -> None:
+    assert answers(pattern, event) == {expected}

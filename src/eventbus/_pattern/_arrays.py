@@ -80,40 +80,54 @@ def _one_array_check(event: Mapping[str, Any], arrays: list[str], part: SubRule,
         return None
     wanted = []
     for path, matchers in part.items():
-        if path not in present and any(isinstance(m, Exists) and not m.value for m in matchers):
+        absent_ok = any(isinstance(m, Exists) and not m.value for m in matchers)
+        if path not in present and absent_ok:
             continue  # absent from the whole event, and allowed to be
-        wanted.append((path, path[len(head):], matchers))
+        wanted.append((path, path[len(head):], matchers, absent_ok))
     # Count the values met in the array: if a path also has values elsewhere
     # (an event key with dots in it can alias the same path), give up.
-    seen = {path: 0 for path, _, _ in wanted}
-    found = False
+    seen = {path: 0 for path, _, _, _ in wanted}
+    found = by_absence_only = False
     for element in node:
         if type(element) is not dict:
             if type(element) in LEAF_KINDS:
                 continue
             return None  # nested arrays: the general search
+        # An element fits when each path has a value here that satisfies it, or
+        # has no value here and allows absence (exists: false is judged per
+        # element, against the element the other fields chose).
         fits = True
-        for path, key, matchers in wanted:
+        by_value = False
+        for path, key, matchers, absent_ok in wanted:
             value = element.get(key, _MISSING)
-            if value is _MISSING:
-                fits = False
+            if value is _MISSING or (type(value) is list and not value):
+                fits = fits and absent_ok
                 continue
             kind = type(value)
             if kind is list:
                 if any(type(v) not in LEAF_KINDS for v in value):
                     return None
                 seen[path] += len(value)
-                if not any(m.matches(v) for v in value for m in matchers):
-                    fits = False
+                hit = any(m.matches(v) for v in value for m in matchers)
             elif kind is dict:
-                fits = False
+                hit = False
             else:
                 seen[path] += 1
-                if not any(m.matches(value) for m in matchers):
-                    fits = False
-        found = found or fits
+                hit = any(m.matches(value) for m in matchers)
+            fits = fits and hit
+            by_value = by_value or hit
+        if fits:
+            if by_value:
+                found = True
+            else:
+                by_absence_only = True
     if any(count != len(present.get(path, ())) for path, count in seen.items()):
         return None
+    if not found and by_absence_only:
+        # No field chose an element: then any value of an absent-ok path rules
+        # the match out, wherever it sits (AWS's matcher checks absence against
+        # the elements the other fields chose, and none were).
+        found = not any(present.get(path) for path, _, _, absent_ok in wanted if absent_ok)
     return found
 
 
@@ -124,17 +138,54 @@ def _consistent_match(rule: SubRule, fields: Mapping[str, list[tuple[Any, Trail]
     """Whether values satisfying each path of ``rule`` can all come from the
     same element of every array they share."""
     options: list[list[dict[int, int]]] = []
+    absent: list[tuple[str, list[dict[int, int]], set[tuple[tuple[int, int], ...]]]] = []
     for path, matchers in rule.items():
         present = fields.get(path)
+        absent_ok = any(isinstance(m, Exists) and not m.value for m in matchers)
         if not present:
-            if any(isinstance(m, Exists) and not m.value for m in matchers):
+            if absent_ok:
                 continue
             return False
         trails = {trail for value, trail in present if any(m.matches(value) for m in matchers)}
+        if absent_ok:  # present somewhere: absence is judged against the chosen elements
+            absent.append((path, [dict(t) for t in trails], {trail for _, trail in present}))
+            continue
         if not trails:
             return False
         options.append([dict(trail) for trail in trails])
+    if absent:
+        return _search_with_absence(options, absent)
     return _solve(options)
+
+
+def _agrees(trail: dict[int, int], chosen: dict[int, int]) -> bool:
+    return all(chosen.get(array, position) == position for array, position in trail.items())
+
+
+def _search_with_absence(options: list[list[dict[int, int]]],
+                         absent: list[tuple[str, list[dict[int, int]], set[tuple[tuple[int, int], ...]]]]) -> bool:
+    """The general case with exists: false paths that have values somewhere: pick a
+    trail per path (or absence, for the absent-ok ones) so that the picks agree,
+    and no value of a path left absent agrees with them.  A plain search on an
+    explicit stack (rare: arrays of objects with absent-ok fields present)."""
+    # entries: (next path index, the element chosen in each array, paths left absent)
+    choices = [[(t, False) for t in trails] for trails in options]
+    choices += [[(t, False) for t in trails] + [({}, True)] for _, trails, _ in absent]
+    absent_values = [[dict(t) for t in values] for _, _, values in absent]
+    todo: list[tuple[int, dict[int, int], tuple[int, ...]]] = [(0, {}, ())]
+    first_absent = len(options)
+    while todo:
+        i, chosen, left = todo.pop()
+        if i == len(choices):
+            if all(not _agrees(v, chosen) for k in left for v in absent_values[k - first_absent]):
+                return True
+            continue
+        for trail, leave in choices[i]:
+            if leave:
+                todo.append((i + 1, chosen, (*left, i)))
+            elif _agrees(trail, chosen):
+                todo.append((i + 1, {**chosen, **trail}, left))
+    return False
 
 
 def _solve(options: list[list[dict[int, int]]]) -> bool:

@@ -78,6 +78,11 @@ def _shape_plan(plan: tuple[_Step, ...], shapes: dict[tuple[str, ...], _ShapePla
     return known
 
 
+def _under(path: str, arrays: list[str]) -> bool:
+    """Whether ``path`` is one of ``arrays`` or lies below one."""
+    return any(path == array or path.startswith(array + ".") for array in arrays)
+
+
 class _Block(Generic[K]):
     __slots__ = ("tables", "live", "version", "plan", "owners", "rules", "multi", "next_bit", "garbage",
                  "cache_size")
@@ -272,6 +277,13 @@ class Engine(Generic[K]):
                 known = _shape_plan(plan[1], plan[2], shape)
             keep, steps = known
             ok = live & keep  # sub-rules not yet failed
+            lenient = 0
+            if arrays:
+                # exists: false under an array of objects is judged per element: a
+                # value elsewhere in the array does not rule it out here; the
+                # sub-rules concerned are re-checked below, element by element
+                for array in arrays:
+                    lenient |= block.multi.get(array, 0)
             for constrained, path, base, exact, view in steps:
                 if not constrained & ok:
                     continue
@@ -285,6 +297,8 @@ class Engine(Generic[K]):
                     hits = 0
                     for value in values:
                         hits |= view.hits(value, ok)
+                if lenient and view.tables.absent_ok & lenient and _under(path, arrays):
+                    hits |= view.tables.absent_ok & lenient
                 ok &= hits
                 if not ok:
                     break

@@ -56,31 +56,37 @@ def _consistent(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...]) 
 
 
 def subrule_matches(rule: SubRule, fields: Mapping[str, list[Field]]) -> bool:
-    """Whether one sub-rule matches the flattened event."""
-    candidates: list[list[Field]] = []
+    """Whether one sub-rule matches the flattened event.
+
+    Each path takes a value one of its matchers accepts; a path that allows
+    absence (``exists: false``) may instead be left absent, which holds when
+    none of its values is consistent with the values the other paths took.
+    """
+    candidates: list[tuple[str, list[Field | None]]] = []
     for path, matchers in rule.items():
         present = fields.get(path, [])
-        if not present:
-            if any(isinstance(m, Exists) and not m.value for m in matchers):
-                continue
+        options: list[Field | None] = [f for f in present if any(m.matches(f[0]) for m in matchers)]
+        if any(isinstance(m, Exists) and not m.value for m in matchers):
+            options.append(None)  # left absent: checked once every other path has chosen
+        if not options:
             return False
-        chosen = [f for f in present if any(m.matches(f[0]) for m in matchers)]
-        if not chosen:
-            return False
-        candidates.append(chosen)
+        candidates.append((path, options))
 
-    def search(i: int, picked: list[tuple[tuple[int, int], ...]]) -> bool:
+    def search(i: int, picked: list[tuple[tuple[int, int], ...]], absent: list[str]) -> bool:
         if i == len(candidates):
-            return True
-        for _, trail in candidates[i]:
-            if all(_consistent(trail, other) for other in picked):
-                picked.append(trail)
-                if search(i + 1, picked):
+            return not any(all(_consistent(trail, other) for other in picked)
+                           for path in absent for _, trail in fields.get(path, []))
+        path, options = candidates[i]
+        for option in options:
+            if option is None:
+                if search(i + 1, picked, [*absent, path]):
                     return True
-                picked.pop()
+            elif all(_consistent(option[1], other) for other in picked):
+                if search(i + 1, [*picked, option[1]], absent):
+                    return True
         return False
 
-    return search(0, [])
+    return search(0, [], [])
 
 
 def reference_matches(subrules: tuple[SubRule, ...], event: Mapping[str, Any]) -> bool:
