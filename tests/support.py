@@ -55,3 +55,14 @@ class ListClock(eventbus.Clock):
 
     async def shutdown_async(self, *, drain: bool = True, timeout: float | None = None) -> list[eventbus.Timer]:
         return self.shutdown()
+
+
+def nested_lists(levels: int) -> list[object]:
+    deep: list[object] = ["x"]
+    for _ in range(levels - 1):
+        deep = [deep]
+    return deep
+
+
+def from_deep_in_the_stack(frames: int, call: Callable[[], object]) -> object:
+    return from_deep_in_the_stack(frames - 1, call) if frames else call()

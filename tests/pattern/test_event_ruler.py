@@ -14,6 +14,7 @@ import pytest
 
 import eventbus
 from eventbus._pattern._api import reference_match
+from tests.support import from_deep_in_the_stack
 
 pytestmark = pytest.mark.usefixtures("block_size")
 
@@ -221,3 +222,31 @@ ABSENT_PER_ELEMENT: list[Case] = [
 def test_exists_false_in_an_array_of_objects_is_judged_per_element(pattern: Any, event: dict[str, Any],
                                                                    expected: bool) -> None:
     assert answers(pattern, event) == {expected}
+
+
+# A JSON event text with a repeated key: AWS's matcher reads the text as a stream
+# and sees every value, as if the key held them all.
+REPEATED_KEYS: list[tuple[Any, str, bool]] = [
+    ({"a": ["x"]}, '{"a": "x", "a": "y"}', True),
+    ({"a": ["y"]}, '{"a": "x", "a": "y"}', True),
+    ({"a": [{"anything-but": "x"}]}, '{"a": "x", "a": "y"}', True),  # y is not x
+    ({"a": [{"anything-but": ["x", "y"]}]}, '{"a": "x", "a": "y"}', False),
+    ({"a": {"b": ["1"], "c": ["2"]}}, '{"a": {"b": "1"}, "a": {"c": "2"}}', True),  # objects combine
+    ({"a": [{"exists": False}]}, '{"b": 1, "a": null, "b": 2}', False),
+    # two arrays under one key stay two arrays: their elements never clash
+    ({"a": {"b": ["1"], "c": ["2"]}}, '{"a": [{"b": "1"}, {"x": 0}], "a": [{"c": "2"}, {"x": 0}]}', True),
+    ({"a": {"b": ["1"], "c": ["2"]}}, '{"a": [{"b": "1"}, {"c": "2"}]}', False),
+    ({"x": {"y": ["1"]}}, '{"x": {"y": "0", "y": "1"}}', True),
+    ({"x": {"y": ["1"]}}, '{"x": {"y": "0"}, "x": {"y": "2"}}', False),
+]
+
+
+@pytest.mark.parametrize(("pattern", "text", "expected"), REPEATED_KEYS)
+def test_a_repeated_key_in_event_text_gives_every_value(pattern: Any, text: str, expected: bool) -> None:
+    assert eventbus.compile_pattern(pattern).matches(text) is expected
+    assert ("r" in eventbus.RuleIndex([("r", pattern)]).match(text)) is expected
+    assert ("r" in eventbus.RuleIndex([("r", pattern)]).match(text.encode())) is expected
+    # from deep in the stack, nested deep: read by the stack-based reader, with the same answer
+    deep = '{"pad": ' + "[" * 995 + "]" * 995 + ", " + text[1:]
+    index = eventbus.RuleIndex([("r", pattern)])
+    assert ("r" in from_deep_in_the_stack(900, lambda: index.match(deep))) is expected  # type: ignore[operator]

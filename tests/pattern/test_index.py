@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 import eventbus
+from tests.support import from_deep_in_the_stack, nested_lists
 
 pytestmark = pytest.mark.usefixtures("block_size")
 
@@ -165,17 +166,6 @@ def test_match_refuses_events_that_are_not_objects(event: object) -> None:
     index.add(1, {"a": ["x"]})
     with pytest.raises(eventbus.ValidationError, match="Parameter Event is not valid"):
         index.match(event)  # type: ignore[arg-type]
-
-
-def nested_lists(levels: int) -> list[object]:
-    deep: list[object] = ["x"]
-    for _ in range(levels - 1):
-        deep = [deep]
-    return deep
-
-
-def from_deep_in_the_stack(frames: int, call: Callable[[], object]) -> object:
-    return from_deep_in_the_stack(frames - 1, call) if frames else call()
 
 
 @pytest.mark.parametrize("frames", [0, 900])

@@ -9,7 +9,7 @@ from typing import Any
 from .._exceptions import InvalidEventPatternError, ValidationError
 from . import _json as J
 from ._engine import Engine
-from ._json import EVENT_NOT_VALID, parse_event_json
+from ._json import EVENT_NOT_VALID, parse_event_text
 from ._matchers import (
     BigNumber,
     Exact,
@@ -60,16 +60,20 @@ class EventPattern:
         self._source = source
         self._engine: Engine[int] | None = None
 
-    def matches(self, event: Mapping[str, Any] | str | bytes) -> bool:
-        """Whether ``event`` (a mapping, or JSON text) matches this pattern."""
+    def _engine_for(self) -> Engine[int]:
         engine = self._engine
         if engine is None:
             engine = Engine()
             engine.add(0, self.subrules)
             self._engine = engine
+        return engine
+
+    def matches(self, event: Mapping[str, Any] | str | bytes) -> bool:
+        """Whether ``event`` (a mapping, or JSON text) matches this pattern."""
+        engine = self._engine_for()
         if isinstance(event, (str, bytes, bytearray)):
-            event = parse_event_json(event)
-        elif not isinstance(event, Mapping):
+            return bool(engine.match(parse_event_text(event), True))
+        if not isinstance(event, Mapping):
             raise ValidationError(EVENT_NOT_VALID)
         return bool(engine.match(event))
 
@@ -165,12 +169,14 @@ def test_event_pattern(event: str, pattern: str) -> bool:
     """
     compiled = compile_pattern(pattern)
     if isinstance(event, Mapping):
-        parsed: Mapping[str, Any] = event
-    else:
-        parsed = parse_event_json(event)
-    if any(name not in parsed for name in _MANDATORY_EVENT_FIELDS):
+        if any(name not in event for name in _MANDATORY_EVENT_FIELDS):
+            raise ValidationError(EVENT_NOT_VALID)
+        return compiled.matches(event)
+    pairs = parse_event_text(event)
+    names = {name for name, _ in pairs}
+    if any(name not in names for name in _MANDATORY_EVENT_FIELDS):
         raise ValidationError(EVENT_NOT_VALID)
-    return compiled.matches(parsed)
+    return bool(compiled._engine_for().match(pairs, True))
 
 
 test_event_pattern.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -18,8 +18,8 @@ from ._parse import SubRule
 __all__ = ["recheck_arrays"]
 
 
-def recheck_arrays(multi: Mapping[str, int], rules: Sequence[SubRule | None], event: Mapping[str, Any],
-                   arrays: list[str], matched: int, present: Mapping[str, list[Any]]) -> int:
+def recheck_arrays(multi: Mapping[str, int], rules: Sequence[SubRule | None], event: Any,
+                   arrays: list[str], matched: int, present: Mapping[str, list[Any]], pairs: bool = False) -> int:
     """Drop the matches that combine values from different elements of one array."""
     at_risk = 0
     for path in arrays:
@@ -48,10 +48,10 @@ def recheck_arrays(multi: Mapping[str, int], rules: Sequence[SubRule | None], ev
             wanted.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
     trails: dict[str, list[tuple[Any, Trail]]] | None = None
     for low, part in checks:
-        quick = _one_array_check(event, arrays, part, present)
+        quick = None if pairs else _one_array_check(event, arrays, part, present)
         if quick is None:  # not the simple shape: the general search
             if trails is None:
-                trails = flatten_with_trails(event, wanted)
+                trails = flatten_with_trails(event, wanted, pairs)
             quick = _consistent_match(part, trails)
         if not quick:
             matched ^= low

@@ -32,7 +32,7 @@ move to the open block and the block is dropped.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable
 from typing import Any, Generic, TypeVar
 
 from ._arrays import recheck_arrays
@@ -255,12 +255,13 @@ class Engine(Generic[K]):
             self.tree = build_tree(paths)
             self.paths = paths
 
-    def match(self, event: Mapping[str, Any]) -> set[K]:
-        """The ids whose sub-rules ``event`` satisfies (hot path)."""
+    def match(self, event: Any, pairs: bool = False) -> set[K]:
+        """The ids whose sub-rules ``event`` satisfies (hot path).  ``pairs``: the
+        event was read from JSON text, objects as tuples of pairs (see ``flatten``)."""
         blocks = self.blocks
         if not blocks:
             return set()
-        fields, arrays = flatten(event, self.tree)
+        fields, arrays = flatten(event, self.tree, pairs)
         shape = tuple(fields)
         found: set[K] = set()
         for block in blocks:
@@ -304,7 +305,7 @@ class Engine(Generic[K]):
                     break
             else:
                 if arrays:
-                    ok = recheck_arrays(block.multi, block.rules, event, arrays, ok, fields)
+                    ok = recheck_arrays(block.multi, block.rules, event, arrays, ok, fields, pairs)
                 if ok:
                     owners = block.owners
                     # one pass over the set bits, lowest first

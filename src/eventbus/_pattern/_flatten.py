@@ -56,22 +56,27 @@ def _dotted(tree: Tree, key: str) -> tuple[str, Tree] | None:
     return node
 
 
-def flatten(event: Mapping[str, Any], tree: Tree) -> tuple[dict[str, list[Any]], list[str]]:
+def flatten(event: Any, tree: Tree, pairs: bool = False) -> tuple[dict[str, list[Any]], list[str]]:
     """Leaf values at the paths some rule names (hot path).
 
     Also returns the paths of arrays holding two or more objects (or
     arrays), where array-consistent matching may matter.  The walk keeps its
     own stack, so no nesting depth and no caller's stack depth can make it
     fail.
+
+    ``pairs``: the event was read from JSON text, objects as tuples of
+    (key, value) pairs (see ``_json.parse_event_text``), so a repeated key
+    gives all its values, as AWS's matcher reads it; otherwise objects are
+    mappings, and tuples are arrays like lists.
     """
     fields: dict[str, list[Any]] = {}
     arrays: list[str] = []
-    todo: list[tuple[Mapping[str, Any], Tree]] = []
-    obj: Mapping[str, Any] = event
+    todo: list[tuple[Any, Tree]] = []
+    obj: Any = event
     try:
         while True:
             get = tree.get
-            for key, value in obj.items():
+            for key, value in (obj if pairs else obj.items()):
                 node = get(key)
                 if node is None:
                     if "." not in key or (node := _dotted(tree, key)) is None:
@@ -87,12 +92,15 @@ def flatten(event: Mapping[str, Any], tree: Tree) -> tuple[dict[str, list[Any]],
                     else:
                         found.append(value)
                 elif kind is list:
-                    _walk_list(value, node, fields, arrays, todo)
+                    _walk_list(value, node, fields, arrays, todo, pairs)
+                elif kind is tuple and pairs:
+                    if node[1]:
+                        todo.append((value, node[1]))
                 elif isinstance(value, Mapping):
                     if node[1]:
                         todo.append((value, node[1]))
                 elif isinstance(value, (list, tuple)):
-                    _walk_list(value, node, fields, arrays, todo)
+                    _walk_list(value, node, fields, arrays, todo, pairs)
                 else:
                     fields.setdefault(node[0], []).append(plain_leaf(value))
             if not todo:
@@ -103,7 +111,7 @@ def flatten(event: Mapping[str, Any], tree: Tree) -> tuple[dict[str, list[Any]],
 
 
 def _walk_list(items: Sequence[Any], node: tuple[str, Tree], fields: dict[str, list[Any]], arrays: list[str],
-               todo: list[tuple[Mapping[str, Any], Tree]]) -> None:
+               todo: list[tuple[Any, Tree]], pairs: bool) -> None:
     """The values of an array (and of the arrays nested in it) at one path."""
     path, children = node
     lists = [(items, path.count(".") + 2)]  # (array, its nesting level in the event)
@@ -120,7 +128,7 @@ def _walk_list(items: Sequence[Any], node: tuple[str, Tree], fields: dict[str, l
                     fields[path] = [item]
                 else:
                     found.append(item)
-            elif kind is dict or isinstance(item, Mapping):
+            elif kind is dict or (kind is tuple and pairs) or (kind is not tuple and isinstance(item, Mapping)):
                 containers += 1
                 if children:
                     todo.append((item, children))
@@ -151,7 +159,7 @@ def plain_leaf(value: Any) -> Any:
 Trail = tuple[tuple[int, int], ...]
 
 
-def flatten_with_trails(event: Mapping[str, Any], wanted: set[str]) -> dict[str, list[tuple[Any, Trail]]]:
+def flatten_with_trails(event: Any, wanted: set[str], pairs: bool = False) -> dict[str, list[tuple[Any, Trail]]]:
     """Leaf values at the wanted paths, each with its trail: the (array, element)
     pairs of the arrays of objects it sits in.  Arrays are numbered as the walk
     meets them, so an array's number is below the numbers of the arrays inside
@@ -164,9 +172,10 @@ def flatten_with_trails(event: Mapping[str, Any], wanted: set[str]) -> dict[str,
         kind = type(value)
         if kind in LEAF_KINDS:
             fields.setdefault(path, []).append((value, trail))
-        elif kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
+        elif kind is dict or (kind is tuple and pairs) or (kind is not list and kind is not tuple
+                                                         and isinstance(value, Mapping)):
             base = path + "." if path else ""
-            for key, item in value.items():
+            for key, item in (value if kind is tuple else value.items()):
                 if base + key in wanted:
                     todo.append((item, base + key, trail))
         elif kind is list or kind is tuple or isinstance(value, (list, tuple)):

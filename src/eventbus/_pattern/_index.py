@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from .._exceptions import ResourceNotFoundError, ValidationError
 from ._api import EventPattern, PatternSource, compile_named
 from ._engine import Engine
-from ._json import EVENT_NOT_VALID, parse_event_json
+from ._json import EVENT_NOT_VALID, parse_event_text
 
 # A rule id: any hashable.  ``RuleIndex[str]`` keeps str ids (``match`` returns
 # ``set[str]`` to a type checker); a bare ``RuleIndex()`` takes any hashable.
@@ -116,7 +116,8 @@ class RuleIndex(Generic[K]):
         if type(event) is dict:
             return self._engine.match(event)
         if isinstance(event, (str, bytes, bytearray, memoryview)):
-            event = parse_event_json(bytes(event) if isinstance(event, memoryview) else event)
-        elif not isinstance(event, Mapping):
+            pairs = parse_event_text(bytes(event) if isinstance(event, memoryview) else event)
+            return self._engine.match(pairs, True)
+        if not isinstance(event, Mapping):
             raise ValidationError(EVENT_NOT_VALID)
         return self._engine.match(event)

@@ -45,7 +45,7 @@ __all__ = [
     "TextTokens",
     "TokenSource",
     "load_pattern_text",
-    "parse_event_json",
+    "parse_event_text",
     "reject_constant",
     "token_text",
     "tree_tokens",
@@ -84,7 +84,9 @@ def load_pattern_text(text: str) -> Any:
 # Built once: json.loads(text, **hooks) builds a new decoder on every call.
 # Fractions and exponents become a float, or a BigNumber when no double holds them.
 _PATTERN_DECODER = json.JSONDecoder(object_pairs_hook=Pairs, parse_constant=reject_constant, parse_float=json_float)
-_EVENT_DECODER = json.JSONDecoder(parse_constant=reject_constant, parse_float=json_float)
+# Event objects become tuples of (key, value) pairs: a repeated key keeps all its
+# values, as AWS's streaming reader sees them (and tuple() costs no more than dict()).
+_EVENT_DECODER = json.JSONDecoder(parse_constant=reject_constant, parse_float=json_float, object_pairs_hook=tuple)
 _scan_event: Callable[[str, int], tuple[Any, int]] = _EVENT_DECODER.scan_once  # type: ignore[attr-defined]
 _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 
@@ -94,9 +96,14 @@ MAX_EVENT_DEPTH = 1000
 _EVENT_TOO_DEEP = f"{EVENT_NOT_VALID} (nested deeper than {MAX_EVENT_DEPTH} levels)"
 
 
-def parse_event_json(text: str | bytes | bytearray) -> dict[str, Any]:
+def parse_event_text(text: str | bytes | bytearray) -> tuple[tuple[str, Any], ...]:
     """An event given as JSON text: must be a JSON object, nested at most
-    ``MAX_EVENT_DEPTH`` levels, whatever the depth of the caller's stack."""
+    ``MAX_EVENT_DEPTH`` levels, whatever the depth of the caller's stack.
+
+    Objects come back as tuples of (key, value) pairs, in document order and
+    with repeated keys kept (arrays are lists): the form ``flatten`` reads
+    with ``pairs=True``.
+    """
     if not isinstance(text, str):
         try:
             text = text.decode(json.detect_encoding(text), "surrogatepass")
@@ -121,7 +128,7 @@ def parse_event_json(text: str | bytes | bytearray) -> dict[str, Any]:
         raise
     except (ValueError, TypeError):
         raise ValidationError(EVENT_NOT_VALID) from None
-    if not isinstance(value, dict):
+    if type(value) is not tuple:
         raise ValidationError(EVENT_NOT_VALID)
     return value
 
@@ -158,7 +165,8 @@ def _parse_deep(text: str) -> Any:
 
 
 def _parse_with_stack(text: str) -> Any:
-    # stack entries: [container, key waiting for its value (objects only)]
+    """The same result as the event decoder (objects as tuples of pairs)."""
+    # stack entries: [pairs or items, key waiting for its value or None, is an object]
     stack: list[list[Any]] = []
     pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
     while True:
@@ -168,26 +176,19 @@ def _parse_with_stack(text: str) -> Any:
                 raise ValidationError(_EVENT_TOO_DEEP)
             pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
             if ch == "{":
-                stack.append([{}, None])
                 if text[pos] == "}":
-                    value: Any = stack.pop()[0]
+                    value: Any = ()
                     pos += 1
                 else:
-                    if text[pos] != '"':
-                        raise ValueError("Expecting property name")
-                    key, pos = _scanstring(text, pos + 1)
-                    pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-                    if text[pos] != ":":
-                        raise ValueError("Expecting ':'")
-                    stack[-1][1] = key
-                    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+                    key, pos = _field_name(text, pos)
+                    stack.append([[], key, True])
                     continue
             else:
-                stack.append([[], None])
                 if text[pos] == "]":
-                    value = stack.pop()[0]
+                    value = []
                     pos += 1
                 else:
+                    stack.append([[], None, False])
                     continue
         elif ch == '"':
             value, pos = _scanstring(text, pos + 1)
@@ -207,29 +208,31 @@ def _parse_with_stack(text: str) -> Any:
                     raise ValueError("Extra data")
                 return value
             top = stack[-1]
-            container = top[0]
-            if type(container) is dict:
-                container[top[1]] = value
-            else:
-                container.append(value)
+            items, key, is_object = top
+            items.append((key, value) if is_object else value)
             pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
             ch = text[pos]
             if ch == ",":
                 pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
-                if type(container) is dict:
-                    if text[pos] != '"':
-                        raise ValueError("Expecting property name")
-                    key, pos = _scanstring(text, pos + 1)
-                    pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-                    if text[pos] != ":":
-                        raise ValueError("Expecting ':'")
-                    top[1] = key
-                    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+                if is_object:
+                    top[1], pos = _field_name(text, pos)
                 break
-            if ch != ("}" if type(container) is dict else "]"):
+            if ch != ("}" if is_object else "]"):
                 raise ValueError("Expecting ',' or a closing bracket")
-            value = stack.pop()[0]
+            stack.pop()
+            value = tuple(items) if is_object else items
             pos += 1
+
+
+def _field_name(text: str, pos: int) -> tuple[str, int]:
+    """A field name and its colon at ``pos``; returns the name and where its value starts."""
+    if text[pos] != '"':
+        raise ValueError("Expecting property name")
+    key, pos = _scanstring(text, pos + 1)
+    pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+    if text[pos] != ":":
+        raise ValueError("Expecting ':'")
+    return key, _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
 
 
 def token_text(token: Token) -> str:
