@@ -26,6 +26,7 @@ __all__ = [
     "ClockClosedError",
     "EventBusError",
     "InvalidEventPatternError",
+    "InvalidFilterPatternError",
     "LoopBlockingError",
     "NonRetryableError",
     "QueueFullError",
@@ -58,6 +59,21 @@ class InvalidEventPatternError(ValidationError):
         self.reason = reason
         self.location = location
         super().__init__(f"Event pattern is not valid. Reason: {reason}")
+
+
+class InvalidFilterPatternError(InvalidEventPatternError):
+    """A filter pattern of an SQS event-source mapping or a pipe is not valid
+    (AWS: ``InvalidParameterValueException``).
+
+    ``str(error)`` is AWS's whole message for these APIs, ``Invalid filter
+    pattern definition.``; ``reason`` and ``location`` say what is wrong, as
+    for ``InvalidEventPatternError`` (AWS does not say).
+    """
+
+    def __init__(self, reason: str, *, location: str | None = None) -> None:
+        self.reason = reason
+        self.location = location
+        ValidationError.__init__(self, "Invalid filter pattern definition.")
 
 
 class ResourceNotFoundError(EventBusError, LookupError):

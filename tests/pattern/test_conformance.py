@@ -50,10 +50,15 @@ def test_pattern_vector_gets_aws_answer(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", FILTERS, ids=[c["id"] for c in FILTERS])
 def test_sqs_filter_vector_gets_aws_answer(case: dict[str, Any]) -> None:
     if case["expected"] == "invalid":
-        with pytest.raises(eventbus.InvalidEventPatternError):
-            eventbus.compile_pattern(as_text(case["pattern"]))
+        with pytest.raises(eventbus.InvalidFilterPatternError) as raised:
+            eventbus.compile_filter_pattern(as_text(case["pattern"]))
+        assert str(raised.value) == case["aws_error"]  # Invalid filter pattern definition.
+        assert raised.value.reason  # what is wrong, which AWS does not say
+        assert isinstance(raised.value, eventbus.InvalidEventPatternError)
+        with pytest.raises(eventbus.InvalidEventPatternError, match="^Event pattern is not valid. Reason: "):
+            eventbus.compile_pattern(as_text(case["pattern"]))  # the same pattern as an event pattern
         return
-    pattern = eventbus.compile_pattern(as_text(case["pattern"]))
+    pattern = eventbus.compile_filter_pattern(as_text(case["pattern"]))
     try:
         body = json.loads(case["sqs_body"])
     except ValueError:

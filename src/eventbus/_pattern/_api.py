@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .._exceptions import InvalidEventPatternError, ValidationError
+from .._exceptions import InvalidEventPatternError, InvalidFilterPatternError, ValidationError
 from . import _json as J
 from ._engine import Engine
 from ._json import EVENT_NOT_VALID, parse_event_text
@@ -25,6 +25,7 @@ __all__ = [
     "compile_named",
     "anything_but",
     "cidr",
+    "compile_filter_pattern",
     "compile_pattern",
     "equals_ignore_case",
     "exact",
@@ -158,6 +159,22 @@ def compile_named(pattern: PatternSource, name: str | None) -> EventPattern:
     if isinstance(pattern, Mapping):
         return EventPattern(compile_tokens(J.tree_tokens(pattern), name), pattern)
     raise InvalidEventPatternError("Filter is not an object")
+
+
+def compile_filter_pattern(pattern: PatternSource) -> EventPattern:
+    """A filter pattern of an SQS event-source mapping or a pipe (``FilterCriteria``).
+
+    The same language as event patterns, with those APIs' error:
+    ``InvalidFilterPatternError`` (an ``InvalidEventPatternError``) whose
+    message is AWS's ``Invalid filter pattern definition.`` and whose
+    ``reason`` says what is wrong.
+    """
+    try:
+        return compile_pattern(pattern)
+    except InvalidFilterPatternError:
+        raise
+    except InvalidEventPatternError as exc:
+        raise InvalidFilterPatternError(exc.reason, location=exc.location) from None
 
 
 def test_event_pattern(event: str, pattern: str) -> bool:
