@@ -15,8 +15,12 @@ settings.register_profile("dev", max_examples=200, deadline=None, suppress_healt
 # Under mutmut every surviving mutant runs the tests that cover it: fewer examples keep a run to minutes.
 settings.register_profile("mutmut", derandomize=True, max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
+# A long random search for a scheduled or manual run: HYPOTHESIS_PROFILE=random pytest tests/pattern
+settings.register_profile("random", derandomize=False, max_examples=3000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 UNDER_MUTMUT = "MUTANT_UNDER_TEST" in os.environ
-settings.load_profile("mutmut" if UNDER_MUTMUT else "ci" if os.environ.get("CI") else "dev")
+settings.load_profile("mutmut" if UNDER_MUTMUT else os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI") else "dev"))
 
 CONFORMANCE = Path(__file__).parent / "conformance"
 

@@ -278,3 +278,24 @@ def test_folding_agrees_with_the_two_cases_over_all_of_unicode() -> None:
             simple += 1
             assert groups[key] == {ch.lower(), ch.upper()}, ch
     assert simple > 1_000_000  # nearly every character is simple; the rest go to the regex
+
+
+def test_matchers_describe_compiled_values_and_are_not_an_extension_point() -> None:
+    made = eventbus.prefix("run")
+    assert isinstance(made, eventbus.Matcher)
+    assert made.type is eventbus.MatchType.PREFIX
+    assert made.matches("running") and not made.matches("stopped")
+    assert made.to_json() == {"prefix": "run"}
+    assert eventbus.numeric(">", 1).type is eventbus.MatchType.NUMERIC
+
+    class Mine:  # anything with to_json() is compiled from its JSON form
+        def to_json(self) -> Any:
+            return {"prefix": "run"}
+
+        def matches(self, value: Any) -> bool:  # never consulted
+            raise AssertionError("not called")
+
+    pattern = eventbus.compile_pattern({"state": [Mine()]})
+    assert pattern == eventbus.compile_pattern({"state": [{"prefix": "run"}]})
+    assert pattern.matches({"state": "running"})
+
