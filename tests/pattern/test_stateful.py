@@ -28,7 +28,7 @@ IDS = st.integers(0, 7)
 # Small patterns that share paths and values, so that tables, caches and
 # shapes are reused across rules: prefixes of one another, a field that is
 # also reachable through a dotted key, and an array field.
-OVERLAPPING = st.sampled_from([
+OVERLAPPING: st.SearchStrategy[dict[str, Any]] = st.sampled_from([
     {"a": [{"prefix": "a"}]},
     {"a": [{"prefix": "ab"}]},
     {"a": [{"prefix": {"equals-ignore-case": "AB"}}]},
@@ -41,7 +41,7 @@ OVERLAPPING = st.sampled_from([
     {"items": {"qty": [{"numeric": [">=", 5]}], "sku": ["x"]}},
     {"items": {"qty": [{"exists": False}], "sku": ["x"]}},
 ])
-OVERLAPPING_EVENTS = st.sampled_from([
+OVERLAPPING_EVENTS: st.SearchStrategy[dict[str, Any]] = st.sampled_from([
     {"a": "ab"}, {"a": "a"}, {"a": "AB"}, {"a": "b"}, {"a": 2}, {"a": ["ab", "c"]},
     {"items": [{"qty": 5}, {"sku": "x"}]},
     {"items": [{"qty": 5, "sku": "x"}, {"qty": 1}]},
@@ -100,8 +100,10 @@ class RuleIndexMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def match(self, data: st.DataObject) -> None:
-        if self.seen and data.draw(st.integers(0, 2)):
-            event = data.draw(st.one_of(events_for(data.draw(st.sampled_from(self.seen))), OVERLAPPING_EVENTS))
+        shaped = bool(self.seen) and data.draw(st.integers(0, 2)) > 0
+        if shaped:
+            source: dict[str, Any] = data.draw(st.sampled_from(self.seen))
+            event = data.draw(st.one_of(events_for(source), OVERLAPPING_EVENTS))
         else:
             event = data.draw(st.one_of(events, OVERLAPPING_EVENTS))
         expected = {rule_id for rule_id, pattern in self.model.items() if reference_match(pattern, event)}
