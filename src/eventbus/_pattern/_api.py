@@ -200,8 +200,11 @@ test_event_pattern.__test__ = False  # type: ignore[attr-defined]  # not a pytes
 
 
 def reference_match(pattern: EventPattern, event: Mapping[str, Any]) -> bool:
-    """Match with the plain reference evaluator (slow; for tests and debugging)."""
-    return reference_matches(pattern.subrules, event)
+    """Match with the plain reference evaluator (slow; for tests and debugging).
+
+    The evaluator reads the pattern's JSON form itself and shares no code with
+    the compiler or the index (see ``_reference``)."""
+    return reference_matches(pattern.to_json(), event)
 
 
 # -- factories: build matchers in Python, same compiled form as the JSON ----
