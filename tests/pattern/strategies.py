@@ -7,8 +7,15 @@ from typing import Any
 from hypothesis import strategies as st
 
 KEYS = ["a", "b", "c"]
-STRINGS = ["", "a", "ab", "abc", "A", "Ab", "b.c", "x*y", "10.0.0.1", "10.0.1.9", "2001:db8::1", "*"]
-NUMBERS = [0, 1, 2, 2.5, -1, 300, 300.0, 1e3]
+STRINGS = [
+    "", "a", "ab", "abc", "A", "Ab", "b.c", "x*y", "*",
+    # IP spellings: boundaries, leading zeros, too long to be IPv4, IPv4-mapped IPv6, other family
+    "10.0.0.1", "10.0.1.9", "10.0.0.255", "10.0.0.256", "010.000.000.001", "0010.000.000.001",
+    "::ffff:a00:1", "::FFFF:A00:1", "::a00:1", "2001:db8::1", "2001:db8::",
+    # case pairs beyond ASCII: one-to-many, context and odd relatives
+    "ß", "SS", "ss", "ẞ", "ς", "σ", "Σ", "\u212a", "k", "K", "é", "É", "ǅ", "ǆ", "Straße", "STRASSE",
+]
+NUMBERS = [0, 1, 2, 2.5, -1, 300, 300.0, 1e3, 0.1, 2**53, 2**53 + 1, -(2**53) - 1, 2**60, 10**20, 1e308, 5e-324]
 
 scalars = st.one_of(
     st.sampled_from(STRINGS),
@@ -27,10 +34,12 @@ event_values = st.recursive(
 )
 events = st.dictionaries(st.sampled_from(KEYS + ["a.b"]), event_values, max_size=4)
 
-_affix = st.sampled_from(["", "a", "ab", "A", "b", "c", "1"])
-_nonempty_affix = st.sampled_from(["a", "ab", "A", "b", "c", "1"])
+_affix = st.sampled_from(["", "a", "ab", "A", "b", "c", "1", "ß", "SS", "Σ", "σ", "\u212a", "ǅ"])
+_nonempty_affix = st.sampled_from(["a", "ab", "A", "b", "c", "1", "ß", "Σ"])
 _wild = st.sampled_from(["*", "a*", "*b", "a*c", "*b*", "A*", "x\\*y", "", "ab", "*.c", "1*"])
-_cidr = st.sampled_from(["10.0.0.0/24", "10.0.0.0/8", "0.0.0.0/0", "2001:db8::/32", "10.0.1.0/24"])
+_cidr = st.sampled_from(["10.0.0.0/24", "10.0.0.0/8", "0.0.0.0/0", "2001:db8::/32", "10.0.1.0/24",
+                         "10.1.2.3/8", "10.0.0.255/31", "10.0.0.1/30", "::/1", "::/0", "2001:db8::1/127",
+                         "::ffff:a00:1/24", "::ffff:a00:1/120"])
 _str_list = st.lists(st.sampled_from(STRINGS), min_size=1, max_size=3)
 _num_list = st.lists(st.sampled_from(NUMBERS), min_size=1, max_size=3)
 _ops_low = st.sampled_from([">", ">="])
@@ -105,14 +114,18 @@ def _value_for(draw: Any, matcher: Any) -> Any:
     if op == "suffix":
         return tail + str(arg)
     if op == "equals-ignore-case":
-        return draw(st.sampled_from([str(arg), str(arg).upper(), str(arg).lower()]))
+        return draw(st.sampled_from([str(arg), str(arg).upper(), str(arg).lower(), str(arg).swapcase(),
+                                     str(arg).casefold()]))
     if op == "wildcard":
         return str(arg).replace("\\*", "*").replace("*", tail)
     if op == "numeric":
         terms = matcher["numeric"]
-        return terms[1] + draw(st.sampled_from([0, 0.5, -0.5, 1]))
+        bound = draw(st.sampled_from(terms[1::2]))  # near either bound, on both sides
+        return bound + draw(st.sampled_from([0, 0.5, -0.5, 1, 1e-9, -1e-9]))
     if op == "cidr":
-        return draw(st.sampled_from(["10.0.0.5", "10.0.1.5", "2001:db8::5", "11.0.0.1"]))
+        return draw(st.sampled_from(["10.0.0.5", "10.0.1.5", "2001:db8::5", "11.0.0.1", "10.0.0.255", "10.0.0.0",
+                                     "10.255.255.255", "9.255.255.255", "::ffff:a00:1", "0010.000.000.001",
+                                     "010.000.000.001", "::a00:1", "::1", "2001:db8::1"]))
     if op == "exists":
         return draw(scalars)
     if op == "anything-but":
@@ -140,11 +153,14 @@ def events_for(draw: Any, pattern: dict[str, Any]) -> dict[str, Any]:
             if isinstance(value, dict):
                 child = build(value)
                 shape = draw(st.integers(0, 3))
-                if shape == 0:  # an array of objects, fields spread over elements
+                if shape == 0:  # an array of objects, fields spread over two or three elements
                     keys = list(child)
                     first = {k: child[k] for k in keys if draw(st.booleans())}
                     second = {k: child[k] for k in keys if k not in first or draw(st.booleans())}
-                    out[key] = [first, second]
+                    spread = [first, second]
+                    if draw(st.booleans()):
+                        spread.append({k: child[k] for k in keys if draw(st.booleans())} | build(value))
+                    out[key] = draw(st.permutations(spread))
                 elif shape == 1:
                     out[key] = [child, build(value)]
                 else:
@@ -152,6 +168,8 @@ def events_for(draw: Any, pattern: dict[str, Any]) -> dict[str, Any]:
             else:
                 matcher = draw(st.sampled_from(value))
                 if isinstance(matcher, dict) and matcher.get("exists") is False:
+                    if draw(st.integers(0, 2)) == 0:  # present after all (in some element, maybe)
+                        out[key] = draw(scalars)
                     continue
                 leaf_value = _value_for(draw, matcher)
                 if draw(st.integers(0, 4)) == 0:

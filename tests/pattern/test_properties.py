@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 import eventbus
 from eventbus._pattern._api import reference_match
+from eventbus._pattern._reference import reference_matches
 from eventbus._pattern._tables import build_ranges, lookup_range
 from eventbus._pattern._wildcard import glob_matches, parse_wildcard
-from tests.pattern.strategies import events, events_for, patterns
+from tests.pattern.strategies import KEYS, events, events_for, patterns, scalars
 
 pytestmark = pytest.mark.usefixtures("block_size")
 
@@ -139,3 +140,47 @@ def test_range_table_agrees_with_direct_comparison(ranges: list[tuple[Any, bool,
             expected |= 1 << owner
     table = build_ranges([(lo, lo_inc, hi, hi_inc, 1 << owner) for lo, lo_inc, hi, hi_inc, owner in ranges])
     assert lookup_range(table, x) == expected
+
+
+# Events as JSON text with repeated keys: objects are tuples of (key, value)
+# pairs, written out by a writer of the test's own, and judged by the reference
+# on the same pairs.
+pair_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.lists(st.tuples(st.sampled_from(KEYS), inner), max_size=4).map(tuple)),
+    max_leaves=12,
+)
+pair_events = st.lists(st.tuples(st.sampled_from([*KEYS, "a.b"]), pair_values), max_size=5).map(tuple)
+
+
+def as_text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "{" + ", ".join(f"{json.dumps(key)}: {as_text(item)}" for key, item in value) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(as_text(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+@given(st.lists(patterns, min_size=1, max_size=6), st.lists(pair_events, min_size=1, max_size=4))
+def test_event_text_with_repeated_keys_agrees_with_the_reference(pattern_list: list[dict[str, Any]],
+                                                                 event_list: list[Any]) -> None:
+    compiled = {i: c for i, p in enumerate(pattern_list) if (c := compiled_or_none(p)) is not None}
+    index = eventbus.RuleIndex(compiled)
+    for event in event_list:
+        expected = {i for i, c in compiled.items() if reference_matches(c.to_json(), event)}
+        assert index.match(as_text(event)) == expected
+
+
+@given(patterns, st.lists(events, min_size=1, max_size=3))
+def test_the_mapping_and_text_forms_of_a_pattern_agree(pattern: dict[str, Any], event_list: list[Any]) -> None:
+    mapping = compiled_or_none(pattern)
+    try:
+        text = eventbus.compile_pattern(json.dumps(pattern))
+    except eventbus.InvalidEventPatternError:
+        assert mapping is None
+        return
+    assert mapping == text
+    for event in event_list:
+        assert mapping.matches(event) is text.matches(event)
+
