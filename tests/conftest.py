@@ -26,11 +26,12 @@ CONFORMANCE = Path(__file__).parent / "conformance"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """mutmut's instrumentation records every call: tests that measure memory cannot run under it."""
+    """mutmut's instrumentation records every call and wraps it in two more: tests
+    that measure memory or need the stack's depth cannot run under it."""
     if UNDER_MUTMUT:
-        skip = pytest.mark.skip(reason="measures memory, which mutmut's instrumentation distorts")
+        skip = pytest.mark.skip(reason="measures memory or stack depth, which mutmut's instrumentation distorts")
         for item in items:
-            if item.get_closest_marker("measures_memory"):
+            if item.get_closest_marker("measures_memory") or item.get_closest_marker("recursion_sensitive"):
                 item.add_marker(skip)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 import eventbus
 
@@ -64,5 +67,21 @@ def nested_lists(levels: int) -> list[object]:
     return deep
 
 
+DEEP = -1  # for from_deep_in_the_stack: as deep as the recursion limit leaves room for
+# parametrize("frames", STACK_DEPTHS): from the test's own depth, and from deep in the stack
+# (skipped under mutmut, whose call wrappers multiply the frames a call takes)
+STACK_DEPTHS = [pytest.param(0, id="shallow"), pytest.param(DEEP, id="deep", marks=pytest.mark.recursion_sensitive)]
+
+
 def from_deep_in_the_stack(frames: int, call: Callable[[], object]) -> object:
+    """``call()`` from ``frames`` calls deeper in the stack; ``DEEP``: leave only
+    150 frames below the recursion limit for the call (not enough for the C JSON
+    parser to read 1,000 levels, plenty for code that does not recurse)."""
+    if frames == DEEP:
+        depth = 0
+        frame = sys._getframe()
+        while frame is not None:
+            depth += 1
+            frame = frame.f_back  # type: ignore[assignment]
+        frames = max(0, sys.getrecursionlimit() - depth - 150)
     return from_deep_in_the_stack(frames - 1, call) if frames else call()

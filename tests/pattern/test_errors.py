@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import eventbus
+from tests.support import STACK_DEPTHS, from_deep_in_the_stack
 
 PREFIX = "Event pattern is not valid. Reason: "
 
@@ -153,6 +154,20 @@ def test_test_event_pattern_needs_each_envelope_field(missing: str) -> None:
         eventbus.test_event_pattern(json.dumps(event), '{"source": ["s"]}')
 
 
+@pytest.mark.parametrize("frames", STACK_DEPTHS)
+def test_deeply_nested_patterns_compile_or_are_refused_from_any_stack_depth(frames: int) -> None:
+    deep_ok = '{"a":' * 199 + '["x"]' + "}" * 199  # 199 objects in the pattern, 200 with the event's
+    compiled = from_deep_in_the_stack(frames, lambda: eventbus.compile_pattern(deep_ok))
+    assert isinstance(compiled, eventbus.EventPattern)
+    too_deep = '{"a":' * 250 + '["x"]' + "}" * 250
+    with pytest.raises(eventbus.InvalidEventPatternError, match="nest deeper than 200 levels"):
+        from_deep_in_the_stack(frames, lambda: eventbus.compile_pattern(too_deep))
+    index = eventbus.RuleIndex()
+    from_deep_in_the_stack(frames, lambda: index.add("deep", deep_ok))
+    assert "deep" in index
+
+
+@pytest.mark.recursion_sensitive
 def test_deeply_nested_patterns_are_refused_not_crashing() -> None:
     deep_text = '{"":' * 600 + '["x"]' + "}" * 600  # 3,005 characters: within AWS's length limit
     with pytest.raises(eventbus.InvalidEventPatternError, match="nest deeper than 200 levels"):

@@ -14,7 +14,7 @@ import pytest
 
 import eventbus
 from eventbus._pattern._api import reference_match
-from tests.support import from_deep_in_the_stack
+from tests.support import DEEP, from_deep_in_the_stack
 
 pytestmark = pytest.mark.usefixtures("block_size")
 
@@ -246,7 +246,13 @@ def test_a_repeated_key_in_event_text_gives_every_value(pattern: Any, text: str,
     assert eventbus.compile_pattern(pattern).matches(text) is expected
     assert ("r" in eventbus.RuleIndex([("r", pattern)]).match(text)) is expected
     assert ("r" in eventbus.RuleIndex([("r", pattern)]).match(text.encode())) is expected
-    # from deep in the stack, nested deep: read by the stack-based reader, with the same answer
+
+
+@pytest.mark.recursion_sensitive
+@pytest.mark.parametrize(("pattern", "text", "expected"), REPEATED_KEYS)
+def test_a_repeated_key_in_deeply_nested_text_read_from_deep_in_the_stack(pattern: Any, text: str,
+                                                                          expected: bool) -> None:
+    # read by the stack-based reader (the C parser has no room): the same answer
     deep = '{"pad": ' + "[" * 995 + "]" * 995 + ", " + text[1:]
     index = eventbus.RuleIndex([("r", pattern)])
-    assert ("r" in from_deep_in_the_stack(900, lambda: index.match(deep))) is expected  # type: ignore[operator]
+    assert ("r" in from_deep_in_the_stack(DEEP, lambda: index.match(deep))) is expected  # type: ignore[operator]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 import eventbus
-from tests.support import from_deep_in_the_stack, nested_lists
+from tests.support import STACK_DEPTHS, from_deep_in_the_stack, nested_lists
 
 pytestmark = pytest.mark.usefixtures("block_size")
 
@@ -168,7 +168,7 @@ def test_match_refuses_events_that_are_not_objects(event: object) -> None:
         index.match(event)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("frames", [0, 900])
+@pytest.mark.parametrize("frames", STACK_DEPTHS)
 def test_events_nested_up_to_aws_limit_match_from_any_stack_depth(frames: int) -> None:
     index = eventbus.RuleIndex()
     index.add(1, {"a": {"b": ["x"]}})
@@ -181,7 +181,7 @@ def test_events_nested_up_to_aws_limit_match_from_any_stack_depth(frames: int) -
     assert from_deep_in_the_stack(frames, lambda: index.match(objects)) == {1}
 
 
-@pytest.mark.parametrize("frames", [0, 900])
+@pytest.mark.parametrize("frames", STACK_DEPTHS)
 def test_events_nested_deeper_than_aws_limit_are_refused(frames: int) -> None:
     index = eventbus.RuleIndex()
     index.add(1, {"a": {"b": ["x"]}})
@@ -262,7 +262,7 @@ def test_rule_ids_keep_their_type() -> None:
     assert anything.match({"source": "aws.ec2"}) == {("tenant", 1)}
 
 
-@pytest.mark.parametrize("frames", [0, 900])
+@pytest.mark.parametrize("frames", STACK_DEPTHS)
 def test_arrays_of_objects_nested_deeply_are_checked_without_recursion(frames: int) -> None:
     index = eventbus.RuleIndex()
     index.add(1, {"a": {"b": ["x"], "c": ["y"]}})

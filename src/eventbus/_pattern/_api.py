@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._exceptions import InvalidEventPatternError, InvalidFilterPatternError, ValidationError
@@ -138,6 +139,34 @@ def compile_pattern(pattern: PatternSource) -> EventPattern:
 
 def compile_named(pattern: PatternSource, name: str | None) -> EventPattern:
     """``compile_pattern`` for a rule with a name (AWS names it in one message)."""
+    try:
+        return _compile(pattern, name)
+    except RecursionError:
+        # A pattern may nest 200 levels, which the compiler reads recursively:
+        # a caller deep in its own stack gets the same answer from a fresh one.
+        return _on_a_fresh_stack(_compile, pattern, name)
+
+
+def _on_a_fresh_stack(function: Callable[[PatternSource, str | None], EventPattern], pattern: PatternSource,
+                      name: str | None) -> EventPattern:
+    outcome: list[EventPattern | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(function(pattern, name))
+        except BaseException as exc:  # handed back to the caller below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="eventbus-compile")
+    worker.start()
+    worker.join()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _compile(pattern: PatternSource, name: str | None) -> EventPattern:
     if isinstance(pattern, EventPattern):
         return pattern
     if isinstance(pattern, (bytes, bytearray)):
