@@ -29,9 +29,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """mutmut's instrumentation records every call and wraps it in two more: tests
     that measure memory or need the stack's depth cannot run under it."""
     if UNDER_MUTMUT:
-        skip = pytest.mark.skip(reason="measures memory or stack depth, which mutmut's instrumentation distorts")
+        skip = pytest.mark.skip(reason="measures memory or stack depth, or makes millions of calls: "
+                                       "mutmut's instrumentation distorts or slows them beyond use")
         for item in items:
-            if item.get_closest_marker("measures_memory") or item.get_closest_marker("recursion_sensitive"):
+            if any(item.get_closest_marker(name) for name in ("measures_memory", "recursion_sensitive",
+                                                              "slow_under_mutmut")):
                 item.add_marker(skip)
 
 

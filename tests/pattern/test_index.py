@@ -74,6 +74,7 @@ def test_many_removals_compact_the_index_without_changing_answers() -> None:
     assert index.match(EVENT) == {i for i in range(500) if i % 10 == 5} | {1000}
 
 
+@pytest.mark.measures_memory
 def test_removed_rules_give_their_memory_back() -> None:
     def retained(build: Callable[[], object]) -> int:
         tracemalloc.start()
@@ -206,6 +207,7 @@ def test_a_raised_recursion_limit_does_not_raise_the_event_depth_limit() -> None
         sys.setrecursionlimit(old)
 
 
+@pytest.mark.slow_under_mutmut
 def test_several_writers_and_readers_lose_no_rule_and_see_no_stranger() -> None:
     index = eventbus.RuleIndex()
     writers, per_writer = 4, 600

@@ -262,6 +262,7 @@ def test_values_in_sibling_arrays_do_not_make_the_consistency_search_explode() -
     assert pattern.matches(together)
 
 
+@pytest.mark.slow_under_mutmut
 def test_folding_agrees_with_the_two_cases_over_all_of_unicode() -> None:
     """The index folds event text and looks the result up; that is exact only if,
     for every simple pattern character, the characters that fold to its lower
