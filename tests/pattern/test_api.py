@@ -1,0 +1,156 @@
+"""The matcher's Python surface: factories, pattern equality and hashing,
+test_event_pattern on mappings, add_all, and the arrays-of-objects shortcut."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+import eventbus
+from eventbus._pattern import _api
+from eventbus._pattern._arrays import _one_array_check
+from eventbus._pattern._flatten import build_tree, flatten
+
+ENVELOPE = {"id": "1", "account": "111122223333", "source": "app", "time": "2024-03-01T12:00:00Z",
+            "region": "eu-west-1", "detail-type": "t"}
+
+
+@pytest.mark.parametrize(("made", "json_form", "yes", "no"), [
+    (eventbus.exact("run"), "run", "run", "Run"),
+    (eventbus.exact(5), 5, 5.0, "5"),
+    (eventbus.prefix("ru"), {"prefix": "ru"}, "run", "Run"),
+    (eventbus.prefix("RU", ignore_case=True), {"prefix": {"equals-ignore-case": "RU"}}, "run", "xrun"),
+    (eventbus.suffix("un"), {"suffix": "un"}, "run", "rUN"),
+    (eventbus.suffix("UN", ignore_case=True), {"suffix": {"equals-ignore-case": "UN"}}, "run", "unx"),
+    (eventbus.equals_ignore_case("RUN"), {"equals-ignore-case": "RUN"}, "rUn", "runs"),
+    (eventbus.anything_but("a", "b"), {"anything-but": ["a", "b"]}, "c", "a"),
+    (eventbus.anything_but(5), {"anything-but": 5}, 6, 5),
+    (eventbus.anything_but(prefix="ru"), {"anything-but": {"prefix": "ru"}}, "walk", "run"),
+    (eventbus.anything_but(suffix="un"), {"anything-but": {"suffix": "un"}}, "walk", "run"),
+    (eventbus.anything_but(equals_ignore_case=["RUN", "WALK"]),
+     {"anything-but": {"equals-ignore-case": ["RUN", "WALK"]}}, "jog", "walk"),
+    (eventbus.anything_but(wildcard="r*"), {"anything-but": {"wildcard": "r*"}}, "walk", "run"),
+    (eventbus.numeric(">", 0, "<=", 5), {"numeric": [">", 0, "<=", 5]}, 5, 0),
+    (eventbus.exists(), {"exists": True}, "x", None),
+    (eventbus.cidr("10.0.0.0/8"), {"cidr": "10.0.0.0/8"}, "10.1.1.1", "11.0.0.1"),
+    (eventbus.wildcard("r*n"), {"wildcard": "r*n"}, "run", "runs"),
+])
+def test_each_factory_builds_what_its_json_form_compiles_to(made: eventbus.Matcher, json_form: Any, yes: Any,
+                                                            no: Any) -> None:
+    from_json = eventbus.compile_pattern({"f": [json_form]})
+    assert eventbus.compile_pattern({"f": [made]}) == from_json
+    assert made.to_json() == json_form
+    assert made.matches(yes) and from_json.matches({"f": yes})
+    if no is None:
+        assert from_json.matches({"g": 1}) is False  # exists: the field must be there
+    else:
+        assert not made.matches(no) and not from_json.matches({"f": no})
+
+
+def test_exists_false_and_the_factory_default() -> None:
+    assert eventbus.exists(False).to_json() == {"exists": False}
+    assert eventbus.compile_pattern({"f": [eventbus.exists(False)]}).matches({"g": 1})
+
+
+@pytest.mark.parametrize("call", [
+    lambda: eventbus.anything_but(),
+    lambda: eventbus.anything_but("a", prefix="b"),
+    lambda: eventbus.anything_but(prefix="a", suffix="b"),
+])
+def test_anything_but_takes_values_or_one_form(call: Any) -> None:
+    with pytest.raises(eventbus.InvalidEventPatternError) as raised:
+        call()
+    assert raised.value.reason == ("anything_but() takes either values or exactly one of prefix=, suffix=, "
+                                   "equals_ignore_case=, wildcard=")
+
+
+def test_equal_patterns_hash_alike_and_unequal_ones_differ() -> None:
+    same = [eventbus.compile_pattern('{"a": [1], "b": ["x", "y"]}'),
+            eventbus.compile_pattern({"b": ["y", "x"], "a": [1.0]}),
+            eventbus.compile_pattern({"a": [eventbus.exact(1)], "b": ["x", eventbus.exact("y")]})]
+    assert len(set(same)) == 1
+    assert all(p == same[0] and hash(p) == hash(same[0]) for p in same)
+    different = [
+        eventbus.compile_pattern({"a": ["1"], "b": ["x", "y"]}),  # a string is not a number
+        eventbus.compile_pattern({"a": [1], "b": ["x"]}),
+        eventbus.compile_pattern({"a": [{"prefix": "1"}], "b": ["x", "y"]}),
+        eventbus.compile_pattern({"a": [{"numeric": ["=", 1]}], "b": ["x", "y"]}),
+        eventbus.compile_pattern({"a": [2], "b": ["x", "y"]}),
+        eventbus.compile_pattern({"c": [1], "b": ["x", "y"]}),
+    ]
+    for other in different:
+        assert other != same[0]
+    assert len({*different, same[0]}) == len(different) + 1
+    assert (same[0] == "text") is False
+    assert repr(same[0]) == 'EventPattern({"a": [1], "b": ["x", "y"]})'
+
+
+def test_test_event_pattern_takes_a_mapping_too() -> None:
+    assert eventbus.test_event_pattern(ENVELOPE, '{"source": ["app"]}') is True  # type: ignore[arg-type]
+    assert eventbus.test_event_pattern(ENVELOPE, '{"source": ["other"]}') is False  # type: ignore[arg-type]
+    for name in ENVELOPE:
+        partial = {k: v for k, v in ENVELOPE.items() if k != name}
+        with pytest.raises(eventbus.ValidationError, match=r"^Parameter Event is not valid\.$"):
+            eventbus.test_event_pattern(partial, '{"source": ["app"]}')  # type: ignore[arg-type]
+
+
+def test_add_all_names_a_rule_that_is_too_wide_and_adds_nothing() -> None:
+    index = eventbus.RuleIndex([("keep", {"a": ["x"]})])
+    wide = {f"f{i}": ["x"] for i in range(257)}
+    with pytest.raises(eventbus.InvalidEventPatternError, match="Size of rule 'wide' exceeds max value of 256"):
+        index.add_all({"fine": {"a": ["y"]}, "wide": wide})
+    assert set(index) == {"keep"}
+
+
+def test_a_compile_that_runs_out_of_stack_runs_again_on_a_fresh_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = _api._compile
+    threads = []
+
+    def tight(pattern: Any, name: str | None) -> eventbus.EventPattern:
+        threads.append(threading.current_thread())
+        if threading.current_thread() is threading.main_thread():
+            raise RecursionError("no room left")
+        return real(pattern, name)
+
+    monkeypatch.setattr(_api, "_compile", tight)
+    assert eventbus.compile_pattern({"a": ["x"]}) == real({"a": ["x"]}, None)
+    assert threads[0] is threading.main_thread() and threads[1] is not threading.main_thread()
+    with pytest.raises(eventbus.InvalidEventPatternError, match="Size of rule 'r' exceeds max value of 256"):
+        eventbus.RuleIndex().add("r", {f"f{i}": ["x"] for i in range(257)})  # errors come back too
+
+
+def _quick(event: dict[str, Any], part: dict[str, Any], array: str = "items") -> bool | None:
+    rule = eventbus.compile_pattern(part).subrules[0]
+    fields, arrays = flatten(event, build_tree(rule))
+    assert arrays == [array]
+    return _one_array_check(event, arrays, rule, fields)
+
+
+@pytest.mark.parametrize(("event", "part", "expected"), [
+    # the simple shape (fields of the objects of one array): decided directly
+    ({"items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}]}, {"items": {"sku": ["a"], "qty": [1]}}, True),
+    ({"items": [{"sku": "a", "qty": 2}, {"sku": "b", "qty": 1}]}, {"items": {"sku": ["a"], "qty": [1]}}, False),
+    ({"items": [{"sku": ["a", "c"], "qty": 1}, {"sku": "b"}]}, {"items": {"sku": ["c"], "qty": [1]}}, True),
+    ({"items": [{"sku": "a"}, {"qty": 1}, 7]}, {"items": {"sku": ["a"], "qty": [1]}}, False),
+    ({"items": [{"sku": "a", "qty": {"n": 1}}, {"qty": 1}]}, {"items": {"sku": ["a"], "qty": [1]}}, False),
+    ({"items": [{"sku": "a"}, {"sku": "b", "qty": 1}]},
+     {"items": {"sku": ["a"], "qty": [{"exists": False}]}}, True),
+    ({"items": [{"sku": "a", "qty": []}, {"qty": 1}]}, {"items": {"sku": ["a"], "qty": [{"exists": False}]}}, True),
+    ({"items": [{"sku": "b"}, {"sku": "c"}]}, {"items": {"sku": ["b"], "qty": [{"exists": False}]}}, True),
+    ({"items": [{"x": 1}, {"qty": 1}]}, {"items": {"sku": [{"exists": False}], "qty": [{"exists": False}]}}, False),
+    ({"items": [{"x": 1}, {"y": 1}]}, {"items": {"sku": [{"exists": False}], "qty": [{"exists": False}]}}, True),
+    # not the simple shape: left to the general search
+    ({"items": [{"sku": "a", "qty": 1}, {"sku": "b"}], "items.qty": 5}, {"items": {"sku": ["a"], "qty": [1]}}, None),
+    ({"items": [[{"sku": "a", "qty": 1}], {"sku": "b"}]}, {"items": {"sku": ["a"], "qty": [1]}}, None),
+    ({"items": [{"sku": "a", "qty": [{"n": 1}]}, {"sku": "b"}]}, {"items": {"sku": ["a"], "qty": [1]}}, None),
+    ({"items": [{"sku": {"id": "a"}, "qty": 1}, {"sku": "b"}]}, {"items": {"sku": {"id": ["a"]}, "qty": [1]}},
+     None),
+])
+def test_the_arrays_shortcut_decides_the_simple_shape_and_leaves_the_rest(event: dict[str, Any],
+                                                                           part: dict[str, Any],
+                                                                           expected: bool | None) -> None:
+    assert _quick(event, part) is expected
+    if expected is not None:  # and it agrees with the whole index
+        assert eventbus.compile_pattern(part).matches(event) is expected
