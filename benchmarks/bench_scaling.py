@@ -159,6 +159,17 @@ def best_time(fn: Callable[[], object], number: int, repeat: int) -> float:
     return best
 
 
+def best_pass(fn: Callable[[Any], object], items: Sequence[Any], passes: int) -> float:
+    """Shortest time of ``passes`` passes calling ``fn`` on every item."""
+    best = float("inf")
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        for item in items:
+            fn(item)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def calibrate(fn: Callable[[], object]) -> int:
     """A call count (1, 2, 5, 10, 20, ...) whose run lasts at least MIN_MEASURE_S."""
     number = 1
@@ -240,12 +251,7 @@ def measure_one(kind: str, n: int) -> dict[str, float]:
     build = time.perf_counter() - t0
     rss1 = current_rss_bytes() or 0
     matched = sum(len(index.match(e)) for e in events)  # warms the caches
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for e in events:
-            index.match(e)
-        best = min(best, time.perf_counter() - t0)
+    best = best_pass(index.match, events, 3)
     del index
     gc.collect()
     tracemalloc.start()
@@ -301,16 +307,8 @@ def bench_json_text(texts: Sequence[str], events: Sequence[dict[str, Any]], repe
     payloads = [json.dumps(e) for e in events]
     index = eventbus.RuleIndex([(0, texts[0])])
 
-    def rate(fn: Callable[[str], object]) -> float:
-        best = float("inf")
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            for p in payloads:
-                fn(p)
-            best = min(best, time.perf_counter() - t0)
-        return len(payloads) / best
-
-    loads, match = rate(json.loads), rate(index.match)
+    loads = len(payloads) / best_pass(json.loads, payloads, repeat)
+    match = len(payloads) / best_pass(index.match, payloads, repeat)
     print_table(("call", "events/s"),
                 [("json.loads(text)", fmt_rate(loads)), ("RuleIndex.match(text)", fmt_rate(match))])
     print(f"  match(text) / json.loads(text) = {match / loads:.2f}  (target >= {JSON_RATE_TARGET})  "
@@ -326,12 +324,7 @@ def bench_throughput(texts: Sequence[str], events: Sequence[dict[str, Any]], pas
         index = build_index(texts[:n])
         match = index.match
         matched = sum(len(match(event)) for event in events)  # also warms the per-shape caches
-        best = float("inf")
-        for _ in range(passes):
-            t0 = time.perf_counter()
-            for event in events:
-                match(event)
-            best = min(best, time.perf_counter() - t0)
+        best = best_pass(match, events, passes)
         rates[n] = len(events) / best
         rows.append((f"{n:,}", fmt_rate(rates[n]), fmt_rate(rates[n] * n), fmt_time(best / len(events)),
                      f"{matched / (len(events) * n):.2%}"))
