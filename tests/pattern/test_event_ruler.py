@@ -209,6 +209,12 @@ ABSENT_PER_ELEMENT: list[Case] = [
     # a field outside the array chooses no element either
     ({"z": ["1"], "a": {"c": [{"exists": False}], "d": [{"exists": False}]}},
      {"z": "1", "a": [{"c": 1}, {"e": 3}]}, False),
+    # an absent-ok field outside the array is judged on the whole event, as always
+    ({"x": [{"exists": False}], "a": {"b": ["1"], "c": ["2"]}}, {"x": 1, "a": [{"b": "1", "c": "2"}, {"d": 0}]},
+     False),
+    ({"x": [{"exists": False}], "a": {"b": ["1"], "c": ["2"]}}, {"a": [{"b": "1", "c": "2"}, {"d": 0}]}, True),
+    ({"a": {"x": [{"exists": False}]}, "z": {"b": ["1"], "c": ["2"]}},
+     {"a": {"x": 1}, "z": [{"b": "1", "c": "2"}, {"d": 0}]}, False),
     # nested arrays and dotted keys take the general search
     ({"a": {"b": ["x"], "c": [{"exists": False}]}}, {"a": [[{"c": 1}, {"b": "x"}], [{"c": 2}]]}, True),
     ({"a": {"b": ["x"], "c": [{"exists": False}]}}, {"a": [[{"c": 1, "b": "x"}], [{"c": 2}]]}, False),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
+import enum
 import json
 import re
+import types
 from typing import Any
 
 import pytest
@@ -183,4 +186,49 @@ def test_the_mapping_and_text_forms_of_a_pattern_agree(pattern: dict[str, Any], 
     assert mapping == text
     for event in event_list:
         assert mapping.matches(event) is text.matches(event)
+
+
+class Level(enum.IntEnum):
+    ONE = 1
+    TWO = 2
+
+
+class Ratio(float):
+    pass
+
+
+class Name(str):
+    pass
+
+
+def exotic(value: Any, flip: bool = False) -> Any:
+    """The same event in other Python containers: mappings that are not dicts,
+    tuples for arrays, subclasses of int, float, str and bool."""
+    if isinstance(value, dict):
+        inner = {Name(k) if flip else k: exotic(v, not flip) for k, v in value.items()}
+        return types.MappingProxyType(inner) if flip else collections.OrderedDict(inner)
+    if isinstance(value, list):
+        items = [exotic(v, not flip) for v in value]
+        return tuple(items) if flip else items
+    if value is True or value is False or value is None:
+        return value
+    if isinstance(value, int) and value in (1, 2):
+        return Level(value)
+    if isinstance(value, float):
+        return Ratio(value)
+    if isinstance(value, str) and flip:
+        return Name(value)
+    return value
+
+
+@given(st.lists(patterns, min_size=1, max_size=6), st.data())
+def test_other_python_containers_give_the_same_answers(pattern_list: list[dict[str, Any]],
+                                                       data: st.DataObject) -> None:
+    compiled = {i: c for i, p in enumerate(pattern_list) if (c := compiled_or_none(p)) is not None}
+    index = eventbus.RuleIndex(compiled)
+    event_list = [data.draw(events_for(p)) for p in pattern_list[:3]] + data.draw(st.lists(events, max_size=2))
+    for event in event_list:
+        expected = index.match(event)
+        assert index.match(exotic(event)) == expected
+        assert index.match(exotic(event, flip=True)) == expected
 

@@ -19,7 +19,7 @@ __all__ = ["recheck_arrays"]
 
 
 def recheck_arrays(multi: Mapping[str, int], rules: Sequence[SubRule | None], event: Any,
-                   arrays: list[str], matched: int, present: Mapping[str, list[Any]], pairs: bool = False) -> int:
+                   arrays: list[str], matched: int, present: Mapping[str, list[Any]], pairs: bool) -> int:
     """Drop the matches that combine values from different elements of one array."""
     at_risk = 0
     for path in arrays:

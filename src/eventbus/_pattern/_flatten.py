@@ -159,7 +159,7 @@ def plain_leaf(value: Any) -> Any:
 Trail = tuple[tuple[int, int], ...]
 
 
-def flatten_with_trails(event: Any, wanted: set[str], pairs: bool = False) -> dict[str, list[tuple[Any, Trail]]]:
+def flatten_with_trails(event: Any, wanted: set[str], pairs: bool) -> dict[str, list[tuple[Any, Trail]]]:
     """Leaf values at the wanted paths, each with its trail: the (array, element)
     pairs of the arrays of objects it sits in.  Arrays are numbered as the walk
     meets them, so an array's number is below the numbers of the arrays inside
