@@ -5,11 +5,13 @@ from __future__ import annotations
 import sys
 import threading
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, ItemsView, Iterator, Mapping
+from typing import Any
 
 import pytest
 
 import eventbus
+from eventbus._pattern import _engine
 from tests.support import STACK_DEPTHS, from_deep_in_the_stack, nested_lists
 
 pytestmark = pytest.mark.usefixtures("block_size")
@@ -275,3 +277,44 @@ def test_arrays_of_objects_nested_deeply_are_checked_without_recursion(frames: i
     apart = {"a": [{"b": "x"}, {"c": inner}]}
     assert from_deep_in_the_stack(frames, lambda: index.match(together)) == {1}
     assert from_deep_in_the_stack(frames, lambda: index.match(apart)) == set()
+
+
+class _PausingEvent(Mapping[str, Any]):
+    """An event whose walk waits for a signal: it holds match() after match has
+    taken its view of the blocks."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.event = event
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def __getitem__(self, key: str) -> Any:
+        return self.event[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.event)
+
+    def __len__(self) -> int:
+        return len(self.event)
+
+    def items(self) -> ItemsView[str, Any]:
+        self.entered.set()
+        self.go.wait(timeout=10)
+        return self.event.items()
+
+
+@pytest.mark.parametrize("new_path", [False, True])
+def test_a_rule_replaced_into_a_new_block_is_not_missed_by_a_match_under_way(new_path: bool) -> None:
+    size = _engine.BLOCK_SIZE
+    index = eventbus.RuleIndex([(i, {"n": [i]}) for i in range(size - 1)])
+    index.add("R", {"source": ["s"]})  # the block is full now
+    event = _PausingEvent({"source": "s", "detail": {"x": 1}})
+    got: list[set[Any]] = []
+    reader = threading.Thread(target=lambda: got.append(index.match(event)))
+    reader.start()
+    assert event.entered.wait(timeout=10)
+    # the new form lands in a new block, and the old one leaves the full block
+    index.add("R", {"detail": {"x": [1]}} if new_path else {"source": [{"prefix": "s"}]})
+    event.go.set()
+    reader.join(timeout=10)
+    assert got == [{"R"}]

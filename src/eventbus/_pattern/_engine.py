@@ -265,49 +265,73 @@ class Engine(Generic[K]):
         shape = tuple(fields)
         found: set[K] = set()
         for block in blocks:
-            live = block.live  # before the version: see the module notes
-            if not live:
-                continue
-            plan = block.plan
-            if plan is None or plan[0] != block.version:
-                plan = block.current_plan()
-            # Events of one shape name the same paths: what their absence costs
-            # is worked out once per shape (the tuple of paths present) and cached.
-            known = plan[2].get(shape)
-            if known is None:
-                known = _shape_plan(plan[1], plan[2], shape)
-            keep, steps = known
-            ok = live & keep  # sub-rules not yet failed
-            lenient = 0
-            if arrays:
-                # exists: false under an array of objects is judged per element: a
-                # value elsewhere in the array does not rule it out here; the
-                # sub-rules concerned are re-checked below, element by element
-                for array in arrays:
-                    lenient |= block.multi.get(array, 0)
-            for constrained, path, base, exact, view in steps:
-                if not constrained & ok:
-                    continue
-                values = fields[path]
-                if exact is not None:  # exact strings only: inlined
-                    hits = base
-                    for value in values:
-                        if type(value) is str:
-                            hits |= exact(value, 0)
-                else:
-                    hits = 0
-                    for value in values:
-                        hits |= view.hits(value, ok)
-                if lenient and view.tables.absent_ok & lenient and _under(path, arrays):
-                    hits |= view.tables.absent_ok & lenient
-                ok &= hits
-                if not ok:
-                    break
-            else:
-                if arrays:
-                    ok = recheck_arrays(block.multi, block.rules, event, arrays, ok, fields, pairs)
-                if ok:
-                    owners = block.owners
-                    # one pass over the set bits, lowest first
-                    found.update(owners[bit.start()] for bit in _ONES.finditer(bin(ok)[:1:-1]))
+            if block.live:
+                _match_block(block, fields, shape, arrays, event, pairs, found)
+        if self.blocks is not blocks:
+            # Blocks were added while this ran: a rule replaced meanwhile may have
+            # left a block seen above for a block not seen yet.  Its new form was
+            # published before its old one left, so it is in a newer block now.
+            self._match_newer(blocks, event, pairs, found)
         return found
+
+    def _match_newer(self, seen: tuple[_Block[K], ...], event: Any, pairs: bool, found: set[K]) -> None:
+        done = {id(block) for block in seen}
+        while True:
+            current = self.blocks
+            newer = [block for block in current if id(block) not in done]
+            if newer:  # their rules may name paths the first walk skipped: walk again
+                fields, arrays = flatten(event, self.tree, pairs)
+                shape = tuple(fields)
+                for block in newer:
+                    done.add(id(block))
+                    if block.live:
+                        _match_block(block, fields, shape, arrays, event, pairs, found)
+            if self.blocks is current:
+                return
+
+
+def _match_block(block: _Block[K], fields: dict[str, list[Any]], shape: tuple[str, ...], arrays: list[str],
+                 event: Any, pairs: bool, found: set[K]) -> None:
+    """Add the ids of the block's sub-rules that the flattened event satisfies (hot path)."""
+    live = block.live  # before the version: see the module notes
+    plan = block.plan
+    if plan is None or plan[0] != block.version:
+        plan = block.current_plan()
+    # Events of one shape name the same paths: what their absence costs
+    # is worked out once per shape (the tuple of paths present) and cached.
+    known = plan[2].get(shape)
+    if known is None:
+        known = _shape_plan(plan[1], plan[2], shape)
+    keep, steps = known
+    ok = live & keep  # sub-rules not yet failed
+    lenient = 0
+    if arrays:
+        # exists: false under an array of objects is judged per element: a
+        # value elsewhere in the array does not rule it out here; the
+        # sub-rules concerned are re-checked below, element by element
+        for array in arrays:
+            lenient |= block.multi.get(array, 0)
+    for constrained, path, base, exact, view in steps:
+        if not constrained & ok:
+            continue
+        values = fields[path]
+        if exact is not None:  # exact strings only: inlined
+            hits = base
+            for value in values:
+                if type(value) is str:
+                    hits |= exact(value, 0)
+        else:
+            hits = 0
+            for value in values:
+                hits |= view.hits(value, ok)
+        if lenient and view.tables.absent_ok & lenient and _under(path, arrays):
+            hits |= view.tables.absent_ok & lenient
+        ok &= hits
+        if not ok:
+            return
+    if arrays:
+        ok = recheck_arrays(block.multi, block.rules, event, arrays, ok, fields, pairs)
+    if ok:
+        owners = block.owners
+        # one pass over the set bits, lowest first
+        found.update(owners[bit.start()] for bit in _ONES.finditer(bin(ok)[:1:-1]))
