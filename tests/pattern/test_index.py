@@ -306,7 +306,7 @@ class _PausingEvent(Mapping[str, Any]):
 @pytest.mark.parametrize("new_path", [False, True])
 def test_a_rule_replaced_into_a_new_block_is_not_missed_by_a_match_under_way(new_path: bool) -> None:
     size = _engine.BLOCK_SIZE
-    index = eventbus.RuleIndex([(i, {"n": [i]}) for i in range(size - 1)])
+    index: eventbus.RuleIndex[Any] = eventbus.RuleIndex([(i, {"n": [i]}) for i in range(size - 1)])
     index.add("R", {"source": ["s"]})  # the block is full now
     event = _PausingEvent({"source": "s", "detail": {"x": 1}})
     got: list[set[Any]] = []
