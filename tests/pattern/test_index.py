@@ -318,3 +318,23 @@ def test_a_rule_replaced_into_a_new_block_is_not_missed_by_a_match_under_way(new
     event.go.set()
     reader.join(timeout=10)
     assert got == [{"R"}]
+
+
+def test_a_plan_never_changes_a_view_another_plan_uses() -> None:
+    """Readers build plans without locks; two readers building plans for
+    different versions must not write into the same object.  (A view shared by
+    two plans once had its base masks refreshed in place: a reader building an
+    older plan could leave its bases in the newer one, hiding a new rule.)"""
+    engine: _engine.Engine[str] = _engine.Engine()
+    engine.add("F", eventbus.compile_pattern({"p": [{"prefix": "v"}], "q": ["v"]}).subrules)
+    engine.add("G", eventbus.compile_pattern({"r": ["v"]}).subrules)
+    assert engine.match({"p": "v", "q": "v", "r": "v"}) == {"F", "G"}
+    block = engine.blocks[0]
+    older = block.current_plan()
+    older_bases = [(view.string_base, view.number_base, view.other_base) for *_, view in older[1]]
+    engine.add("B", eventbus.compile_pattern({"source": ["s"]}).subrules)  # names none of p, q, r
+    newer = block.current_plan()
+    assert newer[0] > older[0]
+    assert [(view.string_base, view.number_base, view.other_base) for *_, view in older[1]] == older_bases
+    assert not {id(view) for *_, view in older[1]} & {id(view) for *_, view in newer[1]}
+    assert engine.match({"p": "v", "q": "v", "r": "v", "source": "s"}) == {"F", "G", "B"}

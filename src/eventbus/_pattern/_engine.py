@@ -168,16 +168,15 @@ class _Block(Generic[K]):
                 # a stamp past this version: a writer is changing the path right
                 # now, so this view may hold half of it: use it, never reuse it
                 view = PathView(table, stamp if stamp <= version else -1, self.cache_size)
-            constrained = table.constrained
-            view.refresh(universe ^ constrained)
             views[table.path] = view
         # cheap, selective paths first: they knock out most sub-rules before
         # the one-by-one matchers run
         order = sorted(views.values(), key=lambda v: (v.cost, -v.tables.constrained.bit_count()))
         steps = []
-        for view in order:
-            t = view.tables
+        for shared in order:
+            t = shared.tables
             constrained = t.constrained
+            view = shared.with_bases(universe ^ constrained)
             keep_if_absent = universe ^ (constrained ^ (constrained & t.absent_ok))
             exact = t.strings.get if t.exact_only else None
             steps.append((constrained, t.path, keep_if_absent, t.exists | (universe ^ constrained), exact, view))

@@ -405,19 +405,27 @@ class PathView:
         self.wildcards = _build_wildcards(wildcards) if wildcards else None
         self.cost = len(wildcards) + len(self.slow)  # matchers tested one by one
         # What every string / every number / every other leaf satisfies here,
-        # whatever its value.  Set by refresh(), which adds the sub-rules that
-        # do not name this path, so the hot loop can AND a value's answer
-        # straight into the survivors.
+        # whatever its value.  Set in the copy each plan makes (with_bases),
+        # which adds the sub-rules that do not name this path, so the hot loop
+        # can AND a value's answer straight into the survivors.
         self.string_base = self.number_base = self.other_base = 0
         self.string_cache: dict[str, int] = {}
         self.number_cache: dict[float, int] = {}
         self.cache_size = cache_size
 
-    def refresh(self, unconstrained: int) -> None:
+    def with_bases(self, unconstrained: int) -> PathView:
+        """This view for one plan: the same tables and caches, with the base masks
+        for that plan's universe of bits.  A view shared between plans is never
+        changed, so a reader building an older plan cannot leave its bases in a
+        newer one."""
+        step = object.__new__(PathView)
+        for name in _SHARED:
+            setattr(step, name, getattr(self, name))
         t = self.tables
-        self.string_base = t.exists | t.but_numbers | unconstrained
-        self.number_base = t.exists | t.but_strings | t.but_prefix | t.but_suffix | t.but_ic | unconstrained
-        self.other_base = t.exists | t.but_any | unconstrained
+        step.string_base = t.exists | t.but_numbers | unconstrained
+        step.number_base = t.exists | t.but_strings | t.but_prefix | t.but_suffix | t.but_ic | unconstrained
+        step.other_base = t.exists | t.but_any | unconstrained
+        return step
 
     def hits(self, value: Any, alive: int) -> int:
         """Sub-rules whose matchers here accept ``value``, plus those that do not name
@@ -517,6 +525,8 @@ class PathView:
                     hits |= lookup_range(table, ip[1])
         return hits
 
+
+_SHARED = tuple(name for name in PathView.__slots__ if not name.endswith("_base"))
 
 # Exact-only paths: the hot loop calls the strings table's ``get`` itself.
 ExactGet = Callable[[str, int], int]
