@@ -3,6 +3,7 @@ test_event_pattern on mappings, add_all, and the arrays-of-objects shortcut."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -125,7 +126,7 @@ def _quick(event: dict[str, Any], part: dict[str, Any], array: str = "items") ->
     rule = eventbus.compile_pattern(part).subrules[0]
     fields, arrays = flatten(event, build_tree(rule))
     assert arrays == [array]
-    return _one_array_check(event, arrays, rule, fields)
+    return _one_array_check(event, arrays, rule, fields, False)
 
 
 @pytest.mark.parametrize(("event", "part", "expected"), [
@@ -154,3 +155,40 @@ def test_the_arrays_shortcut_decides_the_simple_shape_and_leaves_the_rest(event:
     assert _quick(event, part) is expected
     if expected is not None:  # and it agrees with the whole index
         assert eventbus.compile_pattern(part).matches(event) is expected
+
+
+def test_unrelated_arrays_do_not_multiply_the_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sixteen arrays of objects that share no element: each is checked on its
+    own, not in every combination with the others (2**16 before)."""
+    from eventbus._pattern import _arrays
+
+    steps = [0]
+    real = _arrays._solve
+
+    def counted(options: Any) -> bool:
+        steps[0] += 1
+        return real(options)
+
+    monkeypatch.setattr(_arrays, "_solve", counted)
+    fields = 16
+    pattern = {f"a{i}": {"x": [1], "y": [1]} for i in range(fields)} | {"z": {"x": [1], "y": [1]}}
+    event = {"z": [{"x": 1, "y": 0}, {"x": 0, "y": 1}], **{f"a{i}": [{"x": 1, "y": 1}] * 2 for i in range(fields)}}
+    assert eventbus.compile_pattern(pattern).matches(event) is False
+    assert steps[0] <= fields + 1  # one search per array
+    event["z"] = [{"x": 1, "y": 1}, {"x": 0}]
+    assert eventbus.compile_pattern(pattern).matches(event) is True
+
+
+def test_many_absent_ok_fields_in_text_events_are_decided_per_element(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventbus._pattern import _arrays
+
+    def never(*args: Any) -> bool:
+        raise AssertionError("the general search is not needed for one array of objects")
+
+    monkeypatch.setattr(_arrays, "_search_with_absence", never)
+    index = eventbus.RuleIndex({"r": {"a": {f"x{i}": ["v", {"exists": False}] for i in range(20)}}})
+    text = json.dumps({"a": [{f"x{i}": "v" for i in range(20)}] * 2})
+    assert index.match(text) == {"r"}
+    assert index.match(text.replace('"x3": "v"', '"x3": "w"', 1)) == {"r"}  # the second element still fits
+    both = json.dumps({"a": [{"x1": "w"} | {f"x{i}": "v" for i in range(2, 20)}] * 2})
+    assert index.match(both) == set()

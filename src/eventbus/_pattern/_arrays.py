@@ -48,7 +48,7 @@ def recheck_arrays(multi: Mapping[str, int], rules: Sequence[SubRule | None], ev
             wanted.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
     trails: dict[str, list[tuple[Any, Trail]]] | None = None
     for low, part in checks:
-        quick = None if pairs else _one_array_check(event, arrays, part, present)
+        quick = _one_array_check(event, arrays, part, present, pairs)
         if quick is None:  # not the simple shape: the general search
             if trails is None:
                 trails = flatten_with_trails(event, wanted, pairs)
@@ -58,8 +58,22 @@ def recheck_arrays(multi: Mapping[str, int], rules: Sequence[SubRule | None], ev
     return matched
 
 
-def _one_array_check(event: Mapping[str, Any], arrays: list[str], part: SubRule,
-                     present: Mapping[str, list[Any]]) -> bool | None:
+def _field(node: Any, key: str, pairs: bool) -> Any:
+    """The value of ``key`` in an object (a dict, or a tuple of pairs), ``_MISSING``
+    when absent, ``_REPEATED`` when a tuple of pairs has it more than once."""
+    if not pairs:
+        return node.get(key, _MISSING)
+    found = _MISSING
+    for name, value in node:
+        if name == key:
+            if found is not _MISSING:
+                return _REPEATED
+            found = value
+    return found
+
+
+def _one_array_check(event: Any, arrays: list[str], part: SubRule,
+                     present: Mapping[str, list[Any]], pairs: bool) -> bool | None:
     """The common case, decided directly: every path of ``part`` is a field of
     the objects of one array (``items.sku``, ``items.qty``), reached through
     plain objects.  Is there one element whose fields satisfy them all?
@@ -72,10 +86,13 @@ def _one_array_check(event: Mapping[str, Any], arrays: list[str], part: SubRule,
     else:
         return None
     node: Any = event
+    obj = tuple if pairs else dict  # what an object is in this event
     for key in array_path.split("."):
-        if type(node) is not dict or key not in node:
+        if type(node) is not obj:
             return None  # dotted keys or other shapes: the general search
-        node = node[key]
+        node = _field(node, key, pairs)
+        if node is _MISSING or node is _REPEATED:
+            return None
     if type(node) is not list:
         return None
     wanted = []
@@ -89,7 +106,7 @@ def _one_array_check(event: Mapping[str, Any], arrays: list[str], part: SubRule,
     seen = {path: 0 for path, _, _, _ in wanted}
     found = by_absence_only = False
     for element in node:
-        if type(element) is not dict:
+        if type(element) is not obj:
             if type(element) in LEAF_KINDS:
                 continue
             return None  # nested arrays: the general search
@@ -99,7 +116,9 @@ def _one_array_check(event: Mapping[str, Any], arrays: list[str], part: SubRule,
         fits = True
         by_value = False
         for path, key, matchers, absent_ok in wanted:
-            value = element.get(key, _MISSING)
+            value = _field(element, key, pairs)
+            if value is _REPEATED:
+                return None
             if value is _MISSING or (type(value) is list and not value):
                 fits = fits and absent_ok
                 continue
@@ -109,7 +128,7 @@ def _one_array_check(event: Mapping[str, Any], arrays: list[str], part: SubRule,
                     return None
                 seen[path] += len(value)
                 hit = any(m.matches(v) for v in value for m in matchers)
-            elif kind is dict:
+            elif kind is obj:
                 hit = False
             else:
                 seen[path] += 1
@@ -132,6 +151,7 @@ def _one_array_check(event: Mapping[str, Any], arrays: list[str], part: SubRule,
 
 
 _MISSING = object()
+_REPEATED = object()
 
 
 def _consistent_match(rule: SubRule, fields: Mapping[str, list[tuple[Any, Trail]]]) -> bool:
@@ -154,8 +174,48 @@ def _consistent_match(rule: SubRule, fields: Mapping[str, list[tuple[Any, Trail]
             return False
         options.append([dict(trail) for trail in trails])
     if absent:
-        return _search_with_absence(options, absent)
-    return _solve(options)
+        # grouped like the others below; an absent-ok path joins the groups of
+        # the arrays its values sit in
+        arrays_of = [{a for t in trails for a in t} for trails in options]
+        arrays_of += [{a for t in values for a, _ in t} for _, _, values in absent]
+        for members in _components(arrays_of):
+            some = [options[i] for i in members if i < len(options)]
+            gone = [absent[i - len(options)] for i in members if i >= len(options)]
+            if not _search_with_absence(some, gone):
+                return False
+        return True
+    # Conditions that share no array cannot clash: each group is solved on its
+    # own, so unrelated arrays never multiply the search.
+    return all(_solve(group) for group in _groups(options))
+
+
+def _groups(options: list[list[dict[int, int]]]) -> list[list[list[dict[int, int]]]]:
+    """The conditions, grouped so that conditions in different groups share no array."""
+    members = _components([{a for t in trails for a in t} for trails in options])
+    return [[options[i] for i in group] for group in members]
+
+
+def _components(arrays_of: list[set[int]]) -> list[list[int]]:
+    """Indexes of the items, grouped so that items in different groups share no array."""
+    owner: dict[int, int] = {}  # array -> the first item seen using it
+    parent = list(range(len(arrays_of)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, arrays in enumerate(arrays_of):
+        for array in arrays:
+            j = owner.setdefault(array, i)
+            a, b = root(i), root(j)
+            if a != b:
+                parent[b] = a
+    groups: dict[int, list[int]] = {}
+    for i in range(len(arrays_of)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
 
 
 def _agrees(trail: dict[int, int], chosen: dict[int, int]) -> bool:
