@@ -192,3 +192,61 @@ def test_many_absent_ok_fields_in_text_events_are_decided_per_element(monkeypatc
     assert index.match(text.replace('"x3": "v"', '"x3": "w"', 1)) == {"r"}  # the second element still fits
     both = json.dumps({"a": [{"x1": "w"} | {f"x{i}": "v" for i in range(2, 20)}] * 2})
     assert index.match(both) == set()
+
+
+def test_decimal_values_in_events_are_numbers() -> None:
+    from decimal import Decimal
+
+    from eventbus._pattern._api import reference_match
+
+    cases: list[tuple[dict[str, Any], Decimal, bool]] = [
+        ({"a": [5]}, Decimal("5"), True),
+        ({"a": [5]}, Decimal("5.0"), True),
+        ({"a": [{"anything-but": 5}]}, Decimal("5"), False),
+        ({"a": [{"numeric": [">", 1]}]}, Decimal("1.5"), True),
+        ({"a": [0.3]}, Decimal("0.30000000000000001"), False),  # no double holds it: compared as text
+        ({"a": ["5"]}, Decimal("5"), False),
+    ]
+    for pattern, value, expected in cases:
+        compiled = eventbus.compile_pattern(pattern)
+        assert compiled.matches({"a": value}) is expected
+        assert reference_match(compiled, {"a": value}) is expected
+
+
+@pytest.mark.parametrize("event", [
+    {"a": {1, 2}}, {"a": b"x"}, {"a": bytearray(b"x")}, {"a": object()}, {"a": (i for i in [1])},
+    {"a": float("nan") and __import__("decimal").Decimal("NaN")}, {("k",): 1, "a": 1}, {1: 1},
+    {"a": [{"b": 1}, {("k",): 0}]},
+])
+def test_events_that_are_not_json_are_refused(event: Any) -> None:
+    rules: dict[str, Any] = {"r": {"a": [{"exists": True}], "x": [{"exists": False}]},
+                             "s": {"a": {"b": [1], "c": [{"exists": False}]}}}
+    index = eventbus.RuleIndex(rules)
+    with pytest.raises(eventbus.ValidationError, match=r"^Parameter Event is not valid\. \("):
+        index.match(event)
+
+
+@pytest.mark.parametrize("event", [None, 5, 1.5, ["x"], object()])
+def test_test_event_pattern_refuses_what_is_not_an_event(event: Any) -> None:
+    with pytest.raises(eventbus.ValidationError, match=r"^Parameter Event is not valid\.$"):
+        eventbus.test_event_pattern(event, '{"a": [1]}')
+
+
+def test_an_int_too_long_to_print_matches_nothing_and_raises_nothing() -> None:
+    rules: dict[str, Any] = {"r": {"a": [{"numeric": [">", 0]}]}, "t": {"a": [1]},
+                             "u": {"a": [{"anything-but": [1]}]}}
+    index = eventbus.RuleIndex(rules)
+    assert index.match({"a": 10**5000}) == {"u"}
+
+
+def test_events_as_memoryview_are_read_like_bytes() -> None:
+    pattern = eventbus.compile_pattern({"a": ["x"]})
+    assert pattern.matches(memoryview(b'{"a": "x"}'))
+    assert eventbus.RuleIndex({"r": pattern}).match(memoryview(b'{"a": "x"}')) == {"r"}
+
+
+def test_the_reference_reads_exactly_as_the_plain_string() -> None:
+    from eventbus._pattern._api import reference_match
+
+    pattern = eventbus.compile_pattern({"a": [{"exactly": "x"}]})
+    assert reference_match(pattern, {"a": "x"}) and not reference_match(pattern, {"a": "X"})

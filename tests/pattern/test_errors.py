@@ -159,6 +159,15 @@ def test_deeply_nested_patterns_compile_or_are_refused_from_any_stack_depth(fram
     deep_ok = '{"a":' * 199 + '["x"]' + "}" * 199  # 199 objects in the pattern, 200 with the event's
     compiled = from_deep_in_the_stack(frames, lambda: eventbus.compile_pattern(deep_ok))
     assert isinstance(compiled, eventbus.EventPattern)
+    # and the pattern reads back, prints, hashes and compares from there too
+    node = from_deep_in_the_stack(frames, compiled.to_json)
+    for _ in range(199):
+        assert isinstance(node, dict)
+        node = node["a"]
+    assert node == ["x"]
+    assert str(from_deep_in_the_stack(frames, lambda: repr(compiled))).startswith("EventPattern(")
+    assert from_deep_in_the_stack(frames, lambda: compiled == eventbus.compile_pattern(deep_ok)) is True
+    assert isinstance(from_deep_in_the_stack(frames, lambda: hash(compiled)), int)
     too_deep = '{"a":' * 250 + '["x"]' + "}" * 250
     with pytest.raises(eventbus.InvalidEventPatternError, match="nest deeper than 200 levels"):
         from_deep_in_the_stack(frames, lambda: eventbus.compile_pattern(too_deep))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from .._exceptions import InvalidEventPatternError, InvalidFilterPatternError, ValidationError
 from . import _json as J
@@ -70,20 +70,20 @@ class EventPattern:
             self._engine = engine
         return engine
 
-    def matches(self, event: Mapping[str, Any] | str | bytes) -> bool:
+    def matches(self, event: Mapping[str, Any] | str | bytes | bytearray | memoryview) -> bool:
         """Whether ``event`` (a mapping, or JSON text) matches this pattern."""
         engine = self._engine_for()
-        if isinstance(event, (str, bytes, bytearray)):
+        if isinstance(event, (str, bytes, bytearray, memoryview)):
             return bool(engine.match(parse_event_text(event), True))
         if not isinstance(event, Mapping):
             raise ValidationError(EVENT_NOT_VALID)
         return bool(engine.match(event))
 
     def to_json(self) -> Any:
-        source = self._source
-        if isinstance(source, str):  # kept as text: fewer objects to hold than its parse tree
-            source = J.load_pattern_text(source)
-        return _plain(source)
+        try:
+            return _source_json(self._source)
+        except RecursionError:  # a deep pattern, a caller deep in its stack
+            return _on_a_fresh_stack(_source_json, self._source)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, EventPattern):
@@ -94,7 +94,20 @@ class EventPattern:
         return hash(json.dumps(_canonical(self.subrules), sort_keys=True, default=str))
 
     def __repr__(self) -> str:
-        return f"EventPattern({json.dumps(self.to_json())})"
+        try:
+            return _repr(self._source)
+        except RecursionError:  # a deep pattern, a caller deep in its stack
+            return _on_a_fresh_stack(_repr, self._source)
+
+
+def _repr(source: Any) -> str:
+    return f"EventPattern({json.dumps(_source_json(source), default=str)})"
+
+
+def _source_json(source: Any) -> Any:
+    if isinstance(source, str):  # kept as text: fewer objects to hold than its parse tree
+        source = J.load_pattern_text(source)
+    return _plain(source)
 
 
 def _canonical(subrules: tuple[SubRule, ...]) -> Any:
@@ -122,6 +135,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
+T = TypeVar("T")
+
 # What compile_pattern (and RuleIndex.add) accept.
 PatternSource = str | bytes | Mapping[str, Any] | EventPattern
 
@@ -147,23 +162,24 @@ def compile_named(pattern: PatternSource, name: str | None) -> EventPattern:
         return _on_a_fresh_stack(_compile, pattern, name)
 
 
-def _on_a_fresh_stack(function: Callable[[PatternSource, str | None], EventPattern], pattern: PatternSource,
-                      name: str | None) -> EventPattern:
-    outcome: list[EventPattern | BaseException] = []
+def _on_a_fresh_stack(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` on a new thread's stack (for recursive work that the
+    caller's own stack has no room left for); its result or its error."""
+    outcome: list[Any] = []
 
     def run() -> None:
         try:
-            outcome.append(function(pattern, name))
+            outcome.append((True, function(*args)))
         except BaseException as exc:  # handed back to the caller below
-            outcome.append(exc)
+            outcome.append((False, exc))
 
-    worker = threading.Thread(target=run, name="eventbus-compile")
+    worker = threading.Thread(target=run, name="eventbus-fresh-stack")
     worker.start()
     worker.join()
-    result = outcome[0]
-    if isinstance(result, BaseException):
+    done, result = outcome[0]
+    if not done:
         raise result
-    return result
+    return result  # type: ignore[no-any-return]
 
 
 def _compile(pattern: PatternSource, name: str | None) -> EventPattern:

@@ -10,11 +10,12 @@ in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from .._exceptions import ValidationError
 from ._json import EVENT_NOT_VALID, MAX_EVENT_DEPTH
-from ._matchers import BigNumber
+from ._matchers import BigNumber, json_float
 
 __all__ = ["LEAF_KINDS", "Trail", "Tree", "add_path", "build_tree", "flatten", "flatten_with_trails", "plain_leaf"]
 
@@ -79,6 +80,8 @@ def flatten(event: Any, tree: Tree, pairs: bool = False) -> tuple[dict[str, list
             for key, value in (obj if pairs else obj.items()):
                 node = get(key)
                 if node is None:
+                    if type(key) is not str and not isinstance(key, str):
+                        raise ValidationError(f"{EVENT_NOT_VALID} (field names must be strings)")
                     if "." not in key or (node := _dotted(tree, key)) is None:
                         continue
                 kind = type(value)
@@ -145,7 +148,9 @@ LEAF_KINDS = frozenset((str, int, float, bool, type(None), BigNumber))
 
 
 def plain_leaf(value: Any) -> Any:
-    """A subclass of str, int or float (an enum member, say) as its plain value."""
+    """A leaf that is not one of JSON's own types, as the JSON value it stands for:
+    a subclass of str, int or float (an enum member, say) as its plain value,
+    a ``Decimal`` as the number it is.  Anything else is not a JSON value."""
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, str):
@@ -154,7 +159,10 @@ def plain_leaf(value: Any) -> Any:
         return int(value)
     if isinstance(value, float):
         return float(value)
-    return value
+    if isinstance(value, Decimal) and value.is_finite():
+        return json_float(str(value)) if value.as_tuple().exponent != 0 else int(value)
+    raise ValidationError(f"{EVENT_NOT_VALID} ({type(value).__name__} is not a JSON value)")
+
 
 Trail = tuple[tuple[int, int], ...]
 

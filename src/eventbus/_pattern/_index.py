@@ -111,12 +111,12 @@ class RuleIndex(Generic[K]):
                 raise ResourceNotFoundError(f"No rule {rule_id!r} in this index") from None
             del self._patterns[rule_id]
 
-    def match(self, event: Mapping[str, Any] | str | bytes | bytearray) -> set[K]:
+    def match(self, event: Mapping[str, Any] | str | bytes | bytearray | memoryview) -> set[K]:
         """The ids of the rules whose patterns match ``event``."""
         if type(event) is dict:
             return self._engine.match(event)
         if isinstance(event, (str, bytes, bytearray, memoryview)):
-            pairs = parse_event_text(bytes(event) if isinstance(event, memoryview) else event)
+            pairs = parse_event_text(event)
             return self._engine.match(pairs, True)
         if not isinstance(event, Mapping):
             raise ValidationError(EVENT_NOT_VALID)

@@ -96,7 +96,7 @@ MAX_EVENT_DEPTH = 1000
 _EVENT_TOO_DEEP = f"{EVENT_NOT_VALID} (nested deeper than {MAX_EVENT_DEPTH} levels)"
 
 
-def parse_event_text(text: str | bytes | bytearray) -> tuple[tuple[str, Any], ...]:
+def parse_event_text(text: str | bytes | bytearray | memoryview) -> tuple[tuple[str, Any], ...]:
     """An event given as JSON text: must be a JSON object, nested at most
     ``MAX_EVENT_DEPTH`` levels, whatever the depth of the caller's stack.
 
@@ -105,8 +105,10 @@ def parse_event_text(text: str | bytes | bytearray) -> tuple[tuple[str, Any], ..
     with ``pairs=True``.
     """
     if not isinstance(text, str):
+        if not isinstance(text, (bytes, bytearray, memoryview)):
+            raise ValidationError(EVENT_NOT_VALID)
         try:
-            text = text.decode(json.detect_encoding(text), "surrogatepass")
+            text = bytes(text).decode(json.detect_encoding(bytes(text)), "surrogatepass")
         except (ValueError, TypeError):
             raise ValidationError(EVENT_NOT_VALID) from None
     try:

@@ -165,7 +165,10 @@ def number_text(value: Any) -> str | None:
     if type(value) is BigNumber:
         return value.text
     if is_number(value) and number_key(value) is None:
-        return str(int(value))
+        try:
+            return str(int(value))
+        except ValueError:  # more digits than Python prints: no pattern can be written that long
+            return ""
     return None
 
 
@@ -294,13 +297,18 @@ def pattern_key(text: str) -> str | None:
 def case_regex(text: str, where: str) -> re.Pattern[str]:
     """AWS's per-character alternatives as a regular expression: each pattern
     character matches its lower or its upper case.  ``where``: "equals",
-    "prefix" or "suffix" (use ``fullmatch``, ``match`` and ``search``)."""
+    "prefix" (use ``fullmatch``, ``match``) or "suffix": then the expression
+    is written backwards, to ``match`` the reversed value (one attempt, not
+    one per position)."""
+    chars = reversed(text) if where == "suffix" else text
     parts = []
-    for ch in text:
-        forms = sorted({ch.lower(), ch.upper()}, key=lambda form: (-len(form), form))
-        parts.append("(?:" + "|".join(re.escape(form) for form in forms) + ")")
-    body = "".join(parts)
-    return re.compile(body + r"\Z" if where == "suffix" else body, re.DOTALL)
+    for ch in chars:
+        forms = {ch.lower(), ch.upper()}
+        if where == "suffix":
+            forms = {form[::-1] for form in forms}
+        ordered = sorted(forms, key=lambda form: (-len(form), form))
+        parts.append("(?:" + "|".join(re.escape(form) for form in ordered) + ")")
+    return re.compile("".join(parts), re.DOTALL)
 
 
 class _Case:
@@ -325,7 +333,7 @@ class _Case:
             return self.regex.fullmatch(value) is not None
         if self.where == "prefix":
             return self.regex.match(value) is not None
-        return self.regex.search(value) is not None
+        return self.regex.match(value[::-1]) is not None
 
 
 @dataclass(frozen=True, slots=True)

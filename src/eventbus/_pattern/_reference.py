@@ -243,6 +243,8 @@ def accepts(entry: Any, value: Any) -> bool:
     if _is_number(entry):
         return _same_number(entry, value)
     (op, arg), = entry.items()
+    if op == "exactly":  # the same as the plain string
+        return accepts(str(arg), value)
     text: bool = isinstance(value, str)
     if op == "exists":
         return bool(arg)
