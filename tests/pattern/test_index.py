@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import tracemalloc
@@ -338,3 +339,42 @@ def test_a_plan_never_changes_a_view_another_plan_uses() -> None:
     assert [(view.string_base, view.number_base, view.other_base) for *_, view in older[1]] == older_bases
     assert not {id(view) for *_, view in older[1]} & {id(view) for *_, view in newer[1]}
     assert engine.match({"p": "v", "q": "v", "r": "v", "source": "s"}) == {"F", "G", "B"}
+
+
+def test_blocks_added_during_a_match_are_read_with_the_event_in_either_form() -> None:
+    """What match does when blocks appeared while it ran (see the race test above),
+    called directly: the blocks not seen yet are read, for events as mappings and
+    as text (objects as pairs), arrays of objects included."""
+    from eventbus._pattern._json import parse_event_text
+
+    engine: _engine.Engine[str] = _engine.Engine(block_size=2)
+    first = eventbus.compile_pattern({"a": {"b": ["1"], "c": ["2"]}}).subrules
+    engine.add("seen", first)
+    seen = engine.blocks
+    engine.add("x", eventbus.compile_pattern({"z": ["9"]}).subrules)
+    engine.add("late", eventbus.compile_pattern({"a": {"b": ["1"], "c": ["2"]}, "n": [{"numeric": [">", 1]}]}).subrules)
+    assert len(engine.blocks) == 2
+    together = {"a": [{"b": "1", "c": "2"}, {"d": 0}], "n": 5}
+    apart = {"a": [{"b": "1"}, {"c": "2"}], "n": 5}
+    for event, expected in ((together, {"late"}), (apart, set())):
+        found: set[str] = set()
+        engine._match_newer(seen, event, False, found)
+        assert found == expected
+        found = set()
+        engine._match_newer(seen, parse_event_text(json.dumps(event)), True, found)
+        assert found == expected
+
+
+def test_paths_no_rule_names_any_more_leave_the_walk() -> None:
+    index = eventbus.RuleIndex()
+    index.add_all((f"r{i}", {"detail": {f"f{i}": ["x"]}}) for i in range(300))
+    assert repr(index) == "<RuleIndex rules=300 paths=300>"
+    assert index.match({"detail": {"f7": "x"}}) == {"r7"}
+    for i in range(300):
+        if i != 7:
+            index.remove(f"r{i}")
+    paths = int(repr(index).split("paths=")[1].rstrip(">"))
+    assert paths < 100  # of 300: the walk forgets most paths no rule names
+    assert index.match({"detail": {"f7": "x", "f8": "x"}}) == {"r7"}
+    index.add("r8", {"detail": {"f8": ["x"]}})
+    assert index.match({"detail": {"f7": "x", "f8": "x"}}) == {"r7", "r8"}
