@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._exceptions import ValidationError
+from .._stack import on_a_fresh_stack
 from .._validate import short, wrong_type
 
 __all__ = ["MAX_ATTRIBUTES", "MAX_DEPTH", "check_depth", "first_kb", "loads", "parse_text", "to_attributes",
@@ -54,28 +54,6 @@ def check_depth(text: str, what: str) -> None:
             raise ValidationError(f"{what} nests deeper than {MAX_DEPTH} levels")
 
 
-def _on_fresh_stack(fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` in a new thread, whose stack starts empty.  ``json`` recurses once
-    per level; when the caller is itself deep in its stack, a payload within
-    ``MAX_DEPTH`` can still hit Python's recursion limit.  Rare, so this costs
-    nothing on the usual path, and the limit stays ``MAX_DEPTH`` for every caller."""
-    box: list[Any] = []
-
-    def run() -> None:
-        try:
-            box.append((True, fn()))
-        except BaseException as exc:  # handed back to the caller
-            box.append((False, exc))
-
-    thread = threading.Thread(target=run, name="eventbus-json")
-    thread.start()
-    thread.join()
-    ok, value = box[0]
-    if not ok:
-        raise value
-    return value
-
-
 def _check_unicode(text: str, what: str) -> None:
     try:
         text.encode("utf-8")
@@ -94,7 +72,7 @@ def to_text(value: Any, what: str) -> str:
         try:
             text = dump()
         except RecursionError:
-            text = _on_fresh_stack(dump)
+            text = on_a_fresh_stack(dump)
     except RecursionError:
         raise ValidationError(f"{what} nests deeper than {MAX_DEPTH} levels") from None
     except (TypeError, ValueError) as exc:
@@ -130,7 +108,7 @@ def loads(text: str, what: str = "payload", decode: Callable[[str], Any] = json.
         try:
             return decode(text)
         except RecursionError:
-            return _on_fresh_stack(lambda: decode(text))
+            return on_a_fresh_stack(decode, text)
     except ValueError as exc:
         raise ValidationError(f"Could not parse {what} into json: {exc}") from None
 

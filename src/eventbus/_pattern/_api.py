@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from .._exceptions import InvalidEventPatternError, InvalidFilterPatternError, ValidationError
+from .._stack import on_a_fresh_stack
 from . import _json as J
 from ._engine import Engine
 from ._json import EVENT_NOT_VALID, parse_event_text
@@ -83,7 +83,7 @@ class EventPattern:
         try:
             return _source_json(self._source)
         except RecursionError:  # a deep pattern, a caller deep in its stack
-            return _on_a_fresh_stack(_source_json, self._source)
+            return on_a_fresh_stack(_source_json, self._source)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, EventPattern):
@@ -97,7 +97,7 @@ class EventPattern:
         try:
             return _repr(self._source)
         except RecursionError:  # a deep pattern, a caller deep in its stack
-            return _on_a_fresh_stack(_repr, self._source)
+            return on_a_fresh_stack(_repr, self._source)
 
 
 def _repr(source: Any) -> str:
@@ -135,8 +135,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-T = TypeVar("T")
-
 # What compile_pattern (and RuleIndex.add) accept.
 PatternSource = str | bytes | Mapping[str, Any] | EventPattern
 
@@ -159,27 +157,7 @@ def compile_named(pattern: PatternSource, name: str | None) -> EventPattern:
     except RecursionError:
         # A pattern may nest 200 levels, which the compiler reads recursively:
         # a caller deep in its own stack gets the same answer from a fresh one.
-        return _on_a_fresh_stack(_compile, pattern, name)
-
-
-def _on_a_fresh_stack(function: Callable[..., T], *args: Any) -> T:
-    """``function(*args)`` on a new thread's stack (for recursive work that the
-    caller's own stack has no room left for); its result or its error."""
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, function(*args)))
-        except BaseException as exc:  # handed back to the caller below
-            outcome.append((False, exc))
-
-    worker = threading.Thread(target=run, name="eventbus-fresh-stack")
-    worker.start()
-    worker.join()
-    done, result = outcome[0]
-    if not done:
-        raise result
-    return result  # type: ignore[no-any-return]
+        return on_a_fresh_stack(_compile, pattern, name)
 
 
 def _compile(pattern: PatternSource, name: str | None) -> EventPattern:
