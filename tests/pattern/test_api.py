@@ -250,3 +250,28 @@ def test_the_reference_reads_exactly_as_the_plain_string() -> None:
 
     pattern = eventbus.compile_pattern({"a": [{"exactly": "x"}]})
     assert reference_match(pattern, {"a": "x"}) and not reference_match(pattern, {"a": "X"})
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("a.png", {"by-suffix"}),
+    ("img.png", {"by-suffix", "by-prefix", "loose"}),
+    ("img-1.jpg", {"by-prefix", "two-ends", "loose"}),
+    ("img", {"by-prefix", "loose"}),
+    ("x-mid-y", {"loose"}),
+    ("png", set()),
+    (".png", {"by-suffix"}),
+    ("imgmidpng", {"by-prefix", "loose"}),
+])
+def test_wildcards_filed_by_either_end_or_neither(value: str, expected: set[str]) -> None:
+    """Wildcards are looked up by their leading literal, else their trailing one,
+    else tried for every value; several on one path, sharing those literals."""
+    rules: dict[str, Any] = {
+        "by-suffix": {"k": [{"wildcard": "*.png"}]},
+        "by-prefix": {"k": [{"wildcard": "img*"}]},
+        "two-ends": {"k": [{"wildcard": "img*.jpg"}]},
+        "loose": {"k": [{"wildcard": "*m*"}], "z": [{"exists": False}]},
+        "other-suffix": {"k": [{"wildcard": "*.gif"}]},
+    }
+    index = eventbus.RuleIndex(rules)
+    assert index.match({"k": value}) == expected
+    assert index.match({"k": [value, "unrelated"]}) == expected
