@@ -275,3 +275,41 @@ def test_wildcards_filed_by_either_end_or_neither(value: str, expected: set[str]
     index = eventbus.RuleIndex(rules)
     assert index.match({"k": value}) == expected
     assert index.match({"k": [value, "unrelated"]}) == expected
+
+
+def test_one_value_satisfying_several_kinds_of_rule_on_one_path() -> None:
+    """Each kind of table adds to what the others found for the same value."""
+    rules: dict[str, Any] = {
+        "exact": {"k": ["10.0.0.1"]},
+        "not-x": {"k": [{"anything-but": "x"}]},
+        "ip-spelling": {"k": ["010.000.000.001"]},
+        "block": {"k": [{"cidr": "10.0.0.0/8"}]},
+        "prefix": {"k": [{"prefix": "10."}]},
+        "short-suffix": {"k": [{"suffix": "1"}]},
+        "long-suffix": {"k": [{"suffix": ".0.1"}]},
+        "suffix-ic": {"k": [{"suffix": {"equals-ignore-case": ".0.1"}}]},
+        "eic": {"k": [{"equals-ignore-case": "10.0.0.1"}]},
+        "not-prefix": {"k": [{"anything-but": {"prefix": "9"}}]},
+        "miss": {"k": ["10.0.0.2"]},
+    }
+    index = eventbus.RuleIndex(rules)
+    assert index.match({"k": "10.0.0.1"}) == set(rules) - {"miss"}
+    assert index.match({"k": "x"}) == {"not-prefix"}
+    word_rules: dict[str, Any] = {"exact": {"w": ["abc"]}, "not-x": {"w": [{"anything-but": ["x"]}]},
+                                  "eic": {"w": [{"equals-ignore-case": "ABC"}]}}
+    words = eventbus.RuleIndex(word_rules)
+    assert words.match({"w": "abc"}) == {"exact", "not-x", "eic"}
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0, {"low"}), (1, {"low"}), (1.5, {"low", "mid"}), (2, {"low", "mid", "edge"}), (2.5, {"mid", "high"}),
+    (3, {"mid", "high"}), (3.5, {"high"}), (4, set()),
+])
+def test_ranges_with_exclusive_bounds_between_other_end_points(value: float, expected: set[str]) -> None:
+    rules: dict[str, Any] = {
+        "low": {"n": [{"numeric": ["<=", 2]}]},
+        "mid": {"n": [{"numeric": [">", 1, "<=", 3]}]},
+        "high": {"n": [{"numeric": [">", 2, "<", 4]}]},
+        "edge": {"n": [{"numeric": ["=", 2]}]},
+    }
+    assert eventbus.RuleIndex(rules).match({"n": value}) == expected
