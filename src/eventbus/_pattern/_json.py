@@ -108,7 +108,8 @@ def parse_event_text(text: str | bytes | bytearray | memoryview) -> tuple[tuple[
         if not isinstance(text, (bytes, bytearray, memoryview)):
             raise ValidationError(EVENT_NOT_VALID)
         try:
-            text = bytes(text).decode(json.detect_encoding(bytes(text)), "surrogatepass")
+            data = bytes(text)  # one copy (a memoryview, a bytearray)
+            text = data.decode(json.detect_encoding(data), "surrogatepass")
         except (ValueError, TypeError):
             raise ValidationError(EVENT_NOT_VALID) from None
     try:

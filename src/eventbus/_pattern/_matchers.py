@@ -35,6 +35,7 @@ __all__ = [
     "AnythingButPrefix",
     "AnythingButSuffix",
     "AnythingButWildcard",
+    "EXACT_INTS",
     "BigNumber",
     "Cidr",
     "EqualsIgnoreCase",
@@ -116,7 +117,7 @@ class BigNumber:
             return Decimal(self.text)
 
 
-_EXACT_INTS = 2**53  # every integer up to this size is a double
+EXACT_INTS = 2**53  # every integer up to this size is a double
 
 
 def _holds(text: str, double: float) -> bool:
@@ -148,7 +149,7 @@ def number_key(value: Any) -> float | None:
     if kind is float:
         return value  # type: ignore[no-any-return]
     if kind is int:
-        if -_EXACT_INTS <= value <= _EXACT_INTS:
+        if -EXACT_INTS <= value <= EXACT_INTS:
             return float(value)
         try:
             double = float(value)
@@ -511,7 +512,7 @@ class Numeric(Matcher):
 
 
 def _num_json(value: float) -> int | float:
-    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    return int(value) if value.is_integer() and abs(value) < EXACT_INTS else value
 
 
 @dataclass(frozen=True, slots=True)

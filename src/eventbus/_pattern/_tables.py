@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._matchers import (
+    EXACT_INTS,
     AnythingBut,
     AnythingButIgnoreCase,
     AnythingButPrefix,
@@ -379,8 +380,6 @@ class PathTables:
         self.constrained |= bit
 
 
-_EXACT_INTS = 2**53  # every integer up to this size is a double
-
 # Values whose table answer one view caches (each of strings and numbers).
 CACHE_SIZE = 4096
 
@@ -451,7 +450,7 @@ class PathView:
                     if bit & alive and not bit & hits and matcher.matches(value):
                         hits |= bit
             return hits
-        if kind is float or (kind is int and -_EXACT_INTS <= value <= _EXACT_INTS):
+        if kind is float or (kind is int and -EXACT_INTS <= value <= EXACT_INTS):
             number = float(value)
             numbers = self.number_cache
             fixed = numbers.get(number)
