@@ -53,6 +53,7 @@ from ._pattern import (
     test_event_pattern,
     wildcard,
 )
+from ._transform import transform_input
 
 __version__ = "0.1.0"
 
@@ -102,6 +103,7 @@ __all__ = [
     "prefix",
     "suffix",
     "test_event_pattern",
+    "transform_input",
     "use_clock",
     "wildcard",
 ]
