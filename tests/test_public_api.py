@@ -149,7 +149,26 @@ def test_the_delivery_layer_does_not_import_upper_layers() -> None:
         for name in _imports(path):
             if name.startswith("eventbus"):
                 assert name.startswith(("eventbus._delivery", "eventbus._clock", "eventbus._exceptions",
-                                        "eventbus._validate", "eventbus._stack")), (path.name, name)
+                                        "eventbus._validate", "eventbus._stack", "eventbus._transform")), (
+                    path.name, name)
+
+
+def test_input_transformation_is_pure() -> None:
+    """``_transform`` sits below delivery and buses: no clock, no threads, no delivery."""
+    for name in _imports(SRC / "_transform.py"):
+        if name.startswith("eventbus"):
+            assert name.startswith(("eventbus._exceptions", "eventbus._validate")), name
+        else:
+            assert name.split(".")[0] in {"__future__", "json", "re", "collections", "dataclasses", "datetime",
+                                          "typing"}, name
+
+
+def test_the_bus_layer_sits_on_the_layers_below() -> None:
+    for path in sorted((SRC / "_bus").glob("*.py")):
+        for name in _imports(path):
+            if name.startswith("eventbus"):
+                assert not name.startswith(("eventbus.testing", "eventbus._pipes", "eventbus._scheduler",
+                                            "eventbus._archive")), (path.name, name)
 
 
 def test_the_clock_imports_nothing_above_it() -> None:

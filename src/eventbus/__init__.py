@@ -5,6 +5,16 @@ The public API lives here; everything else is private.
 
 from __future__ import annotations
 
+from ._bus import (
+    Attempt,
+    EventBus,
+    Journey,
+    PutEventsRequestEntry,
+    PutEventsResponse,
+    PutEventsResultEntry,
+    Rule,
+    TargetDelivery,
+)
 from ._clock import AsyncioClock, Clock, ManualClock, SystemClock, Timer, use_clock
 from ._delivery import (
     DeliveryMetrics,
@@ -27,6 +37,7 @@ from ._exceptions import (
     EventBusError,
     InvalidEventPatternError,
     InvalidFilterPatternError,
+    LimitExceededError,
     LoopBlockingError,
     NonRetryableError,
     QueueFullError,
@@ -59,17 +70,21 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncioClock",
+    "Attempt",
     "Clock",
     "ClockClosedError",
     "DeliveryMetrics",
     "Destination",
+    "EventBus",
     "EventBusError",
     "EventPattern",
     "Function",
     "InvalidEventPatternError",
     "InvalidFilterPatternError",
     "InvocationRecord",
+    "Journey",
     "LambdaContext",
+    "LimitExceededError",
     "LoopBlockingError",
     "ManualClock",
     "MatchType",
@@ -79,15 +94,20 @@ __all__ = [
     "NonRetryableError",
     "Outcome",
     "Outcomes",
+    "PutEventsRequestEntry",
+    "PutEventsResponse",
+    "PutEventsResultEntry",
     "Queue",
     "QueueFullError",
     "QueueStore",
     "ResourceNotFoundError",
     "RetryPolicy",
+    "Rule",
     "RuleIndex",
     "StoredMessage",
     "SystemClock",
     "Target",
+    "TargetDelivery",
     "ThrottlingError",
     "Timer",
     "ValidationError",

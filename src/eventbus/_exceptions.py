@@ -7,6 +7,8 @@ The tree::
     │   └── InvalidEventPatternError     an event pattern AWS would refuse (InvalidEventPatternException)
     ├── ResourceNotFoundError(LookupError)
     │                                    no such rule, function or delivery (ResourceNotFoundException)
+    ├── LimitExceededError               a quota would be exceeded: rules per bus, targets per rule
+    │                                    (LimitExceededException)
     ├── ClockClosedError(RuntimeError)   work given to a clock after shutdown()
     ├── LoopBlockingError(RuntimeError)  a synchronous call that would block the running event loop;
     │                                    the message names the awaitable twin to use instead
@@ -27,6 +29,7 @@ __all__ = [
     "EventBusError",
     "InvalidEventPatternError",
     "InvalidFilterPatternError",
+    "LimitExceededError",
     "LoopBlockingError",
     "NonRetryableError",
     "QueueFullError",
@@ -87,6 +90,13 @@ class ResourceNotFoundError(EventBusError, LookupError):
 
     def __str__(self) -> str:  # LookupError's KeyError-style quoting is not wanted
         return str(self.args[0]) if self.args else ""
+
+
+class LimitExceededError(EventBusError):
+    """A quota would be exceeded (AWS: ``LimitExceededException``), e.g. a sixth
+    target on a rule: ``The requested resource exceeds the maximum number allowed.``"""
+
+    error_code = "LimitExceededException"
 
 
 class ClockClosedError(EventBusError, RuntimeError):

@@ -34,7 +34,7 @@ def test_use_clock_works_as_a_decorator() -> None:
 
 
 def test_use_clock_takes_only_clocks() -> None:
-    with pytest.raises(ValidationError, match="Invalid type for parameter clock"), use_clock("x"):  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="Invalid type for parameter clock"), use_clock("x"):  # type: ignore[type-var]
         pass
     with pytest.raises(ValidationError, match="Invalid type for parameter clock"):
         Queue(clock="x")

@@ -342,7 +342,7 @@ def test_an_asyncio_clock_whose_loop_ends_first_shuts_itself_down(caplog: pytest
     (lambda: ManualClock().call_later(1, print, on_abandon=5), "Invalid type for parameter on_abandon"),  # type: ignore[arg-type]
     (lambda: ManualClock().idle(timeout="x"), "Invalid type for parameter timeout"),  # type: ignore[arg-type]
     (lambda: ManualClock().shutdown(drain="no"), "Invalid type for parameter drain"),  # type: ignore[arg-type]
-    (lambda: use_clock(None).__enter__(), "Invalid type for parameter clock"),  # type: ignore[arg-type]
+    (lambda: use_clock(None).__enter__(), "Invalid type for parameter clock"),  # type: ignore[type-var]
     (lambda: Function(lambda e, c: None, clock=ManualClock()).deliver({}, 5), "Invalid type for parameter"),  # type: ignore[arg-type]
     (lambda: Queue(clock=ManualClock(), region=""), "at 'region'"),
     (lambda: Queue(clock=ManualClock(), account="x y"), "at 'account'"),

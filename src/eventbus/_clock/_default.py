@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from .._exceptions import ValidationError
 from .._validate import check_instance, short
@@ -51,8 +52,11 @@ def resolve_clock(clock: object) -> Clock:
     return checked
 
 
+C = TypeVar("C", bound=Clock)
+
+
 @contextmanager
-def use_clock(clock: Clock) -> Iterator[Clock]:
+def use_clock(clock: C) -> Iterator[C]:
     """Within this block, objects built without ``clock=`` run on ``clock``.  The
     setting is a context variable: it holds in this thread and in asyncio tasks
     started inside the block, not in other threads."""

@@ -18,7 +18,8 @@ from .._clock import Clock, is_async_callable
 from .._exceptions import ValidationError
 from .._validate import wrong_type
 
-__all__ = ["DeliverFn", "Destination", "DestinationLike", "as_destination", "check_same_clock", "describe"]
+__all__ = ["DeliverFn", "DeliverText", "Destination", "DestinationLike", "as_destination", "check_same_clock",
+           "describe", "text_sender"]
 
 
 @runtime_checkable
@@ -35,6 +36,15 @@ class Destination(Protocol):
 
 DestinationLike = Destination | Callable[[Any], object]
 DeliverFn = Callable[[Any, Mapping[str, str] | None], Any]
+DeliverText = Callable[[str, Mapping[str, str] | None], Any]
+
+
+def text_sender(target: object) -> DeliverText | None:
+    """``target.deliver_text`` if it has one: a destination that takes the text as
+    delivered (a queue keeps it as the message body, byte for byte) saves a
+    parse and a dump on every call."""
+    fn = getattr(target, "deliver_text", None)
+    return fn if callable(fn) and not is_async_callable(fn) else None
 
 _VALID = "a Queue, a Function, an object with deliver(payload, attributes), or a callable"
 

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from .._clock import Clock, resolve_clock, run_to_completion
 from .._exceptions import (
@@ -43,8 +43,8 @@ from .._validate import Sealed, check_int
 from ._outcomes import Accounted, Ledger, Outcome, log
 from ._payload import first_kb, loads
 
-__all__ = ["FINAL", "RETRY", "THROTTLE", "EventTooOldError", "Job", "Runner", "error_code", "error_message",
-           "error_text"]
+__all__ = ["FINAL", "RETRY", "THROTTLE", "EventTooOldError", "Job", "Runner", "Trail", "error_code",
+           "error_message", "error_text"]
 
 FINAL, RETRY, THROTTLE = "final", "retry", "throttle"
 
@@ -92,6 +92,18 @@ class KeptError(Exception):
         self.error_code = error_code(exc)
 
 
+class Trail(Protocol):
+    """What follows one delivery from outside (an event's journey): told of each
+    attempt, each failed call, and the end.  Called on the clock's thread; it
+    must be cheap and must not raise."""
+
+    def attempted(self, at: datetime) -> None: ...
+
+    def failed(self, at: datetime, error: str) -> None: ...
+
+    def ended(self, outcome: Outcome, reason: str) -> None: ...
+
+
 @dataclass(eq=False, slots=True)
 class Job:
     """One accepted delivery."""
@@ -101,6 +113,8 @@ class Job:
     attributes: dict[str, str] | None
     accepted_at: datetime
     runner: Runner = field(repr=False)
+    body: str | None = None  # what attempts deliver, when it differs from ``text`` (a transformed event)
+    trail: Trail | None = field(default=None, repr=False)
     calls: int = 0  # calls made (approximateInvokeCount)
     retries: int = 0  # retries counted against the policy
     throttles: int = 0  # throttle retries (not counted against the policy, where they run apart)
@@ -168,7 +182,12 @@ class Runner(Sealed, Accounted):
         """Undo what ``_refuse`` took for a call that went ahead."""
 
     def _succeeded(self, job: Job, result: Any) -> None:
-        self._ledger.end(job.id, Outcome.SUCCEEDED)
+        self._end(job, Outcome.SUCCEEDED)
+
+    def _end(self, job: Job, outcome: Outcome, reason: str = "") -> None:
+        self._ledger.end(job.id, outcome, reason)
+        if job.trail is not None:
+            job.trail.ended(outcome, reason)
 
     @staticmethod
     def _classify(exc: BaseException) -> str:
@@ -177,8 +196,9 @@ class Runner(Sealed, Accounted):
         return THROTTLE if error_code(exc) == "THROTTLING" else RETRY
 
     # -- the machine ------------------------------------------------------------
-    def _accept(self, text: str, attributes: dict[str, str] | None) -> str:
-        job = Job(self._new_id(), text, attributes, self.clock.now(), self)
+    def _accept(self, text: str, attributes: dict[str, str] | None, body: str | None = None,
+                trail: Trail | None = None) -> str:
+        job = Job(self._new_id(), text, attributes, self.clock.now(), self, body, trail)
         self._ledger.accept(job.id)
         try:
             self._schedule(job, None)
@@ -207,6 +227,8 @@ class Runner(Sealed, Accounted):
             return False
         job.calls += 1
         self._ledger.attempt(retry=job.calls > 1)
+        if job.trail is not None:
+            job.trail.attempted(self.clock.now())
         return True
 
     def _attempt(self, job: Job) -> None:
@@ -251,12 +273,14 @@ class Runner(Sealed, Accounted):
             step(job, value)
         except Exception as exc:
             log.exception("eventbus: %s %s: internal error after the call", self._what, job.id)
-            self._ledger.end_if_pending(job.id, Outcome.DROPPED,
-                                        f"internal error after the call: {error_text(exc)}")
+            if self._ledger.is_pending(job.id):
+                self._end(job, Outcome.DROPPED, f"internal error after the call: {error_text(exc)}")
 
     def _failed(self, job: Job, exc: BaseException, kind: str, counter: str | None) -> None:
         if counter is not None:
             self._ledger.add(counter)
+        if job.trail is not None:
+            job.trail.failed(self.clock.now(), error_text(exc))
         if kind == FINAL:
             self._give_up(job, exc, self.FINAL_CONDITION)
         elif kind == THROTTLE and self.THROTTLE_BACKOFF:
@@ -292,13 +316,13 @@ class Runner(Sealed, Accounted):
         if self._dead_letter(job, exc, condition):
             log.warning("eventbus: %s %s failed after %d attempt(s) (%s); dead-lettered", self._what, job.id,
                         job.calls, detail)
-            self._ledger.end(job.id, Outcome.DEAD_LETTERED, detail)
+            self._end(job, Outcome.DEAD_LETTERED, detail)
         else:
             self._drop(job, f"no dead-letter queue or failure destination took it: {detail}")
 
     def _drop(self, job: Job, reason: str) -> None:
         log.warning("eventbus: %s %s dropped after %d attempt(s): %s", self._what, job.id, job.calls, reason)
-        self._ledger.end(job.id, Outcome.DROPPED, reason)
+        self._end(job, Outcome.DROPPED, reason)
 
     def _abandoned(self, job: Job, reason: str) -> None:
         step = f"retry {job.retries + job.throttles}" if job.calls or job.throttles else "the first attempt"
@@ -307,4 +331,4 @@ class Runner(Sealed, Accounted):
     def _interrupted(self, job: Job, exc: BaseException) -> None:
         reason = f"interrupted by {type(exc).__name__}: the attempt did not finish"
         log.error("eventbus: %s %s dropped (%s)", self._what, job.id, reason)
-        self._ledger.end(job.id, Outcome.DROPPED, reason)
+        self._end(job, Outcome.DROPPED, reason)

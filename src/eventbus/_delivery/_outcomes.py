@@ -125,11 +125,9 @@ class Ledger:
             except Exception:
                 log.exception("eventbus: an outcome listener failed on delivery %s", delivery_id)
 
-    def end_if_pending(self, delivery_id: str, outcome: Outcome, reason: str) -> None:
+    def is_pending(self, delivery_id: str) -> bool:
         with self._lock:
-            pending = delivery_id in self._pending
-        if pending:
-            self.end(delivery_id, outcome, reason)
+            return delivery_id in self._pending
 
     def snapshot(self) -> DeliveryMetrics:
         with self._lock:

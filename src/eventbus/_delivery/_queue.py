@@ -154,6 +154,11 @@ class Queue(Sealed):
         ``str`` arrives as a quoted JSON string, as from an EventBridge target)."""
         self._send(to_text(payload, "payload"), attributes)
 
+    def deliver_text(self, text: str, attributes: Mapping[str, Any] | None = None) -> None:
+        """The destination protocol's text form: ``text`` becomes the message body
+        as it is (what an EventBridge target puts on an SQS queue)."""
+        self._send(text, attributes)
+
     def _send(self, body: str, attributes: Mapping[str, Any] | None) -> str:
         if not body:
             raise ValidationError("The request must contain the parameter MessageBody.")

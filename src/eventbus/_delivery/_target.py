@@ -16,11 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from .._clock import Clock
+from .._exceptions import ValidationError
+from .._transform import WHOLE_EVENT, Context, TargetInput, compile_input, event_time
 from .._validate import check_instance, check_name, check_str
-from ._destinations import Destination, DestinationLike, as_destination, describe
-from ._engine import Job, Runner, error_class, error_code, error_message, error_text
-from ._outcomes import log
-from ._payload import first_kb, to_attributes, to_text
+from ._destinations import Destination, DestinationLike, as_destination, describe, text_sender
+from ._engine import Job, Runner, Trail, error_class, error_code, error_message, error_text
+from ._outcomes import Outcome, log
+from ._payload import first_kb, loads, to_attributes, to_text
 from ._retry import RetryPolicy
 
 __all__ = ["Target"]
@@ -30,9 +33,17 @@ class Target(Runner):
     """A destination (a ``Queue``, ``Function``, event bus or callable, sync or
     ``async def``) with EventBridge's retries and dead-letter queue.
 
-    ``Target(destination, *, target_id="target", rule_arn="", retry_policy=None,
+    ``Target(destination, *, target_id="target", rule_arn="", input=None,
+    input_path=None, input_transformer=None, retry_policy=None,
     dead_letter_queue=None, clock=None, seed=None, outcome_retention=10_000)``.
     Settings are read-only once built.
+
+    ``input`` (JSON text sent as is), ``input_path`` (a JSONPath selecting part
+    of the event) and ``input_transformer`` (``{"InputPathsMap": {...},
+    "InputTemplate": "..."}``) are AWS's three ways to change what the
+    destination receives; at most one.  The dead-letter queue always receives
+    the original event.  A target built without ``clock=`` runs on its
+    destination's clock, and takes its bus's clock when put on a rule.
     """
 
     AGE_CONDITION: ClassVar[str] = "MaximumEventAgeInSeconds"
@@ -46,6 +57,9 @@ class Target(Runner):
         *,
         target_id: str = "target",
         rule_arn: str = "",
+        input: str | None = None,
+        input_path: str | None = None,
+        input_transformer: Mapping[str, Any] | None = None,
         retry_policy: RetryPolicy | None = None,
         dead_letter_queue: Destination | None = None,
         clock: object = None,
@@ -53,33 +67,127 @@ class Target(Runner):
         outcome_retention: int = 10_000,
     ) -> None:
         self.target_id = check_name("Id", target_id, r"[\.\-_A-Za-z0-9]+", 64)
-        self.rule_arn = check_str("rule_arn", rule_arn)
+        self._rule_arn = check_str("rule_arn", rule_arn)
+        self._rule_arn_given = bool(rule_arn)
+        self._input = compile_input(input=input, input_path=input_path, input_transformer=input_transformer,
+                                    target_id=self.target_id)
+        self.input, self.input_path = input, input_path
+        self.input_transformer = None if input_transformer is None else dict(input_transformer)
         self.outcome_retention = outcome_retention
         self.seed = seed
         self.retry_policy = RetryPolicy() if retry_policy is None else check_instance(
             "retry_policy", retry_policy, RetryPolicy, "<class 'eventbus.RetryPolicy'>")
         self.max_retries = self.retry_policy.maximum_retry_attempts
         self.max_age = self.retry_policy.maximum_event_age_in_seconds
+        self._clock_given = clock is not None
+        if clock is None:  # the clock flows from what the target works with
+            clock = _clock_of(destination) or _clock_of(dead_letter_queue)
         self._setup(clock, seed, outcome_retention)
-        self._send, self._async = as_destination(destination, "destination", self.clock, "Target", allow_async=True)
         self.destination = destination
-        self.arn = describe(destination)
         self.dead_letter_queue = dead_letter_queue
-        self._dead_letter_fn = None if dead_letter_queue is None else as_destination(
-            dead_letter_queue, "dead_letter_queue", self.clock, "Target")[0]
+        self._connect()
+        self.arn = describe(destination)
         self._what = f"target {self.target_id} -> {self.arn}"
+        self._owner: object = None
         self._sealed = True
+
+    def _connect(self) -> None:
+        """Check the destinations against this target's clock, and keep how to call them."""
+        self._send, self._async = as_destination(self.destination, "destination", self.clock, "Target",
+                                                 allow_async=True)
+        self._send_text = text_sender(self.destination)
+        self._forward = getattr(self.destination, "_forwarded", None)
+        self._dead_letter_fn = None
+        self._dead_letter_text = None
+        if self.dead_letter_queue is not None:
+            self._dead_letter_fn = as_destination(self.dead_letter_queue, "dead_letter_queue", self.clock,
+                                                  "Target")[0]
+            self._dead_letter_text = text_sender(self.dead_letter_queue)
+
+    @property
+    def rule_arn(self) -> str:
+        """The ARN of the rule this target belongs to (its bus sets it)."""
+        return self._rule_arn
 
     def __repr__(self) -> str:
         return f"<Target {self.target_id} -> {self.arn}>"
 
     def deliver(self, event: Any, attributes: Mapping[str, Any] | None = None) -> str:
         """Accept ``event`` (a JSON value) for delivery, with optional message
-        attributes; returns the delivery id.  Both are copied now."""
-        return self._accept(to_text(event, "event"), to_attributes(attributes))
+        attributes; returns the delivery id.  Both are copied now.  The target's
+        input settings apply (``<aws.events.rule-name>`` is read from
+        ``rule_arn``); when they deliver nothing for this event, the delivery
+        ends at once as ``DROPPED``, with the reason."""
+        text = to_text(event, "event")
+        if self._input is WHOLE_EVENT:
+            return self._accept(text, to_attributes(attributes))
+        name = self._rule_arn.rpartition("/")[2]
+        body = self._input.render(event, text, Context(name, self._rule_arn, event_time(self.clock.now())))
+        if body is None:
+            return self._not_delivered(text, None)
+        return self._accept(text, to_attributes(attributes), body)
+
+    # -- what a bus uses ----------------------------------------------------------
+    @property
+    def transform(self) -> TargetInput:
+        """The compiled input settings."""
+        return self._input
+
+    def _attach(self, owner: object, clock: Clock, rule_arn: str) -> None:
+        """Put this target on a rule (``owner``): it takes the bus's clock if it was
+        built without one and has delivered nothing, and the rule's ARN."""
+        if self._owner is not None and self._owner is not owner:
+            raise ValidationError(f"Target {self.target_id} is already on {self._owner!r}: a Target belongs to one "
+                                  "rule (build another for this one)")
+        if clock is not self.clock:
+            if self._clock_given or self._has_clocked_destination() or self.metrics.accepted:
+                raise ValidationError(
+                    f"Target {self.target_id} runs on {self.clock!r}, but this rule's bus runs on {clock!r}: "
+                    "objects that work together must share one clock (build the target and its destinations "
+                    "with the bus's clock=, or inside `with eventbus.use_clock(clock):`)")
+            self._sealed = False
+            try:
+                self.clock = clock
+                self._rng = clock.random() if self.seed is None else self._rng
+                self._connect()
+            finally:
+                self._sealed = True
+        if self._rule_arn_given and self._rule_arn != rule_arn:
+            raise ValidationError(f"Target {self.target_id} was built with rule_arn={self._rule_arn!r}, but the rule "
+                                  f"is {rule_arn}")
+        self._owner = owner
+        self._rule_arn = rule_arn
+
+    def _detach(self, owner: object) -> None:
+        if self._owner is owner:
+            self._owner = None
+
+    def _has_clocked_destination(self) -> bool:
+        return _clock_of(self.destination) is not None or _clock_of(self.dead_letter_queue) is not None
+
+    def _accept_event(self, text: str, body: str | None, trail: Trail | None) -> str:
+        """A bus's fast path: the event's text (shared by every target of the event)
+        and what this target delivers (``None``: the text itself)."""
+        return self._accept(text, None, body, trail)
+
+    def _not_delivered(self, text: str, trail: Trail | None) -> str:
+        """An event the input settings deliver nothing for: accepted and ended at
+        once as ``DROPPED``, with the reason (never silently)."""
+        job = Job(self._new_id(), text, None, self.clock.now(), self, None, trail)
+        self._ledger.accept(job.id)
+        reason = self._input.why_dropped()
+        log.info("eventbus: %s %s: nothing to deliver: %s", self._what, job.id, reason)
+        self._end(job, Outcome.DROPPED, reason)
+        return job.id
 
     def _call(self, job: Job) -> Any:
-        return self._send(job.payload(), dict(job.attributes) if job.attributes else None)
+        body = job.text if job.body is None else job.body
+        attributes = dict(job.attributes) if job.attributes else None
+        if self._forward is not None:
+            return self._forward(body, job.trail)
+        if self._send_text is not None:
+            return self._send_text(body, attributes)
+        return self._send(_value(body), attributes)
 
     def _retry_delay(self, job: Job) -> float:
         return self.retry_policy.delay(job.retries + 1, self._rng)
@@ -98,7 +206,10 @@ class Target(Runner):
         if condition is not None:
             attributes["EXHAUSTED_RETRY_CONDITION"] = condition
         try:
-            self._dead_letter_fn(job.payload(), attributes)
+            if self._dead_letter_text is not None:
+                self._dead_letter_text(job.text, attributes)
+            else:
+                self._dead_letter_fn(job.payload(), attributes)
         except Exception as dlq_exc:
             self._ledger.add("failed_to_dlq")
             log.error("eventbus: %s: the dead-letter queue refused delivery %s: %s", self._what, job.id,
@@ -107,3 +218,19 @@ class Target(Runner):
         self._ledger.add("sent_to_dlq")
         return True
 
+
+
+def _clock_of(thing: object) -> Clock | None:
+    clock = getattr(thing, "clock", None)
+    if not isinstance(clock, Clock):
+        clock = getattr(getattr(thing, "__self__", None), "clock", None)
+    return clock if isinstance(clock, Clock) else None
+
+
+def _value(body: str) -> Any:
+    """What a callable receives: the delivered text as a JSON value, or as a ``str``
+    when it is not JSON (a plain-text template)."""
+    try:
+        return loads(body)
+    except ValidationError:
+        return body

@@ -1,0 +1,494 @@
+"""EventBus: rules, targets, PutEvents, and every event's journey.
+
+A bus owns its rules (compiled into one ``RuleIndex``; a disabled rule is
+kept but taken out of the index, so it matches nothing) and their targets
+(``Target`` objects from the delivery runtime, bound to the bus's clock and
+to their rule's ARN).  ``put_events`` checks the request as AWS does, builds
+each event's envelope, matches it once, and hands each matched target the
+event's text (made once per event) and what the target's input settings
+make of it; the target delivers it later, on the clock, with its retry
+policy and dead-letter queue.  Nothing runs inline: ``put_events`` returns
+before any target is called.
+
+Bus to bus: a target may be another ``EventBus`` on the same clock.  As in
+AWS, an event may cross one bus-to-bus hop: an event that arrived from
+another bus and is routed on to a third fails that delivery with AWS's
+``THIRD_ACCOUNT_HOP_DETECTED`` (not retried; dead-lettered if the target has
+a dead-letter queue), so loops end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
+
+from .._clock import resolve_clock
+from .._delivery import DeliveryMetrics, RetryPolicy, Target
+from .._exceptions import (
+    LimitExceededError,
+    NonRetryableError,
+    ResourceNotFoundError,
+    ValidationError,
+)
+from .._pattern import RuleIndex
+from .._transform import WHOLE_EVENT, Context, event_time
+from .._validate import ACCOUNT, REGION, Sealed, check_instance, check_int, check_name, check_str, short, wrong_type
+from ._entries import (
+    Accepted,
+    EntryError,
+    PutEventsRequestEntry,
+    PutEventsResponse,
+    PutEventsResultEntry,
+    check_request,
+    read_entry,
+)
+from ._journey import Journey, Journeys
+
+__all__ = ["EventBus", "Rule"]
+
+log = logging.getLogger("eventbus.bus")
+
+RULE_NAME: Final = r"[\.\-_A-Za-z0-9]+"
+BUS_NAME: Final = r"[/\.\-_A-Za-z0-9]+"
+MAX_TARGETS: Final = 5  # per rule (AWS's quota)
+MAX_PUT_TARGETS: Final = 10  # per put_targets call
+MAX_DESCRIPTION: Final = 512
+STATES: Final = ("ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_HOP: Final = "THIRD_ACCOUNT_HOP_DETECTED"
+F = TypeVar("F", bound=Callable[..., Any])
+State = Literal["ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """A rule as ``describe_rule`` shows it (a snapshot; change it with ``put_rule``)."""
+
+    name: str
+    arn: str
+    event_pattern: str | None
+    state: State
+    description: str | None
+    event_bus_name: str
+
+    def as_aws(self) -> dict[str, Any]:
+        """AWS's DescribeRule shape."""
+        out: dict[str, Any] = {"Name": self.name, "Arn": self.arn}
+        if self.event_pattern is not None:
+            out["EventPattern"] = self.event_pattern
+        out["State"] = self.state
+        if self.description is not None:
+            out["Description"] = self.description
+        out["EventBusName"] = self.event_bus_name
+        out["CreatedBy"] = self.arn.split(":")[4]
+        return out
+
+
+class _RuleEntry:
+    """A rule and what the bus keeps with it."""
+
+    __slots__ = ("matched", "record", "targets")
+
+    def __init__(self, record: Rule) -> None:
+        self.record = record
+        self.targets: dict[str, Target] = {}
+        self.matched = 0  # events that matched it while enabled (MatchedEvents)
+
+
+class EventBus(Sealed):
+    """An EventBridge event bus, in process.
+
+    ``EventBus(name="default", *, clock=None, account="123456789012",
+    region="us-east-1", max_rules=300, journey_retention=10_000, seed=None)``.
+    ``max_rules`` is AWS's quota of rules per bus (adjustable there, and here).
+    """
+
+    def __init__(
+        self,
+        name: str = "default",
+        *,
+        clock: object = None,
+        account: str = "123456789012",
+        region: str = "us-east-1",
+        max_rules: int = 300,
+        journey_retention: int = 10_000,
+        seed: int | None = None,
+    ) -> None:
+        self.name = check_name("name", name, BUS_NAME, 256)
+        self.clock = resolve_clock(clock)
+        self.account = check_name("account", account, ACCOUNT)
+        self.region = check_name("region", region, REGION)
+        self.arn = f"arn:aws:events:{self.region}:{self.account}:event-bus/{self.name}"
+        self.max_rules = check_int("max_rules", max_rules, 1)
+        self.seed = seed
+        self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
+        self._lock = threading.RLock()  # writers (rules, targets) take turns; put_events reads snapshots
+        self._rules: dict[str, _RuleEntry] = {}
+        self._index: RuleIndex[str] = RuleIndex()
+        self._routes: dict[str, tuple[Target, ...]] = {}  # enabled rule -> its targets (replaced, never changed)
+        self._journeys = Journeys(journey_retention)
+        self.journey_retention = journey_retention
+        self._counts = {"events": 0, "unmatched": 0, "triggered_rules": 0, "failed_entries": 0}
+        self._counts_lock = threading.Lock()
+        self._sealed = True
+
+    def __repr__(self) -> str:
+        return f"<EventBus {self.name} rules={len(self._rules)}>"
+
+    # -- rules ------------------------------------------------------------------
+    def _rule_arn(self, name: str) -> str:
+        path = name if self.name == "default" else f"{self.name}/{name}"
+        return f"arn:aws:events:{self.region}:{self.account}:rule/{path}"
+
+    def _entry(self, name: object) -> _RuleEntry:
+        name = check_name("Name", name, RULE_NAME, 64)
+        entry = self._rules.get(name)
+        if entry is None:
+            raise ResourceNotFoundError(f"Rule {name} does not exist on EventBus {self.name}.")
+        return entry
+
+    def put_rule(self, name: str, *, event_pattern: str | Mapping[str, Any] | None = None,
+                 state: State = "ENABLED", description: str | None = None) -> str:
+        """Create or update a rule (AWS's PutRule); returns its ARN.  Updating keeps
+        its targets; ``event_pattern`` is JSON text or a mapping."""
+        check_name("Name", name, RULE_NAME, 64)
+        if state not in STATES:
+            raise ValidationError(f"1 validation error detected: Value '{short(state)}' at 'state' failed to satisfy "
+                                  "constraint: Member must satisfy enum value set: [" + ", ".join(STATES) + "]")
+        if description is not None:
+            check_str("Description", description)
+            if len(description) > MAX_DESCRIPTION:
+                raise ValidationError(f"1 validation error detected: Value '{short(description)}' at 'description' "
+                                      "failed to satisfy constraint: Member must have length less than or equal to "
+                                      f"{MAX_DESCRIPTION}")
+        if event_pattern is None:
+            raise ValidationError("Parameter(s) EventPattern or ScheduleExpression must be specified.")
+        if isinstance(event_pattern, Mapping):
+            try:
+                text = json.dumps(event_pattern, ensure_ascii=False, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ValidationError(f"Event pattern is not valid. Reason: {exc}") from None
+        elif isinstance(event_pattern, str):
+            text = event_pattern
+        else:
+            raise wrong_type("EventPattern", event_pattern, "<class 'str'>")
+        probe: RuleIndex[str] = RuleIndex()
+        probe.add(name, text)  # compiled (and refused) before anything changes
+        arn = self._rule_arn(name)
+        with self._lock:
+            entry = self._rules.get(name)
+            if entry is None and len(self._rules) >= self.max_rules:
+                raise LimitExceededError("The requested resource exceeds the maximum number allowed.")
+            record = Rule(name=name, arn=arn, event_pattern=text, state=state, description=description,
+                          event_bus_name=self.name)
+            if entry is None:
+                entry = self._rules[name] = _RuleEntry(record)
+            else:
+                entry.record = record
+            if state == "DISABLED":
+                if name in self._index:
+                    self._index.remove(name)
+            else:
+                self._index.add(name, probe.pattern(name))
+            self._reroute(entry)
+        return arn
+
+    def _reroute(self, entry: _RuleEntry) -> None:
+        """Publish the rule's current targets to ``put_events`` (a new tuple each time)."""
+        name = entry.record.name
+        if entry.record.state == "DISABLED" or name not in self._rules:
+            self._routes.pop(name, None)
+        else:
+            self._routes[name] = tuple(entry.targets.values())
+
+    def delete_rule(self, name: str) -> None:
+        """Delete a rule (AWS: only once it has no targets; deleting an absent rule is not an error)."""
+        check_name("Name", name, RULE_NAME, 64)
+        with self._lock:
+            entry = self._rules.get(name)
+            if entry is None:
+                return
+            if entry.targets:
+                raise ValidationError("Rule can't be deleted since it has targets.")
+            del self._rules[name]
+            if name in self._index:
+                self._index.remove(name)
+            self._routes.pop(name, None)
+
+    def describe_rule(self, name: str) -> Rule:
+        """The rule (``Rule.as_aws()`` gives AWS's DescribeRule shape)."""
+        return self._entry(name).record
+
+    def list_rules(self, prefix: str | None = None) -> list[Rule]:
+        """The rules whose names start with ``prefix``, sorted by name."""
+        if prefix is not None:
+            check_name("NamePrefix", prefix, RULE_NAME, 64)
+        with self._lock:
+            return [entry.record for name, entry in sorted(self._rules.items())
+                    if prefix is None or name.startswith(prefix)]
+
+    def enable_rule(self, name: str) -> None:
+        self._set_state(name, "ENABLED")
+
+    def disable_rule(self, name: str) -> None:
+        self._set_state(name, "DISABLED")
+
+    def _set_state(self, name: str, state: State) -> None:
+        with self._lock:
+            entry = self._entry(name)
+            record = entry.record
+            self.put_rule(name, event_pattern=record.event_pattern, state=state, description=record.description)
+
+    # -- targets ----------------------------------------------------------------
+    def put_targets(self, rule: str, targets: Iterable[Target]) -> None:
+        """Add targets to a rule, or replace those with the same ``target_id`` (AWS's
+        PutTargets).  At most 10 per call and 5 per rule; all or none are put."""
+        if isinstance(targets, Target):
+            raise wrong_type("Targets", targets, "a list of Target")
+        listed = list(targets)
+        if not listed:
+            raise ValidationError("Invalid length for parameter Targets, value: 0, valid min length: 1")
+        if len(listed) > MAX_PUT_TARGETS:
+            raise ValidationError("1 validation error detected: Value at 'targets' failed to satisfy constraint: "
+                                  f"Member must have length less than or equal to {MAX_PUT_TARGETS}")
+        for target in listed:
+            check_instance("Targets[]", target, Target, "<class 'eventbus.Target'>")
+        ids = [target.target_id for target in listed]
+        if len(set(ids)) != len(ids):
+            duplicate = next(i for i in ids if ids.count(i) > 1)
+            raise ValidationError(f"Target {duplicate} appears more than once in this request.")
+        with self._lock:
+            entry = self._entry(rule)
+            after = dict(entry.targets)
+            for target in listed:
+                after[target.target_id] = target
+            if len(after) > MAX_TARGETS:
+                raise LimitExceededError("The requested resource exceeds the maximum number allowed.")
+            attached: list[Target] = []
+            try:
+                for target in listed:
+                    if entry.targets.get(target.target_id) is not target:
+                        target._attach(entry, self.clock, entry.record.arn)
+                        attached.append(target)
+            except BaseException:
+                for target in attached:
+                    target._detach(entry)
+                raise
+            for target in listed:
+                old = entry.targets.get(target.target_id)
+                if old is not None and old is not target:
+                    old._detach(entry)
+            entry.targets = after
+            self._reroute(entry)
+
+    def remove_targets(self, rule: str, ids: Iterable[str]) -> None:
+        """Take targets off a rule by id (AWS's RemoveTargets); absent ids are ignored.
+        Deliveries already accepted still end as they would have."""
+        listed = [ids] if isinstance(ids, str) else list(ids)
+        for target_id in listed:
+            check_name("Ids[]", target_id, RULE_NAME, 64)
+        with self._lock:
+            entry = self._entry(rule)
+            for target_id in listed:
+                target = entry.targets.pop(target_id, None)
+                if target is not None:
+                    target._detach(entry)
+            self._reroute(entry)
+
+    def list_targets_by_rule(self, rule: str) -> list[Target]:
+        """The rule's targets, in the order they were first put."""
+        with self._lock:
+            return list(self._entry(rule).targets.values())
+
+    # -- events -----------------------------------------------------------------
+    def put_events(self, entries: Iterable[PutEventsRequestEntry]) -> PutEventsResponse:
+        """AWS's PutEvents: up to 10 entries; returns ``{"FailedEntryCount": n,
+        "Entries": [...]}`` in request order.  Request-level problems raise
+        ``ValidationError``; an entry AWS would fail is listed with its
+        ``ErrorCode`` and ``ErrorMessage``.  No target runs before this returns."""
+        checked = check_request(entries)
+        results: list[PutEventsResultEntry] = []
+        failed = 0
+        for raw in checked:
+            read = read_entry(raw)
+            if isinstance(read, Accepted) and read.bus_name is not None and read.bus_name not in (self.name,
+                                                                                                  self.arn):
+                read = EntryError("ResourceNotFoundException", f"Event bus {read.bus_name} does not exist.")
+            if isinstance(read, EntryError):
+                failed += 1
+                results.append({"ErrorCode": read.code, "ErrorMessage": read.message})
+                continue
+            results.append({"EventId": self._route(self._envelope(read), 0)})
+        if failed:
+            with self._counts_lock:
+                self._counts["failed_entries"] += failed
+            log.info("eventbus: bus %s: %d of %d PutEvents entries failed", self.name, failed, len(checked))
+        return {"FailedEntryCount": failed, "Entries": results}
+
+    def publish(self, *, source: str, detail_type: str, detail: Mapping[str, Any] | None = None,
+                resources: Iterable[str] = (), time: Any = None) -> str:
+        """Put one event, Python-style: ``detail`` a mapping; returns the event id,
+        or raises ``ValidationError`` with AWS's entry error."""
+        try:
+            detail_text = _COMPACT.encode(dict(detail or {}))
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"MalformedDetail: Detail is malformed. ({exc})") from None
+        entry: dict[str, Any] = {"Source": source, "DetailType": detail_type, "Detail": detail_text,
+                                 "Resources": list(resources)}
+        if time is not None:
+            entry["Time"] = time
+        result = self.put_events([entry])["Entries"][0]  # type: ignore[list-item]
+        if "EventId" not in result:
+            raise ValidationError(f"{result.get('ErrorCode')}: {result.get('ErrorMessage')}")
+        return result["EventId"]
+
+    def on(self, pattern: str | Mapping[str, Any], *, name: str | None = None,
+           retry_policy: RetryPolicy | None = None, dead_letter_queue: Any = None) -> Callable[[F], F]:
+        """Decorator: subscribe a function (sync or ``async def``) to events matching
+        ``pattern``, through ``put_rule`` and ``put_targets`` (the rule is named after
+        the function unless ``name`` is given).  The function receives the event."""
+        def subscribe(fn: F) -> F:
+            rule = name if name is not None else _rule_name_for(fn)
+            self.put_rule(rule, event_pattern=pattern)
+            target = Target(fn, target_id=_target_id_for(fn), retry_policy=retry_policy,
+                            dead_letter_queue=dead_letter_queue, clock=self.clock)
+            self.put_targets(rule, [target])
+            return fn
+        return subscribe
+
+    def _envelope(self, read: Accepted) -> dict[str, Any]:
+        now = self.clock.now()
+        return {
+            "version": "0",
+            "id": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+            "detail-type": read.detail_type,
+            "source": read.source,
+            "account": self.account,
+            "time": event_time(read.time or now),
+            "region": self.region,
+            "resources": read.resources,
+            "detail": read.detail,
+        }
+
+    def _route(self, event: dict[str, Any], hops: int) -> str:
+        """Match one event and hand it to every target of every matched rule."""
+        event_id: str = event["id"]
+        now = self.clock.now()
+        journey = self._journeys.start(event_id, self.name, event["source"], event["detail-type"], now)
+        matched = sorted(self._index.match(event))
+        routes = self._routes
+        enabled = [rule for rule in matched if rule in routes]  # (a rule disabled since the match is skipped)
+        journey.rules = tuple(enabled)
+        with self._counts_lock:
+            self._counts["events"] += 1
+            self._counts["triggered_rules"] += len(enabled)
+            if not enabled:
+                self._counts["unmatched"] += 1
+        if not enabled:
+            log.debug("eventbus: bus %s: event %s (%s / %s) matched no rule", self.name, event_id, event["source"],
+                      event["detail-type"])
+            return event_id
+        text = _COMPACT.encode(event)
+        ingestion = event_time(now)
+        for rule in enabled:
+            entry = self._rules.get(rule)
+            if entry is None:
+                continue
+            entry.matched += 1
+            context: Context | None = None
+            for target in routes[rule]:
+                delivery = journey._delivery(rule, target.target_id)
+                delivery.hops = hops
+                transform = target.transform
+                if transform is WHOLE_EVENT:
+                    body = None
+                else:
+                    if context is None:
+                        context = Context(rule, entry.record.arn, ingestion)
+                    body = transform.render(event, text, context)
+                    if body is None:
+                        delivery.delivery_id = target._not_delivered(text, delivery)
+                        continue
+                delivery.delivery_id = target._accept_event(text, body, delivery)
+        return event_id
+
+    # -- as a target of another bus ----------------------------------------------
+    def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None) -> None:
+        """The destination protocol: ``payload`` is a whole event (with its envelope),
+        routed on this bus as it is."""
+        self._receive(payload, 0)
+
+    def _forwarded(self, text: str, trail: object) -> None:
+        """An event from another bus's target (``text`` as that target delivers it)."""
+        hops = getattr(trail, "hops", 0)
+        try:
+            event = json.loads(text)
+        except ValueError:
+            raise ValidationError("Parameter Event is not valid.") from None
+        if hops >= 1:
+            event_id = event.get("id", "?") if isinstance(event, dict) else "?"
+            raise NonRetryableError(f"Event ingestion rejected for event {event_id} because an event can be sent to "
+                                    "an event bus target only once. This event was previously delivered to an "
+                                    "event bus target.", error_code=_HOP)
+        self._receive(event, hops + 1)
+
+    def _receive(self, event: Any, hops: int) -> None:
+        if not isinstance(event, dict) or not all(isinstance(event.get(key), str) for key in
+                                                  ("id", "source", "detail-type")) \
+                or not isinstance(event.get("detail", {}), dict):
+            raise ValidationError("Parameter Event is not valid.")
+        self._route(event, hops)
+
+    # -- what happened ------------------------------------------------------------
+    def journey(self, event_id: str) -> Journey:
+        """What happened to one event (``ResourceNotFoundError`` if it is not kept)."""
+        return self._journeys.get(event_id)
+
+    def journeys(self, *, rule: str | None = None, matched: bool | None = None) -> list[Journey]:
+        """The kept journeys, oldest first: all, those that matched ``rule``, or
+        (``matched=False``) those that matched no rule."""
+        found = list(self._journeys)
+        if rule is not None:
+            found = [journey for journey in found if rule in journey.rules]
+        if matched is not None:
+            found = [journey for journey in found if journey.matched is matched]
+        return found
+
+    def metrics(self, rule: str | None = None) -> dict[str, int]:
+        """EventBridge's metrics, by their CloudWatch names: for the bus, or one rule."""
+        with self._lock:
+            entries = [self._entry(rule)] if rule is not None else list(self._rules.values())
+            per_target = [target.metrics for entry in entries for target in entry.targets.values()]
+        total = DeliveryMetrics(**{field: sum(getattr(m, field) for m in per_target)
+                                   for field in DeliveryMetrics.__dataclass_fields__})
+        out = {
+            "MatchedEvents": sum(entry.matched for entry in entries),
+            "Invocations": total.accepted,
+            "FailedInvocations": total.dead_lettered + total.dropped,
+            "InvocationsSentToDLQ": total.sent_to_dlq,
+            "InvocationsFailedToBeSentToDLQ": total.failed_to_dlq,
+            "RetryInvocationAttempts": total.retries,
+        }
+        if rule is None:
+            with self._counts_lock:
+                out["TriggeredRules"] = self._counts["triggered_rules"]
+                out["Events"] = self._counts["events"]
+                out["UnmatchedEvents"] = self._counts["unmatched"]
+                out["FailedEntries"] = self._counts["failed_entries"]
+        return out
+
+
+def _rule_name_for(fn: Callable[..., Any]) -> str:
+    name = re.sub(r"[^\.\-_A-Za-z0-9]", "-", getattr(fn, "__qualname__", "") or "handler")
+    return name[:64] or "handler"
+
+
+def _target_id_for(fn: Callable[..., Any]) -> str:
+    return _rule_name_for(fn)
