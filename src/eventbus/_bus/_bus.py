@@ -31,7 +31,9 @@ from typing import Any, Final, Literal, TypeVar
 
 from .._clock import resolve_clock
 from .._delivery import DeliveryMetrics, RetryPolicy, Target
+from .._delivery._engine import Fanout, Job
 from .._exceptions import (
+    ClockClosedError,
     LimitExceededError,
     NonRetryableError,
     ResourceNotFoundError,
@@ -314,6 +316,8 @@ class EventBus(Sealed):
         ``ValidationError``; an entry AWS would fail is listed with its
         ``ErrorCode`` and ``ErrorMessage``.  No target runs before this returns."""
         checked = check_request(entries)
+        if self.clock.closed:
+            raise ClockClosedError(f"The clock of event bus {self.name} has been shut down")
         results: list[PutEventsResultEntry] = []
         failed = 0
         for raw in checked:
@@ -397,6 +401,8 @@ class EventBus(Sealed):
             return event_id
         text = _COMPACT.encode(event)
         ingestion = event_time(now)
+        fan_out = self.clock._one_at_a_time
+        batch: list[Job] = []
         for rule in enabled:
             entry = self._rules.get(rule)
             if entry is None:
@@ -404,20 +410,36 @@ class EventBus(Sealed):
             entry.matched += 1
             context: Context | None = None
             for target in routes[rule]:
-                delivery = journey._delivery(rule, target.target_id)
-                delivery.hops = hops
+                delivery = journey._delivery(rule, target.target_id, hops)
                 transform = target.transform
-                if transform is WHOLE_EVENT:
-                    body = None
-                else:
+                body: str | None = None
+                if transform is not WHOLE_EVENT:
                     if context is None:
                         context = Context(rule, entry.record.arn, ingestion)
                     body = transform.render(event, text, context)
                     if body is None:
                         delivery.delivery_id = target._not_delivered(text, delivery)
                         continue
-                delivery.delivery_id = target._accept_event(text, body, delivery)
+                job = target._prepare(text, body, delivery, now)
+                delivery.delivery_id = job.id
+                if fan_out and not target._async:
+                    batch.append(job)
+                else:
+                    self._start(job)
+        if batch:
+            fanout = Fanout(batch)
+            try:
+                self.clock._post(None, fanout, f"event {event_id} to {len(batch)} targets", fanout.abandoned, False)
+            except ClockClosedError:
+                fanout.abandoned("the clock was shut down")
         return event_id
+
+    @staticmethod
+    def _start(job: Job) -> None:
+        try:
+            job.runner._schedule(job, None)
+        except ClockClosedError:
+            job.abandoned("the clock was shut down")
 
     # -- as a target of another bus ----------------------------------------------
     def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None) -> None:

@@ -52,29 +52,26 @@ class TargetDelivery:
         self.reason = ""
         self._lock = lock
 
-    # -- the Trail protocol (called by the delivery runtime) -------------------
+    # -- the Trail protocol (called by the delivery runtime, one call at a time per
+    # delivery; each write is one atomic step, so readers need no lock) --------
     def attempted(self, at: datetime) -> None:
-        with self._lock:
-            self._attempts.append(Attempt(at))
+        self._attempts.append(Attempt(at))
 
     def failed(self, at: datetime, error: str) -> None:
-        with self._lock:
-            attempts = self._attempts
-            if attempts and attempts[-1].error is None:
-                attempts[-1] = Attempt(attempts[-1].at, error)
-            else:  # refused before a call (throttled): recorded as a failed attempt at that time
-                attempts.append(Attempt(at, error))
+        attempts = self._attempts
+        if attempts and attempts[-1].error is None:
+            attempts[-1] = Attempt(attempts[-1].at, error)
+        else:  # refused before a call (throttled): recorded as a failed attempt at that time
+            attempts.append(Attempt(at, error))
 
     def ended(self, outcome: Outcome, reason: str) -> None:
-        with self._lock:
-            self.outcome = outcome
-            self.reason = reason
+        self.reason = reason
+        self.outcome = outcome  # (last: a reader that sees the outcome sees the reason)
 
     # -- reading ----------------------------------------------------------------
     @property
     def attempts(self) -> tuple[Attempt, ...]:
-        with self._lock:
-            return tuple(self._attempts)
+        return tuple(self._attempts)
 
     @property
     def ended_as(self) -> str:
@@ -103,8 +100,9 @@ class Journey:
         self._deliveries: list[TargetDelivery] = []
         self._lock = lock
 
-    def _delivery(self, rule: str, target_id: str) -> TargetDelivery:
+    def _delivery(self, rule: str, target_id: str, hops: int) -> TargetDelivery:
         delivery = TargetDelivery(rule, target_id, self._lock)
+        delivery.hops = hops
         self._deliveries.append(delivery)
         return delivery
 

@@ -187,6 +187,10 @@ class Clock(Sealed, ABC):
 
     _rng_source: random.Random | None = None
     _seed_value: int | None = None
+    # Whether the clock runs its callbacks one after another in one thread (a
+    # ManualClock): then work due together may share one timer at no cost in
+    # parallelism (a bus hands an event's targets to one "fan-out" timer).
+    _one_at_a_time: bool = False
 
     def _seed(self, seed: int | None) -> None:
         if seed is not None:

@@ -44,6 +44,8 @@ class ManualClock(Clock):
     ``seed`` fixes the ids and jitter of everything built on this clock.
     """
 
+    _one_at_a_time = True
+
     def __init__(self, start: datetime | None = None, *, seed: int | None = 0) -> None:
         if start is None:
             start = datetime(2024, 1, 1, tzinfo=UTC)

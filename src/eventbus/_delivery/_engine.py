@@ -22,12 +22,13 @@ here, once.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from .._clock import Clock, resolve_clock, run_to_completion
@@ -43,7 +44,7 @@ from .._validate import Sealed, check_int
 from ._outcomes import Accounted, Ledger, Outcome, log
 from ._payload import first_kb, loads
 
-__all__ = ["FINAL", "RETRY", "THROTTLE", "EventTooOldError", "Job", "Runner", "Trail", "error_code",
+__all__ = ["FINAL", "RETRY", "THROTTLE", "EventTooOldError", "Fanout", "Job", "Runner", "Trail", "error_code",
            "error_message", "error_text"]
 
 FINAL, RETRY, THROTTLE = "final", "retry", "throttle"
@@ -156,9 +157,19 @@ class Runner(Sealed, Accounted):
         self.clock: Clock = resolve_clock(clock)
         self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
         self._ledger = Ledger(check_int("outcome_retention", retention, 0))
+        self._ids = itertools.count(1)
+        self._max_age_delta = timedelta(seconds=self.max_age)
+        self._id_prefix = f"{self._rng.getrandbits(32):08x}-"
 
     def _new_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _prepare(self, text: str, body: str | None, trail: Trail | None, now: datetime) -> Job:
+        """Accept a delivery without scheduling it (a bus's fan-out schedules many
+        at once).  Its id is cheap: this runner's prefix and a sequence number."""
+        job = Job(f"{self._id_prefix}{next(self._ids)}", text, None, now, self, body, trail)
+        self._ledger.accept(job.id)
+        return job
 
     # -- what subclasses say ----------------------------------------------------
     def _call(self, job: Job) -> Any:  # pragma: no cover - abstract
@@ -214,8 +225,9 @@ class Runner(Sealed, Accounted):
 
     def _start(self, job: Job) -> bool:
         """Checks before a call; ``True`` to make it."""
-        age = (self.clock.now() - job.accepted_at).total_seconds()
-        if age > self.max_age:
+        now = self.clock.now()
+        if now - job.accepted_at > self._max_age_delta:
+            age = (now - job.accepted_at).total_seconds()
             exc = job.last_error or EventTooOldError(
                 f"the event was {age:.0f} s old before its first attempt (the maximum is {self.max_age} s)")
             self._give_up(job, exc, self.AGE_CONDITION)
@@ -228,7 +240,7 @@ class Runner(Sealed, Accounted):
         job.calls += 1
         self._ledger.attempt(retry=job.calls > 1)
         if job.trail is not None:
-            job.trail.attempted(self.clock.now())
+            job.trail.attempted(now)
         return True
 
     def _attempt(self, job: Job) -> None:
@@ -332,3 +344,29 @@ class Runner(Sealed, Accounted):
         reason = f"interrupted by {type(exc).__name__}: the attempt did not finish"
         log.error("eventbus: %s %s dropped (%s)", self._what, job.id, reason)
         self._end(job, Outcome.DROPPED, reason)
+
+
+class Fanout:
+    """Many first attempts due at once, on one timer: what a bus does with an
+    event's synchronous targets on a clock that runs callbacks one at a time
+    anyway.  Each attempt is the runner's own (its retries get their own timers);
+    if the run is cut short, the attempts not made end as dropped, with why."""
+
+    __slots__ = ("jobs",)
+
+    def __init__(self, jobs: list[Job]) -> None:
+        self.jobs = jobs
+
+    def __call__(self) -> None:
+        jobs = self.jobs
+        for at, job in enumerate(jobs):
+            try:
+                job.runner._attempt(job)
+            except BaseException as exc:  # interrupted: the rest never started
+                for rest in jobs[at + 1:]:
+                    rest.runner._drop(rest, f"interrupted by {type(exc).__name__} before the first attempt")
+                raise
+
+    def abandoned(self, reason: str) -> None:
+        for job in self.jobs:
+            job.abandoned(reason)

@@ -13,6 +13,7 @@ queue the loss is counted and logged.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -165,11 +166,6 @@ class Target(Runner):
     def _has_clocked_destination(self) -> bool:
         return _clock_of(self.destination) is not None or _clock_of(self.dead_letter_queue) is not None
 
-    def _accept_event(self, text: str, body: str | None, trail: Trail | None) -> str:
-        """A bus's fast path: the event's text (shared by every target of the event)
-        and what this target delivers (``None``: the text itself)."""
-        return self._accept(text, None, body, trail)
-
     def _not_delivered(self, text: str, trail: Trail | None) -> str:
         """An event the input settings deliver nothing for: accepted and ended at
         once as ``DROPPED``, with the reason (never silently)."""
@@ -228,9 +224,18 @@ def _clock_of(thing: object) -> Clock | None:
 
 
 def _value(body: str) -> Any:
-    """What a callable receives: the delivered text as a JSON value, or as a ``str``
-    when it is not JSON (a plain-text template)."""
+    """What a callable receives: the delivered text as a JSON value (a fresh copy
+    each call), or as a ``str`` when it is not JSON (a plain-text template)."""
+    try:
+        value, end = _scan(body, 0)  # the C scanner: the text is compact JSON, most of the time
+    except (StopIteration, ValueError, RecursionError):
+        end = -1
+    if end == len(body):
+        return value
     try:
         return loads(body)
     except ValidationError:
         return body
+
+
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
