@@ -5,6 +5,7 @@ The public API lives here; everything else is private.
 
 from __future__ import annotations
 
+from . import samples
 from ._bus import (
     Attempt,
     EventBus,
@@ -121,6 +122,7 @@ __all__ = [
     "exists",
     "numeric",
     "prefix",
+    "samples",
     "suffix",
     "test_event_pattern",
     "transform_input",

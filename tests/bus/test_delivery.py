@@ -226,9 +226,26 @@ def test_an_event_crosses_one_bus_to_bus_hop_only(clock: ManualClock) -> None:
     assert len(a.journeys()) == 1 and len(b.journeys()) == 1
 
 
-def test_a_bus_target_takes_whole_events_only(bus: EventBus) -> None:
+@pytest.mark.parametrize("event", [
+    {"not": "an event"},
+    {"id": "1", "source": "s", "detail-type": "t", "time": "2024-01-01T00:00:00Z", "region": "us-east-1"},  # account
+    {"id": "1", "account": "1", "source": "s", "detail-type": "t", "time": "x", "region": "r", "detail": []},
+    {"id": "1", "account": "1", "source": "s", "detail-type": "t", "time": "x", "region": "r", "resources": "a"},
+    ["an", "array"],
+])
+def test_a_bus_target_takes_whole_events_only(bus: EventBus, event: Any) -> None:
     with pytest.raises(eventbus.ValidationError, match=r"^Parameter Event is not valid\.$"):
-        bus.deliver({"not": "an event"})
+        bus.deliver(event)
+
+
+def test_a_whole_event_from_outside_is_routed_as_it_is(bus: EventBus, clock: ManualClock) -> None:
+    got: list[Any] = []
+    bus.put_rule("r", event_pattern={"source": ["aws.s3"]})
+    bus.put_targets("r", [Target(got.append)])
+    event = eventbus.samples.s3_object_created(bus=bus)
+    bus.deliver(event)
+    clock.run_until_idle()
+    assert got == [event]
 
 
 # -- threads -------------------------------------------------------------------------------
@@ -264,3 +281,17 @@ def test_put_events_from_many_threads_loses_nothing(clock: ManualClock) -> None:
         thread.join()
     clock.run_until_idle()
     assert sorted(got) == sorted(ids) and len(set(ids)) == 800
+
+
+def test_the_hop_limit_holds_with_journeys_off(clock: ManualClock) -> None:
+    a = EventBus("a", clock=clock, journey_retention=0)
+    b = EventBus("b", clock=clock, journey_retention=0)
+    dlq = Queue("dlq")
+    a.put_rule("to-b", event_pattern={"source": ["shop"]})
+    a.put_targets("to-b", [Target(b, target_id="b")])
+    b.put_rule("to-a", event_pattern={"source": ["shop"]})
+    b.put_targets("to-a", [Target(a, target_id="a", dead_letter_queue=dlq)])
+    put(a)
+    clock.run_until_idle()
+    assert [m.attributes["ERROR_CODE"] for m in dlq.receive(10)] == ["THIRD_ACCOUNT_HOP_DETECTED"]
+    assert a.metrics()["Events"] == 1 and b.metrics()["Events"] == 1

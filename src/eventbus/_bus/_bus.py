@@ -27,11 +27,13 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 
 from .._clock import resolve_clock
 from .._delivery import DeliveryMetrics, RetryPolicy, Target
-from .._delivery._engine import Fanout, Job
+from .._delivery._engine import Fanout, Job, Trail
+from .._delivery._outcomes import Outcome
 from .._exceptions import (
     ClockClosedError,
     LimitExceededError,
@@ -51,7 +53,7 @@ from ._entries import (
     check_request,
     read_entry,
 )
-from ._journey import Journey, Journeys
+from ._journey import Journey, Journeys, TargetDelivery
 
 __all__ = ["EventBus", "Rule"]
 
@@ -65,6 +67,7 @@ MAX_DESCRIPTION: Final = 512
 STATES: Final = ("ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
 _COMPACT: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _HOP: Final = "THIRD_ACCOUNT_HOP_DETECTED"
+_ENVELOPE: Final = ("id", "account", "source", "time", "region", "detail-type")
 F = TypeVar("F", bound=Callable[..., Any])
 State = Literal["ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"]
 
@@ -385,11 +388,14 @@ class EventBus(Sealed):
         """Match one event and hand it to every target of every matched rule."""
         event_id: str = event["id"]
         now = self.clock.now()
-        journey = self._journeys.start(event_id, self.name, event["source"], event["detail-type"], now)
+        journeys = self._journeys
+        journey = journeys.start(event_id, self.name, event["source"], event["detail-type"], now) \
+            if journeys.retention else None
         matched = sorted(self._index.match(event))
         routes = self._routes
         enabled = [rule for rule in matched if rule in routes]  # (a rule disabled since the match is skipped)
-        journey.rules = tuple(enabled)
+        if journey is not None:
+            journey.rules = tuple(enabled)
         with self._counts_lock:
             self._counts["events"] += 1
             self._counts["triggered_rules"] += len(enabled)
@@ -410,7 +416,13 @@ class EventBus(Sealed):
             entry.matched += 1
             context: Context | None = None
             for target in routes[rule]:
-                delivery = journey._delivery(rule, target.target_id, hops)
+                delivery: Trail | None
+                if journey is not None:
+                    delivery = journey._delivery(rule, target.target_id, hops)
+                elif target._forward is not None:  # (the hop count must travel, journeys or not)
+                    delivery = _Hops(hops)
+                else:
+                    delivery = None
                 transform = target.transform
                 body: str | None = None
                 if transform is not WHOLE_EVENT:
@@ -418,10 +430,13 @@ class EventBus(Sealed):
                         context = Context(rule, entry.record.arn, ingestion)
                     body = transform.render(event, text, context)
                     if body is None:
-                        delivery.delivery_id = target._not_delivered(text, delivery)
+                        dropped = target._not_delivered(text, delivery)
+                        if isinstance(delivery, TargetDelivery):
+                            delivery.delivery_id = dropped
                         continue
                 job = target._prepare(text, body, delivery, now)
-                delivery.delivery_id = job.id
+                if isinstance(delivery, TargetDelivery):
+                    delivery.delivery_id = job.id
                 if fan_out and not target._async:
                     batch.append(job)
                 else:
@@ -462,9 +477,10 @@ class EventBus(Sealed):
         self._receive(event, hops + 1)
 
     def _receive(self, event: Any, hops: int) -> None:
-        if not isinstance(event, dict) or not all(isinstance(event.get(key), str) for key in
-                                                  ("id", "source", "detail-type")) \
-                or not isinstance(event.get("detail", {}), dict):
+        """A whole event from outside put_events: it must have the envelope
+        ``test_event_pattern`` requires (AWS's ``Parameter Event is not valid.``)."""
+        if not isinstance(event, dict) or not all(isinstance(event.get(key), str) for key in _ENVELOPE) \
+                or not isinstance(event.get("detail", {}), dict) or not isinstance(event.get("resources", []), list):
             raise ValidationError("Parameter Event is not valid.")
         self._route(event, hops)
 
@@ -505,6 +521,25 @@ class EventBus(Sealed):
                 out["UnmatchedEvents"] = self._counts["unmatched"]
                 out["FailedEntries"] = self._counts["failed_entries"]
         return out
+
+
+class _Hops:
+    """The one thing a delivery must carry when journeys are off: how many
+    bus-to-bus hops its event has made (a bus target reads it)."""
+
+    __slots__ = ("hops",)
+
+    def __init__(self, hops: int) -> None:
+        self.hops = hops
+
+    def attempted(self, at: datetime) -> None:
+        pass
+
+    def failed(self, at: datetime, error: str) -> None:
+        pass
+
+    def ended(self, outcome: Outcome, reason: str) -> None:
+        pass
 
 
 def _rule_name_for(fn: Callable[..., Any]) -> str:

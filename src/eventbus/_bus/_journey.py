@@ -6,8 +6,9 @@ delivery runtime tells of every attempt, failed call and end).  The bus
 keeps the ``retention`` most recent journeys (10,000 by default; 0 keeps
 none) so a long-running service does not grow; counters stay exact.
 
-Journeys are written on the clock's thread and read from any thread: a
-reader sees a consistent snapshot (``Journey.snapshot``) under the store's lock.
+Journeys are written by the bus and the delivery runtime and read from any
+thread: each write is one atomic step (an append, an assignment), so a
+reader sees each delivery before or after a step, never half-way.
 """
 
 from __future__ import annotations
@@ -40,29 +41,43 @@ class Attempt:
 class TargetDelivery:
     """One target's delivery of one event (the delivery runtime's ``Trail``)."""
 
-    __slots__ = ("_attempts", "_lock", "delivery_id", "hops", "outcome", "reason", "rule", "target_id")
+    __slots__ = ("_log", "delivery_id", "hops", "outcome", "reason", "rule", "target_id")
 
-    def __init__(self, rule: str, target_id: str, lock: threading.Lock) -> None:
+    def __init__(self, rule: str, target_id: str, hops: int) -> None:
         self.rule = rule
         self.target_id = target_id
         self.delivery_id = ""
-        self.hops = 0  # bus-to-bus hops the event had made when it reached this bus
-        self._attempts: list[Attempt] = []
+        self.hops = hops  # bus-to-bus hops the event had made when it reached this bus
+        # The attempts, kept small (a bus keeps thousands of these): None before the
+        # first, the time alone for one attempt that has not failed (the common
+        # case), else a list of (time, error or None).
+        self._log: datetime | list[tuple[datetime, str | None]] | None = None
         self.outcome: Outcome | None = None  # None while pending
         self.reason = ""
-        self._lock = lock
 
     # -- the Trail protocol (called by the delivery runtime, one call at a time per
     # delivery; each write is one atomic step, so readers need no lock) --------
     def attempted(self, at: datetime) -> None:
-        self._attempts.append(Attempt(at))
+        log = self._log
+        if log is None:
+            self._log = at
+        elif isinstance(log, list):
+            log.append((at, None))
+        else:
+            self._log = [(log, None), (at, None)]
 
     def failed(self, at: datetime, error: str) -> None:
-        attempts = self._attempts
-        if attempts and attempts[-1].error is None:
-            attempts[-1] = Attempt(attempts[-1].at, error)
-        else:  # refused before a call (throttled): recorded as a failed attempt at that time
-            attempts.append(Attempt(at, error))
+        log = self._log
+        if log is None:  # refused before a call (throttled): a failed attempt at that time
+            self._log = [(at, error)]
+        elif isinstance(log, list):
+            last_at, last_error = log[-1]
+            if last_error is None:
+                log[-1] = (last_at, error)
+            else:
+                log.append((at, error))
+        else:
+            self._log = [(log, error)]
 
     def ended(self, outcome: Outcome, reason: str) -> None:
         self.reason = reason
@@ -71,7 +86,12 @@ class TargetDelivery:
     # -- reading ----------------------------------------------------------------
     @property
     def attempts(self) -> tuple[Attempt, ...]:
-        return tuple(self._attempts)
+        log = self._log
+        if log is None:
+            return ()
+        if isinstance(log, list):
+            return tuple(Attempt(at, error) for at, error in list(log))
+        return (Attempt(log),)
 
     @property
     def ended_as(self) -> str:
@@ -81,16 +101,15 @@ class TargetDelivery:
 
     def __repr__(self) -> str:
         return (f"<TargetDelivery rule={self.rule} target={self.target_id} {self.ended_as} "
-                f"attempts={len(self._attempts)}>")
+                f"attempts={len(self.attempts)}>")
 
 
 class Journey:
     """What happened to one event on one bus."""
 
-    __slots__ = ("_deliveries", "_lock", "bus", "detail_type", "event_id", "ingested_at", "rules", "source")
+    __slots__ = ("_deliveries", "bus", "detail_type", "event_id", "ingested_at", "rules", "source")
 
-    def __init__(self, event_id: str, bus: str, source: str, detail_type: str, ingested_at: datetime,
-                 lock: threading.Lock) -> None:
+    def __init__(self, event_id: str, bus: str, source: str, detail_type: str, ingested_at: datetime) -> None:
         self.event_id = event_id
         self.bus = bus
         self.source = source
@@ -98,19 +117,16 @@ class Journey:
         self.ingested_at = ingested_at
         self.rules: tuple[str, ...] = ()  # the enabled rules the event matched, sorted
         self._deliveries: list[TargetDelivery] = []
-        self._lock = lock
 
     def _delivery(self, rule: str, target_id: str, hops: int) -> TargetDelivery:
-        delivery = TargetDelivery(rule, target_id, self._lock)
-        delivery.hops = hops
+        delivery = TargetDelivery(rule, target_id, hops)
         self._deliveries.append(delivery)
         return delivery
 
     @property
     def deliveries(self) -> tuple[TargetDelivery, ...]:
         """One per (matched rule, target), in the order they were handed out."""
-        with self._lock:
-            return tuple(self._deliveries)
+        return tuple(self._deliveries)
 
     @property
     def matched(self) -> bool:
@@ -150,7 +166,7 @@ class Journeys:
         self._kept: OrderedDict[str, Journey] = OrderedDict()
 
     def start(self, event_id: str, bus: str, source: str, detail_type: str, at: datetime) -> Journey:
-        journey = Journey(event_id, bus, source, detail_type, at, self._lock)
+        journey = Journey(event_id, bus, source, detail_type, at)
         if self.retention:
             with self._lock:
                 self._kept[event_id] = journey
