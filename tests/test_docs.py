@@ -1,4 +1,4 @@
-"""The examples in docs/delivery.md run and print what the page says."""
+"""The examples in the docs run and print what the pages say."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).parents[1] / "docs" / "delivery.md"
-BLOCKS = re.findall(r"```python\n(.*?)```\n(?:\n*```(?:text)?\n(.*?)```)?", DOC.read_text(), re.S)
+DOCS = Path(__file__).parents[1] / "docs"
+PAGES = {"delivery.md": 5, "bus.md": 2, "input-transformers.md": 3}  # each page, and how many examples it has at least
+BLOCKS = [(page, i, code, expected) for page in PAGES for i, (code, expected) in enumerate(
+    re.findall(r"```python\n(.*?)```\n(?:\n*```(?:text)?\n(.*?)```)?", (DOCS / page).read_text(), re.S))]
 
 
-def test_the_page_has_examples() -> None:
-    assert len(BLOCKS) >= 5
+@pytest.mark.parametrize("page", PAGES)
+def test_the_page_has_examples(page: str) -> None:
+    assert sum(1 for found, *_ in BLOCKS if found == page) >= PAGES[page]
 
 
-@pytest.mark.parametrize(("code", "expected"), BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_delivery_doc_example(code: str, expected: str) -> None:
+@pytest.mark.parametrize(("page", "number", "code", "expected"), BLOCKS, ids=[f"{p}-block{i}" for p, i, *_ in BLOCKS])
+def test_doc_example(page: str, number: int, code: str, expected: str) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     if expected:
