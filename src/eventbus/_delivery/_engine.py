@@ -159,7 +159,7 @@ class Runner(Sealed, Accounted):
         self._ledger = Ledger(check_int("outcome_retention", retention, 0))
         self._ids = itertools.count(1)
         self._max_age_delta = timedelta(seconds=self.max_age)
-        self._id_prefix = f"{self._rng.getrandbits(32):08x}-"
+        self._id_prefix = ""  # drawn on first use, so that runners a bus never uses draw nothing
 
     def _new_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -167,7 +167,10 @@ class Runner(Sealed, Accounted):
     def _prepare(self, text: str, body: str | None, trail: Trail | None, now: datetime) -> Job:
         """Accept a delivery without scheduling it (a bus's fan-out schedules many
         at once).  Its id is cheap: this runner's prefix and a sequence number."""
-        job = Job(f"{self._id_prefix}{next(self._ids)}", text, None, now, self, body, trail)
+        prefix = self._id_prefix
+        if not prefix:
+            prefix = self._id_prefix = f"{self._rng.getrandbits(32):08x}-"
+        job = Job(f"{prefix}{next(self._ids)}", text, None, now, self, body, trail)
         self._ledger.accept(job.id)
         return job
 
