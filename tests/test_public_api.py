@@ -116,6 +116,11 @@ def test_demo_runs_and_shows_matches() -> None:
     assert "attempts: flaky +0s, broken +0s, flaky +60s, broken +60s, flaky +180s, broken +180s" in result.stdout
     assert "save-order succeeded on attempt 3" in result.stdout
     assert "check-order: 1 dead-lettered, 2 retries, 0 dropped" in result.stdout
+    # the bus: a transformer, a failing target and its DLQ, a journey
+    assert 'shipping queue holds {"ship": "o-17", "to": "Lyon", "rule": "order-placed"}' in result.stdout
+    assert "rule order-placed -> target billing: dead_lettered (MaximumRetryAttempts" in result.stdout
+    assert "the second event: matched no rule" in result.stdout
+    assert "InvocationsSentToDLQ=1 UnmatchedEvents=1" in result.stdout
 
 
 def test_unknown_command_prints_usage() -> None:

@@ -1,4 +1,4 @@
-"""``python -m eventbus demo``: a short tour of the matcher and the delivery runtime."""
+"""``python -m eventbus demo``: a short tour of the matcher, an event bus and the delivery runtime."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import sys
 from typing import Any
 
 from . import (
+    EventBus,
     Function,
     InvalidEventPatternError,
     ManualClock,
     Queue,
+    RetryPolicy,
     RuleIndex,
+    Target,
     compile_pattern,
     numeric,
     prefix,
@@ -49,7 +52,7 @@ RULES: dict[str, PatternSource] = {
 
 
 def demo() -> None:
-    print("eventbus demo: EventBridge event patterns, matched in process\n")
+    print("eventbus demo: Amazon EventBridge in process\n")
     print("Event:", json.dumps(EVENT["detail"]), "from", EVENT["source"], EVENT["region"])
     index = RuleIndex()
     for name, pattern in RULES.items():
@@ -114,9 +117,53 @@ def delivery_demo() -> None:
           f"{bad.metrics.dropped} dropped")
 
 
+def bus_demo() -> None:
+    print("\nAn event bus: rules, an input transformer, a failing target and its DLQ, on virtual time:")
+    clock = ManualClock()
+    bus = EventBus("shop", clock=clock)
+    shipping, dlq = Queue("shipping", clock=clock), Queue("billing-dlq", clock=clock)
+
+    def bill(event: Any) -> None:
+        raise ConnectionError("billing service unavailable")
+
+    bus.put_rule("order-placed", event_pattern={"source": ["shop.orders"], "detail-type": ["Order Placed"]})
+    bus.put_targets("order-placed", [
+        Target(shipping, target_id="shipping", input_transformer={
+            "InputPathsMap": {"order": "$.detail.order", "city": "$.detail.address.city"},
+            "InputTemplate": '{"ship": <order>, "to": <city>, "rule": <aws.events.rule-name>}'}),
+        Target(bill, target_id="billing", dead_letter_queue=dlq, retry_policy=RetryPolicy(maximum_retry_attempts=2)),
+    ])
+    bus.put_rule("big-orders", event_pattern={"detail": {"total": [{"numeric": [">=", 100]}]}})
+    big: list[Any] = []
+    bus.put_targets("big-orders", [Target(big.append, target_id="audit", input_path="$.detail.total")])
+    response = bus.put_events([
+        {"Source": "shop.orders", "DetailType": "Order Placed",
+         "Detail": json.dumps({"order": "o-17", "total": 120, "address": {"city": "Lyon"}})},
+        {"Source": "shop.orders", "DetailType": "Order Cancelled", "Detail": json.dumps({"order": "o-9"})},
+        {"Source": "shop.orders", "DetailType": "Order Placed", "Detail": "not json"},
+    ])
+    print(f"  put_events -> FailedEntryCount {response['FailedEntryCount']}: {response['Entries'][2]}")
+    print(f"  before the clock runs: {len(shipping)} messages (no target runs inside put_events)")
+    clock.run_until_idle()  # every delivery, retries included, in no time
+    print(f"  shipping queue holds {shipping.receive()[0].body}")
+    print(f"  audit target got {big}")
+    dead = dlq.receive()[0]
+    print(f"  billing gave up; its DLQ holds the original event ({json.loads(dead.body)['detail']}) with "
+          f"ERROR_CODE={dead.attributes['ERROR_CODE']}, RETRY_ATTEMPTS={dead.attributes['RETRY_ATTEMPTS']}")
+    print("  journey of the first event:")
+    for line in bus.journey(response["Entries"][0]["EventId"]).describe().splitlines():
+        print("    " + line)
+    print("  the second event:", bus.journey(response["Entries"][1]["EventId"]).describe().split(": ")[-1])
+    metrics = bus.metrics()
+    print(f"  metrics: MatchedEvents={metrics['MatchedEvents']} Invocations={metrics['Invocations']} "
+          f"FailedInvocations={metrics['FailedInvocations']} InvocationsSentToDLQ={metrics['InvocationsSentToDLQ']}"
+          f" UnmatchedEvents={metrics['UnmatchedEvents']}")
+
+
 def main(argv: list[str]) -> int:
     if argv[1:2] in ([], ["demo"]):
         demo()
+        bus_demo()
         delivery_demo()
         return 0
     print("usage: python -m eventbus demo", file=sys.stderr)
