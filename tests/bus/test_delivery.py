@@ -86,6 +86,8 @@ def test_a_template_that_is_not_json_for_this_event_is_dropped_and_says_why(bus:
     assert delivery.outcome is Outcome.DROPPED
     assert delivery.reason == "the InputTemplate did not make valid JSON for this event"
     assert delivery.attempts == ()
+    [target] = bus.list_targets_by_rule("r")
+    assert target.outcomes[delivery.delivery_id] == (Outcome.DROPPED, delivery.reason)  # the same delivery
     assert bus.journey(fine).deliveries[0].outcome is Outcome.SUCCEEDED
     metrics = bus.metrics("r")
     assert (metrics["Invocations"], metrics["FailedInvocations"]) == (2, 1)
@@ -145,7 +147,9 @@ def test_journeys_show_rules_targets_attempts_and_ends(bus: EventBus, clock: Man
     assert journey.done
     first = journey.deliveries[0]
     assert [a.error for a in first.attempts] == ["TimeoutError: slow", None]
-    assert first.outcome is Outcome.SUCCEEDED and first.delivery_id
+    assert first.outcome is Outcome.SUCCEEDED
+    [target] = bus.list_targets_by_rule("a")
+    assert target.outcomes[first.delivery_id] == (Outcome.SUCCEEDED, "")
     text = journey.describe()
     assert f"event {event_id} (shop / t) on bus default" in text and "matched a, b" in text
     assert "rule a -> target s: succeeded" in text and "attempt 1 at 2024-01-01T00:00:00Z: TimeoutError: slow" in text

@@ -53,7 +53,7 @@ from ._entries import (
     check_request,
     read_entry,
 )
-from ._journey import Journey, Journeys, TargetDelivery
+from ._journey import Journey, Journeys
 
 __all__ = ["EventBus", "Rule"]
 
@@ -430,13 +430,9 @@ class EventBus(Sealed):
                         context = Context(rule, entry.record.arn, ingestion)
                     body = transform.render(event, text, context)
                     if body is None:
-                        dropped = target._not_delivered(text, delivery)
-                        if isinstance(delivery, TargetDelivery):
-                            delivery.delivery_id = dropped
+                        target._not_delivered(text, delivery)
                         continue
                 job = target._prepare(text, body, delivery, now)
-                if isinstance(delivery, TargetDelivery):
-                    delivery.delivery_id = job.id
                 if fan_out and not target._async:
                     batch.append(job)
                 else:
@@ -527,10 +523,11 @@ class _Hops:
     """The one thing a delivery must carry when journeys are off: how many
     bus-to-bus hops its event has made (a bus target reads it)."""
 
-    __slots__ = ("hops",)
+    __slots__ = ("delivery_id", "hops")
 
     def __init__(self, hops: int) -> None:
         self.hops = hops
+        self.delivery_id = ""
 
     def attempted(self, at: datetime) -> None:
         pass

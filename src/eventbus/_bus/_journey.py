@@ -1,8 +1,9 @@
 """Every event's journey: which rules matched, each target's attempts, where it ended.
 
 A ``Journey`` is made when a bus accepts an event.  The bus writes the rules
-that matched; each target's delivery gets a ``TargetDelivery`` (the ``Trail`` the
-delivery runtime tells of every attempt, failed call and end).  The bus
+that matched; each target's delivery gets a ``Trail`` (which the delivery
+runtime tells of every attempt, failed call and end); readers get
+``TargetDelivery`` snapshots.  The bus
 keeps the ``retention`` most recent journeys (10,000 by default; 0 keeps
 none) so a long-running service does not grow; counters stay exact.
 
@@ -24,7 +25,7 @@ from .._delivery import Outcome
 from .._exceptions import ResourceNotFoundError
 from .._validate import check_int, check_str
 
-__all__ = ["Attempt", "TargetDelivery", "Journey", "Journeys"]
+__all__ = ["Attempt", "Journey", "Journeys", "TargetDelivery", "Trail"]
 
 PENDING: Final = "pending"
 
@@ -38,25 +39,49 @@ class Attempt:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
 class TargetDelivery:
-    """One target's delivery of one event (the delivery runtime's ``Trail``)."""
+    """One target's delivery of one event, as it stands when read (a snapshot)."""
 
-    __slots__ = ("_log", "delivery_id", "hops", "outcome", "reason", "rule", "target_id")
+    rule: str
+    target_id: str
+    delivery_id: str
+    attempts: tuple[Attempt, ...]
+    outcome: Outcome | None  # None while pending
+    reason: str
 
-    def __init__(self, rule: str, target_id: str, hops: int) -> None:
+    @property
+    def ended_as(self) -> str:
+        """``succeeded``, ``dead_lettered``, ``dropped``, or ``pending``."""
+        return PENDING if self.outcome is None else self.outcome.value
+
+
+# A delivery that has ended is kept as a plain tuple of atoms (strings, times,
+# an enum member): the garbage collector stops tracking such tuples, so a bus
+# that keeps thousands of journeys adds nothing to each collection.
+_Ended = tuple[str, str, str, tuple[tuple[datetime, str | None], ...], Outcome, str]
+
+
+class Trail:
+    """A delivery while it is under way: the delivery runtime's ``Trail`` (told of
+    every attempt, failed call and end).  At the end it leaves a tuple in its
+    journey's place and is dropped."""
+
+    __slots__ = ("_at", "_journey", "_log", "delivery_id", "hops", "rule", "target_id")
+
+    def __init__(self, journey: Journey, at: int, rule: str, target_id: str, hops: int) -> None:
+        self._journey = journey
+        self._at = at
         self.rule = rule
         self.target_id = target_id
         self.delivery_id = ""
         self.hops = hops  # bus-to-bus hops the event had made when it reached this bus
-        # The attempts, kept small (a bus keeps thousands of these): None before the
-        # first, the time alone for one attempt that has not failed (the common
-        # case), else a list of (time, error or None).
+        # the attempts, kept small: None before the first, the time alone for one
+        # attempt that has not failed (the common case), else [(time, error), ...]
         self._log: datetime | list[tuple[datetime, str | None]] | None = None
-        self.outcome: Outcome | None = None  # None while pending
-        self.reason = ""
 
-    # -- the Trail protocol (called by the delivery runtime, one call at a time per
-    # delivery; each write is one atomic step, so readers need no lock) --------
+    # -- the Trail protocol (one call at a time per delivery; each write is one
+    # atomic step, so readers need no lock) ---------------------------------------
     def attempted(self, at: datetime) -> None:
         log = self._log
         if log is None:
@@ -80,28 +105,26 @@ class TargetDelivery:
             self._log = [(log, error)]
 
     def ended(self, outcome: Outcome, reason: str) -> None:
-        self.reason = reason
-        self.outcome = outcome  # (last: a reader that sees the outcome sees the reason)
+        self._journey._deliveries[self._at] = (self.rule, self.target_id, self.delivery_id, self._attempts(),
+                                               outcome, reason)
 
-    # -- reading ----------------------------------------------------------------
-    @property
-    def attempts(self) -> tuple[Attempt, ...]:
+    def _attempts(self) -> tuple[tuple[datetime, str | None], ...]:
         log = self._log
         if log is None:
             return ()
-        if isinstance(log, list):
-            return tuple(Attempt(at, error) for at, error in list(log))
-        return (Attempt(log),)
+        return tuple(log) if isinstance(log, list) else ((log, None),)
 
-    @property
-    def ended_as(self) -> str:
-        """``succeeded``, ``dead_lettered``, ``dropped``, or ``pending``."""
-        outcome = self.outcome
-        return PENDING if outcome is None else outcome.value
+    def snapshot(self) -> TargetDelivery:
+        return TargetDelivery(self.rule, self.target_id, self.delivery_id,
+                              tuple(Attempt(at, error) for at, error in self._attempts()), None, "")
 
-    def __repr__(self) -> str:
-        return (f"<TargetDelivery rule={self.rule} target={self.target_id} {self.ended_as} "
-                f"attempts={len(self.attempts)}>")
+
+def _snapshot(entry: Trail | _Ended) -> TargetDelivery:
+    if isinstance(entry, Trail):
+        return entry.snapshot()
+    rule, target_id, delivery_id, attempts, outcome, reason = entry
+    return TargetDelivery(rule, target_id, delivery_id, tuple(Attempt(at, error) for at, error in attempts),
+                          outcome, reason)
 
 
 class Journey:
@@ -116,17 +139,17 @@ class Journey:
         self.detail_type = detail_type
         self.ingested_at = ingested_at
         self.rules: tuple[str, ...] = ()  # the enabled rules the event matched, sorted
-        self._deliveries: list[TargetDelivery] = []
+        self._deliveries: list[Trail | _Ended] = []
 
-    def _delivery(self, rule: str, target_id: str, hops: int) -> TargetDelivery:
-        delivery = TargetDelivery(rule, target_id, hops)
-        self._deliveries.append(delivery)
-        return delivery
+    def _delivery(self, rule: str, target_id: str, hops: int) -> Trail:
+        trail = Trail(self, len(self._deliveries), rule, target_id, hops)
+        self._deliveries.append(trail)
+        return trail
 
     @property
     def deliveries(self) -> tuple[TargetDelivery, ...]:
         """One per (matched rule, target), in the order they were handed out."""
-        return tuple(self._deliveries)
+        return tuple(_snapshot(entry) for entry in list(self._deliveries))
 
     @property
     def matched(self) -> bool:
@@ -136,7 +159,7 @@ class Journey:
     @property
     def done(self) -> bool:
         """Whether every delivery has ended."""
-        return all(delivery.outcome is not None for delivery in self.deliveries)
+        return not any(isinstance(entry, Trail) for entry in list(self._deliveries))
 
     def describe(self) -> str:
         """The journey as lines of text, for people (logs, a test failure, a demo)."""

@@ -94,9 +94,12 @@ class KeptError(Exception):
 
 
 class Trail(Protocol):
-    """What follows one delivery from outside (an event's journey): told of each
-    attempt, each failed call, and the end.  Called on the clock's thread; it
-    must be cheap and must not raise."""
+    """What follows one delivery from outside (an event's journey): given the
+    delivery's id when it is accepted, told of each attempt, each failed call,
+    and the end.  Called on the clock's thread; it must be cheap and must not
+    raise."""
+
+    delivery_id: str
 
     def attempted(self, at: datetime) -> None: ...
 
@@ -171,6 +174,8 @@ class Runner(Sealed, Accounted):
         if not prefix:
             prefix = self._id_prefix = f"{self._rng.getrandbits(32):08x}-"
         job = Job(f"{prefix}{next(self._ids)}", text, None, now, self, body, trail)
+        if trail is not None:
+            trail.delivery_id = job.id
         self._ledger.accept(job.id)
         return job
 
@@ -213,6 +218,8 @@ class Runner(Sealed, Accounted):
     def _accept(self, text: str, attributes: dict[str, str] | None, body: str | None = None,
                 trail: Trail | None = None) -> str:
         job = Job(self._new_id(), text, attributes, self.clock.now(), self, body, trail)
+        if trail is not None:
+            trail.delivery_id = job.id
         self._ledger.accept(job.id)
         try:
             self._schedule(job, None)

@@ -169,8 +169,7 @@ class Target(Runner):
     def _not_delivered(self, text: str, trail: Trail | None) -> str:
         """An event the input settings deliver nothing for: accepted and ended at
         once as ``DROPPED``, with the reason (never silently)."""
-        job = Job(self._new_id(), text, None, self.clock.now(), self, None, trail)
-        self._ledger.accept(job.id)
+        job = self._prepare(text, None, trail, self.clock.now())
         reason = self._input.why_dropped()
         log.info("eventbus: %s %s: nothing to deliver: %s", self._what, job.id, reason)
         self._end(job, Outcome.DROPPED, reason)
