@@ -313,3 +313,47 @@ def test_ranges_with_exclusive_bounds_between_other_end_points(value: float, exp
         "edge": {"n": [{"numeric": ["=", 2]}]},
     }
     assert eventbus.RuleIndex(rules).match({"n": value}) == expected
+
+
+_FACTORY_MATCHERS = [
+    lambda: eventbus.exact(True), lambda: eventbus.exact(False), lambda: eventbus.exact(None),
+    lambda: eventbus.exact(0), lambda: eventbus.exact(5), lambda: eventbus.exact(-0.0), lambda: eventbus.exact(1.5),
+    lambda: eventbus.exact(2**53 + 1), lambda: eventbus.exact("5"), lambda: eventbus.exact(""),
+    lambda: eventbus.exact("10.0.0.1"), lambda: eventbus.prefix("ru"), lambda: eventbus.prefix("RU", ignore_case=True),
+    lambda: eventbus.suffix("un"), lambda: eventbus.suffix("ÜN", ignore_case=True),
+    lambda: eventbus.equals_ignore_case("ßtraße"), lambda: eventbus.anything_but("run", "walk"),
+    lambda: eventbus.anything_but(5, 6), lambda: eventbus.anything_but(prefix="r"),
+    lambda: eventbus.anything_but(suffix=["n", "k"]), lambda: eventbus.anything_but(equals_ignore_case="RUN"),
+    lambda: eventbus.anything_but(wildcard="r*n"), lambda: eventbus.numeric(">", 0, "<=", 5),
+    lambda: eventbus.numeric("=", 5), lambda: eventbus.numeric("<", -1), lambda: eventbus.exists(),
+    lambda: eventbus.cidr("10.0.0.0/8"), lambda: eventbus.cidr("2001:db8::/32"), lambda: eventbus.wildcard("r*n"),
+    lambda: eventbus.wildcard("*"),
+]
+_VALUES = [True, False, None, 0, 1, 5, 5.0, -0.0, 1.5, 2**53 + 1, 2**53, -2, 6, "5", "", "run", "RUN", "rUn",
+           "walk", "ÜN", "sun", "STRASSE", "ßtraße", "10.0.0.1", "10.1.2.3", "11.0.0.1", "2001:db8::1", "::1", [],
+           ["run", "walk"], [5, 6], {"a": 1}]
+
+
+@pytest.mark.parametrize("make", _FACTORY_MATCHERS, ids=[f"matcher{i}" for i in range(len(_FACTORY_MATCHERS))])
+def test_a_matcher_agrees_with_the_reference_on_every_kind_of_value(make: Any) -> None:
+    made: eventbus.Matcher = make()
+    pattern = eventbus.compile_pattern({"f": [made]})
+    for value in _VALUES:
+        event = {"f": value}
+        want = _api.reference_match(pattern, event)
+        assert pattern.matches(event) is want, (made, value)
+        if not isinstance(value, list | dict):
+            assert made.matches(value) is want, (made, value)
+
+
+@pytest.mark.parametrize(("call", "reason"), [
+    (lambda: eventbus.exact([1]), "Match value must be String, number, true, false, or null"),
+    (lambda: eventbus.exact({"prefix": "a", "suffix": "b"}), "Only one key allowed in match expression"),
+    (lambda: eventbus.wildcard("*a*a*a*a*a*a*a*a*a*a*a*a*a*"),
+     "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a "
+     "wildcard character"),
+])
+def test_factories_refuse_what_aws_refuses(call: Any, reason: str) -> None:
+    with pytest.raises(eventbus.InvalidEventPatternError) as raised:
+        call()
+    assert raised.value.reason == reason
