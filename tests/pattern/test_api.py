@@ -347,8 +347,9 @@ def test_a_matcher_agrees_with_the_reference_on_every_kind_of_value(make: Any) -
 
 
 @pytest.mark.parametrize(("call", "reason"), [
-    (lambda: eventbus.exact([1]), "Match value must be String, number, true, false, or null"),
-    (lambda: eventbus.exact({"prefix": "a", "suffix": "b"}), "Only one key allowed in match expression"),
+    (lambda: eventbus.exact([1]), "Match value must be String, number, true, false, or null"),  # type: ignore[arg-type]
+    (lambda: eventbus.exact({"prefix": "a", "suffix": "b"}),  # type: ignore[arg-type]
+     "Only one key allowed in match expression"),
     (lambda: eventbus.wildcard("*a*a*a*a*a*a*a*a*a*a*a*a*a*"),
      "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a "
      "wildcard character"),
