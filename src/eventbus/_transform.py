@@ -8,7 +8,8 @@ EventBridge drops the delivery.
 How a template is filled (AWS's rules, pinned by the AWS-verified vectors in
 ``tests/conformance/input_transform.jsonl``):
 
-* A template whose text starts with ``{`` or ``[`` is a *JSON template*.  A
+* A template whose text starts with ``{`` or ``[`` (after any white space) is
+  a *JSON template*.  A
   placeholder in a value position is written as JSON (a string gets its
   quotes; an object or array is written as is; a path that selected nothing
   is ``""``).  Inside a string literal a string is pasted as it is, not
@@ -37,7 +38,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from ._exceptions import ValidationError
@@ -55,7 +56,6 @@ RESERVED: Final = frozenset({RULE_ARN, RULE_NAME, INGESTION_TIME, EVENT, EVENT_J
 _KEY = re.compile(r"[A-Za-z0-9_\-]{1,256}")
 _PLACEHOLDER = re.compile(r"<([^<>\s]+)>")
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_SPACED = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 _MISSING: Final = object()
 
 
@@ -63,20 +63,31 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_STRICT = json.JSONDecoder(parse_constant=_no_constants)
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is beyond a double")
+    return value
+
+
+# JSON as AWS reads it: no NaN or Infinity, no number beyond a double
+_STRICT = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
 _ALL: Final = object()  # a wildcard step
 
 
 def event_time(when: datetime) -> str:
-    """A time as EventBridge writes ``time`` and the ingestion time: ``2017-12-22T18:43:48Z``."""
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A time as EventBridge writes ``time`` and the ingestion time, in UTC:
+    ``2017-12-22T18:43:48Z`` (a naive time is taken as UTC)."""
+    if when.tzinfo is not None and when.utcoffset():
+        when = when.astimezone(UTC)
+    return f"{when.year:04d}-{when.month:02d}-{when.day:02d}T{when.hour:02d}:{when.minute:02d}:{when.second:02d}Z"
 
 
 # -- JSONPath ----------------------------------------------------------------------
 
 
 _STEP = re.compile(r"""
-    \.(?P<name>[^.\[\]]+)                       # .name  (or .*)
+    \.(?P<name>[^.\[\]\s]+)                     # .name  (or .*); no white space
   | \[\s*(?P<index>-?\d+)\s*\]                  # [0], [-1]
   | \[\s*(?P<star>\*)\s*\]                      # [*]
   | \[\s*'(?P<single>[^']*)'\s*\]               # ['name']
@@ -391,8 +402,8 @@ def compile_input(*, input: object = None, input_path: object = None, input_tran
             raise ValidationError("1 validation error detected: Value at 'targets.1.member.input' failed to "
                                   f"satisfy constraint: Member must have length less than or equal to {MAX_INPUT}")
         try:
-            json.loads(input)
-        except ValueError:
+            _STRICT.decode(input)
+        except (ValueError, RecursionError):
             raise ValidationError(f"Input for target {target_id} is not valid JSON text: {short(input)}") from None
         return _Constant(input)
     if input_path is not None:
@@ -425,17 +436,22 @@ def transform_input(
     compiled = compile_input(input=input, input_path=input_path, input_transformer=input_transformer,
                              target_id="target" if target_id is None else target_id)
     if isinstance(event, str | bytes | bytearray):
-        text = event.decode("utf-8") if isinstance(event, bytes | bytearray) else event
         try:
-            value = json.loads(text)
-        except ValueError:
+            text = event.decode("utf-8") if isinstance(event, bytes | bytearray) else event
+            value = _STRICT.decode(text)
+        except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
             raise ValidationError("Parameter Event is not valid.") from None
     else:
         try:
-            text = _SPACED.encode(event)
-        except (TypeError, ValueError) as exc:
+            text = _COMPACT.encode(event)  # compact: the text a target receives, byte for byte
+        except (TypeError, ValueError, RecursionError) as exc:
             raise ValidationError(f"Parameter Event is not valid: {exc}") from None
         value = event
+    for name, given in (("rule_name", rule_name), ("rule_arn", rule_arn), ("target_id", target_id)):
+        if given is not None and not isinstance(given, str):
+            raise wrong_type(name, given, "<class 'str'>")
+    if ingestion_time is not None and not isinstance(ingestion_time, datetime | str):
+        raise wrong_type("ingestion_time", ingestion_time, "<class 'datetime.datetime'>, <class 'str'>")
     if isinstance(ingestion_time, datetime):
         ingestion_time = event_time(ingestion_time)
     context = Context(rule_name or "", rule_arn or "", ingestion_time or "")

@@ -25,7 +25,7 @@ import random
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
@@ -34,6 +34,7 @@ from .._clock import resolve_clock
 from .._delivery import DeliveryMetrics, RetryPolicy, Target
 from .._delivery._engine import Fanout, Job, Trail
 from .._delivery._outcomes import Outcome
+from .._delivery._payload import to_text
 from .._exceptions import (
     ClockClosedError,
     LimitExceededError,
@@ -42,8 +43,20 @@ from .._exceptions import (
     ValidationError,
 )
 from .._pattern import RuleIndex
+from .._stack import on_a_fresh_stack
 from .._transform import WHOLE_EVENT, Context, event_time
-from .._validate import ACCOUNT, REGION, Sealed, check_instance, check_int, check_name, check_str, short, wrong_type
+from .._validate import (
+    ACCOUNT,
+    REGION,
+    Sealed,
+    check_bool,
+    check_instance,
+    check_int,
+    check_name,
+    check_str,
+    short,
+    wrong_type,
+)
 from ._entries import (
     Accepted,
     EntryError,
@@ -96,15 +109,61 @@ class Rule:
         return out
 
 
+_FIELDS: Final = tuple(DeliveryMetrics.__dataclass_fields__)
+
+
+def _minus(now: DeliveryMetrics, base: DeliveryMetrics) -> dict[str, int]:
+    return {field: getattr(now, field) - getattr(base, field) for field in _FIELDS}
+
+
 class _RuleEntry:
-    """A rule and what the bus keeps with it."""
+    """A rule and what the bus keeps with it, including exact counters: a target
+    counts from when it was put on the rule (its ``baseline``), and a removed or
+    replaced one keeps counting for the rule until its pending deliveries end
+    (``retired``), then is folded into ``folded``."""
 
-    __slots__ = ("matched", "record", "targets")
+    __slots__ = ("baselines", "bus", "folded", "matched", "record", "retired", "targets")
 
-    def __init__(self, record: Rule) -> None:
+    def __init__(self, record: Rule, bus: str) -> None:
         self.record = record
+        self.bus = bus
         self.targets: dict[str, Target] = {}
+        self.baselines: dict[int, DeliveryMetrics] = {}  # id(target) -> its metrics when put on the rule
+        self.retired: list[tuple[Target, DeliveryMetrics]] = []
+        self.folded = dict.fromkeys(_FIELDS, 0)
         self.matched = 0  # events that matched it while enabled (MatchedEvents)
+
+    def __repr__(self) -> str:
+        return f"rule {self.record.name} of event bus {self.bus}"
+
+    def attach(self, target: Target) -> None:
+        self.baselines[id(target)] = target.metrics
+
+    def retire(self, target: Target) -> None:
+        self.retired.append((target, self.baselines.pop(id(target))))
+
+    def fold(self) -> None:
+        """Fold the retired targets whose deliveries for this rule have all ended."""
+        keep = []
+        for target, base in self.retired:
+            now = target.metrics
+            if now.pending:
+                keep.append((target, base))
+            else:
+                for field, value in _minus(now, base).items():
+                    self.folded[field] += value
+        self.retired = keep
+
+    def totals(self) -> dict[str, int]:
+        self.fold()
+        out = dict(self.folded)
+        for target in self.targets.values():
+            for field, value in _minus(target.metrics, self.baselines[id(target)]).items():
+                out[field] += value
+        for target, base in self.retired:
+            for field, value in _minus(target.metrics, base).items():
+                out[field] += value
+        return out
 
 
 class EventBus(Sealed):
@@ -137,10 +196,14 @@ class EventBus(Sealed):
         self._lock = threading.RLock()  # writers (rules, targets) take turns; put_events reads snapshots
         self._rules: dict[str, _RuleEntry] = {}
         self._index: RuleIndex[str] = RuleIndex()
-        self._routes: dict[str, tuple[Target, ...]] = {}  # enabled rule -> its targets (replaced, never changed)
+        # enabled rule -> (its entry, its targets): replaced whole on every change, never changed
+        # in place, so put_events reads one consistent snapshot without a lock
+        self._routes: dict[str, tuple[_RuleEntry, tuple[Target, ...]]] = {}
+        self._deleted: list[_RuleEntry] = []  # deleted rules whose targets still have deliveries pending
+        self._folded = dict.fromkeys(_FIELDS, 0)  # ... and what deleted rules counted
         self._journeys = Journeys(journey_retention)
         self.journey_retention = journey_retention
-        self._counts = {"events": 0, "unmatched": 0, "triggered_rules": 0, "failed_entries": 0}
+        self._counts = {"events": 0, "unmatched": 0, "triggered_rules": 0, "failed_entries": 0, "matched": 0}
         self._counts_lock = threading.Lock()
         self._sealed = True
 
@@ -175,17 +238,14 @@ class EventBus(Sealed):
                                       f"{MAX_DESCRIPTION}")
         if event_pattern is None:
             raise ValidationError("Parameter(s) EventPattern or ScheduleExpression must be specified.")
-        if isinstance(event_pattern, Mapping):
-            try:
-                text = json.dumps(event_pattern, ensure_ascii=False, allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                raise ValidationError(f"Event pattern is not valid. Reason: {exc}") from None
-        elif isinstance(event_pattern, str):
-            text = event_pattern
-        else:
+        if not isinstance(event_pattern, str | Mapping):
             raise wrong_type("EventPattern", event_pattern, "<class 'str'>")
         probe: RuleIndex[str] = RuleIndex()
-        probe.add(name, text)  # compiled (and refused) before anything changes
+        probe.add(name, event_pattern)  # compiled (and refused, in AWS's words) before anything changes
+        if isinstance(event_pattern, str):
+            text = event_pattern
+        else:
+            text = json.dumps(probe.pattern(name).to_json(), ensure_ascii=False)
         arn = self._rule_arn(name)
         with self._lock:
             entry = self._rules.get(name)
@@ -194,7 +254,7 @@ class EventBus(Sealed):
             record = Rule(name=name, arn=arn, event_pattern=text, state=state, description=description,
                           event_bus_name=self.name)
             if entry is None:
-                entry = self._rules[name] = _RuleEntry(record)
+                entry = self._rules[name] = _RuleEntry(record, self.name)
             else:
                 entry.record = record
             if state == "DISABLED":
@@ -206,12 +266,14 @@ class EventBus(Sealed):
         return arn
 
     def _reroute(self, entry: _RuleEntry) -> None:
-        """Publish the rule's current targets to ``put_events`` (a new tuple each time)."""
+        """Publish the rule's current targets to ``put_events``: a new dict each time."""
         name = entry.record.name
-        if entry.record.state == "DISABLED" or name not in self._rules:
-            self._routes.pop(name, None)
+        routes = dict(self._routes)
+        if entry.record.state == "DISABLED" or self._rules.get(name) is not entry:
+            routes.pop(name, None)
         else:
-            self._routes[name] = tuple(entry.targets.values())
+            routes[name] = (entry, tuple(entry.targets.values()))
+        self._routes = routes
 
     def delete_rule(self, name: str) -> None:
         """Delete a rule (AWS: only once it has no targets; deleting an absent rule is not an error)."""
@@ -225,7 +287,8 @@ class EventBus(Sealed):
             del self._rules[name]
             if name in self._index:
                 self._index.remove(name)
-            self._routes.pop(name, None)
+            self._reroute(entry)
+            self._deleted.append(entry)  # (what it counted still counts for the bus)
 
     def describe_rule(self, name: str) -> Rule:
         """The rule (``Rule.as_aws()`` gives AWS's DescribeRule shape)."""
@@ -255,8 +318,8 @@ class EventBus(Sealed):
     def put_targets(self, rule: str, targets: Iterable[Target]) -> None:
         """Add targets to a rule, or replace those with the same ``target_id`` (AWS's
         PutTargets).  At most 10 per call and 5 per rule; all or none are put."""
-        if isinstance(targets, Target):
-            raise wrong_type("Targets", targets, "a list of Target")
+        if not isinstance(targets, list | tuple):
+            raise wrong_type("Targets", targets, "<class 'list'>, <class 'tuple'>")
         listed = list(targets)
         if not listed:
             raise ValidationError("Invalid length for parameter Targets, value: 0, valid min length: 1")
@@ -280,6 +343,9 @@ class EventBus(Sealed):
             try:
                 for target in listed:
                     if entry.targets.get(target.target_id) is not target:
+                        former = target._former
+                        if isinstance(former, _RuleEntry) and former is not entry:
+                            former.fold()  # what it did for its last rule is counted there, once and for all
                         target._attach(entry, self.clock, entry.record.arn)
                         attached.append(target)
             except BaseException:
@@ -290,13 +356,18 @@ class EventBus(Sealed):
                 old = entry.targets.get(target.target_id)
                 if old is not None and old is not target:
                     old._detach(entry)
+                    entry.retire(old)
+            for target in attached:
+                entry.attach(target)
             entry.targets = after
             self._reroute(entry)
 
     def remove_targets(self, rule: str, ids: Iterable[str]) -> None:
         """Take targets off a rule by id (AWS's RemoveTargets); absent ids are ignored.
         Deliveries already accepted still end as they would have."""
-        listed = [ids] if isinstance(ids, str) else list(ids)
+        if not isinstance(ids, list | tuple):
+            raise wrong_type("Ids", ids, "<class 'list'>, <class 'tuple'>")
+        listed = list(ids)
         for target_id in listed:
             check_name("Ids[]", target_id, RULE_NAME, 64)
         with self._lock:
@@ -305,6 +376,7 @@ class EventBus(Sealed):
                 target = entry.targets.pop(target_id, None)
                 if target is not None:
                     target._detach(entry)
+                    entry.retire(target)
             self._reroute(entry)
 
     def list_targets_by_rule(self, rule: str) -> list[Target]:
@@ -340,12 +412,16 @@ class EventBus(Sealed):
         return {"FailedEntryCount": failed, "Entries": results}
 
     def publish(self, *, source: str, detail_type: str, detail: Mapping[str, Any] | None = None,
-                resources: Iterable[str] = (), time: Any = None) -> str:
+                resources: Sequence[str] = (), time: Any = None) -> str:
         """Put one event, Python-style: ``detail`` a mapping; returns the event id,
         or raises ``ValidationError`` with AWS's entry error."""
+        if detail is not None and not isinstance(detail, Mapping):
+            raise wrong_type("detail", detail, "<class 'dict'>")
+        if isinstance(resources, str) or not isinstance(resources, list | tuple):
+            raise wrong_type("resources", resources, "<class 'list'>, <class 'tuple'>")
         try:
-            detail_text = _COMPACT.encode(dict(detail or {}))
-        except (TypeError, ValueError) as exc:
+            detail_text = to_text(dict(detail or {}), "detail")
+        except ValidationError as exc:
             raise ValidationError(f"MalformedDetail: Detail is malformed. ({exc})") from None
         entry: dict[str, Any] = {"Source": source, "DetailType": detail_type, "Detail": detail_text,
                                  "Resources": list(resources)}
@@ -363,10 +439,19 @@ class EventBus(Sealed):
         the function unless ``name`` is given).  The function receives the event."""
         def subscribe(fn: F) -> F:
             rule = name if name is not None else _rule_name_for(fn)
-            self.put_rule(rule, event_pattern=pattern)
+            check_name("Name", rule, RULE_NAME, 64)
             target = Target(fn, target_id=_target_id_for(fn), retry_policy=retry_policy,
                             dead_letter_queue=dead_letter_queue, clock=self.clock)
-            self.put_targets(rule, [target])
+            with self._lock:
+                if rule in self._rules:  # a second subscription must not take the first one over
+                    raise ValidationError(f"Rule {rule} already exists on EventBus {self.name}: give @on(...) a "
+                                          "name= of its own")
+                self.put_rule(rule, event_pattern=pattern)
+                try:
+                    self.put_targets(rule, [target])
+                except BaseException:
+                    self.delete_rule(rule)
+                    raise
             return fn
         return subscribe
 
@@ -386,36 +471,42 @@ class EventBus(Sealed):
 
     def _route(self, event: dict[str, Any], hops: int) -> str:
         """Match one event and hand it to every target of every matched rule."""
+        try:  # first: an event that is not JSON goes no further
+            try:
+                text = _COMPACT.encode(event)
+            except RecursionError:  # deep, or called from deep in the stack
+                text = on_a_fresh_stack(_COMPACT.encode, event)
+        except (TypeError, ValueError, RecursionError):
+            raise ValidationError("Parameter Event is not valid.") from None
         event_id: str = event["id"]
         now = self.clock.now()
+        routes = self._routes  # one snapshot for the whole event
+        enabled = [rule for rule in sorted(self._index.match(event)) if rule in routes]
         journeys = self._journeys
         journey = journeys.start(event_id, self.name, event["source"], event["detail-type"], now) \
             if journeys.retention else None
-        matched = sorted(self._index.match(event))
-        routes = self._routes
-        enabled = [rule for rule in matched if rule in routes]  # (a rule disabled since the match is skipped)
         if journey is not None:
             journey.rules = tuple(enabled)
         with self._counts_lock:
-            self._counts["events"] += 1
-            self._counts["triggered_rules"] += len(enabled)
+            counts = self._counts
+            counts["events"] += 1
+            counts["triggered_rules"] += len(enabled)
+            counts["matched"] += len(enabled)
             if not enabled:
-                self._counts["unmatched"] += 1
+                counts["unmatched"] += 1
+            for rule in enabled:
+                routes[rule][0].matched += 1
         if not enabled:
             log.debug("eventbus: bus %s: event %s (%s / %s) matched no rule", self.name, event_id, event["source"],
                       event["detail-type"])
             return event_id
-        text = _COMPACT.encode(event)
         ingestion = event_time(now)
         fan_out = self.clock._one_at_a_time
         batch: list[Job] = []
         for rule in enabled:
-            entry = self._rules.get(rule)
-            if entry is None:
-                continue
-            entry.matched += 1
+            entry, targets = routes[rule]
             context: Context | None = None
-            for target in routes[rule]:
+            for target in targets:
                 delivery: Trail | None
                 if journey is not None:
                     delivery = journey._delivery(rule, target.target_id, hops)
@@ -482,13 +573,20 @@ class EventBus(Sealed):
 
     # -- what happened ------------------------------------------------------------
     def journey(self, event_id: str) -> Journey:
-        """What happened to one event (``ResourceNotFoundError`` if it is not kept)."""
+        """What happened to one event: its latest arrival on this bus (see
+        ``journeys(event_id=...)`` for all); ``ResourceNotFoundError`` if not kept."""
         return self._journeys.get(event_id)
 
-    def journeys(self, *, rule: str | None = None, matched: bool | None = None) -> list[Journey]:
-        """The kept journeys, oldest first: all, those that matched ``rule``, or
-        (``matched=False``) those that matched no rule."""
-        found = list(self._journeys)
+    def journeys(self, *, rule: str | None = None, matched: bool | None = None,
+                 event_id: str | None = None) -> list[Journey]:
+        """The kept journeys, oldest first: all, those that matched ``rule``,
+        (``matched=False``) those that matched no rule, or every arrival of one
+        event (an event routed here twice, from two rules of another bus, say)."""
+        if rule is not None:
+            check_str("rule", rule)
+        if matched is not None:
+            check_bool("matched", matched)
+        found = list(self._journeys) if event_id is None else self._journeys.arrivals(event_id)
         if rule is not None:
             found = [journey for journey in found if rule in journey.rules]
         if matched is not None:
@@ -496,26 +594,43 @@ class EventBus(Sealed):
         return found
 
     def metrics(self, rule: str | None = None) -> dict[str, int]:
-        """EventBridge's metrics, by their CloudWatch names: for the bus, or one rule."""
+        """EventBridge's metrics, by their CloudWatch names: for the bus, or one rule.
+        They only ever grow: a removed target, or a deleted rule, still counts."""
         with self._lock:
-            entries = [self._entry(rule)] if rule is not None else list(self._rules.values())
-            per_target = [target.metrics for entry in entries for target in entry.targets.values()]
-        total = DeliveryMetrics(**{field: sum(getattr(m, field) for m in per_target)
-                                   for field in DeliveryMetrics.__dataclass_fields__})
+            if rule is not None:
+                entries = [self._entry(rule)]
+                total = entries[0].totals()
+            else:
+                entries = list(self._rules.values())
+                keep = []
+                for gone in self._deleted:  # deleted rules: fold each once its last delivery has ended
+                    gone.fold()
+                    if gone.retired:
+                        keep.append(gone)
+                    else:
+                        for field, value in gone.folded.items():
+                            self._folded[field] += value
+                self._deleted = keep
+                total = dict(self._folded)
+                for entry in entries + keep:
+                    for field, value in entry.totals().items():
+                        total[field] += value
+        with self._counts_lock:
+            matched = entries[0].matched if rule is not None else self._counts["matched"]
+            counts = dict(self._counts)
         out = {
-            "MatchedEvents": sum(entry.matched for entry in entries),
-            "Invocations": total.accepted,
-            "FailedInvocations": total.dead_lettered + total.dropped,
-            "InvocationsSentToDLQ": total.sent_to_dlq,
-            "InvocationsFailedToBeSentToDLQ": total.failed_to_dlq,
-            "RetryInvocationAttempts": total.retries,
+            "MatchedEvents": matched,
+            "Invocations": total["accepted"],
+            "FailedInvocations": total["dead_lettered"] + total["dropped"],
+            "InvocationsSentToDLQ": total["sent_to_dlq"],
+            "InvocationsFailedToBeSentToDLQ": total["failed_to_dlq"],
+            "RetryInvocationAttempts": total["retries"],
         }
         if rule is None:
-            with self._counts_lock:
-                out["TriggeredRules"] = self._counts["triggered_rules"]
-                out["Events"] = self._counts["events"]
-                out["UnmatchedEvents"] = self._counts["unmatched"]
-                out["FailedEntries"] = self._counts["failed_entries"]
+            out["TriggeredRules"] = counts["triggered_rules"]
+            out["Events"] = counts["events"]
+            out["UnmatchedEvents"] = counts["unmatched"]
+            out["FailedEntries"] = counts["failed_entries"]
         return out
 
 

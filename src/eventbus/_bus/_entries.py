@@ -115,6 +115,8 @@ def _check_types(entry: object, at: int) -> Mapping[str, Any]:
         value = entry.get(key)
         if value is not None and not isinstance(value, str):
             raise wrong_type(f"{where}.{key}", value, "<class 'str'>")
+        if value == "" and key in ("EventBusName", "TraceHeader"):  # botocore checks these lengths itself
+            raise ValidationError(f"Invalid length for parameter {where}.{key}, value: 0, valid min length: 1")
     resources = entry.get("Resources")
     if resources is not None:
         if isinstance(resources, str | bytes) or not isinstance(resources, Sequence):
@@ -166,8 +168,9 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-def _check_ints(value: Any) -> bool:
-    """Whether every integer fits a signed 64-bit integer (AWS's limit), iteratively."""
+def _check_numbers(value: Any) -> bool:
+    """Whether every integer fits a signed 64-bit integer (AWS's limit) and every
+    other number a double, iteratively."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -176,6 +179,8 @@ def _check_ints(value: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, int) and not isinstance(item, bool) and not -_INT64 <= item < _INT64:
+            return False
+        elif isinstance(item, float) and not math.isfinite(item):
             return False
     return True
 
@@ -186,6 +191,13 @@ _DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
 def _parse_time(value: datetime | str | int | float) -> datetime | None:
     """``Time`` as boto3 takes it: an aware or naive (UTC) ``datetime``, ISO 8601
     text, or seconds since the epoch.  ``None`` when it is not a time."""
+    try:
+        return _utc(value)
+    except (OverflowError, ValueError):  # (a time so near year 1 or 9999 that UTC falls outside)
+        return None
+
+
+def _utc(value: datetime | str | int | float) -> datetime | None:
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if isinstance(value, int | float):
@@ -199,7 +211,7 @@ def _parse_time(value: datetime | str | int | float) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
     except ValueError:
         try:
-            return _parse_time(float(value))
+            return _utc(float(value))
         except ValueError:
             return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
@@ -218,7 +230,7 @@ def read_entry(entry: Mapping[str, Any]) -> Accepted | EntryError:
         detail = _DECODER.decode(detail_text)
     except (ValueError, RecursionError):
         return _MALFORMED
-    if not isinstance(detail, dict) or not _check_ints(detail):
+    if not isinstance(detail, dict) or not _check_numbers(detail):
         return _MALFORMED
     if source.startswith("aws."):
         return EntryError("NotAuthorizedForSourceException", "Not authorized for the source.")

@@ -15,7 +15,7 @@ reader sees each delivery before or after a step, never half-way.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -181,34 +181,44 @@ class Journey:
 
 
 class Journeys:
-    """The recent journeys of one bus, by event id, oldest dropped first."""
+    """The recent journeys of one bus, oldest dropped first.  An event that
+    arrives twice (from two rules of another bus, say) has two journeys."""
 
     def __init__(self, retention: int) -> None:
         self.retention = check_int("journey_retention", retention, 0)
         self._lock = threading.Lock()
-        self._kept: OrderedDict[str, Journey] = OrderedDict()
+        self._kept: deque[Journey] = deque()
+        self._by_id: dict[str, list[Journey]] = {}
 
     def start(self, event_id: str, bus: str, source: str, detail_type: str, at: datetime) -> Journey:
         journey = Journey(event_id, bus, source, detail_type, at)
-        if self.retention:
-            with self._lock:
-                self._kept[event_id] = journey
-                if len(self._kept) > self.retention:
-                    self._kept.popitem(last=False)
+        with self._lock:
+            self._kept.append(journey)
+            self._by_id.setdefault(event_id, []).append(journey)
+            if len(self._kept) > self.retention:
+                oldest = self._kept.popleft()
+                arrivals = self._by_id[oldest.event_id]
+                arrivals.pop(0)  # (the oldest arrival of its event)
+                if not arrivals:
+                    del self._by_id[oldest.event_id]
         return journey
 
-    def get(self, event_id: str) -> Journey:
+    def arrivals(self, event_id: str) -> list[Journey]:
         check_str("event_id", event_id)
         with self._lock:
-            journey = self._kept.get(event_id)
-        if journey is None:
+            return list(self._by_id.get(event_id, ()))
+
+    def get(self, event_id: str) -> Journey:
+        """The latest journey of the event."""
+        found = self.arrivals(event_id)
+        if not found:
             raise ResourceNotFoundError(f"No journey for event {event_id!r}: the bus never accepted it, or it is no "
                                         f"longer kept (journey_retention={self.retention})")
-        return journey
+        return found[-1]
 
     def __iter__(self) -> Iterator[Journey]:
         with self._lock:
-            return iter(list(self._kept.values()))
+            return iter(list(self._kept))
 
     def __len__(self) -> int:
         return len(self._kept)

@@ -14,6 +14,7 @@ queue the loss is counted and logged.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -89,7 +90,8 @@ class Target(Runner):
         self._connect()
         self.arn = describe(destination)
         self._what = f"target {self.target_id} -> {self.arn}"
-        self._owner: object = None
+        self._owner: object = None  # the rule the target is on
+        self._former: object = None  # the last rule it was on
         self._sealed = True
 
     def _connect(self) -> None:
@@ -136,32 +138,37 @@ class Target(Runner):
 
     def _attach(self, owner: object, clock: Clock, rule_arn: str) -> None:
         """Put this target on a rule (``owner``): it takes the bus's clock if it was
-        built without one and has delivered nothing, and the rule's ARN."""
-        if self._owner is not None and self._owner is not owner:
-            raise ValidationError(f"Target {self.target_id} is already on {self._owner!r}: a Target belongs to one "
-                                  "rule (build another for this one)")
-        if clock is not self.clock:
-            if self._clock_given or self._has_clocked_destination() or self.metrics.accepted:
-                raise ValidationError(
-                    f"Target {self.target_id} runs on {self.clock!r}, but this rule's bus runs on {clock!r}: "
-                    "objects that work together must share one clock (build the target and its destinations "
-                    "with the bus's clock=, or inside `with eventbus.use_clock(clock):`)")
-            self._sealed = False
-            try:
-                self.clock = clock
-                self._rng = clock.random() if self.seed is None else self._rng
+        built without one and has delivered nothing, and the rule's ARN.  One rule
+        at a time; moving to another waits until the last one's deliveries ended
+        (their dead letters name that rule)."""
+        with _ATTACHING:  # (two buses taking one target at once: one wins, the other is refused)
+            if self._owner is not None and self._owner is not owner:
+                raise ValidationError(f"Target {self.target_id} is already on {self._owner!r}: a Target belongs to "
+                                      "one rule (build another for this one)")
+            if self._former is not None and self._former is not owner and self.metrics.pending:
+                raise ValidationError(f"Target {self.target_id} still has {self.metrics.pending} deliveries pending "
+                                      f"from {self._former!r}: it can move to another rule once they have ended "
+                                      "(or build another Target)")
+            if clock is not self.clock:
+                if self._clock_given or self._has_clocked_destination() or self.metrics.accepted:
+                    raise ValidationError(
+                        f"Target {self.target_id} runs on {self.clock!r}, but this rule's bus runs on {clock!r}: "
+                        "objects that work together must share one clock (build the target and its destinations "
+                        "with the bus's clock=, or inside `with eventbus.use_clock(clock):`)")
+                object.__setattr__(self, "clock", clock)  # (settings are read-only to users, not to the bus)
+                if self.seed is None:
+                    self._rng = clock.random()
                 self._connect()
-            finally:
-                self._sealed = True
-        if self._rule_arn_given and self._rule_arn != rule_arn:
-            raise ValidationError(f"Target {self.target_id} was built with rule_arn={self._rule_arn!r}, but the rule "
-                                  f"is {rule_arn}")
-        self._owner = owner
-        self._rule_arn = rule_arn
+            if self._rule_arn_given and self._rule_arn != rule_arn:
+                raise ValidationError(f"Target {self.target_id} was built with rule_arn={self._rule_arn!r}, but the "
+                                      f"rule is {rule_arn}")
+            self._owner = self._former = owner
+            self._rule_arn = rule_arn
 
     def _detach(self, owner: object) -> None:
-        if self._owner is owner:
-            self._owner = None
+        with _ATTACHING:
+            if self._owner is owner:
+                self._owner = None
 
     def _has_clocked_destination(self) -> bool:
         return _clock_of(self.destination) is not None or _clock_of(self.dead_letter_queue) is not None
@@ -213,6 +220,9 @@ class Target(Runner):
         self._ledger.add("sent_to_dlq")
         return True
 
+
+
+_ATTACHING = threading.Lock()  # targets change rules rarely: one lock for all of them
 
 
 def _clock_of(thing: object) -> Clock | None:
