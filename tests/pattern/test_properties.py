@@ -20,7 +20,10 @@ from eventbus._pattern._tables import build_ranges, lookup_range
 from eventbus._pattern._wildcard import glob_matches, parse_wildcard
 from tests.pattern.strategies import KEYS, events, events_for, patterns, scalars
 
-pytestmark = pytest.mark.usefixtures("block_size")
+# Under mutmut these long searches would run for every surviving mutant (minutes each under its
+# instrumentation): they are skipped there, so a mutation score is a lower bound on what the whole
+# suite kills (EVENTBUS_MUTMUT_ALL=1 brings them back for a re-check of particular mutants).
+pytestmark = [pytest.mark.usefixtures("block_size"), pytest.mark.slow_under_mutmut]
 
 
 def compiled_or_none(pattern: dict[str, Any]) -> eventbus.EventPattern | None:

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from inspect import isawaitable
 from typing import Any, ClassVar, Protocol
 
 from .._clock import Clock, resolve_clock, run_to_completion
@@ -257,7 +258,9 @@ class Runner(Sealed, Accounted):
         if not self._start(job):
             return
         try:
-            result = run_to_completion(self._call(job), f"{self._what} (an awaitable from a plain function)")
+            result = self._call(job)
+            if result is not None and isawaitable(result):  # (hot path: no message built unless needed)
+                result = run_to_completion(result, f"{self._what} (an awaitable from a plain function)")
         except Exception as exc:
             self._release()
             self._guarded(job, self._call_failed, exc)

@@ -35,8 +35,7 @@ class Outcome(enum.Enum):
 
 
 OutcomeListener = Callable[[str, Outcome, str], object]
-_COUNTER = {outcome: outcome.value for outcome in Outcome}  # (an enum's .value is a property: slow in a hot path)
-_NO_REASON = {outcome: (outcome, "") for outcome in Outcome}  # shared: one tuple less per delivery kept
+_NO_REASON = {outcome.value: (outcome, "") for outcome in Outcome}  # shared: one tuple less per delivery kept
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,15 +106,17 @@ class Ledger:
             self._values["pending"] -= 1
 
     def end(self, delivery_id: str, outcome: Outcome, reason: str = "") -> None:
+        name = outcome._value_  # (not outcome.value, a property; not a dict keyed by the enum, whose hash is slow)
         with self._lock:
-            if delivery_id not in self._pending:  # pragma: no cover - a bug if reached
-                raise AssertionError(f"delivery {delivery_id} ended twice, or was never accepted")
-            self._pending.discard(delivery_id)
+            try:
+                self._pending.remove(delivery_id)
+            except KeyError:  # pragma: no cover - a bug if reached
+                raise AssertionError(f"delivery {delivery_id} ended twice, or was never accepted") from None
             values = self._values
             values["pending"] -= 1
-            values[_COUNTER[outcome]] += 1
+            values[name] += 1
             if self.retention:
-                self._outcomes[delivery_id] = (outcome, reason) if reason else _NO_REASON[outcome]
+                self._outcomes[delivery_id] = (outcome, reason) if reason else _NO_REASON[name]
                 order = self._order
                 order.append(delivery_id)
                 if len(order) > self.retention:

@@ -100,6 +100,8 @@ class Target(Runner):
                                                  allow_async=True)
         self._send_text = text_sender(self.destination)
         self._forward = getattr(self.destination, "_forwarded", None)
+        # a plain callable (not a Destination) is called straight, without the protocol's wrapper
+        self._plain = None if isinstance(self.destination, Destination) else self.destination
         self._dead_letter_fn = None
         self._dead_letter_text = None
         if self.dead_letter_queue is not None:
@@ -184,6 +186,8 @@ class Target(Runner):
 
     def _call(self, job: Job) -> Any:
         body = job.text if job.body is None else job.body
+        if self._plain is not None:  # a plain callable: called with the value alone
+            return self._plain(_value(body))
         attributes = dict(job.attributes) if job.attributes else None
         if self._forward is not None:
             return self._forward(body, job.trail)
