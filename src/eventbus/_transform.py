@@ -361,12 +361,10 @@ def _input_transformer(value: object, target_id: str) -> _Template:
                               "inputPathsMap' failed to satisfy constraint: Member must have length less than or "
                               f"equal to {MAX_VARIABLES}")
     paths: dict[str, JsonPath] = {}
-    for key, path in raw_paths.items():
+    for key, path in raw_paths.items():  # (the pattern also keeps out AWS's reserved "AWS." keys)
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise ValidationError(f"InputPathsMap key {short(key)!r} for target {target_id} is not valid: use 1 to "
                                   "256 letters, digits, '_' or '-'")
-        if key.startswith("AWS."):  # pragma: no cover - the pattern above already refuses '.'
-            raise ValidationError(f"InputPathsMap key {key} for target {target_id} is reserved")
         paths[key] = JsonPath.parse(path, f"InputPathsMap[{key}]")
     compiled = _Template(paths, template)
     for part in compiled.parts:
