@@ -112,6 +112,18 @@ def test_the_depth_scan_agrees_with_the_value(value: Any, space: str) -> None:
     ('{"a": [1e', "Unexpected end-of-input in a Number value", 10),
     ('{"a": [1e+', "Unexpected end-of-input in a Number value", 11),
     ('{"a": [1.5e3, ]}', "Unexpected character (']' (code 93)): expected a value", 16),
+    # a number that ends the text: the scanner stops at the end, not past it
+    ('{"a": [12', 'Unexpected end-of-input: expected close marker for Array (start marker at [Source: (String)"{"a": '
+                  '[12"; line: 1, column: 7])', 10),
+    ('{"a": [0', 'Unexpected end-of-input: expected close marker for Array (start marker at [Source: (String)"{"a": '
+                 '[0"; line: 1, column: 7])', 9),
+    ('{"a": [-0', 'Unexpected end-of-input: expected close marker for Array (start marker at [Source: (String)"{"a": '
+                  '[-0"; line: 1, column: 7])', 10),
+    ('{"a": [1.5', 'Unexpected end-of-input: expected close marker for Array (start marker at [Source: (String)"{"a": '
+                   '[1.5"; line: 1, column: 7])', 11),
+    ('{"a": [1E+5', 'Unexpected end-of-input: expected close marker for Array (start marker at [Source: (String)"{"a": '
+                    '[1E+5"; line: 1, column: 7])', 12),
+    ('{"a": [01', "Invalid numeric value: Leading zeroes not allowed", 9),
     ('{"a": [1.5 2]}', "Unexpected character ('2' (code 50)): was expecting comma to separate Array entries", 13),
     ('{"a": [0x1]}', "Unexpected character ('x' (code 120)): was expecting comma to separate Array entries", 10),
     ('{"a": [10, 2.5, -3e2, 4E+1, 5.0e-1 x]}', "Unexpected character ('x' (code 120)): was expecting comma to "
