@@ -327,11 +327,14 @@ _FACTORY_MATCHERS = [
     lambda: eventbus.anything_but(wildcard="r*n"), lambda: eventbus.numeric(">", 0, "<=", 5),
     lambda: eventbus.numeric("=", 5), lambda: eventbus.numeric("<", -1), lambda: eventbus.exists(),
     lambda: eventbus.cidr("10.0.0.0/8"), lambda: eventbus.cidr("2001:db8::/32"), lambda: eventbus.wildcard("r*n"),
-    lambda: eventbus.wildcard("*"),
+    lambda: eventbus.wildcard("*"), lambda: eventbus.wildcard("a*b*c*d"), lambda: eventbus.wildcard("*b*c"),
+    lambda: eventbus.wildcard("*ab*ab*"), lambda: eventbus.anything_but(wildcard="a*b*c*d"),
 ]
 _VALUES = [True, False, None, 0, 1, 5, 5.0, -0.0, 1.5, 2**53 + 1, 2**53, -2, 6, "5", "", "run", "RUN", "rUn",
            "walk", "ÜN", "sun", "STRASSE", "ßtraße", "10.0.0.1", "10.1.2.3", "11.0.0.1", "2001:db8::1", "::1", [],
-           ["run", "walk"], [5, 6], {"a": 1}]
+           ["run", "walk"], [5, 6], {"a": 1},
+           # wildcard middles: the first fit must be taken (the last one can leave no room for what follows)
+           "abcbd", "abcd", "bxc", "xbyc", "abab", "xabyabz", "aabb", "abdc"]
 
 
 @pytest.mark.parametrize("make", _FACTORY_MATCHERS, ids=[f"matcher{i}" for i in range(len(_FACTORY_MATCHERS))])
@@ -358,3 +361,10 @@ def test_factories_refuse_what_aws_refuses(call: Any, reason: str) -> None:
     with pytest.raises(eventbus.InvalidEventPatternError) as raised:
         call()
     assert raised.value.reason == reason
+
+
+def test_hashes_tell_different_patterns_apart_and_take_big_numbers() -> None:
+    patterns = [eventbus.compile_pattern(p) for p in (
+        '{"a": [1]}', '{"a": [2]}', '{"b": [1]}', '{"a": ["1"]}', '{"a": [1e400]}', '{"a": [1e401]}',
+        '{"a": [{"prefix": "x"}]}', '{"a": [{"suffix": "x"}]}', '{"a": [1], "b": [2]}')]
+    assert len({hash(p) for p in patterns}) == len(patterns)
