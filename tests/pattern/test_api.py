@@ -368,3 +368,11 @@ def test_hashes_tell_different_patterns_apart_and_take_big_numbers() -> None:
         '{"a": [1]}', '{"a": [2]}', '{"b": [1]}', '{"a": ["1"]}', '{"a": [1e400]}', '{"a": [1e401]}',
         '{"a": [{"prefix": "x"}]}', '{"a": [{"suffix": "x"}]}', '{"a": [1], "b": [2]}')]
     assert len({hash(p) for p in patterns}) == len(patterns)
+
+
+def test_big_numbers_written_differently_are_different_patterns_as_they_match_differently() -> None:
+    # AWS compares a number no double holds by its text: 1e400 and 1E400 match different events
+    lower, upper = eventbus.compile_pattern('{"a": [1e400]}'), eventbus.compile_pattern('{"a": [1E400]}')
+    assert lower != upper
+    assert eventbus.compile_pattern('{"a": [1e400]}') == lower
+    assert hash(eventbus.compile_pattern('{"a": [1e400]}')) == hash(lower)

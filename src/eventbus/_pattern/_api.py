@@ -115,6 +115,8 @@ def _canonical(subrules: tuple[SubRule, ...]) -> Any:
         data = m.to_json()
         if isinstance(m, Exact) and type(m.value) in (int, float):  # 1 and 1.0 are one number
             data = float(data)
+        elif isinstance(m, Exact) and type(m.value) is BigNumber:  # compared by its text, as it matches
+            data = ["BigNumber", m.value.text]
         return [type(m).__name__, json.dumps(data, sort_keys=True, default=str), type(data).__name__]
 
     return sorted(
