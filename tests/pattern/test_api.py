@@ -376,3 +376,10 @@ def test_big_numbers_written_differently_are_different_patterns_as_they_match_di
     assert lower != upper
     assert eventbus.compile_pattern('{"a": [1e400]}') == lower
     assert hash(eventbus.compile_pattern('{"a": [1e400]}')) == hash(lower)
+
+
+def test_big_number_matchers_compare_and_hash_by_their_text() -> None:
+    big = eventbus.exact(2**70)
+    assert big == eventbus.exact(2**70) and hash(big) == hash(eventbus.exact(2**70))
+    assert big != eventbus.exact(2**70 + 1) and big != eventbus.exact(float(2**70))
+    assert {big, eventbus.exact(2**70)} == {big}
