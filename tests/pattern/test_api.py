@@ -329,12 +329,15 @@ _FACTORY_MATCHERS = [
     lambda: eventbus.cidr("10.0.0.0/8"), lambda: eventbus.cidr("2001:db8::/32"), lambda: eventbus.wildcard("r*n"),
     lambda: eventbus.wildcard("*"), lambda: eventbus.wildcard("a*b*c*d"), lambda: eventbus.wildcard("*b*c"),
     lambda: eventbus.wildcard("*ab*ab*"), lambda: eventbus.anything_but(wildcard="a*b*c*d"),
+    lambda: eventbus.wildcard("*ab*b"), lambda: eventbus.wildcard("ab*b*c"),
 ]
 _VALUES = [True, False, None, 0, 1, 5, 5.0, -0.0, 1.5, 2**53 + 1, 2**53, -2, 6, "5", "", "run", "RUN", "rUn",
            "walk", "ÜN", "sun", "STRASSE", "ßtraße", "10.0.0.1", "10.1.2.3", "11.0.0.1", "2001:db8::1", "::1", [],
            ["run", "walk"], [5, 6], {"a": 1},
            # wildcard middles: the first fit must be taken (the last one can leave no room for what follows)
-           "abcbd", "abcd", "bxc", "xbyc", "abab", "xabyabz", "aabb", "abdc"]
+           "abcbd", "abcd", "bxc", "xbyc", "abab", "xabyabz", "aabb", "abdc",
+           # ... and must lie between the literal start and end, not overlap them
+           "ab", "abb", "abxc", "abbc"]
 
 
 @pytest.mark.parametrize("make", _FACTORY_MATCHERS, ids=[f"matcher{i}" for i in range(len(_FACTORY_MATCHERS))])
