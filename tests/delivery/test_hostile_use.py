@@ -88,14 +88,20 @@ def timers_alive() -> int:
     return sum(1 for o in gc.get_objects() if isinstance(o, Timer))
 
 
-def kept_after_cancelling(clock: Any, n: int = 5_000) -> int:
-    """How many of ``n`` timers, set an hour ahead and cancelled, the clock still holds."""
+def kept_after_cancelling(clock: Any, n: int = 5_000, expect: int = 64) -> int:
+    """How many of ``n`` timers, set an hour ahead and cancelled, the clock still holds
+    (waiting up to 2 s for it to come down to ``expect``: an AsyncioClock drops its
+    loop handles on the loop, which may be slow to get to it on a busy machine)."""
     clock.call_later(1, lambda: None)  # a live timer in front of them
     before = timers_alive()
     for _ in range(n):
         clock.call_later(3600, lambda: None).cancel()
-    time.sleep(0.05)  # (an AsyncioClock drops its loop handles on the loop)
-    return timers_alive() - before
+    for _ in range(100):
+        kept = timers_alive() - before
+        if kept <= expect:
+            break
+        time.sleep(0.02)
+    return kept
 
 
 def test_cancelled_timers_do_not_pile_up() -> None:
@@ -110,7 +116,7 @@ def test_cancelled_timers_do_not_pile_up() -> None:
             return AsyncioClock()
 
         clock = loop.run(make())
-        assert kept_after_cancelling(clock) == 0
+        assert kept_after_cancelling(clock, expect=0) == 0
         clock.shutdown(drain=False)
     finally:
         loop.close()
