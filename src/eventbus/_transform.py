@@ -298,8 +298,9 @@ class _Template(TargetInput):
                 out.append(part)
                 continue
             name = part.name
-            value = values.get(name, _MISSING)
-            if value is _MISSING and name not in values:
+            if name in values:
+                value = values[name]
+            else:  # (read once, even when used twice; a path that selects nothing stays _MISSING)
                 value = values[name] = self._variable(name, event, text, context)
             out.append(_fill(value, part, self.is_json))
         result = "".join(out)

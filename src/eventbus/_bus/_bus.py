@@ -34,6 +34,7 @@ from .._clock import resolve_clock
 from .._delivery import DeliveryMetrics, RetryPolicy, Target
 from .._delivery._engine import Fanout, Job, Trail
 from .._delivery._outcomes import Outcome
+from .._delivery._payload import COMPACT as _COMPACT
 from .._delivery._payload import to_text
 from .._exceptions import (
     ClockClosedError,
@@ -78,7 +79,6 @@ MAX_TARGETS: Final = 5  # per rule (AWS's quota)
 MAX_PUT_TARGETS: Final = 10  # per put_targets call
 MAX_DESCRIPTION: Final = 512
 STATES: Final = ("ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
-_COMPACT: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _HOP: Final = "THIRD_ACCOUNT_HOP_DETECTED"
 _ENVELOPE: Final = ("id", "account", "source", "time", "region", "detail-type")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -438,9 +438,9 @@ class EventBus(Sealed):
         ``pattern``, through ``put_rule`` and ``put_targets`` (the rule is named after
         the function unless ``name`` is given).  The function receives the event."""
         def subscribe(fn: F) -> F:
-            rule = name if name is not None else _rule_name_for(fn)
+            rule = name if name is not None else _name_for(fn)
             check_name("Name", rule, RULE_NAME, 64)
-            target = Target(fn, target_id=_target_id_for(fn), retry_policy=retry_policy,
+            target = Target(fn, target_id=_name_for(fn), retry_policy=retry_policy,
                             dead_letter_queue=dead_letter_queue, clock=self.clock)
             with self._lock:
                 if rule in self._rules:  # a second subscription must not take the first one over
@@ -654,10 +654,8 @@ class _Hops:
         pass
 
 
-def _rule_name_for(fn: Callable[..., Any]) -> str:
+def _name_for(fn: Callable[..., Any]) -> str:
+    """A rule name and target id for a subscribed function: its qualified name, in AWS's characters."""
     name = re.sub(r"[^\.\-_A-Za-z0-9]", "-", getattr(fn, "__qualname__", "") or "handler")
     return name[:64] or "handler"
 
-
-def _target_id_for(fn: Callable[..., Any]) -> str:
-    return _rule_name_for(fn)

@@ -30,7 +30,7 @@ from .._exceptions import ValidationError
 from .._stack import on_a_fresh_stack
 from .._validate import short, wrong_type
 
-__all__ = ["MAX_ATTRIBUTES", "MAX_DEPTH", "check_depth", "first_kb", "loads", "parse_text", "to_attributes",
+__all__ = ["COMPACT", "MAX_ATTRIBUTES", "MAX_DEPTH", "check_depth", "first_kb", "loads", "parse_text", "to_attributes",
            "to_text", "wire_text"]
 
 MAX_DEPTH = 200  # objects and arrays, as for event patterns
@@ -39,7 +39,7 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_\-.]{1,256}")
 # made once: json.dumps with options builds a new encoder on every call
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def check_depth(text: str, what: str) -> None:
@@ -66,7 +66,7 @@ def to_text(value: Any, what: str) -> str:
     if isinstance(value, bytes | bytearray | memoryview):
         raise wrong_type(what, value, "a JSON value (dict, list, str, int, float, bool or None)")
     def dump() -> str:
-        return _COMPACT.encode(value)
+        return COMPACT.encode(value)
 
     try:
         try:
