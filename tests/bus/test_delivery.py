@@ -72,6 +72,32 @@ def test_each_target_gets_its_own_copy(bus: EventBus, clock: ManualClock) -> Non
     assert seen[0]["detail"] == {"id": "o-1"}
 
 
+def test_targets_of_one_event_and_their_retries_never_share_what_they_received(bus: EventBus,
+                                                                                 clock: ManualClock) -> None:
+    """The event is parsed once for all its targets; each call still gets a value of
+    its own, down to the innermost array, and a retry gets the event as it was put."""
+    detail = {"order": {"items": [{"sku": "a", "tags": ["x"]}]}, "flags": []}
+    got: dict[str, list[Any]] = {"a": [], "b": [], "c": []}
+
+    def receiver(name: str, fail_first: bool = False) -> Any:
+        def call(event: Any) -> None:
+            got[name].append(json.loads(json.dumps(event)))  # what it received, before it spoils it
+            event["detail"]["order"]["items"][0]["tags"].append("spoilt")
+            event["detail"]["flags"].append(name)
+            if fail_first and len(got[name]) == 1:
+                raise RuntimeError("once")
+        return call
+
+    bus.put_rule("r1", event_pattern={"source": ["shop"]})
+    bus.put_rule("r2", event_pattern={"source": ["shop"]})
+    bus.put_targets("r1", [Target(receiver("a", fail_first=True), target_id="a"), Target(receiver("b"), target_id="b")])
+    bus.put_targets("r2", [Target(receiver("c"), target_id="c")])
+    put(bus, detail=detail)
+    clock.run_until_idle()
+    assert [len(got[name]) for name in "abc"] == [2, 1, 1]  # a was retried
+    assert all(received["detail"] == detail for calls in got.values() for received in calls)
+
+
 def test_a_template_that_is_not_json_for_this_event_is_dropped_and_says_why(bus: EventBus,
                                                                              clock: ManualClock) -> None:
     queue = Queue("q")

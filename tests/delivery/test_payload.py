@@ -8,9 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from eventbus import Function, ManualClock, Queue, Target, ValidationError
-from eventbus._delivery._payload import MAX_DEPTH, first_kb
+from eventbus._delivery._payload import MAX_DEPTH, Parsed, first_kb
 
 from ..support import message
 
@@ -183,3 +185,49 @@ def test_ten_attributes_are_allowed_and_their_errors_name_them() -> None:
         "compliant")
     assert message(lambda: Target(print, clock=clock).deliver("\ud800")) == (
         "ValidationError: event is not valid Unicode text: surrogates not allowed at position 1")
+
+
+# -- Parsed: one parse, many independent copies (a bus's fan-out) ------------
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=30)
+
+
+def containers(value: Any) -> list[Any]:
+    """Every dict and list inside ``value`` (itself included), by a plain walk."""
+    found: list[Any] = []
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            found.append(item)
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            found.append(item)
+            todo.extend(item)
+    return found
+
+
+def spoil(value: Any) -> None:
+    """Change every container inside ``value`` in place."""
+    for item in containers(value):
+        if isinstance(item, dict):
+            item["spoilt"] = True
+        else:
+            item.append("spoilt")
+
+
+@given(JSON_VALUES)
+def test_each_copy_of_a_parsed_value_is_equal_and_shares_no_container(value: Any) -> None:
+    text = json.dumps(value)
+    reference = json.loads(text)  # the oracle: a parse of its own for each delivery
+    parsed = Parsed(json.loads(text))
+    first, second = parsed.copy(), parsed.copy()
+    assert first == reference and second == reference
+    assert type(first) is type(reference)
+    shared = {id(c) for c in containers(first)} & {id(c) for c in containers(second)}
+    assert not shared
+    spoil(first)  # a destination that changes what it got changes nothing else
+    assert second == reference
+    assert parsed.copy() == reference

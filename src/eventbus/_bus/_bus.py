@@ -35,7 +35,8 @@ from .._delivery import DeliveryMetrics, RetryPolicy, Target
 from .._delivery._engine import Fanout, Job, Trail
 from .._delivery._outcomes import Outcome
 from .._delivery._payload import COMPACT as _COMPACT
-from .._delivery._payload import to_text
+from .._delivery._payload import Parsed, to_text
+from .._delivery._payload import value_of as _value
 from .._exceptions import (
     ClockClosedError,
     LimitExceededError,
@@ -500,9 +501,11 @@ class EventBus(Sealed):
             log.debug("eventbus: bus %s: event %s (%s / %s) matched no rule", self.name, event_id, event["source"],
                       event["detail-type"])
             return event_id
-        ingestion = event_time(now)
-        fan_out = self.clock._one_at_a_time
-        batch: list[Job] = []
+        ingestion: str | None = None
+        one_at_a_time = self.clock._one_at_a_time
+        batch: list[Job] = []  # first attempts to make on one timer
+        apart: list[Job] = []  # first attempts each on a timer of its own (async targets, threaded clocks)
+        whole: list[Job] = []  # deliveries that give their destination the event as a value
         for rule in enabled:
             entry, targets = routes[rule]
             context: Context | None = None
@@ -514,20 +517,32 @@ class EventBus(Sealed):
                     delivery = _Hops(hops)
                 else:
                     delivery = None
-                transform = target.transform
-                body: str | None = None
-                if transform is not WHOLE_EVENT:
+                transform = target._input
+                if transform is WHOLE_EVENT:
+                    job = target._prepare(text, None, delivery, now)
+                    if target._takes_value:
+                        whole.append(job)
+                else:
                     if context is None:
+                        if ingestion is None:
+                            ingestion = event_time(now)
                         context = Context(rule, entry.record.arn, ingestion)
                     body = transform.render(event, text, context)
                     if body is None:
                         target._not_delivered(text, delivery)
                         continue
-                job = target._prepare(text, body, delivery, now)
-                if fan_out and not target._async:
-                    batch.append(job)
-                else:
-                    self._start(job)
+                    job = target._prepare(text, body, delivery, now)
+                (batch if one_at_a_time and not target._async else apart).append(job)
+        if len(whole) > 1:  # parse the event once for them all: each gets a copy of that
+            try:
+                shared = Parsed(_value(text))
+            except RecursionError:  # deep, or called from deep in the stack: each parses its own
+                pass
+            else:
+                for job in whole:
+                    job.shared = shared
+        for job in apart:
+            self._start(job)
         if batch:
             fanout = Fanout(batch)
             try:

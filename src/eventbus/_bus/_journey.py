@@ -56,10 +56,11 @@ class TargetDelivery:
         return PENDING if self.outcome is None else self.outcome.value
 
 
-# A delivery that has ended is kept as a plain tuple of atoms (strings, times,
-# an enum member): the garbage collector stops tracking such tuples, so a bus
-# that keeps thousands of journeys adds nothing to each collection.
-_Ended = tuple[str, str, str, tuple[tuple[datetime, str | None], ...], Outcome, str]
+# A delivery that has ended is kept as a plain tuple of atoms (strings and
+# times; the outcome by its value, as an enum member is an object the garbage
+# collector follows): the collector stops tracking such tuples, so a bus that
+# keeps thousands of journeys adds nothing to each collection.
+_Ended = tuple[str, str, str, tuple[tuple[datetime, str | None], ...], str, str]
 
 
 class Trail:
@@ -105,8 +106,10 @@ class Trail:
             self._log = [(log, error)]
 
     def ended(self, outcome: Outcome, reason: str) -> None:
-        self._journey._deliveries[self._at] = (self.rule, self.target_id, self.delivery_id, self._attempts(),
-                                               outcome, reason)
+        log = self._log
+        attempts = ((log, None),) if type(log) is datetime else self._attempts()
+        self._journey._deliveries[self._at] = (self.rule, self.target_id, self.delivery_id, attempts,
+                                               outcome._value_, reason)
 
     def _attempts(self) -> tuple[tuple[datetime, str | None], ...]:
         log = self._log
@@ -124,7 +127,7 @@ def _snapshot(entry: Trail | _Ended) -> TargetDelivery:
         return entry.snapshot()
     rule, target_id, delivery_id, attempts, outcome, reason = entry
     return TargetDelivery(rule, target_id, delivery_id, tuple(Attempt(at, error) for at, error in attempts),
-                          outcome, reason)
+                          Outcome(outcome), reason)
 
 
 class Journey:

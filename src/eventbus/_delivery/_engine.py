@@ -43,7 +43,7 @@ from .._exceptions import (
 )
 from .._validate import Sealed, check_int
 from ._outcomes import Accounted, Ledger, Outcome, log
-from ._payload import first_kb, loads
+from ._payload import Parsed, first_kb, loads
 
 __all__ = ["FINAL", "RETRY", "THROTTLE", "EventTooOldError", "Fanout", "Job", "Runner", "Trail", "error_code",
            "error_message", "error_text"]
@@ -120,6 +120,7 @@ class Job:
     runner: Runner = field(repr=False)
     body: str | None = None  # what attempts deliver, when it differs from ``text`` (a transformed event)
     trail: Trail | None = field(default=None, repr=False)
+    shared: Parsed | None = field(default=None, repr=False)  # ``text`` parsed once for many deliveries (a fan-out)
     calls: int = 0  # calls made (approximateInvokeCount)
     retries: int = 0  # retries counted against the policy
     throttles: int = 0  # throttle retries (not counted against the policy, where they run apart)
@@ -151,6 +152,7 @@ class Runner(Sealed, Accounted):
     RETRIES_CONDITION: ClassVar[str]  # why an event is given up when the retries ran out
     FINAL_CONDITION: ClassVar[str | None]  # what a non-retryable failure records
     THROTTLE_BACKOFF: ClassVar[bool]  # throttles retried on their own backoff, not using up retries
+    LIMITED: ClassVar[bool] = False  # calls take a slot (``_refuse`` / ``_release``): a function's concurrency
     max_retries: int
     max_age: int
     _what: str  # names this runner in labels and logs
@@ -177,7 +179,7 @@ class Runner(Sealed, Accounted):
         job = Job(f"{prefix}{next(self._ids)}", text, None, now, self, body, trail)
         if trail is not None:
             trail.delivery_id = job.id
-        self._ledger.accept(job.id)
+        self._ledger.accept(job)
         return job
 
     # -- what subclasses say ----------------------------------------------------
@@ -205,7 +207,7 @@ class Runner(Sealed, Accounted):
         self._end(job, Outcome.SUCCEEDED)
 
     def _end(self, job: Job, outcome: Outcome, reason: str = "") -> None:
-        self._ledger.end(job.id, outcome, reason)
+        self._ledger.end(job, outcome, reason)
         if job.trail is not None:
             job.trail.ended(outcome, reason)
 
@@ -221,11 +223,11 @@ class Runner(Sealed, Accounted):
         job = Job(self._new_id(), text, attributes, self.clock.now(), self, body, trail)
         if trail is not None:
             trail.delivery_id = job.id
-        self._ledger.accept(job.id)
+        self._ledger.accept(job)
         try:
             self._schedule(job, None)
         except BaseException:  # the clock refused: not accepted after all
-            self._ledger.reject(job.id)
+            self._ledger.reject(job)
             raise
         return job.id
 
@@ -244,33 +246,41 @@ class Runner(Sealed, Accounted):
             self._give_up(job, exc, self.AGE_CONDITION)
             return False
         job.last_error = None
-        refusal = self._refuse()
-        if refusal is not None:
-            self._guarded(job, lambda j, r: self._failed(j, *r), refusal)
-            return False
-        job.calls += 1
-        self._ledger.attempt(retry=job.calls > 1)
-        if job.trail is not None:
-            job.trail.attempted(now)
+        if self.LIMITED:
+            refusal = self._refuse()
+            if refusal is not None:
+                self._guarded(job, lambda j, r: self._failed(j, *r), refusal)
+                return False
+        job.calls += 1  # (the ledger counts calls from the job)
+        trail = job.trail
+        if trail is not None:
+            trail.attempted(now)
         return True
 
+    # (the hot path: a first attempt that succeeds makes as few calls as it can)
     def _attempt(self, job: Job) -> None:
         if not self._start(job):
             return
         try:
             result = self._call(job)
-            if result is not None and isawaitable(result):  # (hot path: no message built unless needed)
+            if result is not None and isawaitable(result):  # (no message built unless needed)
                 result = run_to_completion(result, f"{self._what} (an awaitable from a plain function)")
         except Exception as exc:
-            self._release()
+            if self.LIMITED:
+                self._release()
             self._guarded(job, self._call_failed, exc)
             return
         except BaseException as exc:  # KeyboardInterrupt, SystemExit...: account, then let it through
-            self._release()
+            if self.LIMITED:
+                self._release()
             self._interrupted(job, exc)
             raise
-        self._release()
-        self._guarded(job, self._succeeded, result)
+        if self.LIMITED:
+            self._release()
+        try:
+            self._succeeded(job, result)
+        except Exception as exc:
+            self._internal_error(job, exc)
 
     async def _attempt_async(self, job: Job) -> None:
         if not self._start(job):
@@ -278,14 +288,17 @@ class Runner(Sealed, Accounted):
         try:
             result = await self._call(job)
         except Exception as exc:
-            self._release()
+            if self.LIMITED:
+                self._release()
             self._guarded(job, self._call_failed, exc)
             return
         except BaseException as exc:  # cancelled (the loop is closing), interrupted...
-            self._release()
+            if self.LIMITED:
+                self._release()
             self._interrupted(job, exc)
             raise
-        self._release()
+        if self.LIMITED:
+            self._release()
         self._guarded(job, self._succeeded, result)
 
     def _call_failed(self, job: Job, exc: BaseException) -> None:
@@ -297,9 +310,12 @@ class Runner(Sealed, Accounted):
         try:
             step(job, value)
         except Exception as exc:
-            log.exception("eventbus: %s %s: internal error after the call", self._what, job.id)
-            if self._ledger.is_pending(job.id):
-                self._end(job, Outcome.DROPPED, f"internal error after the call: {error_text(exc)}")
+            self._internal_error(job, exc)
+
+    def _internal_error(self, job: Job, exc: Exception) -> None:
+        log.error("eventbus: %s %s: internal error after the call", self._what, job.id, exc_info=exc)
+        if self._ledger.is_pending(job.id):
+            self._end(job, Outcome.DROPPED, f"internal error after the call: {error_text(exc)}")
 
     def _failed(self, job: Job, exc: BaseException, kind: str, counter: str | None) -> None:
         if counter is not None:

@@ -182,6 +182,7 @@ class Function(Runner):
     RETRIES_CONDITION: ClassVar[str] = "RetriesExhausted"
     FINAL_CONDITION: ClassVar[str | None] = "RetriesExhausted"
     THROTTLE_BACKOFF: ClassVar[bool] = True
+    LIMITED: ClassVar[bool] = True
 
     def __init__(
         self,

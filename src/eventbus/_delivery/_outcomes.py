@@ -16,12 +16,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from .._clock import AsyncioClock, Clock, ManualClock
 from .._exceptions import LoopBlockingError, ResourceNotFoundError, WaitTimeoutError
 from .._validate import check_callable, check_seconds, check_str
 
-__all__ = ["Accounted", "DeliveryMetrics", "Ledger", "Outcome", "OutcomeListener", "Outcomes", "log"]
+__all__ = ["Accounted", "Counted", "DeliveryMetrics", "Ledger", "Outcome", "OutcomeListener", "Outcomes", "log"]
 
 log = logging.getLogger("eventbus.delivery")
 
@@ -63,14 +64,28 @@ class DeliveryMetrics:
 _FIELDS = tuple(DeliveryMetrics.__dataclass_fields__)
 
 
+class Counted(Protocol):
+    """What the ledger reads of a delivery: its id and how many calls it made."""
+
+    id: str
+    calls: int
+
+
 class Ledger:
-    """Thread-safe counters, the ids still pending, recent outcomes, listeners."""
+    """Thread-safe counters, the deliveries still pending, recent outcomes, listeners.
+
+    A delivery costs two steps under the lock, ``accept`` and ``end``: its
+    calls are counted from the delivery itself (when it ends, and for those
+    still pending when a snapshot is taken), and what can be derived (pending,
+    invocations) is derived, so the counters stay exact at less cost."""
 
     def __init__(self, retention: int) -> None:
         self._lock = threading.Lock()
         self._ended = threading.Condition(self._lock)
+        # counted as they happen; "pending" is the deliveries held, "invocations"
+        # adds the accepted ones, and "attempts"/"retries" add the pending ones' calls
         self._values = dict.fromkeys(_FIELDS, 0)
-        self._pending: set[str] = set()
+        self._pending: dict[str, Counted] = {}
         # the kept outcomes, and their ids oldest first (a deque: dropping the
         # oldest is O(1), and cheaper than an OrderedDict's bookkeeping)
         self._outcomes: dict[str, tuple[Outcome, str]] = {}
@@ -83,38 +98,32 @@ class Ledger:
         with self._lock:
             self._values[name] += amount
 
-    def attempt(self, *, retry: bool) -> None:
-        """Count an attempt (and a retry, unless it is the first)."""
+    def accept(self, delivery: Counted) -> None:
         with self._lock:
-            self._values["attempts"] += 1
-            if retry:
-                self._values["retries"] += 1
-
-    def accept(self, delivery_id: str) -> None:
-        with self._lock:
-            self._values["invocations"] += 1
             self._values["accepted"] += 1
-            self._values["pending"] += 1
-            self._pending.add(delivery_id)
+            self._pending[delivery.id] = delivery
 
-    def reject(self, delivery_id: str) -> None:
+    def reject(self, delivery: Counted) -> None:
         """Undo ``accept``: the delivery was refused after all (a closed clock)."""
         with self._lock:
-            self._pending.discard(delivery_id)
-            self._values["invocations"] -= 1
-            self._values["accepted"] -= 1
-            self._values["pending"] -= 1
+            if self._pending.pop(delivery.id, None) is not None:
+                self._values["accepted"] -= 1
 
-    def end(self, delivery_id: str, outcome: Outcome, reason: str = "") -> None:
+    def end(self, delivery: Counted, outcome: Outcome, reason: str = "") -> None:
         name = outcome._value_  # (not outcome.value, a property; not a dict keyed by the enum, whose hash is slow)
+        delivery_id = delivery.id
         with self._lock:
             try:
-                self._pending.remove(delivery_id)
+                del self._pending[delivery_id]
             except KeyError:  # pragma: no cover - a bug if reached
                 raise AssertionError(f"delivery {delivery_id} ended twice, or was never accepted") from None
             values = self._values
-            values["pending"] -= 1
             values[name] += 1
+            calls = delivery.calls
+            if calls:
+                values["attempts"] += calls
+                if calls > 1:
+                    values["retries"] += calls - 1
             if self.retention:
                 self._outcomes[delivery_id] = (outcome, reason) if reason else _NO_REASON[name]
                 order = self._order
@@ -141,7 +150,15 @@ class Ledger:
 
     def snapshot(self) -> DeliveryMetrics:
         with self._lock:
-            return DeliveryMetrics(**self._values)
+            values = dict(self._values)
+            values["pending"] = len(self._pending)
+            values["invocations"] += values["accepted"]
+            for delivery in self._pending.values():
+                calls = delivery.calls  # (read once: the delivery's thread may be counting a call)
+                if calls:
+                    values["attempts"] += calls
+                    values["retries"] += calls - 1
+            return DeliveryMetrics(**values)
 
     def lookup(self, delivery_id: str) -> tuple[Outcome, str] | None:
         """The outcome, ``None`` while pending; ``ResourceNotFoundError`` if unknown."""

@@ -13,7 +13,6 @@ queue the loss is counted and logged.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -25,7 +24,8 @@ from .._validate import check_instance, check_name, check_str
 from ._destinations import Destination, DestinationLike, as_destination, describe, text_sender
 from ._engine import Job, Runner, Trail, error_class, error_code, error_message, error_text
 from ._outcomes import Outcome, log
-from ._payload import first_kb, loads, to_attributes, to_text
+from ._payload import Parsed, first_kb, to_attributes, to_text
+from ._payload import value_of as _value
 from ._retry import RetryPolicy
 
 __all__ = ["Target"]
@@ -102,6 +102,7 @@ class Target(Runner):
         self._forward = getattr(self.destination, "_forwarded", None)
         # a plain callable (not a Destination) is called straight, without the protocol's wrapper
         self._plain = None if isinstance(self.destination, Destination) else self.destination
+        self._takes_value = self._plain is not None or (self._forward is None and self._send_text is None)
         self._dead_letter_fn = None
         self._dead_letter_text = None
         if self.dead_letter_queue is not None:
@@ -187,13 +188,13 @@ class Target(Runner):
     def _call(self, job: Job) -> Any:
         body = job.text if job.body is None else job.body
         if self._plain is not None:  # a plain callable: called with the value alone
-            return self._plain(_value(body))
+            return self._plain(_value(body) if job.shared is None else _copy_of(job.shared, body))
         attributes = dict(job.attributes) if job.attributes else None
         if self._forward is not None:
             return self._forward(body, job.trail)
         if self._send_text is not None:
             return self._send_text(body, attributes)
-        return self._send(_value(body), attributes)
+        return self._send(_value(body) if job.shared is None else _copy_of(job.shared, body), attributes)
 
     def _retry_delay(self, job: Job) -> float:
         return self.retry_policy.delay(job.retries + 1, self._rng)
@@ -225,7 +226,6 @@ class Target(Runner):
         return True
 
 
-
 _ATTACHING = threading.Lock()  # targets change rules rarely: one lock for all of them
 
 
@@ -236,19 +236,9 @@ def _clock_of(thing: object) -> Clock | None:
     return clock if isinstance(clock, Clock) else None
 
 
-def _value(body: str) -> Any:
-    """What a callable receives: the delivered text as a JSON value (a fresh copy
-    each call), or as a ``str`` when it is not JSON (a plain-text template)."""
+def _copy_of(shared: Parsed, body: str) -> Any:
+    """A fresh copy of a value parsed once for many deliveries."""
     try:
-        value, end = _scan(body, 0)  # the C scanner: the text is compact JSON, most of the time
-    except (StopIteration, ValueError, RecursionError):
-        end = -1
-    if end == len(body):
-        return value
-    try:
-        return loads(body)
-    except ValidationError:
-        return body
-
-
-_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+        return shared.copy()
+    except RecursionError:  # deep, or called from deep in the stack
+        return _value(body)
