@@ -19,6 +19,7 @@ from eventbus import (
     Outcome,
     Queue,
     ResourceNotFoundError,
+    RetryPolicy,
     StoredMessage,
     SystemClock,
     Target,
@@ -404,3 +405,60 @@ def test_a_message_body_parses_at_any_stack_depth() -> None:
     assert str(deep(850)).replace(" ", "") == text
     with pytest.raises(ValidationError, match="Could not parse message body into json"):
         not_json.json()
+
+
+@pytest.mark.slow_under_mutmut
+def test_counters_add_up_while_threads_deliver_and_calls_run_concurrently() -> None:
+    """Deliveries are accepted from four threads while a worker pool runs the calls
+    (some fail once and are retried) and a fifth thread reads the counters: every
+    snapshot adds up, and at the end every delivery and call is counted once."""
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def handler(event: Any) -> None:
+        with lock:
+            calls.append(event["n"])
+            first = calls.count(event["n"]) == 1
+        if first and event["n"] % 3 == 0:
+            raise RuntimeError("once")
+
+    per_thread, threads = 250, 4
+    with SystemClock(workers=4, seed=1) as clock:
+        target = Target(handler, clock=clock, retry_policy=RetryPolicy(base_delay=0.001, max_delay=0.002))
+        done = threading.Event()
+        broken: list[str] = []
+
+        def read() -> None:
+            accepted = 0
+            while not done.is_set():
+                m = target.metrics
+                if m.accepted != m.succeeded + m.dead_lettered + m.dropped + m.pending or m.accepted < accepted:
+                    broken.append(repr(m))
+                if m.attempts < m.succeeded + m.failures or m.retries > m.attempts:
+                    broken.append(repr(m))
+                accepted = m.accepted
+
+        ids: list[str] = []
+
+        def put(base: int) -> None:
+            for n in range(base, base + per_thread):
+                ids.append(target.deliver({"n": n}))
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        writers = [threading.Thread(target=put, args=(k * per_thread,)) for k in range(threads)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+        for delivery_id in ids:  # (idle() would not wait for a retry that is not due yet)
+            target.wait(delivery_id, timeout=30)
+        done.set()
+        reader.join()
+    total = per_thread * threads
+    m = target.metrics
+    assert broken == []
+    assert [o for o in target.outcomes.values() if o[0] is not Outcome.SUCCEEDED] == []
+    assert (m.accepted, m.succeeded, m.pending, m.dropped, m.dead_lettered) == (total, total, 0, 0, 0)
+    assert m.attempts == len(calls) == total + len(range(0, total, 3))
+    assert m.retries == m.failures == len(range(0, total, 3))

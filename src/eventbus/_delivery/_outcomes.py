@@ -74,16 +74,18 @@ class Counted(Protocol):
 class Ledger:
     """Thread-safe counters, the deliveries still pending, recent outcomes, listeners.
 
-    A delivery costs two steps under the lock, ``accept`` and ``end``: its
-    calls are counted from the delivery itself (when it ends, and for those
-    still pending when a snapshot is taken), and what can be derived (pending,
-    invocations) is derived, so the counters stay exact at less cost."""
+    A delivery costs one step under the lock, ``end``: ``accept`` is one
+    store into the dict of pending deliveries (atomic on its own), calls are
+    counted from the delivery itself (when it ends, and for those still
+    pending when a snapshot is taken), and what can be derived (accepted,
+    pending, invocations) is derived, so the counters stay exact at less cost."""
 
     def __init__(self, retention: int) -> None:
         self._lock = threading.Lock()
         self._ended = threading.Condition(self._lock)
-        # counted as they happen; "pending" is the deliveries held, "invocations"
-        # adds the accepted ones, and "attempts"/"retries" add the pending ones' calls
+        # counted as they happen; "pending" is the deliveries held, "accepted" those
+        # and the ended ones, "invocations" adds the accepted ones, and
+        # "attempts"/"retries" add the pending ones' calls
         self._values = dict.fromkeys(_FIELDS, 0)
         self._pending: dict[str, Counted] = {}
         # the kept outcomes, and their ids oldest first (a deque: dropping the
@@ -99,15 +101,12 @@ class Ledger:
             self._values[name] += amount
 
     def accept(self, delivery: Counted) -> None:
-        with self._lock:
-            self._values["accepted"] += 1
-            self._pending[delivery.id] = delivery
+        # One store into a dict, atomic on its own: no lock ("accepted" is derived).
+        self._pending[delivery.id] = delivery
 
     def reject(self, delivery: Counted) -> None:
         """Undo ``accept``: the delivery was refused after all (a closed clock)."""
-        with self._lock:
-            if self._pending.pop(delivery.id, None) is not None:
-                self._values["accepted"] -= 1
+        self._pending.pop(delivery.id, None)
 
     def end(self, delivery: Counted, outcome: Outcome, reason: str = "") -> None:
         name = outcome._value_  # (not outcome.value, a property; not a dict keyed by the enum, whose hash is slow)
@@ -151,9 +150,12 @@ class Ledger:
     def snapshot(self) -> DeliveryMetrics:
         with self._lock:
             values = dict(self._values)
-            values["pending"] = len(self._pending)
-            values["invocations"] += values["accepted"]
-            for delivery in self._pending.values():
+            held = list(self._pending.values())  # (one step: accept() adds without the lock)
+            values["pending"] = len(held)
+            values["accepted"] = accepted = (values["succeeded"] + values["dead_lettered"] + values["dropped"]
+                                             + len(held))
+            values["invocations"] += accepted
+            for delivery in held:
                 calls = delivery.calls  # (read once: the delivery's thread may be counting a call)
                 if calls:
                     values["attempts"] += calls

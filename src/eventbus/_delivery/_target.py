@@ -187,8 +187,16 @@ class Target(Runner):
 
     def _call(self, job: Job) -> Any:
         body = job.text if job.body is None else job.body
-        if self._plain is not None:  # a plain callable: called with the value alone
-            return self._plain(_value(body) if job.shared is None else _copy_of(job.shared, body))
+        plain = self._plain
+        if plain is not None:  # a plain callable: called with the value alone
+            shared = job.shared
+            if shared is None:
+                return plain(_value(body))
+            try:
+                value = shared.copy()
+            except RecursionError:  # deep, or called from deep in the stack
+                value = _value(body)
+            return plain(value)
         attributes = dict(job.attributes) if job.attributes else None
         if self._forward is not None:
             return self._forward(body, job.trail)
