@@ -27,13 +27,11 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 
 from .._clock import resolve_clock
 from .._delivery import DeliveryMetrics, RetryPolicy, Target
-from .._delivery._engine import Fanout, Job, Trail
-from .._delivery._outcomes import Outcome
+from .._delivery._engine import Fanout, Job
 from .._delivery._payload import COMPACT as _COMPACT
 from .._delivery._payload import Parsed, to_text
 from .._delivery._payload import value_of as _value
@@ -509,17 +507,12 @@ class EventBus(Sealed):
         for rule in enabled:
             entry, targets = routes[rule]
             context: Context | None = None
+            if journey is not None:
+                journey._rule = rule
             for target in targets:
-                delivery: Trail | None
-                if journey is not None:
-                    delivery = journey._delivery(rule, target.target_id, hops)
-                elif target._forward is not None:  # (the hop count must travel, journeys or not)
-                    delivery = _Hops(hops)
-                else:
-                    delivery = None
                 transform = target._input
                 if transform is WHOLE_EVENT:
-                    job = target._prepare(text, None, delivery, now)
+                    job = target._prepare(text, None, now, journey, hops)
                     if target._takes_value:
                         whole.append(job)
                 else:
@@ -529,9 +522,9 @@ class EventBus(Sealed):
                         context = Context(rule, entry.record.arn, ingestion)
                     body = transform.render(event, text, context)
                     if body is None:
-                        target._not_delivered(text, delivery)
+                        target._not_delivered(text, journey)
                         continue
-                    job = target._prepare(text, body, delivery, now)
+                    job = target._prepare(text, body, now, journey, hops)
                 (batch if one_at_a_time and not target._async else apart).append(job)
         if len(whole) > 1:  # parse the event once for them all: each gets a copy of that
             try:
@@ -564,9 +557,9 @@ class EventBus(Sealed):
         routed on this bus as it is."""
         self._receive(payload, 0)
 
-    def _forwarded(self, text: str, trail: object) -> None:
+    def _forwarded(self, text: str, job: Job) -> None:
         """An event from another bus's target (``text`` as that target delivers it)."""
-        hops = getattr(trail, "hops", 0)
+        hops = job.hops
         try:
             event = json.loads(text)
         except ValueError:
@@ -647,26 +640,6 @@ class EventBus(Sealed):
             out["UnmatchedEvents"] = counts["unmatched"]
             out["FailedEntries"] = counts["failed_entries"]
         return out
-
-
-class _Hops:
-    """The one thing a delivery must carry when journeys are off: how many
-    bus-to-bus hops its event has made (a bus target reads it)."""
-
-    __slots__ = ("delivery_id", "hops")
-
-    def __init__(self, hops: int) -> None:
-        self.hops = hops
-        self.delivery_id = ""
-
-    def attempted(self, at: datetime) -> None:
-        pass
-
-    def failed(self, at: datetime, error: str) -> None:
-        pass
-
-    def ended(self, outcome: Outcome, reason: str) -> None:
-        pass
 
 
 def _name_for(fn: Callable[..., Any]) -> str:

@@ -1,11 +1,12 @@
 """Every event's journey: which rules matched, each target's attempts, where it ended.
 
 A ``Journey`` is made when a bus accepts an event.  The bus writes the rules
-that matched; each target's delivery gets a ``Trail`` (which the delivery
-runtime tells of every attempt, failed call and end); readers get
-``TargetDelivery`` snapshots.  The bus
-keeps the ``retention`` most recent journeys (10,000 by default; 0 keeps
-none) so a long-running service does not grow; counters stay exact.
+that matched; the journey is the delivery runtime's ``Trail`` for each of
+the event's deliveries (given each delivery as it is accepted, told when it
+ends; the delivery logs its own attempts meanwhile); readers get
+``TargetDelivery`` snapshots.  The bus keeps the ``retention`` most recent
+journeys (10,000 by default; 0 keeps none) so a long-running service does
+not grow; counters stay exact.
 
 Journeys are written by the bus and the delivery runtime and read from any
 thread: each write is one atomic step (an append, an assignment), so a
@@ -22,10 +23,11 @@ from datetime import datetime
 from typing import Final
 
 from .._delivery import Outcome
+from .._delivery._engine import Job
 from .._exceptions import ResourceNotFoundError
 from .._validate import check_int, check_str
 
-__all__ = ["Attempt", "Journey", "Journeys", "TargetDelivery", "Trail"]
+__all__ = ["Attempt", "Journey", "Journeys", "TargetDelivery"]
 
 PENDING: Final = "pending"
 
@@ -59,81 +61,33 @@ class TargetDelivery:
 # A delivery that has ended is kept as a plain tuple of atoms (strings and
 # times; the outcome by its value, as an enum member is an object the garbage
 # collector follows): the collector stops tracking such tuples, so a bus that
-# keeps thousands of journeys adds nothing to each collection.
-_Ended = tuple[str, str, str, tuple[tuple[datetime, str | None], ...], str, str]
+# keeps thousands of journeys adds nothing to each collection.  One attempt
+# that succeeded (the common case) is kept as its time alone: one tuple per
+# delivery, not three.  A delivery under way is kept as itself (the delivery
+# runtime's ``Job``, which logs its attempts while it has a journey): no
+# object is made per delivery for this.
+_Attempts = datetime | tuple[tuple[datetime, str | None], ...]  # the time alone: one attempt, which succeeded
+_Ended = tuple[str, str, _Attempts, str, str]  # target id, delivery id, attempts, outcome, reason
 
 
-class Trail:
-    """A delivery while it is under way: the delivery runtime's ``Trail`` (told of
-    every attempt, failed call and end).  At the end it leaves a tuple in its
-    journey's place and is dropped."""
-
-    __slots__ = ("_at", "_journey", "_log", "delivery_id", "hops", "rule", "target_id")
-
-    def __init__(self, journey: Journey, at: int, rule: str, target_id: str, hops: int) -> None:
-        self._journey = journey
-        self._at = at
-        self.rule = rule
-        self.target_id = target_id
-        self.delivery_id = ""
-        self.hops = hops  # bus-to-bus hops the event had made when it reached this bus
-        # the attempts, kept small: None before the first, the time alone for one
-        # attempt that has not failed (the common case), else [(time, error), ...]
-        self._log: datetime | list[tuple[datetime, str | None]] | None = None
-
-    # -- the Trail protocol (one call at a time per delivery; each write is one
-    # atomic step, so readers need no lock) ---------------------------------------
-    def attempted(self, at: datetime) -> None:
-        log = self._log
-        if log is None:
-            self._log = at
-        elif isinstance(log, list):
-            log.append((at, None))
-        else:
-            self._log = [(log, None), (at, None)]
-
-    def failed(self, at: datetime, error: str) -> None:
-        log = self._log
-        if log is None:  # refused before a call (throttled): a failed attempt at that time
-            self._log = [(at, error)]
-        elif isinstance(log, list):
-            last_at, last_error = log[-1]
-            if last_error is None:
-                log[-1] = (last_at, error)
-            else:
-                log.append((at, error))
-        else:
-            self._log = [(log, error)]
-
-    def ended(self, outcome: Outcome, reason: str) -> None:
-        log = self._log
-        attempts = ((log, None),) if type(log) is datetime else self._attempts()
-        self._journey._deliveries[self._at] = (self.rule, self.target_id, self.delivery_id, attempts,
-                                               outcome._value_, reason)
-
-    def _attempts(self) -> tuple[tuple[datetime, str | None], ...]:
-        log = self._log
-        if log is None:
-            return ()
-        return tuple(log) if isinstance(log, list) else ((log, None),)
-
-    def snapshot(self) -> TargetDelivery:
-        return TargetDelivery(self.rule, self.target_id, self.delivery_id,
-                              tuple(Attempt(at, error) for at, error in self._attempts()), None, "")
-
-
-def _snapshot(entry: Trail | _Ended) -> TargetDelivery:
-    if isinstance(entry, Trail):
-        return entry.snapshot()
-    rule, target_id, delivery_id, attempts, outcome, reason = entry
+def _snapshot(rule: str, entry: Job | _Ended) -> TargetDelivery:
+    if isinstance(entry, Job):
+        target_id: str = getattr(entry.runner, "target_id", "")
+        return TargetDelivery(rule, target_id, entry.id, tuple(Attempt(at, error) for at, error in entry.attempts()),
+                              None, "")
+    target_id, delivery_id, attempts, outcome, reason = entry
+    if isinstance(attempts, datetime):
+        return TargetDelivery(rule, target_id, delivery_id, (Attempt(attempts),), Outcome(outcome), reason)
     return TargetDelivery(rule, target_id, delivery_id, tuple(Attempt(at, error) for at, error in attempts),
                           Outcome(outcome), reason)
 
 
 class Journey:
-    """What happened to one event on one bus."""
+    """What happened to one event on one bus.  (For the delivery runtime, the
+    trail of each of the event's deliveries.)"""
 
-    __slots__ = ("_deliveries", "bus", "detail_type", "event_id", "ingested_at", "rules", "source")
+    __slots__ = ("_deliveries", "_rule", "_rules", "bus", "detail_type", "event_id", "ingested_at", "rules",
+                 "source")
 
     def __init__(self, event_id: str, bus: str, source: str, detail_type: str, ingested_at: datetime) -> None:
         self.event_id = event_id
@@ -142,17 +96,27 @@ class Journey:
         self.detail_type = detail_type
         self.ingested_at = ingested_at
         self.rules: tuple[str, ...] = ()  # the enabled rules the event matched, sorted
-        self._deliveries: list[Trail | _Ended] = []
+        self._deliveries: list[Job | _Ended] = []  # one per delivery handed out, in order
+        self._rules: list[str] = []  # the rule of each
+        self._rule = ""  # the rule whose targets the bus is handing deliveries to
 
-    def _delivery(self, rule: str, target_id: str, hops: int) -> Trail:
-        trail = Trail(self, len(self._deliveries), rule, target_id, hops)
-        self._deliveries.append(trail)
-        return trail
+    # -- the delivery runtime's Trail ------------------------------------------------
+    def _add(self, job: Job) -> None:
+        job.slot = len(self._deliveries)
+        self._rules.append(self._rule)  # (first: a reader pairs the two lists up to the shorter)
+        self._deliveries.append(job)
+
+    def _ended(self, job: Job, outcome: Outcome, reason: str) -> None:
+        log = job.log
+        attempts: _Attempts = log if type(log) is datetime else job.attempts()
+        target_id: str = getattr(job.runner, "target_id", "")
+        self._deliveries[job.slot] = (target_id, job.id, attempts, outcome._value_, reason)  # (one atomic step)
 
     @property
     def deliveries(self) -> tuple[TargetDelivery, ...]:
         """One per (matched rule, target), in the order they were handed out."""
-        return tuple(_snapshot(entry) for entry in list(self._deliveries))
+        return tuple(_snapshot(rule, entry) for rule, entry in zip(list(self._rules), list(self._deliveries),
+                                                                      strict=False))
 
     @property
     def matched(self) -> bool:
@@ -162,7 +126,7 @@ class Journey:
     @property
     def done(self) -> bool:
         """Whether every delivery has ended."""
-        return not any(isinstance(entry, Trail) for entry in list(self._deliveries))
+        return not any(isinstance(entry, Job) for entry in list(self._deliveries))
 
     def describe(self) -> str:
         """The journey as lines of text, for people (logs, a test failure, a demo)."""

@@ -45,8 +45,8 @@ from .._validate import Sealed, check_int
 from ._outcomes import Accounted, Ledger, Outcome, log
 from ._payload import Parsed, first_kb, loads
 
-__all__ = ["FINAL", "RETRY", "THROTTLE", "EventTooOldError", "Fanout", "Job", "Runner", "Trail", "error_code",
-           "error_message", "error_text"]
+__all__ = ["FINAL", "RETRY", "THROTTLE", "AttemptLog", "EventTooOldError", "Fanout", "Job", "Runner", "Trail",
+           "error_code", "error_message", "error_text"]
 
 FINAL, RETRY, THROTTLE = "final", "retry", "throttle"
 
@@ -95,18 +95,21 @@ class KeptError(Exception):
 
 
 class Trail(Protocol):
-    """What follows one delivery from outside (an event's journey): given the
-    delivery's id when it is accepted, told of each attempt, each failed call,
-    and the end.  Called on the clock's thread; it must be cheap and must not
-    raise."""
+    """What follows deliveries from outside (an event's journey: one for all the
+    deliveries of an event): given each delivery as it is accepted (it may set
+    ``job.slot``), and told when each ends.  The delivery keeps its own log of
+    attempts while it has a trail (``Job.log``).  Called on the clock's thread;
+    it must be cheap and must not raise."""
 
-    delivery_id: str
+    def _add(self, job: Job) -> None: ...
 
-    def attempted(self, at: datetime) -> None: ...
+    def _ended(self, job: Job, outcome: Outcome, reason: str) -> None: ...
 
-    def failed(self, at: datetime, error: str) -> None: ...
 
-    def ended(self, outcome: Outcome, reason: str) -> None: ...
+AttemptLog = datetime | list[tuple[datetime, str | None]] | None
+"""A delivery's attempts, kept small: ``None`` before the first, the time alone
+for one attempt that has not failed (the common case), else ``[(time, error
+or None), ...]``."""
 
 
 @dataclass(eq=False, slots=True)
@@ -119,8 +122,11 @@ class Job:
     accepted_at: datetime
     runner: Runner = field(repr=False)
     body: str | None = None  # what attempts deliver, when it differs from ``text`` (a transformed event)
-    trail: Trail | None = field(default=None, repr=False)
+    trail: Trail | None = field(default=None, repr=False)  # told of the end (with ``log`` kept meanwhile)
     shared: Parsed | None = field(default=None, repr=False)  # ``text`` parsed once for many deliveries (a fan-out)
+    hops: int = 0  # bus-to-bus hops the event had made when it was routed to this delivery
+    slot: int = 0  # where its trail keeps it (the trail sets it)
+    log: AttemptLog = field(default=None, repr=False)  # the attempts, while it has a trail
     calls: int = 0  # calls made (approximateInvokeCount)
     retries: int = 0  # retries counted against the policy
     throttles: int = 0  # throttle retries (not counted against the policy, where they run apart)
@@ -143,6 +149,36 @@ class Job:
     def abandoned(self, reason: str) -> None:
         """The clock dropped this job's timer (shut down, or cancelled)."""
         self.runner._abandoned(self, reason)
+
+    def attempts(self) -> tuple[tuple[datetime, str | None], ...]:
+        """The attempts logged so far: ``((time, error or None), ...)``."""
+        log = self.log
+        if log is None:
+            return ()
+        return tuple(log) if isinstance(log, list) else ((log, None),)
+
+    # (each write to the log is one atomic step, so that readers in other threads need no lock)
+    def _attempted(self, at: datetime) -> None:
+        log = self.log
+        if log is None:
+            self.log = at
+        elif isinstance(log, list):
+            log.append((at, None))
+        else:
+            self.log = [(log, None), (at, None)]
+
+    def _failed(self, at: datetime, error: str) -> None:
+        log = self.log
+        if log is None:  # refused before a call (throttled): a failed attempt at that time
+            self.log = [(at, error)]
+        elif isinstance(log, list):
+            last_at, last_error = log[-1]
+            if last_error is None:
+                log[-1] = (last_at, error)
+            else:
+                log.append((at, error))
+        else:
+            self.log = [(log, error)]
 
 
 class Runner(Sealed, Accounted):
@@ -170,15 +206,15 @@ class Runner(Sealed, Accounted):
     def _new_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
-    def _prepare(self, text: str, body: str | None, trail: Trail | None, now: datetime) -> Job:
+    def _prepare(self, text: str, body: str | None, now: datetime, trail: Trail | None = None, hops: int = 0) -> Job:
         """Accept a delivery without scheduling it (a bus's fan-out schedules many
         at once).  Its id is cheap: this runner's prefix and a sequence number."""
         prefix = self._id_prefix
         if not prefix:
             prefix = self._id_prefix = f"{self._rng.getrandbits(32):08x}-"
-        job = Job(f"{prefix}{next(self._ids)}", text, None, now, self, body, trail)
+        job = Job(f"{prefix}{next(self._ids)}", text, None, now, self, body, trail, None, hops)
         if trail is not None:
-            trail.delivery_id = job.id
+            trail._add(job)
         self._ledger.accept(job)
         return job
 
@@ -209,7 +245,7 @@ class Runner(Sealed, Accounted):
     def _end(self, job: Job, outcome: Outcome, reason: str = "") -> None:
         self._ledger.end(job, outcome, reason)
         if job.trail is not None:
-            job.trail.ended(outcome, reason)
+            job.trail._ended(job, outcome, reason)
 
     @staticmethod
     def _classify(exc: BaseException) -> str:
@@ -218,11 +254,8 @@ class Runner(Sealed, Accounted):
         return THROTTLE if error_code(exc) == "THROTTLING" else RETRY
 
     # -- the machine ------------------------------------------------------------
-    def _accept(self, text: str, attributes: dict[str, str] | None, body: str | None = None,
-                trail: Trail | None = None) -> str:
-        job = Job(self._new_id(), text, attributes, self.clock.now(), self, body, trail)
-        if trail is not None:
-            trail.delivery_id = job.id
+    def _accept(self, text: str, attributes: dict[str, str] | None, body: str | None = None) -> str:
+        job = Job(self._new_id(), text, attributes, self.clock.now(), self, body)
         self._ledger.accept(job)
         try:
             self._schedule(job, None)
@@ -252,9 +285,8 @@ class Runner(Sealed, Accounted):
                 self._guarded(job, lambda j, r: self._failed(j, *r), refusal)
                 return False
         job.calls += 1  # (the ledger counts calls from the job)
-        trail = job.trail
-        if trail is not None:
-            trail.attempted(now)
+        if job.trail is not None:
+            job._attempted(now)
         return True
 
     # (the hot path: a first attempt that succeeds makes as few calls as it can)
@@ -321,7 +353,7 @@ class Runner(Sealed, Accounted):
         if counter is not None:
             self._ledger.add(counter)
         if job.trail is not None:
-            job.trail.failed(self.clock.now(), error_text(exc))
+            job._failed(self.clock.now(), error_text(exc))
         if kind == FINAL:
             self._give_up(job, exc, self.FINAL_CONDITION)
         elif kind == THROTTLE and self.THROTTLE_BACKOFF:

@@ -130,7 +130,7 @@ class Target(Runner):
         name = self._rule_arn.rpartition("/")[2]
         body = self._input.render(event, text, Context(name, self._rule_arn, event_time(self.clock.now())))
         if body is None:
-            return self._not_delivered(text, None)
+            return self._not_delivered(text)
         return self._accept(text, to_attributes(attributes), body)
 
     # -- what a bus uses ----------------------------------------------------------
@@ -176,10 +176,10 @@ class Target(Runner):
     def _has_clocked_destination(self) -> bool:
         return _clock_of(self.destination) is not None or _clock_of(self.dead_letter_queue) is not None
 
-    def _not_delivered(self, text: str, trail: Trail | None) -> str:
+    def _not_delivered(self, text: str, trail: Trail | None = None) -> str:
         """An event the input settings deliver nothing for: accepted and ended at
         once as ``DROPPED``, with the reason (never silently)."""
-        job = self._prepare(text, None, trail, self.clock.now())
+        job = self._prepare(text, None, self.clock.now(), trail)
         reason = self._input.why_dropped()
         log.info("eventbus: %s %s: nothing to deliver: %s", self._what, job.id, reason)
         self._end(job, Outcome.DROPPED, reason)
@@ -199,7 +199,7 @@ class Target(Runner):
             return plain(value)
         attributes = dict(job.attributes) if job.attributes else None
         if self._forward is not None:
-            return self._forward(body, job.trail)
+            return self._forward(body, job)
         if self._send_text is not None:
             return self._send_text(body, attributes)
         return self._send(_value(body) if job.shared is None else _copy_of(job.shared, body), attributes)
