@@ -117,7 +117,9 @@ def test_cancelled_timers_do_not_pile_up() -> None:
             return AsyncioClock()
 
         clock = loop.run(make())
-        assert kept_after_cancelling(clock, expect=0) == 0
+        # (<= 0: a timer of an earlier clock in this process, still held when counting
+        # began, may be freed meanwhile; what matters is that none of these is kept)
+        assert kept_after_cancelling(clock, expect=0) <= 0
         clock.shutdown(drain=False)
     finally:
         loop.close()

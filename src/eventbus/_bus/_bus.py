@@ -403,7 +403,7 @@ class EventBus(Sealed):
                 failed += 1
                 results.append({"ErrorCode": read.code, "ErrorMessage": read.message})
                 continue
-            results.append({"EventId": self._route(self._envelope(read), 0)})
+            results.append({"EventId": self._route(self._envelope(read), 0, fresh=True)})
         if failed:
             with self._counts_lock:
                 self._counts["failed_entries"] += failed
@@ -468,8 +468,10 @@ class EventBus(Sealed):
             "detail": read.detail,
         }
 
-    def _route(self, event: dict[str, Any], hops: int) -> str:
-        """Match one event and hand it to every target of every matched rule."""
+    def _route(self, event: dict[str, Any], hops: int, *, fresh: bool = False) -> str:
+        """Match one event and hand it to every target of every matched rule.
+        ``fresh``: the event was built here from values nothing else holds (an
+        envelope of ``put_events``), so it can stand for its parsed text."""
         try:  # first: an event that is not JSON goes no further
             try:
                 text = _COMPACT.encode(event)
@@ -528,7 +530,7 @@ class EventBus(Sealed):
                 (batch if one_at_a_time and not target._async else apart).append(job)
         if len(whole) > 1:  # parse the event once for them all: each gets a copy of that
             try:
-                shared = Parsed(_value(text))
+                shared = Parsed(event if fresh else _value(text))
             except RecursionError:  # deep, or called from deep in the stack: each parses its own
                 pass
             else:
