@@ -12,6 +12,8 @@ import pytest
 import eventbus
 from eventbus import EventBus, ManualClock, Outcome, Queue, RetryPolicy, Target
 
+from ..support import STACK_DEPTHS, from_deep_in_the_stack
+
 
 def put(bus: EventBus, source: str = "shop", detail: Any = None) -> str:
     response = bus.put_events([{"Source": source, "DetailType": "t", "Detail": json.dumps(detail or {})}])
@@ -325,3 +327,20 @@ def test_the_hop_limit_holds_with_journeys_off(clock: ManualClock) -> None:
     clock.run_until_idle()
     assert [m.attributes["ERROR_CODE"] for m in dlq.receive(10)] == ["THIRD_ACCOUNT_HOP_DETECTED"]
     assert a.metrics()["Events"] == 1 and b.metrics()["Events"] == 1
+
+
+@pytest.mark.parametrize("frames", STACK_DEPTHS)
+def test_a_deep_event_reaches_every_target_whole_whatever_the_stack(bus: EventBus, clock: ManualClock,
+                                                                    frames: int) -> None:
+    """An event nesting 190 levels, shared by two targets, run from deep in the stack:
+    where the shared copy cannot be made there, each target parses its own."""
+    detail: Any = "leaf"
+    for _ in range(190):
+        detail = {"d": detail}
+    got: list[Any] = []
+    bus.put_rule("r", event_pattern={"source": ["shop"]})
+    bus.put_targets("r", [Target(got.append, target_id="a"), Target(got.append, target_id="b")])
+    put(bus, detail=detail)
+    from_deep_in_the_stack(frames, clock.run_until_idle)
+    assert [event["detail"] for event in got] == [detail, detail]
+    assert got[0] is not got[1]

@@ -502,10 +502,18 @@ class EventBus(Sealed):
                       event["detail-type"])
             return event_id
         ingestion: str | None = None
+        # The event parsed once for every target that gives it on as a value (each call
+        # gets a copy of this), when it has more than one target.
+        shared: Parsed | None = None
+        if len(enabled) > 1 or len(routes[enabled[0]][1]) > 1:
+            try:
+                shared = Parsed(event if fresh else _value(text))
+            except RecursionError:  # deep, or called from deep in the stack: each parses its own
+                pass
         one_at_a_time = self.clock._one_at_a_time
         batch: list[Job] = []  # first attempts to make on one timer
         apart: list[Job] = []  # first attempts each on a timer of its own (async targets, threaded clocks)
-        whole: list[Job] = []  # deliveries that give their destination the event as a value
+        together = batch.append if one_at_a_time else apart.append
         for rule in enabled:
             entry, targets = routes[rule]
             context: Context | None = None
@@ -514,9 +522,7 @@ class EventBus(Sealed):
             for target in targets:
                 transform = target._input
                 if transform is WHOLE_EVENT:
-                    job = target._prepare(text, None, now, journey, hops)
-                    if target._takes_value:
-                        whole.append(job)
+                    job = target._prepare(text, None, now, journey, hops, shared)
                 else:
                     if context is None:
                         if ingestion is None:
@@ -527,15 +533,10 @@ class EventBus(Sealed):
                         target._not_delivered(text, journey)
                         continue
                     job = target._prepare(text, body, now, journey, hops)
-                (batch if one_at_a_time and not target._async else apart).append(job)
-        if len(whole) > 1:  # parse the event once for them all: each gets a copy of that
-            try:
-                shared = Parsed(event if fresh else _value(text))
-            except RecursionError:  # deep, or called from deep in the stack: each parses its own
-                pass
-            else:
-                for job in whole:
-                    job.shared = shared
+                if target._async:
+                    apart.append(job)
+                else:
+                    together(job)
         for job in apart:
             self._start(job)
         if batch:

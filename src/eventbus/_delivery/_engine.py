@@ -120,7 +120,8 @@ class Job:
                  "runner", "shared", "slot", "text", "throttles", "trail")
 
     def __init__(self, id: str, text: str, attributes: dict[str, str] | None, accepted_at: datetime,
-                 runner: Runner, body: str | None = None, trail: Trail | None = None, hops: int = 0) -> None:
+                 runner: Runner, body: str | None = None, trail: Trail | None = None, hops: int = 0,
+                 shared: Parsed | None = None) -> None:
         self.id = id
         self.text = text  # the payload as JSON text: every attempt, record and DLQ copy starts from it
         self.attributes = attributes
@@ -129,7 +130,7 @@ class Job:
         self.body = body  # what attempts deliver, when it differs from ``text`` (a transformed event)
         self.trail = trail  # told of the end (with ``log`` kept meanwhile)
         self.hops = hops  # bus-to-bus hops the event had made when it was routed to this delivery
-        self.shared: Parsed | None = None  # ``text`` parsed once for many deliveries (a fan-out)
+        self.shared = shared  # ``text`` parsed once for many deliveries (a fan-out), when they take values
         self.slot = 0  # where its trail keeps it (the trail sets it)
         self.log: AttemptLog = None  # the attempts, while it has a trail
         self.calls = 0  # calls made (approximateInvokeCount)
@@ -212,17 +213,20 @@ class Runner(Sealed, Accounted):
         self._ids = itertools.count(1)
         self._max_age_delta = timedelta(seconds=self.max_age)
         self._id_prefix = ""  # drawn on first use, so that runners a bus never uses draw nothing
+        self._plain_success = type(self)._succeeded is Runner._succeeded  # a success just ends the job
 
     def _new_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
-    def _prepare(self, text: str, body: str | None, now: datetime, trail: Trail | None = None, hops: int = 0) -> Job:
+    def _prepare(self, text: str, body: str | None, now: datetime, trail: Trail | None = None, hops: int = 0,
+                 shared: Parsed | None = None) -> Job:
         """Accept a delivery without scheduling it (a bus's fan-out schedules many
-        at once).  Its id is cheap: this runner's prefix and a sequence number."""
+        at once).  Its id is cheap: this runner's prefix and a sequence number.
+        ``shared``: ``text`` parsed, for a runner that calls with a value."""
         prefix = self._id_prefix
         if not prefix:
             prefix = self._id_prefix = f"{self._rng.getrandbits(32):08x}-"
-        job = Job(f"{prefix}{next(self._ids)}", text, None, now, self, body, trail, hops)
+        job = Job(f"{prefix}{next(self._ids)}", text, None, now, self, body, trail, hops, shared)
         if trail is not None:
             trail._add(job)
         self._ledger.accept(job)
@@ -299,10 +303,22 @@ class Runner(Sealed, Accounted):
             job._attempted(now)
         return True
 
-    # (the hot path: a first attempt that succeeds makes as few calls as it can)
+    # The hot path (a bus's fan-out makes one per matched target): an attempt of a
+    # runner without concurrency slots, on time, that succeeds, makes as few calls
+    # as it can; everything else takes the general steps.
     def _attempt(self, job: Job) -> None:
-        if not self._start(job):
-            return
+        if self.LIMITED:
+            if not self._start(job):
+                return
+        else:
+            now = self.clock.now()
+            if now - job.accepted_at > self._max_age_delta:
+                self._start(job)  # (gives it up)
+                return
+            job.last_error = None
+            job.calls += 1  # (the ledger counts calls from the job)
+            if job.trail is not None:
+                job._attempted(now)
         try:
             result = self._call(job)
             if result is not None and isawaitable(result):  # (no message built unless needed)
@@ -320,7 +336,12 @@ class Runner(Sealed, Accounted):
         if self.LIMITED:
             self._release()
         try:
-            self._succeeded(job, result)
+            if self._plain_success:  # (``_end`` inline)
+                self._ledger.end(job, _SUCCEEDED)
+                if job.trail is not None:
+                    job.trail._ended(job, _SUCCEEDED, "")
+            else:
+                self._succeeded(job, result)
         except Exception as exc:
             self._internal_error(job, exc)
 

@@ -119,16 +119,19 @@ class Ledger:
             values = self._values
             values[name] += 1
             calls = delivery.calls
-            if calls:
+            if calls == 1:
+                values["attempts"] += 1
+            elif calls:
                 values["attempts"] += calls
-                if calls > 1:
-                    values["retries"] += calls - 1
-            if self.retention:
-                self._outcomes[delivery_id] = (outcome, reason) if reason else _NO_REASON[name]
+                values["retries"] += calls - 1
+            retention = self.retention
+            if retention:
+                outcomes = self._outcomes
+                outcomes[delivery_id] = (outcome, reason) if reason else _NO_REASON[name]
                 order = self._order
                 order.append(delivery_id)
-                if len(order) > self.retention:
-                    del self._outcomes[order.popleft()]
+                if len(order) > retention:
+                    del outcomes[order.popleft()]
             if self._watched:
                 watch = self._watched.get(delivery_id)
                 if watch is not None:  # someone waits for this one (and only they need waking)

@@ -102,7 +102,6 @@ class Target(Runner):
         self._forward = getattr(self.destination, "_forwarded", None)
         # a plain callable (not a Destination) is called straight, without the protocol's wrapper
         self._plain = None if isinstance(self.destination, Destination) else self.destination
-        self._takes_value = self._plain is not None or (self._forward is None and self._send_text is None)
         self._dead_letter_fn = None
         self._dead_letter_text = None
         if self.dead_letter_queue is not None:
@@ -186,23 +185,23 @@ class Target(Runner):
         return job.id
 
     def _call(self, job: Job) -> Any:
-        body = job.text if job.body is None else job.body
         plain = self._plain
+        shared = job.shared  # (only ever with the whole event: no body of its own)
         if plain is not None:  # a plain callable: called with the value alone
-            shared = job.shared
             if shared is None:
-                return plain(_value(body))
+                return plain(_value(job.text if job.body is None else job.body))
             try:
                 value = shared.copy()
             except RecursionError:  # deep, or called from deep in the stack
-                value = _value(body)
+                value = _value(job.text)
             return plain(value)
+        body = job.text if job.body is None else job.body
         attributes = dict(job.attributes) if job.attributes else None
         if self._forward is not None:
             return self._forward(body, job)
         if self._send_text is not None:
             return self._send_text(body, attributes)
-        return self._send(_value(body) if job.shared is None else _copy_of(job.shared, body), attributes)
+        return self._send(_value(body) if shared is None else _copy_of(shared, body), attributes)
 
     def _retry_delay(self, job: Job) -> float:
         return self.retry_policy.delay(job.retries + 1, self._rng)
