@@ -39,6 +39,8 @@ BAD_PATTERNS = [
     ('{"a": [{"numeric": [">", 0.5, "<=", 0.5]}]}', "Bottom must be less than top"),
     ('{"a": [{"numeric": ["<", 1, ">", 0]}]}', "Too many elements in numeric expression"),
     ('{"a": [{"numeric": [">=", "1"]}]}', "Value of >= must be numeric"),
+    ('{"a": [{"numeric": ["<", "x"]}]}', "Value of < must be numeric"),
+    ('{"a": [{"numeric": ["<=", null]}]}', "Value of <= must be numeric"),
     ('{"a": [{"exists": "yes"}]}', "exists match pattern must be either true or false."),
     ('{"a": [{"exists": true, "x": 1}]}', "Only one key allowed in match expression"),
     ('{"a": [{"anything-but": true}]}', "Value of anything-but must be an array or single string/number value."),
@@ -52,6 +54,9 @@ BAD_PATTERNS = [
     ('{"a": [{"anything-but": {"suffix": ["x", ""]}}]}', "Null prefix/suffix not allowed"),
     ('{"a": [{"anything-but": {"wildcard": "a**"}}]}', "Consecutive wildcard characters at pos 2"),
     ('{"a": [{"anything-but": "x", "b": 1}]}', "Too many elements in numeric expression"),
+    # event-ruler closes the anything-but's inner object, then the outer one, with the same check
+    ('{"a": [{"anything-but": {"equals-ignore-case": "x"}, "b": 1}]}', "Too many elements in numeric expression"),
+    ('{"a": [{"anything-but": {"prefix": []}}]}', "Empty arrays are not allowed"),
     ('{"a": [{"cidr": "10.0.0.0/-1"}]}', "Malformed CIDR, mask bits must not be negative"),
     ('{"a": [{"cidr": "10.0.0.0/32"}]}', "IPv4 mask bits must be < 32"),
     ('{"a": [{"cidr": "::/128"}]}', "IPv6 mask bits must be < 128"),
@@ -133,8 +138,29 @@ def test_mappings_are_checked_like_json_text() -> None:
 
 def test_too_many_or_branches_are_refused_rather_than_exhausting_memory() -> None:
     pattern = {f"k{i}": {"$or": [{"a": ["1"]}, {"b": ["2"]}]} for i in range(13)}
-    with pytest.raises(eventbus.InvalidEventPatternError, match=r"\$or combinations exceed 4096"):
+    with pytest.raises(eventbus.InvalidEventPatternError) as info:
         eventbus.compile_pattern(pattern)
+    assert info.value.reason == "$or combinations exceed 4096 match branches; split the pattern into several rules"
+
+
+def test_or_branches_up_to_the_documented_limit_compile() -> None:
+    # docs/patterns.md: more than 4096 branches is refused; 2**12 is exactly the limit
+    pattern = eventbus.compile_pattern({f"k{i}": {"$or": [{"a": ["1"]}, {"b": ["2"]}]} for i in range(12)})
+    assert len(pattern.subrules) == 4096
+    assert pattern.matches({f"k{i}": {"a": "1"} if i % 2 else {"b": "2"} for i in range(12)})
+    assert not pattern.matches({f"k{i}": {"a": "1"} for i in range(11)})
+
+
+def test_filter_pattern_errors_carry_the_reason_and_location_of_the_event_pattern_error() -> None:
+    for text in ("this is not json", '{"a": [1'):
+        with pytest.raises(eventbus.InvalidEventPatternError) as plain:
+            eventbus.compile_pattern(text)
+        with pytest.raises(eventbus.InvalidFilterPatternError) as info:
+            eventbus.compile_filter_pattern(text)
+        assert str(info.value) == "Invalid filter pattern definition."
+        assert info.value.reason == plain.value.reason
+        assert plain.value.location is not None
+        assert info.value.location == plain.value.location
 
 
 @pytest.mark.parametrize("event", ["not json", "[1]", '"x"', "{", '{"a": NaN}'])
@@ -165,7 +191,7 @@ def test_deeply_nested_patterns_compile_or_are_refused_from_any_stack_depth(fram
         assert isinstance(node, dict)
         node = node["a"]
     assert node == ["x"]
-    assert str(from_deep_in_the_stack(frames, lambda: repr(compiled))).startswith("EventPattern(")
+    assert from_deep_in_the_stack(frames, lambda: repr(compiled)) == "EventPattern(" + deep_ok.replace(":", ": ") + ")"
     assert from_deep_in_the_stack(frames, lambda: compiled == eventbus.compile_pattern(deep_ok)) is True
     assert isinstance(from_deep_in_the_stack(frames, lambda: hash(compiled)), int)
     too_deep = '{"a":' * 250 + '["x"]' + "}" * 250
