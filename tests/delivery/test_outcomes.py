@@ -7,6 +7,9 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from eventbus import (
     AsyncioClock,
@@ -19,6 +22,7 @@ from eventbus import (
     Target,
     WaitTimeoutError,
 )
+from eventbus._delivery._outcomes import Ledger
 
 
 def test_only_the_most_recent_outcomes_are_kept_and_the_counters_stay_exact() -> None:
@@ -149,3 +153,67 @@ def test_wait_async_drives_a_manual_clock() -> None:
 
     (outcome, _), now = asyncio.run(main())
     assert outcome is Outcome.DROPPED and (now - ManualClock().now()).total_seconds() == 60
+
+
+class _Delivery:
+    def __init__(self, delivery_id: str, calls: int) -> None:
+        self.id = delivery_id
+        self.calls = calls
+
+
+class OutcomeWindow(RuleBasedStateMachine):
+    """The ledger's kept outcomes against a plain model: a list of the ended
+    deliveries, of which the last ``retention`` are visible, in order."""
+
+    @initialize(retention=st.integers(0, 4))
+    def setup(self, retention: int) -> None:
+        self.ledger = Ledger(retention)
+        self.retention = retention
+        self.pending: dict[str, _Delivery] = {}
+        self.ended: list[tuple[str, tuple[Outcome, str]]] = []  # the model: every delivery that ended, in order
+        self.ended_calls: list[int] = []
+        self.count = 0
+
+    @rule(calls=st.integers(0, 3))
+    def accept(self, calls: int) -> None:
+        self.count += 1
+        delivery = _Delivery(f"d{self.count}", calls)
+        self.ledger.accept(delivery)
+        self.pending[delivery.id] = delivery
+
+    @precondition(lambda self: self.pending)
+    @rule(data=st.data(), outcome=st.sampled_from(list(Outcome)), reason=st.sampled_from(["", "why"]))
+    def end(self, data: st.DataObject, outcome: Outcome, reason: str) -> None:
+        delivery_id = data.draw(st.sampled_from(sorted(self.pending)))
+        delivery = self.pending.pop(delivery_id)
+        self.ledger.end(delivery, outcome, reason)
+        self.ended.append((delivery_id, (outcome, reason)))
+        self.ended_calls.append(delivery.calls)
+
+    @rule(data=st.data())
+    def look_up(self, data: st.DataObject) -> None:  # (lookups in between: the index is built as they come)
+        ids = [f"d{n}" for n in range(1, self.count + 2)]
+        delivery_id = data.draw(st.sampled_from(ids))
+        visible = dict(self.ended[-self.retention:] if self.retention else [])
+        assert self.ledger.get(delivery_id) == visible.get(delivery_id)
+        if delivery_id in visible or delivery_id in self.pending:
+            assert self.ledger.lookup(delivery_id) == visible.get(delivery_id)
+        else:
+            with pytest.raises(ResourceNotFoundError):
+                self.ledger.lookup(delivery_id)
+
+    @invariant()
+    def the_window_is_the_last_ended(self) -> None:
+        window = self.ended[-self.retention:] if self.retention else []
+        assert self.ledger.ids() == [delivery_id for delivery_id, _ in window]
+        assert self.ledger.count() == len(window)
+        m = self.ledger.snapshot()
+        assert m.pending == len(self.pending) and m.accepted == self.count
+        calls = [d.calls for d in self.pending.values()] + self.ended_calls
+        assert m.attempts == sum(calls) and m.retries == sum(max(0, n - 1) for n in calls)
+        by_outcome = [outcome for _, (outcome, _) in self.ended]
+        assert (m.succeeded, m.dead_lettered, m.dropped) == tuple(by_outcome.count(o) for o in Outcome)
+
+
+TestOutcomeWindow = OutcomeWindow.TestCase
+TestOutcomeWindow.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)

@@ -13,10 +13,9 @@ import contextlib
 import enum
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .._clock import AsyncioClock, Clock, ManualClock
 from .._exceptions import LoopBlockingError, ResourceNotFoundError, WaitTimeoutError
@@ -37,6 +36,7 @@ class Outcome(enum.Enum):
 
 OutcomeListener = Callable[[str, Outcome, str], object]
 _NO_REASON = {outcome.value: (outcome, "") for outcome in Outcome}  # shared: one tuple less per delivery kept
+_SUCCEEDED, _DROPPED = Outcome.SUCCEEDED, Outcome.DROPPED  # (read once: a member read from its class costs a lookup)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +71,9 @@ class Counted(Protocol):
     calls: int
 
 
+_COUNTERS = tuple(name for name in _FIELDS if name not in ("accepted", "pending"))  # what a ledger counts
+
+
 class Ledger:
     """Thread-safe counters, the deliveries still pending, recent outcomes, listeners.
 
@@ -78,27 +81,47 @@ class Ledger:
     store into the dict of pending deliveries (atomic on its own), calls are
     counted from the delivery itself (when it ends, and for those still
     pending when a snapshot is taken), and what can be derived (accepted,
-    pending, invocations) is derived, so the counters stay exact at less cost."""
+    pending, invocations) is derived, so the counters stay exact at less cost.
+
+    A bus's fan-out ends one delivery on each of many targets in turn, so
+    ``end`` also keeps to few objects: the counters are the ledger's own
+    slots, the kept outcomes one list (``[id, (outcome, reason), id, ...]``,
+    trimmed to the last ``retention`` when it holds twice as many, and
+    indexed by id only when someone looks one up), and no listeners or
+    watchers is ``None``, not an empty container to look into."""
+
+    __slots__ = ("_ended", "_index", "_indexed", "_kept", "_listeners", "_lock", "_pending", "_watched",
+                 "attempts", "dead_lettered", "destination_failures", "dropped", "failed_to_dlq", "failures",
+                 "invocations", "retention", "retries", "sent_to_dlq", "succeeded", "throttles")
+    # the counters (DeliveryMetrics' fields but the derived "accepted" and "pending")
+    attempts: int
+    dead_lettered: int
+    destination_failures: int
+    dropped: int
+    failed_to_dlq: int
+    failures: int
+    invocations: int
+    retries: int
+    sent_to_dlq: int
+    succeeded: int
+    throttles: int
 
     def __init__(self, retention: int) -> None:
         self._lock = threading.Lock()
         self._ended = threading.Condition(self._lock)
-        # counted as they happen; "pending" is the deliveries held, "accepted" those
-        # and the ended ones, "invocations" adds the accepted ones, and
-        # "attempts"/"retries" add the pending ones' calls
-        self._values = dict.fromkeys(_FIELDS, 0)
+        for name in _COUNTERS:
+            setattr(self, name, 0)  # (invocations: beyond the accepted deliveries; attempts and retries: of ended ones)
         self._pending: dict[str, Counted] = {}
-        # the kept outcomes, and their ids oldest first (a deque: dropping the
-        # oldest is O(1), and cheaper than an OrderedDict's bookkeeping)
-        self._outcomes: dict[str, tuple[Outcome, str]] = {}
-        self._order: deque[str] = deque()
         self.retention = retention
-        self._listeners: list[OutcomeListener] = []
-        self._watched: dict[str, _Watch] = {}  # ids someone waits for: end() leaves the outcome there
+        self._kept: list[Any] = []  # id, (outcome, reason), id, ... oldest first
+        self._index: dict[str, int] = {}  # id -> number of its pair in _kept, for the first _indexed pairs
+        self._indexed = 0
+        self._listeners: list[OutcomeListener] | None = None
+        self._watched: dict[str, _Watch] | None = None  # ids someone waits for: end() leaves the outcome there
 
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
-            self._values[name] += amount
+            setattr(self, name, getattr(self, name) + amount)
 
     def accept(self, delivery: Counted) -> None:
         # One store into a dict, atomic on its own: no lock ("accepted" is derived).
@@ -109,42 +132,69 @@ class Ledger:
         self._pending.pop(delivery.id, None)
 
     def end(self, delivery: Counted, outcome: Outcome, reason: str = "") -> None:
-        name = outcome._value_  # (not outcome.value, a property; not a dict keyed by the enum, whose hash is slow)
         delivery_id = delivery.id
         with self._lock:
             try:
                 del self._pending[delivery_id]
             except KeyError:  # pragma: no cover - a bug if reached
                 raise AssertionError(f"delivery {delivery_id} ended twice, or was never accepted") from None
-            values = self._values
-            values[name] += 1
+            if outcome is _SUCCEEDED:
+                self.succeeded += 1
+            elif outcome is _DROPPED:
+                self.dropped += 1
+            else:
+                self.dead_lettered += 1
             calls = delivery.calls
             if calls == 1:
-                values["attempts"] += 1
+                self.attempts += 1
             elif calls:
-                values["attempts"] += calls
-                values["retries"] += calls - 1
-            retention = self.retention
-            if retention:
-                outcomes = self._outcomes
-                outcomes[delivery_id] = (outcome, reason) if reason else _NO_REASON[name]
-                order = self._order
-                order.append(delivery_id)
-                if len(order) > retention:
-                    del outcomes[order.popleft()]
-            if self._watched:
+                self.attempts += calls
+                self.retries += calls - 1
+            if self.retention:
+                kept = self._kept
+                kept.append(delivery_id)
+                kept.append((outcome, reason) if reason else _NO_REASON[outcome._value_])
+                if len(kept) > 4 * self.retention:
+                    self._trim()
+            if self._watched is not None:
                 watch = self._watched.get(delivery_id)
                 if watch is not None:  # someone waits for this one (and only they need waking)
                     watch.outcome = (outcome, reason)
                     self._ended.notify_all()
-            if not self._listeners:
+            listeners = self._listeners  # (never changed in place: subscribing makes a new list)
+            if listeners is None:
                 return
-            listeners = list(self._listeners)
         for listener in listeners:
             try:
                 listener(delivery_id, outcome, reason)
             except Exception:
                 log.exception("eventbus: an outcome listener failed on delivery %s", delivery_id)
+
+    # -- the kept outcomes (under the lock) ----------------------------------------
+    def _trim(self) -> None:
+        """Keep the last ``retention`` outcomes (the list holds twice as many)."""
+        kept = self._kept
+        del kept[:len(kept) - 2 * self.retention]
+        self._index = {}  # (the pairs moved: rebuilt as lookups need it)
+        self._indexed = 0
+
+    def _find(self, delivery_id: str) -> tuple[Outcome, str] | None:
+        kept = self._kept
+        total = len(kept) // 2
+        if self._indexed < total:  # index what ended since the last look
+            index = self._index
+            for number in range(self._indexed, total):
+                index[kept[2 * number]] = number
+            self._indexed = total
+        at = self._index.get(delivery_id)
+        if at is None or at < total - self.retention:
+            return None
+        found: tuple[Outcome, str] = kept[2 * at + 1]
+        return found
+
+    def _kept_ids(self) -> list[str]:
+        window = 2 * min(len(self._kept) // 2, self.retention)
+        return self._kept[len(self._kept) - window::2] if window else []
 
     def is_pending(self, delivery_id: str) -> bool:
         with self._lock:
@@ -152,7 +202,7 @@ class Ledger:
 
     def snapshot(self) -> DeliveryMetrics:
         with self._lock:
-            values = dict(self._values)
+            values = {name: getattr(self, name) for name in _COUNTERS}
             held = list(self._pending.values())  # (one step: accept() adds without the lock)
             values["pending"] = len(held)
             values["accepted"] = accepted = (values["succeeded"] + values["dead_lettered"] + values["dropped"]
@@ -169,7 +219,7 @@ class Ledger:
         """The outcome, ``None`` while pending; ``ResourceNotFoundError`` if unknown."""
         check_str("delivery_id", delivery_id)
         with self._lock:
-            found = self._outcomes.get(delivery_id)
+            found = self._find(delivery_id)
             if found is None and delivery_id not in self._pending:
                 raise self._unknown(delivery_id)
             return found
@@ -180,25 +230,27 @@ class Ledger:
 
     def get(self, delivery_id: str) -> tuple[Outcome, str] | None:
         with self._lock:
-            return self._outcomes.get(delivery_id)
+            return self._find(delivery_id)
 
     def count(self) -> int:
         with self._lock:
-            return len(self._outcomes)
+            return min(len(self._kept) // 2, self.retention)
 
     def ids(self) -> list[str]:
         with self._lock:
-            return list(self._outcomes)
+            return self._kept_ids()
 
     def subscribe(self, listener: OutcomeListener) -> Callable[[], None]:
         check_callable("listener", listener)
         with self._lock:
-            self._listeners.append(listener)
+            self._listeners = [*(self._listeners or ()), listener]
 
         def unsubscribe() -> None:
             with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
+                if self._listeners is not None and listener in self._listeners:
+                    left = list(self._listeners)  # (a new list: end() reads the old one outside the lock)
+                    left.remove(listener)
+                    self._listeners = left or None
 
         return unsubscribe
 
@@ -208,9 +260,11 @@ class Ledger:
         ``ResourceNotFoundError`` if it is neither pending nor kept."""
         check_str("delivery_id", delivery_id)
         with self._lock:
-            kept = self._outcomes.get(delivery_id)
+            kept = self._find(delivery_id)
             if kept is None and delivery_id not in self._pending:
                 raise self._unknown(delivery_id)
+            if self._watched is None:
+                self._watched = {}
             watch = self._watched.setdefault(delivery_id, _Watch(kept))
             watch.watchers += 1
         try:
@@ -218,8 +272,10 @@ class Ledger:
         finally:
             with self._lock:
                 watch.watchers -= 1
-                if not watch.watchers:
+                if not watch.watchers and self._watched is not None:
                     self._watched.pop(delivery_id, None)
+                    if not self._watched:
+                        self._watched = None
 
     def wait(self, watch: _Watch, delivery_id: str, timeout: float | None) -> tuple[Outcome, str]:
         with self._lock:
