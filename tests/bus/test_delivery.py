@@ -344,3 +344,18 @@ def test_a_deep_event_reaches_every_target_whole_whatever_the_stack(bus: EventBu
     from_deep_in_the_stack(frames, clock.run_until_idle)
     assert [event["detail"] for event in got] == [detail, detail]
     assert got[0] is not got[1]
+
+
+def test_targets_get_plain_strings_whatever_str_subclass_the_entry_held(bus: EventBus, clock: ManualClock) -> None:
+    class Tagged(str):
+        pass
+
+    got: list[Any] = []
+    bus.put_rule("r", event_pattern={"source": ["shop"]})
+    bus.put_targets("r", [Target(got.append, target_id="a"), Target(got.append, target_id="b")])
+    bus.put_events([{"Source": Tagged("shop"), "DetailType": Tagged("t"), "Detail": "{}",
+                     "Resources": [Tagged("arn:aws:s3:::b")]}])
+    clock.run_until_idle()
+    assert len(got) == 2
+    for event in got:  # JSON's strings, as AWS delivers them: nothing of the caller's objects to share
+        assert [type(v) for v in (event["source"], event["detail-type"], *event["resources"])] == [str, str, str]

@@ -11,6 +11,7 @@ import pytest
 import eventbus
 from eventbus import EventBus, ManualClock, ValidationError
 from tests.conftest import load_vectors
+from tests.support import STACK_DEPTHS, from_deep_in_the_stack
 
 VECTORS = load_vectors("put_events_validation.jsonl")
 DETAIL = json.dumps({"command": "update-account"})
@@ -207,3 +208,15 @@ def test_no_target_runs_inside_put_events(bus: EventBus, clock: ManualClock) -> 
     assert calls == []
     clock.run_until_idle()
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("frames", STACK_DEPTHS)
+def test_a_deep_detail_is_read_whatever_the_depth_of_the_caller(frames: int) -> None:
+    """A Detail nesting 150 levels is an event, put from the test or from deep in the stack."""
+    detail: Any = 1
+    for _ in range(150):
+        detail = {"d": detail}
+    bus = EventBus(clock=ManualClock())
+    entry = {"Source": "shop", "DetailType": "t", "Detail": json.dumps(detail)}
+    response = from_deep_in_the_stack(frames, lambda: bus.put_events([entry]))  # type: ignore[list-item]
+    assert response == {"FailedEntryCount": 0, "Entries": [{"EventId": response["Entries"][0]["EventId"]}]}  # type: ignore[index]

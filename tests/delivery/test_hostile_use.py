@@ -7,7 +7,7 @@ import asyncio
 import gc
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -464,3 +464,28 @@ def test_counters_add_up_while_threads_deliver_and_calls_run_concurrently() -> N
     assert (m.accepted, m.succeeded, m.pending, m.dropped, m.dead_lettered) == (total, total, 0, 0, 0)
     assert m.attempts == len(calls) == total + len(range(0, total, 3))
     assert m.retries == m.failures == len(range(0, total, 3))
+
+
+def test_an_event_too_old_at_the_attempt_ends_even_if_the_clock_then_reads_earlier() -> None:
+    """A clock read once past the event's age limit, then earlier (a wall clock
+    stepped back): the attempt gives the delivery up on the reading it made."""
+
+    ahead = [0]  # readings still to make 61 s ahead
+
+    class Stepping(ManualClock):
+        def now(self) -> datetime:
+            if ahead[0]:
+                ahead[0] -= 1
+                return super().now() + timedelta(seconds=61)
+            return super().now()
+
+    clock = Stepping()
+    calls: list[Any] = []
+    target = Target(calls.append, clock=clock, retry_policy=RetryPolicy(maximum_event_age_in_seconds=60))
+    delivery = target.deliver({})
+    ahead[0] = 1
+    clock.run_until_idle()
+    assert calls == []
+    outcome, reason = target.outcome(delivery)  # type: ignore[misc]
+    assert outcome is Outcome.DROPPED and "EventTooOldError" in reason
+    assert target.metrics.pending == 0

@@ -24,6 +24,7 @@ from typing import Any, Final, NotRequired, TypedDict
 from typing_extensions import ReadOnly
 
 from .._exceptions import ValidationError
+from .._stack import on_a_fresh_stack
 from .._validate import short, wrong_type
 
 __all__ = ["MAX_ENTRIES", "MAX_REQUEST_BYTES", "Accepted", "EntryError", "PutEventsRequestEntry",
@@ -227,7 +228,10 @@ def read_entry(entry: Mapping[str, Any]) -> Accepted | EntryError:
     if detail_text is None:
         return _required("Detail")
     try:
-        detail = _DECODER.decode(detail_text)
+        try:
+            detail = _DECODER.decode(detail_text)
+        except RecursionError:  # deep, or called from deep in the stack
+            detail = on_a_fresh_stack(_DECODER.decode, detail_text)
     except (ValueError, RecursionError):
         return _MALFORMED
     if not isinstance(detail, dict) or not _check_numbers(detail):
@@ -245,5 +249,11 @@ def read_entry(entry: Mapping[str, Any]) -> Accepted | EntryError:
         if parsed is None:
             return EntryError("InvalidArgument", f"Parameter Time is not valid. Reason: {short(when)} is not a "
                                                  "time.")
-    return Accepted(source, detail_type, detail, list(entry.get("Resources") or ()), parsed,
-                    entry.get("EventBusName"), trace)
+    return Accepted(_plain(source), _plain(detail_type), detail, [_plain(r) for r in entry.get("Resources") or ()],
+                    parsed, entry.get("EventBusName"), trace)
+
+
+def _plain(text: str) -> str:
+    """The text as a plain ``str`` (what goes into an event is JSON's string, not
+    the caller's ``str`` subclass, whose attributes targets would share)."""
+    return text if type(text) is str else str.__str__(text)

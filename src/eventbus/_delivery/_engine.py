@@ -287,10 +287,7 @@ class Runner(Sealed, Accounted):
         """Checks before a call; ``True`` to make it."""
         now = self.clock.now()
         if now - job.accepted_at > self._max_age_delta:
-            age = (now - job.accepted_at).total_seconds()
-            exc = job.last_error or EventTooOldError(
-                f"the event was {age:.0f} s old before its first attempt (the maximum is {self.max_age} s)")
-            self._give_up(job, exc, self.AGE_CONDITION)
+            self._too_old(job, now)
             return False
         job.last_error = None
         if self.LIMITED:
@@ -303,6 +300,13 @@ class Runner(Sealed, Accounted):
             job._attempted(now)
         return True
 
+    def _too_old(self, job: Job, now: datetime) -> None:
+        """Give up a job whose event grew too old before this attempt (at ``now``)."""
+        age = (now - job.accepted_at).total_seconds()
+        exc = job.last_error or EventTooOldError(
+            f"the event was {age:.0f} s old before its first attempt (the maximum is {self.max_age} s)")
+        self._give_up(job, exc, self.AGE_CONDITION)
+
     # The hot path (a bus's fan-out makes one per matched target): an attempt of a
     # runner without concurrency slots, on time, that succeeds, makes as few calls
     # as it can; everything else takes the general steps.
@@ -313,7 +317,7 @@ class Runner(Sealed, Accounted):
         else:
             now = self.clock.now()
             if now - job.accepted_at > self._max_age_delta:
-                self._start(job)  # (gives it up)
+                self._too_old(job, now)  # (with this reading of the clock: a second might differ)
                 return
             job.last_error = None
             job.calls += 1  # (the ledger counts calls from the job)
