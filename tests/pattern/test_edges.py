@@ -42,6 +42,8 @@ def test_a_cidr_range_holds_both_its_end_points(network: str, inside: list[str],
 @pytest.mark.parametrize("text", [
     "10.0.0.0/8/",  # Java's String.split drops trailing empty strings: one trailing '/' is no second one
     "10.0.0.0/00000000008",  # Integer.parseInt reads leading zeros: eleven characters of mask
+    "10.0.0.0/000000000000000000008",  # and as many as you like
+    "10.0.0.0/+8",  # and a plus sign
 ])
 def test_cidr_text_is_read_as_java_reads_it(text: str) -> None:
     made = eventbus.cidr(text)
@@ -68,6 +70,11 @@ def test_text_that_is_not_an_ipv4_address_is_in_no_network(value: str) -> None:
     ("10.0.0.0/", "Malformed CIDR, one '/' required"),  # split: ["10.0.0.0"]
     ("10.0.0.0//", "Malformed CIDR, one '/' required"),
     ("10.0.0.0/100000000000", "Malformed CIDR, mask bits must be an integer"),  # beyond Java's int
+    ("10.0.0.0/2147483648", "Malformed CIDR, mask bits must be an integer"),  # 2**31: just beyond it
+    ("10.0.0.0/99999999999", "Malformed CIDR, mask bits must be an integer"),  # eleven digits, beyond it
+    ("10.0.0.0/-2147483649", "Malformed CIDR, mask bits must be an integer"),
+    ("10.0.0.0/2147483647", "IPv4 mask bits must be < 32"),  # the largest int Java reads
+    ("10.0.0.0/-2147483648", "Malformed CIDR, mask bits must not be negative"),
     ("10.0.0.256/24", "Nonstandard IP address: 10.0.0.256"),
 ])
 def test_cidr_text_java_cannot_read_is_refused(text: str, reason: str) -> None:

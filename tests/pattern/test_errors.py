@@ -25,6 +25,8 @@ BAD_PATTERNS = [
     ('{"a": [{"prefix": "x", "suffix": "y"}]}', "Only one key allowed in match expression"),
     ('{"a": [{"prefix": {"nope": "x"}}]}', "Unsupported prefix pattern: nope"),
     ('{"a": [{"suffix": {"nope": "x"}}]}', "Unsupported suffix pattern: nope"),
+    ('{"a": [{"prefix": {}}]}', "Prefix expression name not found"),
+    ('{"a": [{"suffix": {}}]}', "Suffix expression name not found"),
     ('{"a": [{"prefix": {"equals-ignore-case": 1}}]}', "equals-ignore-case match pattern must be a string"),
     ('{"a": [{"exactly": 1}]}', "exact match pattern must be a string"),
     ('{"a": [{"numeric": ["=", "x"]}]}', "Value of equals must be numeric"),
@@ -84,6 +86,10 @@ BAD_JSON = [
     ('{"a": ["x" "y"]}', "Unexpected character ('\"' (code 34)): was expecting comma to separate Array entries"),
     ('{"a": [tru]}', "Unrecognized token 'tru': was expecting (JSON String, Number, Array, Object or token "
                      "'null', 'true' or 'false')"),
+    ('{"a": [tru', "Unrecognized token 'tru': was expecting (JSON String, Number, Array, Object or token "
+                   "'null', 'true' or 'false')"),
+    ('{"a": ["' + "x" * 300 + '", tru]}', "Unrecognized token 'tru': was expecting (JSON String, Number, Array, "
+                                          "Object or token 'null', 'true' or 'false')"),
     ('{"a": [NaN]}', "Non-standard token 'NaN': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow"),
     ('{"a": [01]}', "Invalid numeric value: Leading zeroes not allowed"),
     ('{"a": ["x\\q"]}', "Unrecognized character escape 'q' (code 113)"),

@@ -126,6 +126,7 @@ def test_the_depth_scan_agrees_with_the_value(value: Any, space: str) -> None:
     ('{"a": [01', "Invalid numeric value: Leading zeroes not allowed", 9),
     ('{"a": [1.5 2]}', "Unexpected character ('2' (code 50)): was expecting comma to separate Array entries", 13),
     ('{"a": [0x1]}', "Unexpected character ('x' (code 120)): was expecting comma to separate Array entries", 10),
+    ('{"a": [1X]}', "Unexpected character ('X' (code 88)): was expecting comma to separate Array entries", 10),
     ('{"a": [10, 2.5, -3e2, 4E+1, 5.0e-1 x]}', "Unexpected character ('x' (code 120)): was expecting comma to "
                                                "separate Array entries", 37),
     ('{"a": [12345678901234567890123, x]}', "Unrecognized token 'x': was expecting (JSON String, Number, Array, "

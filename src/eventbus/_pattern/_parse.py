@@ -383,7 +383,10 @@ class _Compiler:
             parts.pop()
         if len(parts) != 2:
             raise self.fail("Malformed CIDR, one '/' required")
-        if len(parts[1]) > 11 or not _MASK.fullmatch(parts[1]):
+        # what Java's Integer.parseInt reads: a sign, digits, a value within an int
+        # (leading zeros as many as you like: "0008" is 8)
+        if not _MASK.fullmatch(parts[1]) or len(parts[1].lstrip("+-").lstrip("0")) > 10 \
+                or not -2**31 <= int(parts[1]) < 2**31:
             raise self.fail("Malformed CIDR, mask bits must be an integer")
         mask = int(parts[1])
         if mask < 0:
