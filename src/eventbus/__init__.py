@@ -38,6 +38,7 @@ from ._exceptions import (
     EventBusError,
     InvalidEventPatternError,
     InvalidFilterPatternError,
+    InvalidScheduleExpressionError,
     LimitExceededError,
     LoopBlockingError,
     NonRetryableError,
@@ -65,6 +66,7 @@ from ._pattern import (
     test_event_pattern,
     wildcard,
 )
+from ._schedule import ScheduleExpression, parse_schedule_expression
 from ._transform import transform_input
 
 __version__ = "0.1.0"
@@ -82,6 +84,7 @@ __all__ = [
     "Function",
     "InvalidEventPatternError",
     "InvalidFilterPatternError",
+    "InvalidScheduleExpressionError",
     "InvocationRecord",
     "Journey",
     "LambdaContext",
@@ -105,6 +108,7 @@ __all__ = [
     "RetryPolicy",
     "Rule",
     "RuleIndex",
+    "ScheduleExpression",
     "StoredMessage",
     "SystemClock",
     "Target",
@@ -121,6 +125,7 @@ __all__ = [
     "exact",
     "exists",
     "numeric",
+    "parse_schedule_expression",
     "prefix",
     "samples",
     "suffix",

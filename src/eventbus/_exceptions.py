@@ -29,6 +29,7 @@ __all__ = [
     "EventBusError",
     "InvalidEventPatternError",
     "InvalidFilterPatternError",
+    "InvalidScheduleExpressionError",
     "LimitExceededError",
     "LoopBlockingError",
     "NonRetryableError",
@@ -62,6 +63,13 @@ class InvalidEventPatternError(ValidationError):
         self.reason = reason
         self.location = location
         super().__init__(f"Event pattern is not valid. Reason: {reason}")
+
+
+class InvalidScheduleExpressionError(ValidationError):
+    """A schedule expression is not valid (AWS: ``ValidationException``), in
+    AWS's words for the API: ``Invalid Schedule Expression <expr>.`` from
+    EventBridge Scheduler, ``Parameter ScheduleExpression is not valid.`` for
+    a scheduled rule."""
 
 
 class InvalidFilterPatternError(InvalidEventPatternError):
