@@ -12,8 +12,8 @@ accepts and refuses):
   one space apart.  Ranges: minutes 0-59, hours 0-23, day-of-month 1-31,
   month 1-12 or ``JAN``-``DEC``, day-of-week 1-7 (1 is Sunday) or
   ``SUN``-``SAT``, year 1970-2199.  Each field is a comma-separated list of
-  ``*``, a value, or a range ``a-b``, each optionally stepped (``/n``);
-  ``a/n`` runs from ``a`` to the field's end.  Day-of-month also takes
+  ``*``, a value, or a range ``a-b``, each optionally stepped (``/n``, not
+  in day-of-week); ``a/n`` runs from ``a`` to the field's end.  Day-of-month also takes
   ``L`` (the last day), ``L-n`` (n days before it), ``nW`` (the weekday
   nearest day n) and ``LW``; day-of-week takes ``L`` (Saturday), ``nL`` (the
   month's last such day) and ``n#k`` (its k-th, 1 to 5; alone in its field).
@@ -34,12 +34,16 @@ ScheduleExpression is not valid.`` (rules).
 
 from __future__ import annotations
 
+import calendar
 import re
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .._exceptions import InvalidScheduleExpressionError
+from .._exceptions import InvalidScheduleExpressionError, ValidationError
 from .._validate import wrong_type
 
 __all__ = ["CronField", "CronSchedule", "DayOfMonth", "DayOfWeek", "Dialect", "ScheduleExpression",
@@ -109,6 +113,41 @@ class ScheduleExpression:
 
     def __str__(self) -> str:
         return self.text
+
+    def fire_times(self, after: datetime, *, tz: str | tzinfo = "UTC") -> Iterator[datetime]:
+        """The times this expression fires strictly after ``after`` (an aware
+        ``datetime``), in order, lazily, as aware datetimes in ``tz``.
+
+        ``cron`` and ``at`` read their fields as wall times in ``tz`` (an IANA
+        name or a ``tzinfo``), as EventBridge Scheduler does: a wall time that
+        does not exist (the hour a spring-forward skips) does not fire, and one
+        that happens twice (the hour a fall-back repeats) fires once, the
+        first time.  ``rate`` counts whole periods from ``after``: ``rate(1
+        day)`` fires every 24 hours whatever the clocks do."""
+        zone = _zone(tz)
+        start = _aware("after", after)
+        if self.rate is not None:
+            step, at = self.rate, start
+            while True:
+                at = at + step
+                yield at.astimezone(zone)
+        if self.at is not None:
+            when = _instant(self.at, zone)
+            if when is not None and when > start:
+                yield when
+            return
+        assert self.cron is not None
+        search = _CronSearch(self.cron)
+        wall = start.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
+        while (found := search.next(wall)) is not None:
+            when = _instant(found, zone)
+            if when is not None and when > start:
+                yield when
+            wall = found + _MINUTE
+
+    def next_fire_time(self, after: datetime, *, tz: str | tzinfo = "UTC") -> datetime | None:
+        """The first of ``fire_times(after, tz=tz)``, or ``None`` if there is none."""
+        return next(self.fire_times(after, tz=tz), None)
 
 
 def parse_schedule_expression(expression: str, *, dialect: Dialect = "scheduler") -> ScheduleExpression:
@@ -223,4 +262,142 @@ def _day_of_week(field: str) -> DayOfWeek:
         return DayOfWeek(nth=(_value(day, 1, 7, DAYS), _number(nth, 1, 5)))
     if field.endswith("L"):
         return DayOfWeek(last_of_month=_value(field[:-1], 1, 7, DAYS))
+    if "/" in field:  # (AWS's day-of-week takes no steps)
+        raise _Invalid
     return DayOfWeek(days=_plain(field, 1, 7, DAYS))
+
+
+# -- fire times -------------------------------------------------------------------
+_MINUTE = timedelta(minutes=1)
+
+
+def _zone(tz: str | tzinfo) -> tzinfo:
+    if isinstance(tz, tzinfo):
+        return tz
+    if not isinstance(tz, str):
+        raise wrong_type("tz", tz, "<class 'str'>, <class 'datetime.tzinfo'>")
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"Invalid time zone {tz!r}: not an IANA time zone name") from None
+
+
+def _aware(name: str, value: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        raise wrong_type(name, value, "<class 'datetime.datetime'>")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(f"{name} must be an aware datetime (with a tzinfo), got {value!r}")
+    return value
+
+
+def _instant(wall: datetime, zone: tzinfo) -> datetime | None:
+    """The wall time ``wall`` in ``zone`` as an aware time: ``None`` if the zone's
+    clocks skip it, the first of the two if they repeat it."""
+    first = wall.replace(tzinfo=zone, fold=0)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:  # (skipped: it comes back moved)
+        return None
+    return first
+
+
+def _after(values: tuple[int, ...], value: int) -> int | None:
+    """The least of the sorted ``values`` that is at least ``value``."""
+    at = bisect_left(values, value)
+    return values[at] if at < len(values) else None
+
+
+class _CronSearch:
+    """The next wall time (to the minute) a cron expression's fields allow."""
+
+    def __init__(self, cron: CronSchedule) -> None:
+        self.minutes = tuple(sorted(cron.minutes))
+        self.hours = tuple(sorted(cron.hours))
+        self.months = tuple(sorted(cron.months))
+        self.years = tuple(sorted(cron.years))
+        self.dom = cron.days_of_month
+        self.dow = cron.days_of_week
+
+    def next(self, wall: datetime) -> datetime | None:
+        """The first allowed wall time at or after ``wall`` (whole minutes), or ``None``."""
+        while True:
+            year = _after(self.years, wall.year)
+            if year is None:
+                return None
+            if year != wall.year:
+                wall = datetime(year, 1, 1)
+            month = _after(self.months, wall.month)
+            if month is None:
+                wall = datetime(wall.year + 1, 1, 1) if wall.year < 2199 else datetime(2200, 1, 1)
+                if wall.year > 2199:
+                    return None
+                continue
+            if month != wall.month:
+                wall = datetime(wall.year, month, 1)
+            day = self._day(wall.date())
+            if day is None:  # none left this month
+                wall = datetime(wall.year + 1, 1, 1) if wall.month == 12 else datetime(wall.year, wall.month + 1, 1)
+                continue
+            if day != wall.day:
+                wall = datetime(wall.year, wall.month, day)
+            hour = _after(self.hours, wall.hour)
+            if hour is None:
+                wall = datetime(wall.year, wall.month, wall.day) + timedelta(days=1)
+                continue
+            if hour != wall.hour:
+                wall = wall.replace(hour=hour, minute=0)
+            minute = _after(self.minutes, wall.minute)
+            if minute is None:
+                wall = wall.replace(minute=0) + timedelta(hours=1)
+                continue
+            return wall.replace(minute=minute)
+
+    def _day(self, start: date) -> int | None:
+        """The first day from ``start`` to the end of its month that the day fields allow."""
+        last = calendar.monthrange(start.year, start.month)[1]
+        for day in range(start.day, last + 1):
+            if self._allows(date(start.year, start.month, day), last):
+                return day
+        return None
+
+    def _allows(self, day: date, last: int) -> bool:
+        if self.dom is not None:
+            return _month_day_allows(self.dom, day, last)
+        assert self.dow is not None
+        return _week_day_allows(self.dow, day, last)
+
+
+def _weekday(day: date) -> int:
+    """AWS's day of the week: 1 is Sunday, 7 Saturday."""
+    return (day.weekday() + 1) % 7 + 1
+
+
+def _month_day_allows(spec: DayOfMonth, day: date, last: int) -> bool:
+    if spec.days:
+        return day.day in spec.days
+    if spec.last:
+        return day.day == last - spec.last_offset
+    if spec.last_weekday:
+        return day.day == _nearest_weekday(day, last, last)
+    assert spec.nearest_weekday is not None
+    return spec.nearest_weekday <= last and day.day == _nearest_weekday(day, spec.nearest_weekday, last)
+
+
+def _nearest_weekday(day: date, target: int, last: int) -> int:
+    """The weekday (Monday to Friday) nearest day ``target`` of ``day``'s month,
+    without leaving the month (Quartz's rule)."""
+    weekday = date(day.year, day.month, target).weekday()  # Monday 0
+    if weekday == 5:  # Saturday: the Friday before, or the Monday after on the 1st
+        return target - 1 if target > 1 else target + 2
+    if weekday == 6:  # Sunday: the Monday after, or the Friday before on the last day
+        return target + 1 if target < last else target - 2
+    return target
+
+
+def _week_day_allows(spec: DayOfWeek, day: date, last: int) -> bool:
+    weekday = _weekday(day)
+    if spec.days:
+        return weekday in spec.days
+    if spec.last_of_month is not None:
+        return weekday == spec.last_of_month and day.day + 7 > last
+    assert spec.nth is not None
+    which, nth = spec.nth
+    return weekday == which and (day.day - 1) // 7 + 1 == nth
