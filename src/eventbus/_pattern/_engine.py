@@ -173,13 +173,19 @@ class _Block(Generic[K]):
         # the one-by-one matchers run
         order = sorted(views.values(), key=lambda v: (v.cost, -v.tables.constrained.bit_count()))
         steps = []
+        # Equal masks are kept once: they are as wide as the block, and many paths
+        # have the same ones (a path whose rules only ask that it exists has every
+        # base equal to the universe).
+        same: dict[int, int] = {universe: universe}
+        one = same.setdefault
         for shared in order:
             t = shared.tables
             constrained = t.constrained
-            view = shared.with_bases(universe ^ constrained)
+            view = shared.with_bases(universe ^ constrained, one)
             keep_if_absent = universe ^ (constrained ^ (constrained & t.absent_ok))
             exact = t.strings.get if t.exact_only else None
-            steps.append((constrained, t.path, keep_if_absent, t.exists | (universe ^ constrained), exact, view))
+            present = t.exists | (universe ^ constrained)
+            steps.append((constrained, t.path, keep_if_absent, one(present, present), exact, view))
         built: _Plan = (version, tuple(steps), {}, views)
         self.plan = built
         return built

@@ -412,18 +412,23 @@ class PathView:
         self.number_cache: dict[float, int] = {}
         self.cache_size = cache_size
 
-    def with_bases(self, unconstrained: int) -> PathView:
+    def with_bases(self, unconstrained: int, one: Callable[[int, int], int] | None = None) -> PathView:
         """This view for one plan: the same tables and caches, with the base masks
         for that plan's universe of bits.  A view shared between plans is never
         changed, so a reader building an older plan cannot leave its bases in a
-        newer one."""
+        newer one.  ``one(mask, mask)`` gives back the plan's one copy of an
+        equal mask, if it keeps them (``dict.setdefault``)."""
         step = object.__new__(PathView)
         for name in _SHARED:
             setattr(step, name, getattr(self, name))
         t = self.tables
-        step.string_base = t.exists | t.but_numbers | unconstrained
-        step.number_base = t.exists | t.but_strings | t.but_prefix | t.but_suffix | t.but_ic | unconstrained
-        step.other_base = t.exists | t.but_any | unconstrained
+        string_base = t.exists | t.but_numbers | unconstrained
+        number_base = t.exists | t.but_strings | t.but_prefix | t.but_suffix | t.but_ic | unconstrained
+        other_base = t.exists | t.but_any | unconstrained
+        if one is not None:
+            string_base, number_base, other_base = (one(string_base, string_base), one(number_base, number_base),
+                                                    one(other_base, other_base))
+        step.string_base, step.number_base, step.other_base = string_base, number_base, other_base
         return step
 
     def hits(self, value: Any, alive: int) -> int:
