@@ -213,7 +213,6 @@ class Runner(Sealed, Accounted):
         self._ids = itertools.count(1)
         self._max_age_delta = timedelta(seconds=self.max_age)
         self._id_prefix = ""  # drawn on first use, so that runners a bus never uses draw nothing
-        self._plain_success = type(self)._succeeded is Runner._succeeded  # a success just ends the job
 
     def _new_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -307,22 +306,9 @@ class Runner(Sealed, Accounted):
             f"the event was {age:.0f} s old before its first attempt (the maximum is {self.max_age} s)")
         self._give_up(job, exc, self.AGE_CONDITION)
 
-    # The hot path (a bus's fan-out makes one per matched target): an attempt of a
-    # runner without concurrency slots, on time, that succeeds, makes as few calls
-    # as it can; everything else takes the general steps.
     def _attempt(self, job: Job) -> None:
-        if self.LIMITED:
-            if not self._start(job):
-                return
-        else:
-            now = self.clock.now()
-            if now - job.accepted_at > self._max_age_delta:
-                self._too_old(job, now)  # (with this reading of the clock: a second might differ)
-                return
-            job.last_error = None
-            job.calls += 1  # (the ledger counts calls from the job)
-            if job.trail is not None:
-                job._attempted(now)
+        if not self._start(job):
+            return
         try:
             result = self._call(job)
             if result is not None and isawaitable(result):  # (no message built unless needed)
@@ -340,12 +326,7 @@ class Runner(Sealed, Accounted):
         if self.LIMITED:
             self._release()
         try:
-            if self._plain_success:  # (``_end`` inline)
-                self._ledger.end(job, _SUCCEEDED)
-                if job.trail is not None:
-                    job.trail._ended(job, _SUCCEEDED, "")
-            else:
-                self._succeeded(job, result)
+            self._succeeded(job, result)
         except Exception as exc:
             self._internal_error(job, exc)
 

@@ -190,11 +190,7 @@ class Target(Runner):
         if plain is not None:  # a plain callable: called with the value alone
             if shared is None:
                 return plain(_value(job.text if job.body is None else job.body))
-            try:
-                value = shared.copy()
-            except RecursionError:  # deep, or called from deep in the stack
-                value = _value(job.text)
-            return plain(value)
+            return plain(_copy_of(shared, job.text))
         body = job.text if job.body is None else job.body
         attributes = dict(job.attributes) if job.attributes else None
         if self._forward is not None:

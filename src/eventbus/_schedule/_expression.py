@@ -326,9 +326,9 @@ class _CronSearch:
                 wall = datetime(year, 1, 1)
             month = _after(self.months, wall.month)
             if month is None:
-                wall = datetime(wall.year + 1, 1, 1) if wall.year < 2199 else datetime(2200, 1, 1)
-                if wall.year > 2199:
+                if wall.year >= 2199:  # (the last year cron knows)
                     return None
+                wall = datetime(wall.year + 1, 1, 1)
                 continue
             if month != wall.month:
                 wall = datetime(wall.year, month, 1)
