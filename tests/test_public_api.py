@@ -176,6 +176,18 @@ def test_the_bus_layer_sits_on_the_layers_below() -> None:
                                             "eventbus._archive")), (path.name, name)
 
 
+def test_the_schedule_layer_sits_beside_the_bus() -> None:
+    """Schedules deliver through the delivery layer (an event bus is one more
+    destination to them); the bus uses only their expressions and timers."""
+    for path in sorted((SRC / "_schedule").glob("*.py")):
+        for name in _imports(path):
+            assert not name.startswith(("eventbus._bus", "eventbus._pattern")), (path.name, name)
+    for path in sorted((SRC / "_bus").glob("*.py")):
+        for name in _imports(path):
+            if name.startswith("eventbus._schedule"):
+                assert name in ("eventbus._schedule._expression", "eventbus._schedule._recurring"), (path.name, name)
+
+
 def test_the_clock_imports_nothing_above_it() -> None:
     for path in sorted((SRC / "_clock").glob("*.py")):
         for name in _imports(path):

@@ -35,6 +35,7 @@ from ._delivery import (
 )
 from ._exceptions import (
     ClockClosedError,
+    ConflictError,
     EventBusError,
     InvalidEventPatternError,
     InvalidFilterPatternError,
@@ -44,6 +45,7 @@ from ._exceptions import (
     NonRetryableError,
     QueueFullError,
     ResourceNotFoundError,
+    ServiceQuotaExceededError,
     ThrottlingError,
     ValidationError,
     WaitTimeoutError,
@@ -66,7 +68,7 @@ from ._pattern import (
     test_event_pattern,
     wildcard,
 )
-from ._schedule import ScheduleExpression, parse_schedule_expression
+from ._schedule import Schedule, ScheduleExpression, ScheduleGroup, Scheduler, parse_schedule_expression
 from ._transform import transform_input
 
 __version__ = "0.1.0"
@@ -76,6 +78,7 @@ __all__ = [
     "Attempt",
     "Clock",
     "ClockClosedError",
+    "ConflictError",
     "DeliveryMetrics",
     "Destination",
     "EventBus",
@@ -108,7 +111,11 @@ __all__ = [
     "RetryPolicy",
     "Rule",
     "RuleIndex",
+    "Schedule",
     "ScheduleExpression",
+    "ScheduleGroup",
+    "Scheduler",
+    "ServiceQuotaExceededError",
     "StoredMessage",
     "SystemClock",
     "Target",

@@ -8,7 +8,10 @@ The tree::
     ├── ResourceNotFoundError(LookupError)
     │                                    no such rule, function or delivery (ResourceNotFoundException)
     ├── LimitExceededError               a quota would be exceeded: rules per bus, targets per rule
-    │                                    (LimitExceededException)
+    │   │                                (LimitExceededException)
+    │   └── ServiceQuotaExceededError    a Scheduler quota: schedules, schedule groups
+    │                                    (ServiceQuotaExceededException)
+    ├── ConflictError                    the name is taken, or the change conflicts (ConflictException)
     ├── ClockClosedError(RuntimeError)   work given to a clock after shutdown()
     ├── LoopBlockingError(RuntimeError)  a synchronous call that would block the running event loop;
     │                                    the message names the awaitable twin to use instead
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "ClockClosedError",
+    "ConflictError",
     "EventBusError",
     "InvalidEventPatternError",
     "InvalidFilterPatternError",
@@ -35,6 +39,7 @@ __all__ = [
     "NonRetryableError",
     "QueueFullError",
     "ResourceNotFoundError",
+    "ServiceQuotaExceededError",
     "ThrottlingError",
     "ValidationError",
     "WaitTimeoutError",
@@ -105,6 +110,20 @@ class LimitExceededError(EventBusError):
     target on a rule: ``The requested resource exceeds the maximum number allowed.``"""
 
     error_code = "LimitExceededException"
+
+
+class ServiceQuotaExceededError(LimitExceededError):
+    """A quota of EventBridge Scheduler would be exceeded (AWS:
+    ``ServiceQuotaExceededException``): schedules per scheduler, schedule groups."""
+
+    error_code = "ServiceQuotaExceededException"
+
+
+class ConflictError(EventBusError):
+    """A create found the name taken, or a change conflicts with the resource's
+    state (AWS: ``ConflictException``), e.g. ``Schedule <name> already exists.``"""
+
+    error_code = "ConflictException"
 
 
 class ClockClosedError(EventBusError, RuntimeError):

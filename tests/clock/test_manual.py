@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from eventbus import Function, LoopBlockingError, ManualClock, ValidationError
+from eventbus import Function, LoopBlockingError, ManualClock, Timer, ValidationError
 
 
 def test_starts_where_told_and_is_utc() -> None:
@@ -224,3 +224,28 @@ def test_run_until_idle_async_runs_retries_through_virtual_time() -> None:
         return calls
 
     assert asyncio.run(main()) == [0, 60, 180]
+
+
+def test_run_until_idle_runs_standing_timers_on_the_way_but_does_not_wait_for_them() -> None:
+    """A schedule's next fire (a standing timer) is always pending: waiting for "nothing
+    pending" would never end.  It runs when due now or earlier than other work."""
+    clock = ManualClock()
+    ran: list[str] = []
+
+    def standing(name: str, every: float) -> None:
+        def fire() -> None:
+            ran.append(name)
+            clock._schedule(Timer(clock.now() + timedelta(seconds=every), fire, name, standing=True))
+        clock._schedule(Timer(clock.now(), fire, name, standing=True))
+
+    standing("every-10s", 10)
+    clock.call_later(25, lambda: ran.append("work"))
+    cancelled = clock.call_later(40, lambda: ran.append("never"))
+    cancelled.cancel()
+    assert clock.run_until_idle() == 4
+    assert ran == ["every-10s", "every-10s", "every-10s", "work"]
+    assert clock.now() == clock.start + timedelta(seconds=25)
+    assert clock.run_until_idle() == 0  # only the standing timer is left
+    assert len(clock.pending()) == 1
+    clock.advance(30)
+    assert ran.count("every-10s") == 6

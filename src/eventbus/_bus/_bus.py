@@ -27,6 +27,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar
 
 from .._clock import resolve_clock
@@ -43,6 +44,8 @@ from .._exceptions import (
     ValidationError,
 )
 from .._pattern import RuleIndex
+from .._schedule._expression import ScheduleExpression, parse_schedule_expression
+from .._schedule._recurring import Recurring
 from .._stack import on_a_fresh_stack
 from .._transform import WHOLE_EVENT, Context, event_time
 from .._validate import (
@@ -77,6 +80,7 @@ BUS_NAME: Final = r"[/\.\-_A-Za-z0-9]+"
 MAX_TARGETS: Final = 5  # per rule (AWS's quota)
 MAX_PUT_TARGETS: Final = 10  # per put_targets call
 MAX_DESCRIPTION: Final = 512
+MAX_SCHEDULE: Final = 256  # characters of a ScheduleExpression
 STATES: Final = ("ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
 _HOP: Final = "THIRD_ACCOUNT_HOP_DETECTED"
 _ENVELOPE: Final = ("id", "account", "source", "time", "region", "detail-type")
@@ -94,12 +98,15 @@ class Rule:
     state: State
     description: str | None
     event_bus_name: str
+    schedule_expression: str | None = None
 
     def as_aws(self) -> dict[str, Any]:
         """AWS's DescribeRule shape."""
         out: dict[str, Any] = {"Name": self.name, "Arn": self.arn}
         if self.event_pattern is not None:
             out["EventPattern"] = self.event_pattern
+        if self.schedule_expression is not None:
+            out["ScheduleExpression"] = self.schedule_expression
         out["State"] = self.state
         if self.description is not None:
             out["Description"] = self.description
@@ -121,7 +128,7 @@ class _RuleEntry:
     replaced one keeps counting for the rule until its pending deliveries end
     (``retired``), then is folded into ``folded``."""
 
-    __slots__ = ("baselines", "bus", "folded", "matched", "record", "retired", "targets")
+    __slots__ = ("baselines", "bus", "folded", "matched", "record", "recurring", "retired", "targets")
 
     def __init__(self, record: Rule, bus: str) -> None:
         self.record = record
@@ -131,6 +138,7 @@ class _RuleEntry:
         self.retired: list[tuple[Target, DeliveryMetrics]] = []
         self.folded = dict.fromkeys(_FIELDS, 0)
         self.matched = 0  # events that matched it while enabled (MatchedEvents)
+        self.recurring: Recurring | None = None  # a scheduled rule's timer, while it is enabled
 
     def __repr__(self) -> str:
         return f"rule {self.record.name} of event bus {self.bus}"
@@ -222,9 +230,13 @@ class EventBus(Sealed):
         return entry
 
     def put_rule(self, name: str, *, event_pattern: str | Mapping[str, Any] | None = None,
-                 state: State = "ENABLED", description: str | None = None) -> str:
+                 schedule_expression: str | None = None, state: State = "ENABLED",
+                 description: str | None = None) -> str:
         """Create or update a rule (AWS's PutRule); returns its ARN.  Updating keeps
-        its targets; ``event_pattern`` is JSON text or a mapping."""
+        its targets; ``event_pattern`` is JSON text or a mapping.  A rule with a
+        ``schedule_expression`` (``cron(...)`` or ``rate(...)``, in UTC; on the
+        default bus only, as in AWS) sends its targets AWS's ``Scheduled Event``
+        at each fire time; ``rate(...)`` counts from when the rule was put."""
         check_name("Name", name, RULE_NAME, 64)
         if state not in STATES:
             raise ValidationError(f"1 validation error detected: Value '{short(state)}' at 'state' failed to satisfy "
@@ -235,34 +247,82 @@ class EventBus(Sealed):
                 raise ValidationError(f"1 validation error detected: Value '{short(description)}' at 'description' "
                                       "failed to satisfy constraint: Member must have length less than or equal to "
                                       f"{MAX_DESCRIPTION}")
-        if event_pattern is None:
+        if event_pattern is None and schedule_expression is None:
             raise ValidationError("Parameter(s) EventPattern or ScheduleExpression must be specified.")
-        if not isinstance(event_pattern, str | Mapping):
-            raise wrong_type("EventPattern", event_pattern, "<class 'str'>")
+        schedule = None
+        if schedule_expression is not None:
+            if not isinstance(schedule_expression, str):
+                raise wrong_type("ScheduleExpression", schedule_expression, "<class 'str'>")
+            if len(schedule_expression) > MAX_SCHEDULE:
+                raise ValidationError(f"1 validation error detected: Value '{short(schedule_expression)}' at "
+                                      "'scheduleExpression' failed to satisfy constraint: Member must have length "
+                                      f"less than or equal to {MAX_SCHEDULE}")
+            if self.name != "default":
+                raise ValidationError("ScheduleExpression is supported only on the default event bus.")
+            schedule = parse_schedule_expression(schedule_expression, dialect="rule")
         probe: RuleIndex[str] = RuleIndex()
-        probe.add(name, event_pattern)  # compiled (and refused, in AWS's words) before anything changes
-        if isinstance(event_pattern, str):
-            text = event_pattern
-        else:
-            text = json.dumps(probe.pattern(name).to_json(), ensure_ascii=False)
+        text: str | None = None
+        if event_pattern is not None:
+            if not isinstance(event_pattern, str | Mapping):
+                raise wrong_type("EventPattern", event_pattern, "<class 'str'>")
+            probe.add(name, event_pattern)  # compiled (and refused, in AWS's words) before anything changes
+            if isinstance(event_pattern, str):
+                text = event_pattern
+            else:
+                text = json.dumps(probe.pattern(name).to_json(), ensure_ascii=False)
         arn = self._rule_arn(name)
         with self._lock:
             entry = self._rules.get(name)
             if entry is None and len(self._rules) >= self.max_rules:
                 raise LimitExceededError("The requested resource exceeds the maximum number allowed.")
             record = Rule(name=name, arn=arn, event_pattern=text, state=state, description=description,
-                          event_bus_name=self.name)
+                          event_bus_name=self.name, schedule_expression=schedule_expression)
             if entry is None:
                 entry = self._rules[name] = _RuleEntry(record, self.name)
             else:
                 entry.record = record
-            if state == "DISABLED":
+            if state == "DISABLED" or text is None:
                 if name in self._index:
                     self._index.remove(name)
             else:
                 self._index.add(name, probe.pattern(name))
             self._reroute(entry)
+            self._reschedule(entry, schedule)
         return arn
+
+    def _reschedule(self, entry: _RuleEntry, schedule: ScheduleExpression | None) -> None:
+        """Set (or stop) a scheduled rule's timer: it fires while the rule is enabled."""
+        if entry.recurring is not None:
+            entry.recurring.cancel()
+            entry.recurring = None
+        if schedule is None or entry.record.state == "DISABLED" or self._rules.get(entry.record.name) is not entry:
+            return
+        now = self.clock.now()
+        rule = entry.record.name
+        # rule schedules have one-minute granularity: a rate counts from the minute the rule was put
+        recurring = Recurring(self.clock, schedule, UTC, lambda nominal, missed: self._scheduled(rule, nominal),
+                              anchor=now.replace(second=0, microsecond=0), after_anchor=True,
+                              label=f"scheduled rule {rule} of event bus {self.name}")
+        recurring.start(now)
+        entry.recurring = recurring
+
+    def _scheduled(self, rule: str, nominal: datetime) -> None:
+        """A scheduled rule fired: AWS's Scheduled Event, to this rule's targets alone."""
+        entry = self._rules.get(rule)
+        if entry is None:
+            return
+        event = {
+            "version": "0",
+            "id": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.account,
+            "time": event_time(nominal),
+            "region": self.region,
+            "resources": [entry.record.arn],
+            "detail": {},
+        }
+        self._route(event, 0, fresh=True, only=rule)
 
     def _reroute(self, entry: _RuleEntry) -> None:
         """Publish the rule's current targets to ``put_events``: a new dict each time."""
@@ -287,6 +347,7 @@ class EventBus(Sealed):
             if name in self._index:
                 self._index.remove(name)
             self._reroute(entry)
+            self._reschedule(entry, None)
             self._deleted.append(entry)  # (what it counted still counts for the bus)
 
     def describe_rule(self, name: str) -> Rule:
@@ -311,7 +372,8 @@ class EventBus(Sealed):
         with self._lock:
             entry = self._entry(name)
             record = entry.record
-            self.put_rule(name, event_pattern=record.event_pattern, state=state, description=record.description)
+            self.put_rule(name, event_pattern=record.event_pattern, schedule_expression=record.schedule_expression,
+                          state=state, description=record.description)
 
     # -- targets ----------------------------------------------------------------
     def put_targets(self, rule: str, targets: Iterable[Target]) -> None:
@@ -468,10 +530,11 @@ class EventBus(Sealed):
             "detail": read.detail,
         }
 
-    def _route(self, event: dict[str, Any], hops: int, *, fresh: bool = False) -> str:
+    def _route(self, event: dict[str, Any], hops: int, *, fresh: bool = False, only: str | None = None) -> str:
         """Match one event and hand it to every target of every matched rule.
         ``fresh``: the event was built here from values nothing else holds (an
-        envelope of ``put_events``), so it can stand for its parsed text."""
+        envelope of ``put_events``), so it can stand for its parsed text.
+        ``only``: a scheduled rule's event, for that rule's targets alone."""
         try:  # first: an event that is not JSON goes no further
             try:
                 text = _COMPACT.encode(event)
@@ -482,7 +545,10 @@ class EventBus(Sealed):
         event_id: str = event["id"]
         now = self.clock.now()
         routes = self._routes  # one snapshot for the whole event
-        enabled = [rule for rule in sorted(self._index.match(event)) if rule in routes]
+        if only is None:
+            enabled = [rule for rule in sorted(self._index.match(event)) if rule in routes]
+        else:
+            enabled = [only] if only in routes else []
         journeys = self._journeys
         journey = journeys.start(event_id, self.name, event["source"], event["detail-type"], now) \
             if journeys.retention else None

@@ -148,6 +148,9 @@ class Timer:
     label: str = ""
     on_abandon: OnAbandon | None = field(default=None, repr=False)
     is_async: bool | None = field(default=None, kw_only=True, repr=False)  # set in __post_init__
+    # A schedule's next fire: always one there while the schedule lives, so waiting
+    # "until nothing is pending" does not wait for it (``ManualClock.run_until_idle``).
+    standing: bool = field(default=False, kw_only=True, repr=False)
     cancelled: bool = field(default=False, init=False)
     done: bool = field(default=False, init=False)  # started (or ran, on a ManualClock)
     # set by what holds the timer: lets it forget a cancelled timer at once
@@ -201,6 +204,11 @@ class Clock(Sealed, ABC):
     def seed(self) -> int | None:
         """The seed of ``random()``, if any."""
         return self._seed_value
+
+    def _random_seed(self) -> int | None:
+        """A seed for one runtime object's generator, drawn as ``random()`` draws it
+        (``None``: let the operating system seed it)."""
+        return None if self._rng_source is None else self._rng_source.getrandbits(64)
 
     def random(self) -> random.Random:
         """A new random number generator for one runtime object: derived from the

@@ -56,6 +56,7 @@ class ManualClock(Clock):
         self._seed(seed)
         self._heap: list[tuple[datetime, int, Timer]] = []
         self._cancelled = 0  # timers cancelled since the heap was last swept (some may be gone already)
+        self._work = 0  # pending timers that are not a schedule's standing next fire
         self._seq = itertools.count()
         self._lock = threading.RLock()
         self._closed = False
@@ -83,6 +84,8 @@ class ManualClock(Clock):
                 raise ClockClosedError("This clock has been shut down")
             timer.when = max(timer.when, self._now)
             timer._holder = self
+            if not timer.standing:
+                self._work += 1
             heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
 
     def _withdraw(self, timer: Timer) -> bool | None:
@@ -90,6 +93,8 @@ class ManualClock(Clock):
         with self._lock:
             withdrawn = withdraw(timer)
             if withdrawn:
+                if not timer.standing:
+                    self._work -= 1
                 self._heap, self._cancelled = compact(self._heap, self._cancelled + 1)
             return withdrawn
 
@@ -129,6 +134,8 @@ class ManualClock(Clock):
                 heapq.heappop(self._heap)
                 self._now = max(self._now, due)
                 timer.done = True
+                if not timer.standing:
+                    self._work -= 1
                 return timer
             return None
 
@@ -171,8 +178,13 @@ class ManualClock(Clock):
         return None if limit is None else utc(check_datetime("limit", limit))
 
     def run_until_idle(self, *, limit: datetime | None = None) -> int:
-        """Advance timer by timer until nothing is pending (or ``limit`` is reached)."""
-        return self.run_until(lambda: False, limit=self._limit(limit), twin="run_until_idle_async")
+        """Advance timer by timer until nothing is pending (or ``limit`` is reached).
+        A schedule's next fire is always pending while the schedule lives: it is
+        run when earlier than other pending work, but not waited for on its own
+        (so this ends; ``advance()`` moves schedules on)."""
+        limit = self._limit(limit)
+        ran = self._advance_to(self._now, "run_until_idle_async")  # what is due now, schedules' fires too
+        return ran + self.run_until(lambda: not self._work, limit=limit, twin="run_until_idle_async")
 
     def run_until(self, done: Callable[[], bool], *, limit: datetime | None = None,
                   twin: str = "run_until_idle_async") -> int:
@@ -186,8 +198,8 @@ class ManualClock(Clock):
     async def run_until_idle_async(self, *, limit: datetime | None = None) -> int:
         """``run_until_idle`` for async code."""
         limit = self._limit(limit)
-        ran = 0
-        while (due := self.next_due()) is not None and (limit is None or due <= limit):
+        ran = await self.advance_to_async(self._now)
+        while self._work and (due := self.next_due()) is not None and (limit is None or due <= limit):
             ran += await self.advance_to_async(due)
         return ran
 
@@ -208,6 +220,7 @@ class ManualClock(Clock):
             self._closed = True
             left = claim([t for _, _, t in self._heap])
             self._heap.clear()
+            self._work = 0
         return abandon_all(left, "the clock was shut down")
 
     def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> list[Timer]:

@@ -12,14 +12,14 @@ object that hands it work: objects that work together share one clock.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from .._clock import Clock, is_async_callable
 from .._exceptions import ValidationError
 from .._validate import wrong_type
 
 __all__ = ["DeliverFn", "DeliverText", "Destination", "DestinationLike", "as_destination", "check_same_clock",
-           "describe", "text_sender"]
+           "describe", "speaks_protocol", "text_sender"]
 
 
 @runtime_checkable
@@ -46,6 +46,12 @@ def text_sender(target: object) -> DeliverText | None:
     fn = getattr(target, "deliver_text", None)
     return fn if callable(fn) and not is_async_callable(fn) else None
 
+def speaks_protocol(target: object) -> TypeGuard[Destination]:
+    """Whether ``target`` has a ``deliver`` method: ``isinstance(target, Destination)``
+    answered directly (a runtime protocol check costs tens of microseconds)."""
+    return callable(getattr(target, "deliver", None))
+
+
 _VALID = "a Queue, a Function, an object with deliver(payload, attributes), or a callable"
 
 
@@ -64,7 +70,7 @@ def check_same_clock(clock: Clock, other: object, what: str, owner: str) -> None
 def as_destination(target: object, what: str, clock: Clock, owner: str, *,
                    allow_async: bool = False) -> tuple[DeliverFn, bool]:
     """``target`` as a deliver function, and whether it is ``async``."""
-    if isinstance(target, Destination):
+    if speaks_protocol(target):
         check_same_clock(clock, target, what, owner)
         fn: DeliverFn = target.deliver
         is_async = is_async_callable(target.deliver)

@@ -204,15 +204,30 @@ class Runner(Sealed, Accounted):
     max_age: int
     _what: str  # names this runner in labels and logs
     _async: bool
-    _rng: random.Random
+    _rng_made: random.Random | None = None
 
     def _setup(self, clock: object, seed: object, retention: object) -> None:
         self.clock: Clock = resolve_clock(clock)
-        self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
+        self._reseed(check_int("seed", seed, 0) if seed is not None else None)
         self._ledger = Ledger(check_int("outcome_retention", retention, 0))
         self._ids = itertools.count(1)
         self._max_age_delta = timedelta(seconds=self.max_age)
         self._id_prefix = ""  # drawn on first use, so that runners a bus never uses draw nothing
+
+    def _reseed(self, seed: int | None) -> None:
+        """Seed the generator of ids and jitter: ``seed``, else one drawn from the
+        clock now.  The generator itself (2.5 KB of state) is made on first use: a
+        runner that never retries nor makes ids (a schedule's target among 100,000)
+        costs a number, not a generator."""
+        self._rng_seed = self.clock._random_seed() if seed is None else seed
+        self._rng_made = None
+
+    @property
+    def _rng(self) -> random.Random:
+        rng = self._rng_made
+        if rng is None:
+            rng = self._rng_made = random.Random(self._rng_seed)
+        return rng
 
     def _new_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))

@@ -108,7 +108,7 @@ class Ledger:
 
     def __init__(self, retention: int) -> None:
         self._lock = threading.Lock()
-        self._ended = threading.Condition(self._lock)
+        self._ended: threading.Condition | None = None  # made by the first wait (most ledgers never wait)
         for name in _COUNTERS:
             setattr(self, name, 0)  # (invocations: beyond the accepted deliveries; attempts and retries: of ended ones)
         self._pending: dict[str, Counted] = {}
@@ -160,7 +160,8 @@ class Ledger:
                 watch = self._watched.get(delivery_id)
                 if watch is not None:  # someone waits for this one (and only they need waking)
                     watch.outcome = (outcome, reason)
-                    self._ended.notify_all()
+                    if self._ended is not None:
+                        self._ended.notify_all()
             listeners = self._listeners  # (never changed in place: subscribing makes a new list)
             if listeners is None:
                 return
@@ -279,6 +280,8 @@ class Ledger:
 
     def wait(self, watch: _Watch, delivery_id: str, timeout: float | None) -> tuple[Outcome, str]:
         with self._lock:
+            if self._ended is None:
+                self._ended = threading.Condition(self._lock)
             if not self._ended.wait_for(lambda: watch.outcome is not None, timeout):
                 raise WaitTimeoutError(f"delivery {delivery_id} did not end within {timeout} s")
             assert watch.outcome is not None

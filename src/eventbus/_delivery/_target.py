@@ -14,14 +14,14 @@ queue the loss is counted and logged.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, cast
 
 from .._clock import Clock
 from .._exceptions import ValidationError
 from .._transform import WHOLE_EVENT, Context, TargetInput, compile_input, event_time
 from .._validate import check_instance, check_name, check_str
-from ._destinations import Destination, DestinationLike, as_destination, describe, text_sender
+from ._destinations import Destination, DestinationLike, as_destination, describe, speaks_protocol, text_sender
 from ._engine import Job, Runner, Trail, error_class, error_code, error_message, error_text
 from ._outcomes import Outcome, log
 from ._payload import Parsed, first_kb, to_attributes, to_text
@@ -92,6 +92,11 @@ class Target(Runner):
         self._what = f"target {self.target_id} -> {self.arn}"
         self._owner: object = None  # the rule the target is on
         self._former: object = None  # the last rule it was on
+        # Set by a schedule that owns the target: the payload of one attempt from the
+        # job's text and attempt number (``<aws.scheduler.attempt-number>``), and the
+        # dead-letter attributes that name the schedule.  ``None`` on a rule.
+        self._per_attempt: Callable[[str, int], str] | None = None
+        self._letter: Callable[[Job], dict[str, str]] | None = None
         self._sealed = True
 
     def _connect(self) -> None:
@@ -101,7 +106,8 @@ class Target(Runner):
         self._send_text = text_sender(self.destination)
         self._forward = getattr(self.destination, "_forwarded", None)
         # a plain callable (not a Destination) is called straight, without the protocol's wrapper
-        self._plain = None if isinstance(self.destination, Destination) else self.destination
+        self._plain: Callable[[Any], Any] | None = (
+            None if speaks_protocol(self.destination) else cast(Callable[[Any], Any], self.destination))
         self._dead_letter_fn = None
         self._dead_letter_text = None
         if self.dead_letter_queue is not None:
@@ -138,11 +144,15 @@ class Target(Runner):
         """The compiled input settings."""
         return self._input
 
-    def _attach(self, owner: object, clock: Clock, rule_arn: str) -> None:
-        """Put this target on a rule (``owner``): it takes the bus's clock if it was
-        built without one and has delivered nothing, and the rule's ARN.  One rule
-        at a time; moving to another waits until the last one's deliveries ended
-        (their dead letters name that rule)."""
+    def _attach(self, owner: object, clock: Clock, rule_arn: str, *, holder: str = "rule's bus",
+                per_attempt: Callable[[str, int], str] | None = None,
+                letter: Callable[[Job], dict[str, str]] | None = None) -> None:
+        """Put this target on a rule or a schedule (``owner``): it takes the owner's
+        clock if it was built without one and has delivered nothing, and the
+        owner's ARN (``holder`` names what owns that clock in errors).  One owner at
+        a time; moving to another waits until the last one's deliveries ended
+        (their dead letters name that owner).  A schedule passes ``per_attempt``
+        and ``letter`` (see ``__init__``)."""
         with _ATTACHING:  # (two buses taking one target at once: one wins, the other is refused)
             if self._owner is not None and self._owner is not owner:
                 raise ValidationError(f"Target {self.target_id} is already on {self._owner!r}: a Target belongs to "
@@ -154,18 +164,20 @@ class Target(Runner):
             if clock is not self.clock:
                 if self._clock_given or self._has_clocked_destination() or self.metrics.accepted:
                     raise ValidationError(
-                        f"Target {self.target_id} runs on {self.clock!r}, but this rule's bus runs on {clock!r}: "
+                        f"Target {self.target_id} runs on {self.clock!r}, but this {holder} runs on {clock!r}: "
                         "objects that work together must share one clock (build the target and its destinations "
                         "with the bus's clock=, or inside `with eventbus.use_clock(clock):`)")
                 object.__setattr__(self, "clock", clock)  # (settings are read-only to users, not to the bus)
                 if self.seed is None:
-                    self._rng = clock.random()
+                    self._reseed(None)
                 self._connect()
             if self._rule_arn_given and self._rule_arn != rule_arn:
                 raise ValidationError(f"Target {self.target_id} was built with rule_arn={self._rule_arn!r}, but the "
                                       f"rule is {rule_arn}")
             self._owner = self._former = owner
             self._rule_arn = rule_arn
+            self._per_attempt = per_attempt
+            self._letter = letter
 
     def _detach(self, owner: object) -> None:
         with _ATTACHING:
@@ -185,6 +197,8 @@ class Target(Runner):
         return job.id
 
     def _call(self, job: Job) -> Any:
+        if self._per_attempt is not None:  # a schedule's: the payload names the attempt
+            return self._call_with(self._per_attempt(job.text, job.calls), job)
         plain = self._plain
         shared = job.shared  # (only ever with the whole event: no body of its own)
         if plain is not None:  # a plain callable: called with the value alone
@@ -199,6 +213,17 @@ class Target(Runner):
             return self._send_text(body, attributes)
         return self._send(_value(body) if shared is None else _copy_of(shared, body), attributes)
 
+    def _call_with(self, body: str, job: Job) -> Any:
+        """Call the destination with ``body`` (JSON text, or plain text for a queue)."""
+        if self._plain is not None:
+            return self._plain(_value(body))
+        if self._forward is not None:
+            return self._forward(body, job)
+        attributes = dict(job.attributes) if job.attributes else None
+        if self._send_text is not None:
+            return self._send_text(body, attributes)
+        return self._send(_value(body), attributes)
+
     def _retry_delay(self, job: Job) -> float:
         return self.retry_policy.delay(job.retries + 1, self._rng)
 
@@ -206,17 +231,23 @@ class Target(Runner):
         if self._dead_letter_fn is None:
             return False
         message = error_message(exc)
-        attributes = {
-            "RULE_ARN": self.rule_arn,
+        attributes = {"RULE_ARN": self.rule_arn} if self._letter is None else self._letter(job)
+        attributes.update({
             "TARGET_ARN": self.arn,
             "ERROR_CODE": error_code(exc),
             "ERROR_MESSAGE": first_kb(message or error_class(exc).__name__),
             "RETRY_ATTEMPTS": str(job.retries),
-        }
+        })
         if condition is not None:
             attributes["EXHAUSTED_RETRY_CONDITION"] = condition
         try:
-            if self._dead_letter_text is not None:
+            if self._per_attempt is not None:  # a schedule's: what its last attempt delivered
+                text = self._per_attempt(job.text, max(job.calls, 1))
+                if self._dead_letter_text is not None:
+                    self._dead_letter_text(text, attributes)
+                else:
+                    self._dead_letter_fn(_value(text), attributes)
+            elif self._dead_letter_text is not None:
                 self._dead_letter_text(job.text, attributes)
             else:
                 self._dead_letter_fn(job.payload(), attributes)

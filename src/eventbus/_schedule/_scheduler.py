@@ -1,0 +1,691 @@
+"""EventBridge Scheduler, in process: schedule groups, schedules, and their fires.
+
+A ``Scheduler`` owns schedule groups (``default`` always exists) and their
+schedules.  Each schedule has a ``Target`` (the delivery runtime's: its retry
+policy and dead-letter queue apply to every fire) and a ``Recurring`` timer on
+the scheduler's clock.  A fire renders the schedule's input (its context
+attributes filled in) and hands it to the target as one delivery; the
+attempt number is filled in by each attempt.  With ``action_after_completion
+="DELETE"`` a schedule deletes itself after its last fire.
+
+Names, limits and error texts are AWS's where AWS has them (the botocore
+model of Scheduler, 2021-06-30): names ``[0-9a-zA-Z-_.]+`` of 1 to 64
+characters, descriptions up to 512, time zones up to 50, flexible windows of
+1 to 1,440 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, tzinfo
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .._clock import Clock, resolve_clock
+from .._clock._base import utc
+from .._delivery import Destination, RetryPolicy, Target
+from .._delivery._destinations import speaks_protocol
+from .._delivery._engine import Job
+from .._exceptions import (
+    ClockClosedError,
+    ConflictError,
+    ResourceNotFoundError,
+    ServiceQuotaExceededError,
+    ValidationError,
+)
+from .._transform import event_time
+from .._validate import (
+    ACCOUNT,
+    REGION,
+    Sealed,
+    check_datetime,
+    check_instance,
+    check_int,
+    check_name,
+    check_str,
+    out_of_range,
+    short,
+    wrong_type,
+)
+from ._expression import ScheduleExpression, parse_schedule_expression
+from ._recurring import Recurring
+
+__all__ = ["Schedule", "ScheduleGroup", "Scheduler"]
+
+NAME: Final = r"[0-9a-zA-Z\-_.]+"
+DEFAULT_GROUP: Final = "default"
+MAX_DESCRIPTION: Final = 512
+MAX_EXPRESSION: Final = 256
+MAX_TIMEZONE: Final = 50
+MAX_WINDOW: Final = 1440  # minutes
+STATES: Final = ("ENABLED", "DISABLED")
+ACTIONS: Final = ("NONE", "DELETE")
+# The context attributes a schedule's input may hold (filled in at each fire;
+# the attempt number at each attempt).
+ARN_ATTRIBUTE: Final = "<aws.scheduler.schedule-arn>"
+TIME_ATTRIBUTE: Final = "<aws.scheduler.scheduled-time>"
+EXECUTION_ATTRIBUTE: Final = "<aws.scheduler.execution-id>"
+ATTEMPT_ATTRIBUTE: Final = "<aws.scheduler.attempt-number>"
+DEFAULT_INPUT: Final = "{}"  # what a target gets from a schedule without input (eventbus's choice)
+DEFAULT_EVENT: Final = {"Source": "aws.scheduler", "DetailType": "Scheduled Event"}
+
+ScheduleState = Literal["ENABLED", "DISABLED"]
+ActionAfterCompletion = Literal["NONE", "DELETE"]
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleGroup:
+    """A schedule group as ``get_schedule_group`` shows it (a snapshot)."""
+
+    name: str
+    arn: str
+    state: Literal["ACTIVE", "DELETING"]
+    creation_date: datetime
+    last_modification_date: datetime
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def as_aws(self) -> dict[str, Any]:
+        """AWS's GetScheduleGroup shape."""
+        return {"Arn": self.arn, "CreationDate": self.creation_date,
+                "LastModificationDate": self.last_modification_date, "Name": self.name, "State": self.state}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Schedule:
+    """A schedule as ``get_schedule`` shows it (a snapshot; change it with
+    ``update_schedule``).  ``next_fire_time`` (eventbus's own) is the nominal
+    time of the next fire, ``None`` when none is left or the schedule is
+    disabled; ``missed_fires`` counts fires folded into a later one because
+    the scheduler woke too late for them."""
+
+    name: str
+    group_name: str
+    arn: str
+    schedule_expression: str
+    schedule_expression_timezone: str
+    start_date: datetime | None
+    end_date: datetime | None
+    flexible_time_window: Mapping[str, Any]
+    state: ScheduleState
+    action_after_completion: ActionAfterCompletion
+    description: str | None
+    input: str | None
+    target: Target = field(repr=False)
+    event_bridge_parameters: Mapping[str, str] | None
+    creation_date: datetime
+    last_modification_date: datetime
+    next_fire_time: datetime | None = None
+    missed_fires: int = 0
+
+    def as_aws(self) -> dict[str, Any]:
+        """AWS's GetSchedule shape."""
+        target = self.target
+        shown: dict[str, Any] = {"Arn": target.arn}
+        if self.input is not None:
+            shown["Input"] = self.input
+        shown["RetryPolicy"] = {"MaximumEventAgeInSeconds": target.retry_policy.maximum_event_age_in_seconds,
+                                "MaximumRetryAttempts": target.retry_policy.maximum_retry_attempts}
+        if target.dead_letter_queue is not None:
+            shown["DeadLetterConfig"] = {"Arn": _arn_of(target.dead_letter_queue)}
+        if self.event_bridge_parameters is not None:
+            shown["EventBridgeParameters"] = dict(self.event_bridge_parameters)
+        out: dict[str, Any] = {
+            "ActionAfterCompletion": self.action_after_completion,
+            "Arn": self.arn,
+            "CreationDate": self.creation_date,
+        }
+        if self.description is not None:
+            out["Description"] = self.description
+        if self.end_date is not None:
+            out["EndDate"] = self.end_date
+        out["FlexibleTimeWindow"] = dict(self.flexible_time_window)
+        out["GroupName"] = self.group_name
+        out["LastModificationDate"] = self.last_modification_date
+        out["Name"] = self.name
+        out["ScheduleExpression"] = self.schedule_expression
+        out["ScheduleExpressionTimezone"] = self.schedule_expression_timezone
+        if self.start_date is not None:
+            out["StartDate"] = self.start_date
+        out["State"] = self.state
+        out["Target"] = shown
+        return out
+
+
+def _arn_of(thing: object) -> str:
+    arn = getattr(thing, "arn", None)
+    return arn if isinstance(arn, str) else repr(thing)
+
+
+class _Group:
+    __slots__ = ("record", "schedules")
+
+    def __init__(self, record: ScheduleGroup) -> None:
+        self.record = record
+        self.schedules: dict[str, _Entry] = {}
+
+
+class _Entry:
+    """A schedule and its runtime: the record, its timer, how a fire renders."""
+
+    __slots__ = ("body", "envelope", "per_attempt", "record", "recurring", "scheduler")
+
+    def __init__(self, scheduler: Scheduler, record: Schedule) -> None:
+        self.scheduler = scheduler
+        self.record = record
+        self.recurring: Recurring | None = None
+        self.body = DEFAULT_INPUT  # the input, as text
+        self.envelope: Mapping[str, str] | None = None  # a bus target's event source and detail-type
+        self.per_attempt = False  # the input names the attempt number
+
+    def __repr__(self) -> str:
+        return f"schedule {self.record.group_name}/{self.record.name}"
+
+    def fire(self, nominal: datetime, missed: int) -> None:
+        self.scheduler._fire(self, nominal, missed)
+
+    def letter(self, job: Job) -> dict[str, str]:
+        """The dead-letter attributes that name the schedule (as the Scheduler guide's
+        sample dead-letter event shows them), before the error's."""
+        record = self.record
+        return {"X-Amz-Scheduler-Attempt": str(job.calls), "X-Amz-Scheduler-Group": record.group_name,
+                "X-Amz-Scheduler-Schedule": record.name, "X-Amz-Scheduler-Schedule-Arn": record.arn}
+
+
+def _attempt_filled(text: str, attempt: int) -> str:
+    return text.replace(ATTEMPT_ATTRIBUTE, str(attempt))
+
+
+class Scheduler(Sealed):
+    """EventBridge Scheduler, in process.
+
+    ``Scheduler(*, clock=None, account="123456789012", region="us-east-1",
+    seed=None, max_schedules=1_000_000, max_schedule_groups=500)``.  Schedules
+    fire on ``clock`` (under a ``ManualClock``, ``advance()`` fires them at
+    their instants); ``seed`` fixes the flexible windows' offsets and the
+    execution ids (by default they come from the clock's seed).  The quotas are
+    AWS's defaults for schedule groups and a generous bound for schedules
+    (AWS allows 10 million per region); both raise
+    ``ServiceQuotaExceededError`` when reached.
+    """
+
+    def __init__(self, *, clock: object = None, account: str = "123456789012", region: str = "us-east-1",
+                 seed: int | None = None, max_schedules: int = 1_000_000, max_schedule_groups: int = 500) -> None:
+        self.clock: Clock = resolve_clock(clock)
+        self.account = check_name("account", account, ACCOUNT)
+        self.region = check_name("region", region, REGION)
+        self.seed = seed
+        self.max_schedules = check_int("max_schedules", max_schedules, 1)
+        self.max_schedule_groups = check_int("max_schedule_groups", max_schedule_groups, 1)
+        self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
+        self._lock = threading.RLock()
+        self._groups: dict[str, _Group] = {}
+        self._count = 0
+        self._zones: dict[str, tzinfo] = {}
+        self._expressions: dict[str, ScheduleExpression] = {}
+        now = self.clock.now()
+        self._groups[DEFAULT_GROUP] = _Group(ScheduleGroup(name=DEFAULT_GROUP, arn=self._group_arn(DEFAULT_GROUP),
+                                                           state="ACTIVE", creation_date=now,
+                                                           last_modification_date=now))
+        self._sealed = True
+
+    def __repr__(self) -> str:
+        return f"<Scheduler {len(self._groups)} groups, {self._count} schedules>"
+
+    # -- groups -------------------------------------------------------------------
+    def _group_arn(self, name: str) -> str:
+        return f"arn:aws:scheduler:{self.region}:{self.account}:schedule-group/{name}"
+
+    def _group(self, name: object) -> _Group:
+        name = DEFAULT_GROUP if name is None else check_name("groupName", name, NAME, 64)
+        group = self._groups.get(name)
+        if group is None:
+            raise ResourceNotFoundError(f"Schedule group {name} does not exist.")
+        return group
+
+    def create_schedule_group(self, name: str, *, tags: Mapping[str, str] | None = None) -> str:
+        """Create a schedule group (AWS's CreateScheduleGroup); returns its ARN."""
+        check_name("name", name, NAME, 64)
+        pairs = _tags(tags)
+        with self._lock:
+            if name in self._groups:
+                raise ConflictError(f"Schedule group {name} already exists.")
+            if len(self._groups) >= self.max_schedule_groups:
+                raise ServiceQuotaExceededError(f"The quota of {self.max_schedule_groups} schedule groups is "
+                                                "reached.")
+            now = self.clock.now()
+            record = ScheduleGroup(name=name, arn=self._group_arn(name), state="ACTIVE", creation_date=now,
+                                   last_modification_date=now, tags=pairs)
+            self._groups[name] = _Group(record)
+            return record.arn
+
+    def get_schedule_group(self, name: str) -> ScheduleGroup:
+        """The group (``.as_aws()``: AWS's GetScheduleGroup shape)."""
+        with self._lock:
+            return self._group(name).record
+
+    def list_schedule_groups(self, *, name_prefix: str | None = None) -> list[ScheduleGroup]:
+        """The groups whose names start with ``name_prefix``, by name."""
+        if name_prefix is not None:
+            check_name("namePrefix", name_prefix, NAME, 64)
+        with self._lock:
+            return [group.record for name, group in sorted(self._groups.items())
+                    if name_prefix is None or name.startswith(name_prefix)]
+
+    def delete_schedule_group(self, name: str) -> None:
+        """Delete a group and every schedule in it (AWS's DeleteScheduleGroup; AWS
+        shows the group as ``DELETING`` meanwhile, here it is gone at once).
+        Deliveries already under way still end as they would have."""
+        check_name("name", name, NAME, 64)
+        if name == DEFAULT_GROUP:
+            raise ValidationError("The default schedule group cannot be deleted.")
+        with self._lock:
+            group = self._group(name)
+            for entry in list(group.schedules.values()):
+                self._remove(group, entry)
+            del self._groups[name]
+
+    # -- schedules ----------------------------------------------------------------
+    def _schedule_arn(self, group: str, name: str) -> str:
+        return f"arn:aws:scheduler:{self.region}:{self.account}:schedule/{group}/{name}"
+
+    def _entry(self, name: object, group: object) -> tuple[_Group, _Entry]:
+        name = check_name("name", name, NAME, 64)
+        found = self._group(group)
+        entry = found.schedules.get(name)
+        if entry is None:
+            raise ResourceNotFoundError(f"Schedule {name} does not exist.")
+        return found, entry
+
+    def create_schedule(
+        self,
+        name: str,
+        expression: str,
+        target: Target | Destination | Callable[[Any], object],
+        *,
+        group: str | None = None,
+        timezone: str = "UTC",
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        flexible_time_window: int | Mapping[str, Any] | None = None,
+        state: ScheduleState = "ENABLED",
+        retry_policy: RetryPolicy | None = None,
+        dead_letter_queue: Destination | None = None,
+        action_after_completion: ActionAfterCompletion = "NONE",
+        input: str | None = None,
+        description: str | None = None,
+        event_bridge_parameters: Mapping[str, str] | None = None,
+    ) -> str:
+        """Create a schedule (AWS's CreateSchedule); returns its ARN.
+
+        ``target``: a ``Target`` (with its retry policy and dead-letter queue), or
+        what a ``Target`` delivers to (a ``Queue``, ``Function``, ``EventBus`` or
+        callable; ``retry_policy`` and ``dead_letter_queue`` then build its
+        ``Target``).  ``flexible_time_window``: minutes (1 to 1,440), or AWS's
+        ``{"Mode": "OFF" | "FLEXIBLE", "MaximumWindowInMinutes": n}``; ``None``
+        is ``OFF``.  ``input`` is what the target receives (JSON text, or any
+        text for a queue), with the context attributes filled in; without it the
+        target receives ``{}``.  An ``EventBus`` target receives an event whose
+        ``detail`` is the input, with ``event_bridge_parameters``'s ``Source``
+        and ``DetailType`` (default ``aws.scheduler`` / ``Scheduled Event``).
+        """
+        with self._lock:
+            found = self._group(group)
+            check_name("name", name, NAME, 64)
+            if name in found.schedules:
+                raise ConflictError(f"Schedule {name} already exists.")
+            if self._count >= self.max_schedules:
+                raise ServiceQuotaExceededError(f"The quota of {self.max_schedules} schedules is reached.")
+            entry = self._build(found, name, expression, target, timezone, start_date, end_date,
+                                flexible_time_window, state, retry_policy, dead_letter_queue,
+                                action_after_completion, input, description, event_bridge_parameters, None)
+            found.schedules[name] = entry
+            self._count += 1
+            try:
+                self._start(entry)
+            except BaseException:
+                self._remove(found, entry)
+                raise
+            return entry.record.arn
+
+    def update_schedule(
+        self,
+        name: str,
+        expression: str,
+        target: Target | Destination | Callable[[Any], object],
+        *,
+        group: str | None = None,
+        timezone: str = "UTC",
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        flexible_time_window: int | Mapping[str, Any] | None = None,
+        state: ScheduleState = "ENABLED",
+        retry_policy: RetryPolicy | None = None,
+        dead_letter_queue: Destination | None = None,
+        action_after_completion: ActionAfterCompletion = "NONE",
+        input: str | None = None,
+        description: str | None = None,
+        event_bridge_parameters: Mapping[str, str] | None = None,
+    ) -> str:
+        """Replace a schedule's settings (AWS's UpdateSchedule: every setting left out
+        goes back to its default, as in AWS).  Its next fire is worked out afresh
+        from now; a rate without ``start_date`` counts from now.  The old target's
+        deliveries under way still end as they would have.  Returns the ARN."""
+        with self._lock:
+            found, old = self._entry(name, group)
+            entry = self._build(found, name, expression, target, timezone, start_date, end_date,
+                                flexible_time_window, state, retry_policy, dead_letter_queue,
+                                action_after_completion, input, description, event_bridge_parameters, old)
+            self._start(entry)
+            return entry.record.arn
+
+    def get_schedule(self, name: str, *, group: str | None = None) -> Schedule:
+        """The schedule (``.as_aws()``: AWS's GetSchedule shape)."""
+        with self._lock:
+            return self._snapshot(self._entry(name, group)[1])
+
+    def list_schedules(self, *, group: str | None = None, name_prefix: str | None = None,
+                       state: ScheduleState | None = None) -> list[Schedule]:
+        """The schedules (of one group, with a name prefix, in one state), by group
+        and name."""
+        if name_prefix is not None:
+            check_name("namePrefix", name_prefix, NAME, 64)
+        if state is not None and state not in STATES:
+            raise _enum("state", state, STATES)
+        with self._lock:
+            groups = [self._group(group)] if group is not None else [g for _, g in sorted(self._groups.items())]
+            return [self._snapshot(entry) for found in groups for schedule_name, entry in
+                    sorted(found.schedules.items())
+                    if (name_prefix is None or schedule_name.startswith(name_prefix))
+                    and (state is None or entry.record.state == state)]
+
+    def delete_schedule(self, name: str, *, group: str | None = None) -> None:
+        """Delete a schedule (AWS's DeleteSchedule).  Deliveries already under way
+        still end as they would have."""
+        with self._lock:
+            found, entry = self._entry(name, group)
+            self._remove(found, entry)
+
+    # -- inside ---------------------------------------------------------------------
+    def _snapshot(self, entry: _Entry) -> Schedule:
+        recurring = entry.recurring
+        if recurring is None:
+            return entry.record
+        return replace(entry.record, next_fire_time=recurring.nominal, missed_fires=recurring.missed)
+
+    def _remove(self, found: _Group, entry: _Entry) -> None:
+        if found.schedules.get(entry.record.name) is entry:
+            del found.schedules[entry.record.name]
+            self._count -= 1
+        if entry.recurring is not None:
+            entry.recurring.cancel()
+            entry.recurring = None
+        entry.record.target._detach(entry)
+
+    def _zone(self, timezone: object) -> tzinfo:
+        if not isinstance(timezone, str):
+            raise wrong_type("ScheduleExpressionTimezone", timezone, "<class 'str'>")
+        zone = self._zones.get(timezone)
+        if zone is None:
+            if not 1 <= len(timezone) <= MAX_TIMEZONE:
+                raise out_of_range("scheduleExpressionTimezone", timezone,
+                                   f"Member must have length less than or equal to {MAX_TIMEZONE}")
+            try:
+                zone = ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValidationError(f"Invalid time zone {short(timezone)}: not an IANA time zone name") from None
+            self._zones[timezone] = zone
+        return zone
+
+    def _expression(self, expression: object) -> ScheduleExpression:
+        if not isinstance(expression, str):
+            raise wrong_type("ScheduleExpression", expression, "<class 'str'>")
+        parsed = self._expressions.get(expression)
+        if parsed is None:
+            if not 1 <= len(expression) <= MAX_EXPRESSION:
+                raise out_of_range("scheduleExpression", expression,
+                                   f"Member must have length less than or equal to {MAX_EXPRESSION}")
+            parsed = parse_schedule_expression(expression, dialect="scheduler")
+            if len(self._expressions) < 10_000:  # (the same few expressions, mostly: parse each once)
+                self._expressions[expression] = parsed
+        return parsed
+
+    def _build(self, found: _Group, name: str, expression: object, target: object, timezone: object,
+               start_date: object, end_date: object, window: object, state: object, retry_policy: object,
+               dead_letter_queue: object, action: object, input: object, description: object,
+               event_bridge_parameters: object, old: _Entry | None) -> _Entry:
+        """Check every setting (nothing changes if one is wrong) and build the entry."""
+        parsed = self._expression(expression)
+        zone = self._zone(timezone)
+        start = _date("StartDate", start_date)
+        end = _date("EndDate", end_date)
+        if start is not None and end is not None and end <= start:
+            raise ValidationError("The EndDate must be after the StartDate.")
+        flexible, minutes = _window(window)
+        if state not in STATES:
+            raise _enum("state", state, STATES)
+        if action not in ACTIONS:
+            raise _enum("actionAfterCompletion", action, ACTIONS)
+        if description is not None:
+            if len(check_str("Description", description)) > MAX_DESCRIPTION:
+                raise out_of_range("description", description,
+                                   f"Member must have length less than or equal to {MAX_DESCRIPTION}")
+        built, input_text = self._target(name, target, retry_policy, dead_letter_queue, input, old)
+        is_bus = built._forward is not None
+        params: dict[str, str] | None = None
+        if event_bridge_parameters is not None:
+            params = _event_parameters(event_bridge_parameters)
+            if not is_bus:
+                raise ValidationError("EventBridgeParameters apply only to an EventBus target.")
+        arn = self._schedule_arn(found.record.name, name)
+        now = self.clock.now()
+        record = Schedule(
+            name=name, group_name=found.record.name, arn=arn, schedule_expression=parsed.text,
+            schedule_expression_timezone=str(timezone), start_date=start, end_date=end,
+            flexible_time_window=flexible, state=state, action_after_completion=action,
+            description=description,  # type: ignore[arg-type]
+            input=input_text, target=built, event_bridge_parameters=params,
+            creation_date=now if old is None else old.record.creation_date, last_modification_date=now)
+        body = DEFAULT_INPUT if input_text is None else input_text
+        _check_input(body, built, is_bus)
+        per_attempt = ATTEMPT_ATTRIBUTE in body
+        entry = _Entry(self, record) if old is None else old  # (an update keeps the entry: the target's owner)
+        built._attach(entry, self.clock, arn, holder="scheduler",
+                      per_attempt=_attempt_filled if per_attempt else None, letter=entry.letter)
+        # Checked: from here on nothing refuses.
+        if old is not None:
+            if old.recurring is not None:
+                old.recurring.cancel()
+            if old.record.target is not built:
+                old.record.target._detach(old)
+        entry.record = record
+        entry.body = body
+        entry.per_attempt = per_attempt
+        entry.envelope = (params or DEFAULT_EVENT) if is_bus else None
+        one_time = parsed.at is not None
+        entry.recurring = Recurring(
+            self.clock, parsed, zone, entry.fire, anchor=start or now,
+            start=None if one_time else start, end=None if one_time else end,
+            window=minutes * 60.0, rng=self._rng, label=f"schedule {found.record.name}/{name}")
+        return entry
+
+    def _target(self, name: str, target: object, retry_policy: object, dead_letter_queue: object,
+                input: object, old: _Entry | None) -> tuple[Target, str | None]:
+        if input is not None:
+            check_str("Input", input)
+            if not input:
+                raise out_of_range("target.input", input, "Member must have length greater than or equal to 1")
+        if isinstance(target, Target):
+            if retry_policy is not None or dead_letter_queue is not None:
+                raise ValidationError("Give the retry policy and dead-letter queue to the Target itself (this "
+                                      "schedule's target is a Target, built with its own)")
+            if target.input_path is not None or target.input_transformer is not None:
+                raise ValidationError(f"Target {target.target_id} has an input_path or input_transformer: a "
+                                      "schedule has no event to take them from (give the schedule input=)")
+            if target.input is not None:
+                if input is not None:
+                    raise ValidationError(f"Target {target.target_id} has an input of its own: give the input "
+                                          "once, to the schedule or to the Target")
+                input = target.input
+            if target._owner is not None and not (old is not None and target._owner is old):
+                raise ValidationError(f"Target {target.target_id} is already on {target._owner!r}: a Target "
+                                      "belongs to one rule or schedule (build another for this one)")
+            return target, input  # type: ignore[return-value]
+        if retry_policy is not None:
+            check_instance("retry_policy", retry_policy, RetryPolicy, "<class 'eventbus.RetryPolicy'>")
+        if target is None or not (speaks_protocol(target) or callable(target)):
+            raise wrong_type("Target", target, "<class 'eventbus.Target'>, a Queue, a Function, an EventBus or "
+                                               "a callable")
+        built = Target(target, target_id=name, retry_policy=retry_policy,  # type: ignore[arg-type]
+                       dead_letter_queue=dead_letter_queue)  # type: ignore[arg-type]
+        return built, input  # type: ignore[return-value]
+
+    def _start(self, entry: _Entry) -> None:
+        recurring = entry.recurring
+        if recurring is None or entry.record.state != "ENABLED":
+            return
+        # (from the time the settings were taken: a rate's first fire is at that instant)
+        if recurring.start(entry.record.last_modification_date) is None:
+            self._completed(entry)
+
+    def _completed(self, entry: _Entry) -> None:
+        """No fire is left: with ``DELETE`` the schedule goes."""
+        record = entry.record
+        if record.action_after_completion != "DELETE":
+            return
+        with self._lock:
+            found = self._groups.get(record.group_name)
+            if found is not None and found.schedules.get(record.name) is entry:
+                self._remove(found, entry)
+
+    def _fire(self, entry: _Entry, nominal: datetime, missed: int) -> None:
+        """One fire: the rendered input to the target, as one delivery."""
+        record = entry.record
+        target = record.target
+        text = entry.body
+        execution = f"{self._rng.getrandbits(64):016x}"
+        if "<aws.scheduler." in text:
+            text = (text.replace(ARN_ATTRIBUTE, record.arn).replace(TIME_ATTRIBUTE, event_time(nominal))
+                    .replace(EXECUTION_ATTRIBUTE, execution))
+        if entry.envelope is not None:  # an event bus's: the input is the event's detail, as it is
+            head = json.dumps({
+                "version": "0", "id": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+                "detail-type": entry.envelope["DetailType"], "source": entry.envelope["Source"],
+                "account": self.account, "time": event_time(nominal), "region": self.region,
+                "resources": [record.arn]}, ensure_ascii=False, separators=(",", ":"))
+            text = f'{head[:-1]},"detail":{text}}}'
+        recurring = entry.recurring
+        if recurring is not None and recurring.timer is None:
+            self._completed(entry)  # (its last fire: DELETE removes it now; this delivery still runs)
+        try:
+            job = target._prepare(text, None, self.clock.now())
+        except ClockClosedError:  # pragma: no cover - prepare does not touch the clock
+            return
+        if target._async:
+            try:
+                target._schedule(job, None)
+            except ClockClosedError:
+                job.abandoned("the clock was shut down")
+        else:
+            target._attempt(job)
+
+
+def _enum(name: str, value: object, allowed: Sequence[str]) -> ValidationError:
+    return out_of_range(name, value, "Member must satisfy enum value set: [" + ", ".join(allowed) + "]")
+
+
+def _date(name: str, value: object) -> datetime | None:
+    if value is None:
+        return None
+    return utc(check_datetime(name, value))
+
+
+def _window(value: object) -> tuple[dict[str, Any], int]:
+    """A flexible time window as AWS shows it, and its minutes (0: off)."""
+    if value is None:
+        return {"Mode": "OFF"}, 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        minutes = check_int("flexibleTimeWindow.maximumWindowInMinutes", value, 1, MAX_WINDOW)
+        return {"MaximumWindowInMinutes": minutes, "Mode": "FLEXIBLE"}, minutes
+    if not isinstance(value, Mapping):
+        raise wrong_type("FlexibleTimeWindow", value, "<class 'int'>, <class 'dict'>")
+    unknown = set(value) - {"Mode", "MaximumWindowInMinutes"}
+    if unknown:
+        raise ValidationError(f'Unknown parameter in FlexibleTimeWindow: "{sorted(unknown)[0]}", must be one of: '
+                              "MaximumWindowInMinutes, Mode")
+    mode = value.get("Mode")
+    if mode not in ("OFF", "FLEXIBLE"):
+        raise _enum("flexibleTimeWindow.mode", mode, ("OFF", "FLEXIBLE"))
+    given = value.get("MaximumWindowInMinutes")
+    if mode == "OFF":
+        if given is not None:
+            raise ValidationError("MaximumWindowInMinutes is only allowed when the FlexibleTimeWindow Mode is "
+                                  "FLEXIBLE.")
+        return {"Mode": "OFF"}, 0
+    if given is None:
+        raise ValidationError("MaximumWindowInMinutes is required when the FlexibleTimeWindow Mode is FLEXIBLE.")
+    minutes = check_int("flexibleTimeWindow.maximumWindowInMinutes", given, 1, MAX_WINDOW)
+    return {"MaximumWindowInMinutes": minutes, "Mode": "FLEXIBLE"}, minutes
+
+
+def _tags(tags: object) -> tuple[tuple[str, str], ...]:
+    if tags is None:
+        return ()
+    if not isinstance(tags, Mapping):
+        raise wrong_type("Tags", tags, "<class 'dict'>")
+    if len(tags) > 200:
+        raise out_of_range("tags", f"{len(tags)} tags", "Member must have length less than or equal to 200")
+    for key, value in tags.items():
+        check_str("Tags.Key", key)
+        check_str("Tags.Value", value)
+        if not 1 <= len(key) <= 128:
+            raise out_of_range("tags.member.key", key, "Member must have length less than or equal to 128")
+        if not 1 <= len(value) <= 256:
+            raise out_of_range("tags.member.value", value, "Member must have length less than or equal to 256")
+    return tuple(sorted(tags.items()))
+
+
+def _event_parameters(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise wrong_type("EventBridgeParameters", value, "<class 'dict'>")
+    out: dict[str, str] = {}
+    for key, limit in (("DetailType", 128), ("Source", 256)):
+        given = value.get(key)
+        if given is None:
+            raise ValidationError(f'Missing required parameter in EventBridgeParameters: "{key}"')
+        check_str(f"EventBridgeParameters.{key}", given)
+        if not 1 <= len(given) <= limit:
+            raise out_of_range(f"target.eventBridgeParameters.{key[0].lower()}{key[1:]}", given,
+                               f"Member must have length less than or equal to {limit}")
+        out[key] = given
+    unknown = set(value) - {"DetailType", "Source"}
+    if unknown:
+        raise ValidationError(f'Unknown parameter in EventBridgeParameters: "{sorted(unknown)[0]}", must be one '
+                              "of: DetailType, Source")
+    return out
+
+
+def _check_input(body: str, target: Target, is_bus: bool) -> None:
+    """The input must be JSON for a target that takes a value (AWS: for Lambda, Step
+    Functions and EventBridge targets), an object for an event bus (its detail);
+    checked with sample values in place of the context attributes."""
+    if target._send_text is not None and not is_bus:
+        return  # a queue takes any text
+    sample = (body.replace(ARN_ATTRIBUTE, "arn").replace(TIME_ATTRIBUTE, "2024-01-01T00:00:00Z")
+              .replace(EXECUTION_ATTRIBUTE, "0").replace(ATTEMPT_ATTRIBUTE, "1"))
+    try:
+        value = json.loads(sample)
+    except ValueError:
+        raise ValidationError(f"The Input of target {target.target_id} must be well-formed JSON for this target "
+                              f"(a queue takes any text): {short(body)}") from None
+    if is_bus and not isinstance(value, dict):
+        raise ValidationError(f"The Input of target {target.target_id} is the event's detail, so it must be a JSON "
+                              f"object: {short(body)}")
