@@ -121,6 +121,12 @@ def test_demo_runs_and_shows_matches() -> None:
     assert "rule order-placed -> target billing: dead_lettered (MaximumRetryAttempts" in result.stdout
     assert "the second event: matched no rule" in result.stdout
     assert "InvocationsSentToDLQ=1 UnmatchedEvents=1" in result.stdout
+    # schedules: New York's daylight-saving change, a retry, a one-time schedule, a scheduled rule
+    assert "Fri 06 14:30:00 UTC stand-up, attempt 2" in result.stdout
+    assert "Mon 09 07:00:00 UTC launch {'go': True}" in result.stdout
+    assert "Mon 09 13:30:00 UTC stand-up, attempt 1" in result.stdout
+    assert "the nightly rule fired 7 times, a 'Scheduled Event' from aws.events; schedules left: ['standup']" in (
+        result.stdout)
 
 
 def test_unknown_command_prints_usage() -> None:

@@ -1,9 +1,10 @@
-"""``python -m eventbus demo``: a short tour of the matcher, an event bus and the delivery runtime."""
+"""``python -m eventbus demo``: a short tour of the matcher, an event bus, the delivery runtime and schedules."""
 
 from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import (
@@ -14,6 +15,7 @@ from . import (
     Queue,
     RetryPolicy,
     RuleIndex,
+    Scheduler,
     Target,
     compile_pattern,
     numeric,
@@ -160,11 +162,42 @@ def bus_demo() -> None:
           f" UnmatchedEvents={metrics['UnmatchedEvents']}")
 
 
+def schedule_demo() -> None:
+    print("\nSchedules: EventBridge Scheduler and a scheduled rule, a virtual week in no time:")
+    clock = ManualClock(datetime(2026, 3, 6, 12, tzinfo=UTC))  # a Friday; New York moves to EDT on the 8th
+    scheduler = Scheduler(clock=clock)
+    fired: list[str] = []
+
+    def standup(payload: Any) -> None:
+        fired.append(f"{clock.now():%a %d %H:%M:%S} UTC stand-up, attempt {payload['attempt']}")
+        if len(fired) == 1:
+            raise ConnectionError("the meeting room is offline")  # retried, as any delivery
+
+    scheduler.create_schedule("standup", "cron(30 9 ? * MON-FRI *)", standup, timezone="America/New_York",
+                              input='{"attempt": <aws.scheduler.attempt-number>}')
+    scheduler.create_schedule("launch", "at(2026-03-09T08:00:00)", lambda payload: fired.append(
+        f"{clock.now():%a %d %H:%M:%S} UTC launch {payload}"), timezone="Europe/Paris", input='{"go": true}',
+        action_after_completion="DELETE")
+    bus = EventBus(clock=clock)
+    bus.put_rule("nightly", schedule_expression="cron(0 3 * * ? *)")
+    nightly: list[Any] = []
+    bus.put_targets("nightly", [Target(nightly.append, target_id="cleanup")])
+    elapsed = stopwatch()
+    clock.advance(timedelta(days=7))
+    took = elapsed()
+    for line in fired:
+        print("  " + line)
+    print(f"  the nightly rule fired {len(nightly)} times, a {nightly[0]['detail-type']!r} from "
+          f"{nightly[0]['source']}; schedules left: {[s.name for s in scheduler.list_schedules()]}")
+    print(f"  (09:30 in New York is 14:30 UTC before the 8th, 13:30 after; a week took {took * 1000:.0f} ms)")
+
+
 def main(argv: list[str]) -> int:
     if argv[1:2] in ([], ["demo"]):
         demo()
         bus_demo()
         delivery_demo()
+        schedule_demo()
         return 0
     print("usage: python -m eventbus demo", file=sys.stderr)
     return 2

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import eventbus
 from eventbus import (
+    ConflictError,
     EventBus,
     ManualClock,
     Queue,
@@ -21,6 +22,7 @@ from eventbus import (
     Scheduler,
     ServiceQuotaExceededError,
     Target,
+    ValidationError,
 )
 
 from ..support import message
@@ -93,7 +95,10 @@ def test_groups_are_created_listed_and_deleted_with_their_schedules() -> None:
      "constraint: Member must have length less than or equal to 64"),
     (lambda s: s.create_schedule_group("g", tags={"k": ""}),
      "ValidationError: 1 validation error detected: Value '' at 'tags.member.value' failed to satisfy "
-     "constraint: Member must have length less than or equal to 256"),
+     "constraint: Member must have length greater than or equal to 1"),
+    (lambda s: s.create_schedule_group("g", tags={"k": "v" * 257}),
+     "ValidationError: 1 validation error detected: Value '" + "v" * 77 + "...' at 'tags.member.value' failed to "
+     "satisfy constraint: Member must have length less than or equal to 256"),
     (lambda s: s.get_schedule_group("nope"), "ResourceNotFoundError: Schedule group nope does not exist."),
     (lambda s: s.delete_schedule_group("nope"), "ResourceNotFoundError: Schedule group nope does not exist."),
 ])
@@ -487,3 +492,193 @@ def test_a_scheduler_fires_exactly_the_minutes_the_wall_clock_allows(minute: str
     clock.advance_to(until)
     expected = walk([minute, hour, "*", "*", "?", "*"], start - timedelta(minutes=1), until, ZoneInfo(zone))
     assert target.times == expected
+
+
+# -- what a new user's review found ----------------------------------------------------------
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"expression": "rate(99999999999999999999 days)"},
+     "InvalidScheduleExpressionError: Invalid Schedule Expression rate(99999999999999999999 days)."),
+    ({"expression": ""}, "ValidationError: 1 validation error detected: Value '' at 'scheduleExpression' failed to "
+                         "satisfy constraint: Member must have length greater than or equal to 1"),
+    ({"timezone": ""}, "ValidationError: 1 validation error detected: Value '' at 'scheduleExpressionTimezone' "
+                       "failed to satisfy constraint: Member must have length greater than or equal to 1"),
+    ({"timezone": "America"}, "ValidationError: Invalid time zone America: not an IANA time zone name"),
+    ({"timezone": "localtime"}, "ValidationError: Invalid time zone localtime: not an IANA time zone name"),
+    ({"timezone": "posix/UTC"}, "ValidationError: Invalid time zone posix/UTC: not an IANA time zone name"),
+    ({"input": "NaN"}, "ValidationError: The Input of target s must be well-formed JSON for this target (a queue "
+                       "takes any text): NaN"),
+    ({"expression": "at(9999-12-31T23:59:59)", "timezone": "America/New_York"},
+     "ValidationError: at(9999-12-31T23:59:59) in America/New_York is past the last time a datetime can hold"),
+    ({"start_date": datetime(9999, 12, 31, 23, 59, tzinfo=ZoneInfo("America/New_York"))},
+     "ValidationError: StartDate 9999-12-31 23:59:00-05:00 is out of range in UTC"),
+])
+def test_more_bad_settings_are_refused_clearly(kwargs: dict[str, Any], expected: str) -> None:
+    test_bad_settings_are_refused_and_change_nothing(kwargs, expected)
+
+
+def test_an_event_bus_targets_source_follows_aws_pattern() -> None:
+    clock, scheduler = setup()
+    bus = EventBus(clock=clock)
+    for source, detail_type, expected in [
+        ("aws.ec2", "d", "Member must satisfy regular expression pattern"),
+        ("", "d", "Member must have length greater than or equal to 1"),
+        ("s", "", "Member must have length greater than or equal to 1"),
+    ]:
+        assert expected in message(lambda: scheduler.create_schedule(  # noqa: B023
+            "b", "rate(1 hour)", bus, event_bridge_parameters={"Source": source, "DetailType": detail_type}))
+    assert scheduler.list_schedules() == []
+
+
+def test_a_failed_update_changes_nothing() -> None:
+    clock, scheduler = setup()
+    target = Recorder(clock)
+    scheduler.create_schedule("u", "cron(0 * * * ? *)", target, description="original")
+    before = scheduler.get_schedule("u")
+    with pytest.raises(ValidationError):
+        scheduler.update_schedule("u", "at(9999-12-31T23:59:59)", target, timezone="America/New_York")
+    assert scheduler.get_schedule("u") == before
+    clock.advance(timedelta(hours=2))
+    assert target.times == [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2)]  # still firing, every hour
+    clock.shutdown()
+    with pytest.raises(eventbus.ClockClosedError):
+        scheduler.update_schedule("u", "rate(5 minutes)", target, description="new")
+    assert scheduler.get_schedule("u").description == "original"
+    assert scheduler.get_schedule("u").schedule_expression == "cron(0 * * * ? *)"
+
+
+def test_a_snapshot_cannot_change_the_schedule() -> None:
+    clock, scheduler = setup()
+    bus = EventBus(clock=clock)
+    seen: list[Any] = []
+    bus.put_rule("r", event_pattern={"source": ["billing"]})
+    bus.put_targets("r", [Target(seen.append, target_id="t")])
+    scheduler.create_schedule("b", "rate(1 hour)", bus, flexible_time_window=5,
+                              event_bridge_parameters={"Source": "billing", "DetailType": "Tick"})
+    snapshot = scheduler.get_schedule("b")
+    with pytest.raises(TypeError):
+        snapshot.event_bridge_parameters["Source"] = "aws.hacked"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        snapshot.flexible_time_window["MaximumWindowInMinutes"] = 1  # type: ignore[index]
+    clock.advance(timedelta(minutes=10))
+    assert [event["source"] for event in seen] == ["billing"]
+
+
+def test_a_huge_rate_fires_when_created_and_then_never_again() -> None:
+    clock, scheduler = setup()
+    target = Recorder(clock)
+    scheduler.create_schedule("far", "rate(100000000 days)", target)  # the next fire is past the year 9999
+    clock.advance(timedelta(days=1))
+    assert target.times == [T0]
+    assert scheduler.get_schedule("far").next_fire_time is None
+
+
+def test_a_one_time_schedule_in_a_wall_time_the_clocks_skip_still_fires() -> None:
+    # America/New_York skips 02:00-02:59 on 2026-03-08 (07:00 UTC): 02:30 fires when it would
+    # have been, 07:30 UTC (03:30 EDT)
+    clock, scheduler = setup()
+    target = Recorder(clock)
+    scheduler.create_schedule("gap", "at(2026-03-08T02:30:00)", target, timezone="America/New_York",
+                              action_after_completion="DELETE")
+    assert scheduler.get_schedule("gap").next_fire_time == datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
+    clock.advance(timedelta(days=2))
+    assert target.times == [datetime(2026, 3, 8, 7, 30, tzinfo=UTC)]
+    assert scheduler.list_schedules() == []
+
+
+def test_a_window_longer_than_the_period_still_draws_each_offset_on_its_own() -> None:
+    clock, scheduler = setup()
+    target = Recorder(clock)
+    scheduler.create_schedule("busy", "rate(1 minute)", target, flexible_time_window=60,
+                              input='{"at": "<aws.scheduler.scheduled-time>"}')
+    clock.advance(timedelta(days=1))
+    offsets = []
+    for at, payload in target.got:
+        nominal = datetime.fromisoformat(payload["at"].replace("Z", "+00:00"))
+        offsets.append((at - nominal).total_seconds())
+    nominals = [payload["at"] for _, payload in target.got]
+    assert len(set(nominals)) == len(nominals)  # each fire once
+    assert all(0 <= offset < 3600 for offset in offsets)
+    # every fire whose window closed within the day fired: 24 h of minutes, less the last hour's open windows
+    assert len(offsets) >= 23 * 60
+    deciles = [sum(1 for o in offsets if d * 360 <= o < (d + 1) * 360) for d in range(10)]
+    assert all(abs(count - len(offsets) / 10) < len(offsets) / 10 * 0.25 for count in deciles), deciles
+    assert target.times == sorted(target.times)
+
+
+def test_run_until_idle_ends_though_a_failing_schedule_keeps_making_retries() -> None:
+    clock, scheduler = setup()
+    calls: list[datetime] = []
+
+    def down(payload: Any) -> None:
+        calls.append(clock.now())
+        raise RuntimeError("down")
+
+    scheduler.create_schedule("r", "rate(1 minute)", down,
+                              retry_policy=RetryPolicy(maximum_retry_attempts=3, base_delay=600, max_delay=600))
+    work: list[str] = []
+    clock.call_later(timedelta(minutes=30), lambda: work.append("done"))
+    clock.run_until_idle()  # the schedule's fires and retries run on the way; it ends with the other work
+    assert work == ["done"] and clock.now() == T0 + timedelta(minutes=30)
+    first_attempts = [t for t in calls if t.second == 0 and t.microsecond == 0]  # (retries: jittered)
+    assert len(first_attempts) == 31  # every minute's, 12:00 to 12:30
+
+
+def test_a_fire_racing_a_delete_leaves_no_timer() -> None:
+    """A timer that started (on another thread) just as its schedule was deleted or
+    updated: it must neither fire again later nor set a new timer."""
+    from ..support import ListClock
+    clock = ListClock()
+    clock.time = T0
+    scheduler = Scheduler(clock=clock)
+    target = Recorder(clock)
+    scheduler.create_schedule("x", "rate(1 minute)", target)
+    [timer] = clock.timers
+    timer.done = True  # the clock has started it...
+    scheduler.delete_schedule("x")  # ...and the delete wins the lock
+    timer.callback()
+    assert target.got == [] and [t for t in clock.timers if not t.cancelled and not t.done] == []
+    scheduler.create_schedule("y", "rate(1 minute)", target)
+    [first] = [t for t in clock.timers if not t.cancelled and not t.done]
+    first.done = True
+    scheduler.update_schedule("y", "rate(2 minutes)", target)
+    first.callback()  # the replaced timer: nothing
+    live = [t for t in clock.timers if not t.cancelled and not t.done]
+    assert len(live) == 1 and target.got == []
+
+
+def test_threads_creating_updating_and_deleting_while_schedules_fire_leave_no_timer_behind() -> None:
+    import threading
+
+    clock = eventbus.SystemClock(workers=4)
+    try:
+        scheduler = Scheduler(clock=clock)
+        errors: list[BaseException] = []
+
+        def churn(worker: int) -> None:
+            try:
+                for i in range(150):
+                    name = f"w{worker}-{i % 5}"
+                    try:
+                        scheduler.create_schedule(name, "rate(1 minute)", lambda payload: None)
+                    except ConflictError:
+                        scheduler.update_schedule(name, "rate(2 minutes)", lambda payload: None)
+                    if i % 2:
+                        scheduler.delete_schedule(name)
+            except BaseException as exc:  # (reported below)
+                errors.append(exc)
+
+        threads = [threading.Thread(target=churn, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+        assert clock.idle(timeout=30)
+        live = {t.label for _, _, t in clock._pool.heap if not t.cancelled}
+        expected = {f"schedule default/{s.name}" for s in scheduler.list_schedules()}
+        assert live == expected  # one timer per schedule left, none for a deleted one
+        for schedule in scheduler.list_schedules():
+            scheduler.delete_schedule(schedule.name)
+        assert not [t for _, _, t in clock._pool.heap if not t.cancelled]
+    finally:
+        clock.shutdown(timeout=30)

@@ -260,6 +260,8 @@ class EventBus(Sealed):
             if self.name != "default":
                 raise ValidationError("ScheduleExpression is supported only on the default event bus.")
             schedule = parse_schedule_expression(schedule_expression, dialect="rule")
+            if self.clock.closed:  # (refused before anything changes: the rule's timer could not be set)
+                raise ClockClosedError(f"The clock of event bus {self.name} has been shut down")
         probe: RuleIndex[str] = RuleIndex()
         text: str | None = None
         if event_pattern is not None:
@@ -301,7 +303,7 @@ class EventBus(Sealed):
         rule = entry.record.name
         # rule schedules have one-minute granularity: a rate counts from the minute the rule was put
         recurring = Recurring(self.clock, schedule, UTC, lambda nominal, missed: self._scheduled(rule, nominal),
-                              anchor=now.replace(second=0, microsecond=0), after_anchor=True,
+                              lock=self._lock, anchor=now.replace(second=0, microsecond=0), after_anchor=True,
                               label=f"scheduled rule {rule} of event bus {self.name}")
         recurring.start(now)
         entry.recurring = recurring

@@ -148,8 +148,9 @@ class Timer:
     label: str = ""
     on_abandon: OnAbandon | None = field(default=None, repr=False)
     is_async: bool | None = field(default=None, kw_only=True, repr=False)  # set in __post_init__
-    # A schedule's next fire: always one there while the schedule lives, so waiting
-    # "until nothing is pending" does not wait for it (``ManualClock.run_until_idle``).
+    # A schedule's next fire (always one there while the schedule lives), or work one
+    # started: waiting "until nothing is pending" does not wait for it
+    # (``ManualClock.run_until_idle``, which marks what standing timers schedule).
     standing: bool = field(default=False, kw_only=True, repr=False)
     cancelled: bool = field(default=False, init=False)
     done: bool = field(default=False, init=False)  # started (or ran, on a ManualClock)

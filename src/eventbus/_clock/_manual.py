@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import heapq
 import inspect
-import itertools
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +18,6 @@ from ._base import (
     check_shutdown,
     check_timeout,
     claim,
-    compact,
     in_running_loop,
     later,
     run_to_completion,
@@ -28,6 +27,9 @@ from ._base import (
 )
 
 __all__ = ["ManualClock"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 _ASYNC_ADVICE = ("ManualClock cannot run a due async callback synchronously here: this thread is running an event "
                  "loop, which that would block; use await clock.{twin}(...)")
@@ -54,10 +56,16 @@ class ManualClock(Clock):
         except OverflowError:  # a time zone pushes it past datetime's range
             raise ValidationError(f"start {start!r} is out of range in UTC") from None
         self._seed(seed)
-        self._heap: list[tuple[datetime, int, Timer]] = []
-        self._cancelled = 0  # timers cancelled since the heap was last swept (some may be gone already)
-        self._work = 0  # pending timers that are not a schedule's standing next fire
-        self._seq = itertools.count()
+        # Timers are kept in buckets, one per due instant (whole microseconds since 1970),
+        # in the order they were scheduled, and a heap orders the instants.  Schedules
+        # fire together (on the minute, the hour), so 100,000 schedules make a heap of
+        # a few thousand instants, and scheduling a timer is mostly one append.
+        self._buckets: dict[int, deque[Timer]] = {}
+        self._instants: list[int] = []  # a heap of the keys of _buckets
+        self._count = 0  # timers in the buckets (cancelled ones included)
+        self._cancelled = 0  # timers cancelled since the buckets were last swept (some may be gone already)
+        self._work = 0  # pending timers that are not standing (a schedule's next fire, or work one started)
+        self._spawner: int | None = None  # the thread running a standing timer's callback, meanwhile
         self._lock = threading.RLock()
         self._closed = False
         self._sealed = True
@@ -84,9 +92,18 @@ class ManualClock(Clock):
                 raise ClockClosedError("This clock has been shut down")
             timer.when = max(timer.when, self._now)
             timer._holder = self
+            if self._spawner is not None and self._spawner == threading.get_ident():
+                timer.standing = True  # work a schedule started stands with it
             if not timer.standing:
                 self._work += 1
-            heapq.heappush(self._heap, (timer.when, next(self._seq), timer))
+            key = (timer.when - _EPOCH) // _MICROSECOND
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                self._buckets[key] = deque((timer,))
+                heapq.heappush(self._instants, key)
+            else:
+                bucket.append(timer)
+            self._count += 1
 
     def _withdraw(self, timer: Timer) -> bool | None:
         """Cancel a timer; once cancelled ones are many, drop them from the heap."""
@@ -95,20 +112,51 @@ class ManualClock(Clock):
             if withdrawn:
                 if not timer.standing:
                     self._work -= 1
-                self._heap, self._cancelled = compact(self._heap, self._cancelled + 1)
+                self._cancelled += 1
+                if self._cancelled > 64 and 2 * self._cancelled > self._count:
+                    self._sweep()
             return withdrawn
+
+    def _sweep(self) -> None:
+        """Drop the cancelled timers (their owners were told when they cancelled)."""
+        buckets = {}
+        for key, bucket in self._buckets.items():
+            kept = deque(t for t in bucket if not t.cancelled)
+            if kept:
+                buckets[key] = kept
+        self._buckets = buckets
+        self._instants = list(buckets)
+        heapq.heapify(self._instants)
+        self._count = sum(len(bucket) for bucket in buckets.values())
+        self._cancelled = 0
+
+    def _timers(self) -> list[Timer]:
+        """Every timer held, earliest first (cancelled ones included)."""
+        return [t for key in sorted(self._buckets) for t in self._buckets[key]]
+
+    def _first(self) -> Timer | None:
+        """The earliest timer not cancelled (dropping the cancelled ones before it)."""
+        instants, buckets = self._instants, self._buckets
+        while instants:
+            bucket = buckets[instants[0]]
+            while bucket and bucket[0].cancelled:
+                bucket.popleft()
+                self._count -= 1
+            if bucket:
+                return bucket[0]
+            del buckets[heapq.heappop(instants)]
+        return None
 
     def pending(self) -> list[Timer]:
         """Timers not yet run nor cancelled, earliest first."""
         with self._lock:
-            return [t for _, _, t in sorted(self._heap) if not t.cancelled]
+            return [t for t in self._timers() if not t.cancelled]
 
     def next_due(self) -> datetime | None:
         """When the earliest pending timer is due, if any."""
         with self._lock:
-            while self._heap and self._heap[0][2].cancelled:
-                heapq.heappop(self._heap)
-            return self._heap[0][0] if self._heap else None
+            first = self._first()
+            return None if first is None else first.when
 
     # -- moving time ----------------------------------------------------------
     def _target(self, when: datetime) -> datetime:
@@ -122,22 +170,22 @@ class ManualClock(Clock):
         """The next timer due by ``when`` (moving the clock to its time), or ``None``.
         ``twin``: refuse (before taking it) an async timer inside a running loop."""
         with self._lock:
-            while self._heap:
-                due, _, timer = self._heap[0]
-                if timer.cancelled:
-                    heapq.heappop(self._heap)
-                    continue
-                if due > when:
-                    return None
-                if twin is not None and timer.is_async and in_running_loop():
-                    raise LoopBlockingError(_ASYNC_ADVICE.format(twin=twin))
-                heapq.heappop(self._heap)
-                self._now = max(self._now, due)
-                timer.done = True
-                if not timer.standing:
-                    self._work -= 1
-                return timer
-            return None
+            timer = self._first()
+            if timer is None or timer.when > when:
+                return None
+            if twin is not None and timer.is_async and in_running_loop():
+                raise LoopBlockingError(_ASYNC_ADVICE.format(twin=twin))
+            key = self._instants[0]
+            bucket = self._buckets[key]
+            bucket.popleft()
+            self._count -= 1
+            if not bucket:
+                del self._buckets[heapq.heappop(self._instants)]
+            self._now = max(self._now, timer.when)
+            timer.done = True
+            if not timer.standing:
+                self._work -= 1
+            return timer
 
     def advance(self, delta: float | timedelta = 0) -> int:
         """Move time forward by ``delta`` (seconds or ``timedelta``), running every
@@ -154,7 +202,14 @@ class ManualClock(Clock):
         ran = 0
         while (timer := self._pop_due(when, twin)) is not None:
             ran += 1
-            run_to_completion(timer.callback(), f"ManualClock (use {twin})")
+            if not timer.standing:
+                run_to_completion(timer.callback(), f"ManualClock (use {twin})")
+                continue
+            outer, self._spawner = self._spawner, threading.get_ident()
+            try:
+                run_to_completion(timer.callback(), f"ManualClock (use {twin})")
+            finally:
+                self._spawner = outer
         self._now = max(self._now, when)
         return ran
 
@@ -168,9 +223,15 @@ class ManualClock(Clock):
         ran = 0
         while (timer := self._pop_due(when, None)) is not None:
             ran += 1
-            result = timer.callback()
-            while inspect.isawaitable(result):
-                result = await result
+            outer = self._spawner
+            if timer.standing:
+                self._spawner = threading.get_ident()
+            try:
+                result = timer.callback()
+                while inspect.isawaitable(result):
+                    result = await result
+            finally:
+                self._spawner = outer
         self._now = max(self._now, when)
         return ran
 
@@ -179,9 +240,13 @@ class ManualClock(Clock):
 
     def run_until_idle(self, *, limit: datetime | None = None) -> int:
         """Advance timer by timer until nothing is pending (or ``limit`` is reached).
-        A schedule's next fire is always pending while the schedule lives: it is
-        run when earlier than other pending work, but not waited for on its own
-        (so this ends; ``advance()`` moves schedules on)."""
+
+        A schedule's next fire is always pending while the schedule lives, and
+        each fire may start work (a delivery, its retries) that starts more: so
+        "nothing pending" leaves them out.  Schedules' fires, and the work they
+        start, run when they fall due on the way (or now), but this does not wait
+        for them: it ends once the rest is done.  ``advance()`` moves schedules
+        on."""
         limit = self._limit(limit)
         ran = self._advance_to(self._now, "run_until_idle_async")  # what is due now, schedules' fires too
         return ran + self.run_until(lambda: not self._work, limit=limit, twin="run_until_idle_async")
@@ -218,8 +283,10 @@ class ManualClock(Clock):
     def _close(self) -> list[Timer]:
         with self._lock:
             self._closed = True
-            left = claim([t for _, _, t in self._heap])
-            self._heap.clear()
+            left = claim(self._timers())
+            self._buckets.clear()
+            self._instants.clear()
+            self._count = self._cancelled = 0
             self._work = 0
         return abandon_all(left, "the clock was shut down")
 
@@ -229,7 +296,7 @@ class ManualClock(Clock):
         check_shutdown(drain, timeout)
         if drain and in_running_loop():
             with self._lock:
-                due = [t for w, _, t in self._heap if w <= self._now and not t.cancelled]
+                due = [t for t in self._timers() if t.when <= self._now and not t.cancelled]
             if any(t.is_async for t in due):  # refuse before closing anything
                 raise LoopBlockingError(_ASYNC_ADVICE.format(twin="shutdown_async"))
         try:

@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import calendar
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,6 +54,7 @@ Dialect = Literal["scheduler", "rule"]
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # 1 is Sunday
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
+_MAX_RATE = 2**31 - 1  # a larger value does not fit the 32-bit integer a Java service reads it into: refused
 _RATE = re.compile(r"rate\(([1-9][0-9]*) (minute|hour|day)(s?)\)")
 _AT = re.compile(r"at\((\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\)")
 _CRON = re.compile(r"cron\(([^ ()]+(?: [^ ()]+){5})\)")
@@ -110,6 +111,7 @@ class ScheduleExpression:
     cron: CronSchedule | None = None
     rate: timedelta | None = None
     at: datetime | None = None  # naive: a wall time in the schedule's time zone
+    _search: _CronSearch | None = field(default=None, init=False, repr=False, compare=False)
 
     def __str__(self) -> str:
         return self.text
@@ -137,13 +139,17 @@ class ScheduleExpression:
                 yield when
             return
         assert self.cron is not None
-        search = _CronSearch(self.cron)
-        wall = start.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
-        while (found := search.next(wall)) is not None:
-            when = _instant(found, zone)
+        search = self._search
+        if search is None:  # (made once per expression: a scheduler asks it for every fire)
+            search = _CronSearch(self.cron)
+            object.__setattr__(self, "_search", search)
+        fixed = _is_fixed(zone)  # no wall time skipped or repeated: no round trip needed
+        found = search.next(start.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0))
+        while found is not None:
+            when = found.replace(tzinfo=zone) if fixed else _instant(found, zone)
             if when is not None and when > start:
                 yield when
-            wall = found + _MINUTE
+            found = search.following(found)
 
     def next_fire_time(self, after: datetime, *, tz: str | tzinfo = "UTC") -> datetime | None:
         """The first of ``fire_times(after, tz=tz)``, or ``None`` if there is none."""
@@ -169,7 +175,7 @@ def parse_schedule_expression(expression: str, *, dialect: Dialect = "scheduler"
 def _parse(text: str, dialect: Dialect) -> ScheduleExpression:
     if match := _RATE.fullmatch(text):
         value, unit, plural = int(match[1]), match[2], match[3]
-        if (value == 1) == bool(plural):  # "1 minute", "5 minutes"
+        if (value == 1) == bool(plural) or value > _MAX_RATE:  # "1 minute", "5 minutes"
             raise _Invalid
         return ScheduleExpression(text, "rate", rate=timedelta(seconds=value * _UNITS[unit]))
     if match := _AT.fullmatch(text):
@@ -274,6 +280,8 @@ _MINUTE = timedelta(minutes=1)
 def _zone(tz: str | tzinfo) -> tzinfo:
     if isinstance(tz, tzinfo):
         return tz
+    if tz == "UTC":
+        return UTC
     if not isinstance(tz, str):
         raise wrong_type("tz", tz, "<class 'str'>, <class 'datetime.tzinfo'>")
     try:
@@ -297,6 +305,14 @@ def _instant(wall: datetime, zone: tzinfo) -> datetime | None:
     if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:  # (skipped: it comes back moved)
         return None
     return first
+
+
+def _is_fixed(zone: tzinfo) -> bool:
+    """Whether ``zone`` keeps one offset for ever (UTC, a fixed offset, ``Etc/...``)."""
+    if isinstance(zone, timezone):
+        return True
+    key = getattr(zone, "key", None)
+    return isinstance(key, str) and (key == "UTC" or key.startswith("Etc/"))
 
 
 def _after(values: tuple[int, ...], value: int) -> int | None:
@@ -349,6 +365,18 @@ class _CronSearch:
                 wall = wall.replace(minute=0) + timedelta(hours=1)
                 continue
             return wall.replace(minute=minute)
+
+    def following(self, found: datetime) -> datetime | None:
+        """The first allowed wall time after ``found``, itself allowed: a later
+        minute or hour of the same day needs no search (its day is allowed)."""
+        minutes = self.minutes
+        at = bisect_right(minutes, found.minute)
+        if at < len(minutes):
+            return found.replace(minute=minutes[at])
+        at = bisect_right(self.hours, found.hour)
+        if at < len(self.hours):
+            return found.replace(hour=self.hours[at], minute=minutes[0])
+        return self.next(datetime(found.year, found.month, found.day) + timedelta(days=1))
 
     def _day(self, start: date) -> int | None:
         """The first day from ``start`` to the end of its month that the day fields allow."""

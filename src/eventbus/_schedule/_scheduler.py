@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
+from types import MappingProxyType
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -73,6 +75,9 @@ EXECUTION_ATTRIBUTE: Final = "<aws.scheduler.execution-id>"
 ATTEMPT_ATTRIBUTE: Final = "<aws.scheduler.attempt-number>"
 DEFAULT_INPUT: Final = "{}"  # what a target gets from a schedule without input (eventbus's choice)
 DEFAULT_EVENT: Final = {"Source": "aws.scheduler", "DetailType": "Scheduled Event"}
+# AWS's pattern for an EventBridge target's Source: not "aws." (AWS's own), or a JSON path
+_SOURCE: Final = re.compile(r"(?=[/\.\-_A-Za-z0-9]+)((?!aws\.).*)|(\$(\.[\w_-]+(\[(\d+|\*)\])*)*)")
+_NOT_ZONES: Final = frozenset({"localtime", "posixrules", "Factory"})
 
 ScheduleState = Literal["ENABLED", "DISABLED"]
 ActionAfterCompletion = Literal["NONE", "DELETE"]
@@ -419,7 +424,8 @@ class Scheduler(Sealed):
         recurring = entry.recurring
         if recurring is None:
             return entry.record
-        return replace(entry.record, next_fire_time=recurring.nominal, missed_fires=recurring.missed)
+        return replace(entry.record, next_fire_time=recurring.next_fire if entry.record.state == "ENABLED" else None,
+                       missed_fires=recurring.missed)
 
     def _remove(self, found: _Group, entry: _Entry) -> None:
         if found.schedules.get(entry.record.name) is entry:
@@ -435,12 +441,12 @@ class Scheduler(Sealed):
             raise wrong_type("ScheduleExpressionTimezone", timezone, "<class 'str'>")
         zone = self._zones.get(timezone)
         if zone is None:
-            if not 1 <= len(timezone) <= MAX_TIMEZONE:
-                raise out_of_range("scheduleExpressionTimezone", timezone,
-                                   f"Member must have length less than or equal to {MAX_TIMEZONE}")
+            _length("scheduleExpressionTimezone", timezone, MAX_TIMEZONE)
             try:
+                if timezone in _NOT_ZONES or timezone.startswith(("posix/", "right/")):
+                    raise ValueError(timezone)  # files of the time-zone database, not zones
                 zone = ZoneInfo(timezone)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # (OSError: a directory, "America")
                 raise ValidationError(f"Invalid time zone {short(timezone)}: not an IANA time zone name") from None
             self._zones[timezone] = zone
         return zone
@@ -450,9 +456,7 @@ class Scheduler(Sealed):
             raise wrong_type("ScheduleExpression", expression, "<class 'str'>")
         parsed = self._expressions.get(expression)
         if parsed is None:
-            if not 1 <= len(expression) <= MAX_EXPRESSION:
-                raise out_of_range("scheduleExpression", expression,
-                                   f"Member must have length less than or equal to {MAX_EXPRESSION}")
+            _length("scheduleExpression", expression, MAX_EXPRESSION)
             parsed = parse_schedule_expression(expression, dialect="scheduler")
             if len(self._expressions) < 10_000:  # (the same few expressions, mostly: parse each once)
                 self._expressions[expression] = parsed
@@ -490,14 +494,23 @@ class Scheduler(Sealed):
         record = Schedule(
             name=name, group_name=found.record.name, arn=arn, schedule_expression=parsed.text,
             schedule_expression_timezone=str(timezone), start_date=start, end_date=end,
-            flexible_time_window=flexible, state=state, action_after_completion=action,
+            flexible_time_window=MappingProxyType(flexible), state=state, action_after_completion=action,
             description=description,  # type: ignore[arg-type]
-            input=input_text, target=built, event_bridge_parameters=params,
+            input=input_text, target=built,
+            event_bridge_parameters=None if params is None else MappingProxyType(dict(params)),
             creation_date=now if old is None else old.record.creation_date, last_modification_date=now)
         body = DEFAULT_INPUT if input_text is None else input_text
         _check_input(body, built, is_bus)
         per_attempt = ATTEMPT_ATTRIBUTE in body
         entry = _Entry(self, record) if old is None else old  # (an update keeps the entry: the target's owner)
+        one_time = parsed.at is not None
+        recurring = Recurring(
+            self.clock, parsed, zone, entry.fire, lock=self._lock, anchor=start or now,
+            start=None if one_time else start, end=None if one_time else end,
+            window=minutes * 60.0, rng=self._rng, label=f"schedule {found.record.name}/{name}")
+        recurring.prepare(now)  # (refuses an at(...) past what a datetime holds)
+        if self.clock.closed:
+            raise ClockClosedError(f"The clock of this scheduler has been shut down: {self.clock!r}")
         built._attach(entry, self.clock, arn, holder="scheduler",
                       per_attempt=_attempt_filled if per_attempt else None, letter=entry.letter)
         # Checked: from here on nothing refuses.
@@ -510,11 +523,7 @@ class Scheduler(Sealed):
         entry.body = body
         entry.per_attempt = per_attempt
         entry.envelope = (params or DEFAULT_EVENT) if is_bus else None
-        one_time = parsed.at is not None
-        entry.recurring = Recurring(
-            self.clock, parsed, zone, entry.fire, anchor=start or now,
-            start=None if one_time else start, end=None if one_time else end,
-            window=minutes * 60.0, rng=self._rng, label=f"schedule {found.record.name}/{name}")
+        entry.recurring = recurring
         return entry
 
     def _target(self, name: str, target: object, retry_policy: object, dead_letter_queue: object,
@@ -552,8 +561,8 @@ class Scheduler(Sealed):
         recurring = entry.recurring
         if recurring is None or entry.record.state != "ENABLED":
             return
-        # (from the time the settings were taken: a rate's first fire is at that instant)
-        if recurring.start(entry.record.last_modification_date) is None:
+        recurring.arm()
+        if recurring.finished:
             self._completed(entry)
 
     def _completed(self, entry: _Entry) -> None:
@@ -583,7 +592,7 @@ class Scheduler(Sealed):
                 "resources": [record.arn]}, ensure_ascii=False, separators=(",", ":"))
             text = f'{head[:-1]},"detail":{text}}}'
         recurring = entry.recurring
-        if recurring is not None and recurring.timer is None:
+        if recurring is not None and recurring.finished:
             self._completed(entry)  # (its last fire: DELETE removes it now; this delivery still runs)
         try:
             job = target._prepare(text, None, self.clock.now())
@@ -598,6 +607,13 @@ class Scheduler(Sealed):
             target._attempt(job)
 
 
+def _length(name: str, value: str, limit: int) -> None:
+    if not value:
+        raise out_of_range(name, value, "Member must have length greater than or equal to 1")
+    if len(value) > limit:
+        raise out_of_range(name, value, f"Member must have length less than or equal to {limit}")
+
+
 def _enum(name: str, value: object, allowed: Sequence[str]) -> ValidationError:
     return out_of_range(name, value, "Member must satisfy enum value set: [" + ", ".join(allowed) + "]")
 
@@ -605,7 +621,10 @@ def _enum(name: str, value: object, allowed: Sequence[str]) -> ValidationError:
 def _date(name: str, value: object) -> datetime | None:
     if value is None:
         return None
-    return utc(check_datetime(name, value))
+    try:
+        return utc(check_datetime(name, value))
+    except OverflowError:  # its offset takes it out of datetime's range in UTC
+        raise ValidationError(f"{name} {short(value)} is out of range in UTC") from None
 
 
 def _window(value: object) -> tuple[dict[str, Any], int]:
@@ -644,12 +663,8 @@ def _tags(tags: object) -> tuple[tuple[str, str], ...]:
     if len(tags) > 200:
         raise out_of_range("tags", f"{len(tags)} tags", "Member must have length less than or equal to 200")
     for key, value in tags.items():
-        check_str("Tags.Key", key)
-        check_str("Tags.Value", value)
-        if not 1 <= len(key) <= 128:
-            raise out_of_range("tags.member.key", key, "Member must have length less than or equal to 128")
-        if not 1 <= len(value) <= 256:
-            raise out_of_range("tags.member.value", value, "Member must have length less than or equal to 256")
+        _length("tags.member.key", check_str("Tags.Key", key), 128)
+        _length("tags.member.value", check_str("Tags.Value", value), 256)
     return tuple(sorted(tags.items()))
 
 
@@ -662,15 +677,20 @@ def _event_parameters(value: object) -> dict[str, str]:
         if given is None:
             raise ValidationError(f'Missing required parameter in EventBridgeParameters: "{key}"')
         check_str(f"EventBridgeParameters.{key}", given)
-        if not 1 <= len(given) <= limit:
-            raise out_of_range(f"target.eventBridgeParameters.{key[0].lower()}{key[1:]}", given,
-                               f"Member must have length less than or equal to {limit}")
+        field_name = f"target.eventBridgeParameters.{key[0].lower()}{key[1:]}"
+        _length(field_name, given, limit)
+        if key == "Source" and not _SOURCE.fullmatch(given):
+            raise out_of_range(field_name, given, f"Member must satisfy regular expression pattern: {_SOURCE.pattern}")
         out[key] = given
     unknown = set(value) - {"DetailType", "Source"}
     if unknown:
         raise ValidationError(f'Unknown parameter in EventBridgeParameters: "{sorted(unknown)[0]}", must be one '
                               "of: DetailType, Source")
     return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _check_input(body: str, target: Target, is_bus: bool) -> None:
@@ -682,7 +702,7 @@ def _check_input(body: str, target: Target, is_bus: bool) -> None:
     sample = (body.replace(ARN_ATTRIBUTE, "arn").replace(TIME_ATTRIBUTE, "2024-01-01T00:00:00Z")
               .replace(EXECUTION_ATTRIBUTE, "0").replace(ATTEMPT_ATTRIBUTE, "1"))
     try:
-        value = json.loads(sample)
+        value = json.loads(sample, parse_constant=_no_constant)
     except ValueError:
         raise ValidationError(f"The Input of target {target.target_id} must be well-formed JSON for this target "
                               f"(a queue takes any text): {short(body)}") from None
