@@ -524,8 +524,9 @@ def test_an_event_bus_targets_source_follows_aws_pattern() -> None:
         ("", "d", "Member must have length greater than or equal to 1"),
         ("s", "", "Member must have length greater than or equal to 1"),
     ]:
-        assert expected in message(lambda: scheduler.create_schedule(  # noqa: B023
-            "b", "rate(1 hour)", bus, event_bridge_parameters={"Source": source, "DetailType": detail_type}))
+        parameters = {"Source": source, "DetailType": detail_type}
+        assert expected in message(lambda p=parameters: scheduler.create_schedule(  # type: ignore[misc]
+            "b", "rate(1 hour)", bus, event_bridge_parameters=p))
     assert scheduler.list_schedules() == []
 
 
