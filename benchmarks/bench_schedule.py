@@ -168,7 +168,8 @@ def run_next_fire(min_s: float) -> bool:
         return True
     croniter = croniter_module.croniter
     cronsim = cronsim_module.CronSim
-    print(f"b) Next fire against croniter {getattr(croniter_module, '__version__', '?')} and cronsim "
+    from importlib.metadata import version
+    print(f"b) Next fire against croniter {version('croniter')} and cronsim {version('cronsim')} "
           f"(UTC, one run; us per call, best of 3)")
     rng = random.Random(3)
     starts = [START + timedelta(minutes=rng.randrange(0, 2 * 365 * 1440)) for _ in range(500)]

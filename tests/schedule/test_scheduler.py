@@ -53,6 +53,11 @@ class Recorder:
     def times(self) -> list[datetime]:
         return [at for at, _ in self.got]
 
+    def offsets(self) -> list[float]:
+        """Seconds from each fire's scheduled time (its input's ``at``) to its call."""
+        return [(at - datetime.fromisoformat(payload["at"].replace("Z", "+00:00"))).total_seconds()
+                for at, payload in self.got]
+
 
 # -- groups --------------------------------------------------------------------------
 def test_the_default_group_is_always_there_and_stays() -> None:
@@ -338,11 +343,7 @@ def test_the_flexible_window_spreads_fires_uniformly_and_a_seed_repeats_them() -
         scheduler.create_schedule("flex", "rate(1 hour)", target, flexible_time_window=60,
                                   input='{"at": "<aws.scheduler.scheduled-time>"}')
         clock.advance(timedelta(days=10))
-        out = []
-        for at, payload in target.got:
-            nominal = datetime.fromisoformat(payload["at"].replace("Z", "+00:00"))
-            out.append((at - nominal).total_seconds())
-        return out
+        return target.offsets()
 
     first = offsets(7)
     assert len(first) == 240 and all(0 <= offset < 3600 for offset in first)
@@ -592,10 +593,7 @@ def test_a_window_longer_than_the_period_still_draws_each_offset_on_its_own() ->
     scheduler.create_schedule("busy", "rate(1 minute)", target, flexible_time_window=60,
                               input='{"at": "<aws.scheduler.scheduled-time>"}')
     clock.advance(timedelta(days=1))
-    offsets = []
-    for at, payload in target.got:
-        nominal = datetime.fromisoformat(payload["at"].replace("Z", "+00:00"))
-        offsets.append((at - nominal).total_seconds())
+    offsets = target.offsets()
     nominals = [payload["at"] for _, payload in target.got]
     assert len(set(nominals)) == len(nominals)  # each fire once
     assert all(0 <= offset < 3600 for offset in offsets)
@@ -683,3 +681,92 @@ def test_threads_creating_updating_and_deleting_while_schedules_fire_leave_no_ti
         assert not [t for _, _, t in clock._pool.heap if not t.cancelled]
     finally:
         clock.shutdown(timeout=30)
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"timezone": 5}, "ValidationError: Invalid type for parameter ScheduleExpressionTimezone, value: 5, type: "
+                      "<class 'int'>, valid types: <class 'str'>"),
+    ({"flexible_time_window": "5"}, "ValidationError: Invalid type for parameter FlexibleTimeWindow, value: 5, type: "
+                                    "<class 'str'>, valid types: <class 'int'>, <class 'dict'>"),
+    ({"flexible_time_window": True}, "ValidationError: Invalid type for parameter FlexibleTimeWindow, value: True, "
+                                     "type: <class 'bool'>, valid types: <class 'int'>, <class 'dict'>"),
+    ({"flexible_time_window": {"Mode": "OFF", "Window": 5}},
+     'ValidationError: Unknown parameter in FlexibleTimeWindow: "Window", must be one of: MaximumWindowInMinutes, '
+     "Mode"),
+    ({"flexible_time_window": {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 0}},
+     "ValidationError: 1 validation error detected: Value '0' at 'flexibleTimeWindow.maximumWindowInMinutes' failed "
+     "to satisfy constraint: Member must have value greater than or equal to 1"),
+    ({"event_bridge_parameters": ["Source"]},
+     "ValidationError: Invalid type for parameter EventBridgeParameters, value: ['Source'], type: <class 'list'>, "
+     "valid types: <class 'dict'>"),
+    ({"start_date": "2026-01-01"}, "ValidationError: Invalid type for parameter StartDate, value: 2026-01-01, type: "
+                                   "<class 'str'>, valid types: <class 'datetime.datetime'>"),
+])
+def test_settings_of_the_wrong_shape_are_refused(kwargs: dict[str, Any], expected: str) -> None:
+    test_bad_settings_are_refused_and_change_nothing(kwargs, expected)
+
+
+def test_event_bridge_parameters_must_be_complete_and_known() -> None:
+    clock, scheduler = setup()
+    bus = EventBus(clock=clock)
+    assert message(lambda: scheduler.create_schedule("b", "rate(1 hour)", bus,
+                                                     event_bridge_parameters={"Source": "s"})) == (
+        'ValidationError: Missing required parameter in EventBridgeParameters: "DetailType"')
+    assert message(lambda: scheduler.create_schedule(
+        "b", "rate(1 hour)", bus, event_bridge_parameters={"Source": "s", "DetailType": "d", "Extra": 1})) == (
+        'ValidationError: Unknown parameter in EventBridgeParameters: "Extra", must be one of: DetailType, Source')
+
+
+def test_tags_must_be_a_mapping_of_at_most_200() -> None:
+    _, scheduler = setup()
+    assert message(lambda: scheduler.create_schedule_group("g", tags=[("k", "v")])) == (  # type: ignore[arg-type]
+        "ValidationError: Invalid type for parameter Tags, value: [('k', 'v')], type: <class 'list'>, valid types: "
+        "<class 'dict'>")
+    assert message(lambda: scheduler.create_schedule_group("g", tags={f"k{i}": "v" for i in range(201)})) == (
+        "ValidationError: 1 validation error detected: Value '201 tags' at 'tags' failed to satisfy constraint: "
+        "Member must have length less than or equal to 200")
+    assert [g.name for g in scheduler.list_schedule_groups()] == ["default"]
+
+
+def test_the_aws_shape_shows_every_setting_given() -> None:
+    clock, scheduler = setup()
+    bus = EventBus(clock=clock)
+    start, end = T0 + timedelta(days=1), T0 + timedelta(days=30)
+    scheduler.create_schedule("full", "rate(1 day)", bus, start_date=start, end_date=end,
+                              flexible_time_window={"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 10},
+                              event_bridge_parameters={"Source": "billing", "DetailType": "Tick"})
+    shown = scheduler.get_schedule("full").as_aws()
+    assert (shown["StartDate"], shown["EndDate"]) == (start, end)
+    assert shown["FlexibleTimeWindow"] == {"MaximumWindowInMinutes": 10, "Mode": "FLEXIBLE"}
+    assert shown["Target"]["EventBridgeParameters"] == {"Source": "billing", "DetailType": "Tick"}
+    assert shown["Target"]["Arn"] == bus.arn
+    scheduler.update_schedule("full", "rate(1 day)", bus, flexible_time_window={"Mode": "OFF"})
+    assert scheduler.get_schedule("full").as_aws()["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert repr(scheduler) == "<Scheduler 1 groups, 1 schedules>"
+
+
+def test_an_input_is_given_once() -> None:
+    clock, scheduler = setup()
+    target = Target(Recorder(clock), target_id="t", input='{"a": 1}')
+    assert message(lambda: scheduler.create_schedule("s", "rate(1 hour)", target, input='{"b": 2}')) == (
+        "ValidationError: Target t has an input of its own: give the input once, to the schedule or to the Target")
+
+
+def test_a_shut_clock_takes_no_schedule_and_nothing_is_left() -> None:
+    clock, scheduler = setup()
+    clock.shutdown()
+    with pytest.raises(eventbus.ClockClosedError):
+        scheduler.create_schedule("s", "rate(1 hour)", Recorder(clock))
+    assert scheduler.list_schedules() == []
+    bus = EventBus(clock=clock)
+    with pytest.raises(eventbus.ClockClosedError):
+        bus.put_rule("r", schedule_expression="rate(1 hour)")
+    assert bus.list_rules() == []
+
+
+def test_a_schedule_with_nothing_left_to_fire_and_delete_goes_at_once() -> None:
+    clock, scheduler = setup()
+    scheduler.create_schedule("past", "cron(0 12 * * ? 2020)", Recorder(clock), action_after_completion="DELETE")
+    assert scheduler.list_schedules() == []
+    scheduler.create_schedule("kept", "cron(0 12 * * ? 2020)", Recorder(clock))
+    assert scheduler.get_schedule("kept").next_fire_time is None

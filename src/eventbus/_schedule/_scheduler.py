@@ -83,10 +83,6 @@ ScheduleState = Literal["ENABLED", "DISABLED"]
 ActionAfterCompletion = Literal["NONE", "DELETE"]
 
 
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.isoformat().replace("+00:00", "Z")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduleGroup:
     """A schedule group as ``get_schedule_group`` shows it (a snapshot)."""
@@ -594,10 +590,7 @@ class Scheduler(Sealed):
         recurring = entry.recurring
         if recurring is not None and recurring.finished:
             self._completed(entry)  # (its last fire: DELETE removes it now; this delivery still runs)
-        try:
-            job = target._prepare(text, None, self.clock.now())
-        except ClockClosedError:  # pragma: no cover - prepare does not touch the clock
-            return
+        job = target._prepare(text, None, self.clock.now())
         if target._async:
             try:
                 target._schedule(job, None)
