@@ -712,8 +712,8 @@ def test_event_bridge_parameters_must_be_complete_and_known() -> None:
     assert message(lambda: scheduler.create_schedule("b", "rate(1 hour)", bus,
                                                      event_bridge_parameters={"Source": "s"})) == (
         'ValidationError: Missing required parameter in EventBridgeParameters: "DetailType"')
-    assert message(lambda: scheduler.create_schedule(
-        "b", "rate(1 hour)", bus, event_bridge_parameters={"Source": "s", "DetailType": "d", "Extra": 1})) == (
+    extra: dict[str, Any] = {"Source": "s", "DetailType": "d", "Extra": 1}
+    assert message(lambda: scheduler.create_schedule("b", "rate(1 hour)", bus, event_bridge_parameters=extra)) == (
         'ValidationError: Unknown parameter in EventBridgeParameters: "Extra", must be one of: DetailType, Source')
 
 
