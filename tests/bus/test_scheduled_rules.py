@@ -161,3 +161,18 @@ def test_a_scheduled_rules_bad_target_setting_is_refused_before_anything_changes
         bus.put_rule("r", schedule_expression="rate(5 minutes)", state="SOMETIMES")  # type: ignore[arg-type]
     clock.advance(timedelta(minutes=5))
     assert len(got) == 1
+
+
+def test_putting_a_rule_again_neither_repeats_a_fire_nor_restarts_its_rate() -> None:
+    clock, bus, got = bus_with("every", "cron(* * * * ? *)")
+    clock.advance(30)  # 12:01 fires
+    bus.put_rule("every", schedule_expression="cron(* * * * ? *)", description="touched")
+    bus.disable_rule("every")
+    bus.enable_rule("every")
+    clock.advance(60)
+    assert [event["time"] for event in got] == ["2026-03-07T12:01:00Z", "2026-03-07T12:02:00Z"]
+    clock2, bus2, got2 = bus_with("five", "rate(5 minutes)")
+    for _ in range(6):  # re-put every 4 minutes
+        clock2.advance(timedelta(minutes=4))
+        bus2.put_rule("five", schedule_expression="rate(5 minutes)", description=f"{clock2.now():%H:%M}")
+    assert [event["time"][11:16] for event in got2] == ["12:05", "12:10", "12:15", "12:20"]

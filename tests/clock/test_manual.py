@@ -249,3 +249,25 @@ def test_run_until_idle_runs_standing_timers_on_the_way_but_does_not_wait_for_th
     assert len(clock.pending()) == 1
     clock.advance(30)
     assert ran.count("every-10s") == 6
+
+
+def test_work_another_task_schedules_while_a_standing_callback_awaits_is_not_standing() -> None:
+    async def main() -> list[str]:
+        clock = ManualClock()
+        ran: list[str] = []
+        gate = asyncio.Event()
+
+        async def fire() -> None:  # a schedule's fire that awaits
+            clock.call_later(5, lambda: ran.append("the fire's work"))
+            await gate.wait()
+
+        async def other() -> None:
+            clock.call_later(10, lambda: ran.append("another task's work"))
+            gate.set()
+
+        clock._schedule(Timer(clock.now(), fire, "fire", standing=True))
+        await asyncio.gather(clock.advance_async(0), other())
+        await clock.run_until_idle_async()
+        return ran
+
+    assert asyncio.run(main()) == ["the fire's work", "another task's work"]  # (the first ran on the way)

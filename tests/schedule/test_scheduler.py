@@ -770,3 +770,59 @@ def test_a_schedule_with_nothing_left_to_fire_and_delete_goes_at_once() -> None:
     assert scheduler.list_schedules() == []
     scheduler.create_schedule("kept", "cron(0 12 * * ? 2020)", Recorder(clock))
     assert scheduler.get_schedule("kept").next_fire_time is None
+
+
+def test_an_update_at_the_instant_a_fire_ran_does_not_fire_it_again() -> None:
+    clock, scheduler = setup(T0 + timedelta(seconds=30))
+    target = Recorder(clock)
+    template = '{"at": "<aws.scheduler.scheduled-time>"}'
+    scheduler.create_schedule("m", "cron(* * * * ? *)", target, input=template)
+    clock.advance(30)  # 12:01 fires
+    scheduler.update_schedule("m", "cron(* * * * ? *)", target, input=template, description="touched")
+    clock.advance(60)
+    assert [p["at"] for _, p in target.got] == ["2026-03-07T12:01:00Z", "2026-03-07T12:02:00Z"]
+    # the same rate, updated, keeps counting from where it began
+    rate = Recorder(clock)
+    scheduler.create_schedule("r", "rate(5 minutes)", rate)  # 12:02, 12:07, ...
+    for _ in range(4):
+        clock.advance(timedelta(minutes=4))
+        scheduler.update_schedule("r", "rate(5 minutes)", rate, description=f"at {clock.now():%H:%M}")
+    assert [f"{t:%H:%M}" for t in rate.times] == ["12:02", "12:07", "12:12", "12:17"]
+
+
+def test_a_fire_under_way_as_an_update_lands_delivers_what_it_was_due_with() -> None:
+    clock, scheduler = setup()
+    old, new = Recorder(clock), Recorder(clock)
+    scheduler.create_schedule("s", "cron(0 13 * * ? *)", old, input='{"v": 1}')
+    entry = scheduler._groups["default"].schedules["s"]
+    assert entry.recurring is not None
+    fire = entry.recurring.fire
+
+    def racing(nominal: datetime, missed: int) -> None:  # another thread's update lands first
+        scheduler.update_schedule("s", "cron(0 13 * * ? *)", new, input='{"v": 2}')
+        fire(nominal, missed)
+
+    entry.recurring.fire = racing
+    clock.advance(timedelta(hours=1))
+    assert old.got == [(T0 + timedelta(hours=1), {"v": 1})] and new.got == []
+    clock.advance(timedelta(days=1))
+    assert new.got == [(T0 + timedelta(days=1, hours=1), {"v": 2})]  # (13:00 fired once, by the old version)
+
+
+def test_a_late_timer_with_a_window_fires_once() -> None:
+    from ..support import ListClock
+    clock = ListClock()
+    clock.time = T0
+    scheduler = Scheduler(clock=clock)
+    target = Recorder(clock)
+    scheduler.create_schedule("w", "rate(5 minutes)", target, flexible_time_window=90,
+                              input='{"at": "<aws.scheduler.scheduled-time>"}')
+    clock.time = T0 + timedelta(hours=5)  # suspended: every drawn fire is late
+    while [t for t in clock.timers if not t.cancelled and not t.done]:
+        clock.run_first()
+        if clock.timers and clock.timers[0].when > clock.time:
+            break
+    late = [(at, p["at"]) for at, p in target.got if at == clock.time]
+    assert len(late) == 1  # one fire for the whole pause
+    record = scheduler.get_schedule("w")
+    assert record.missed_fires + len(target.got) >= 5 * 12 + 1 - 18  # every 5 minutes, less the open windows

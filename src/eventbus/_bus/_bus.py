@@ -128,7 +128,8 @@ class _RuleEntry:
     replaced one keeps counting for the rule until its pending deliveries end
     (``retired``), then is folded into ``folded``."""
 
-    __slots__ = ("baselines", "bus", "folded", "matched", "record", "recurring", "retired", "targets")
+    __slots__ = ("anchor", "baselines", "bus", "fired_until", "folded", "matched", "record", "recurring", "retired",
+                 "targets")
 
     def __init__(self, record: Rule, bus: str) -> None:
         self.record = record
@@ -139,6 +140,8 @@ class _RuleEntry:
         self.folded = dict.fromkeys(_FIELDS, 0)
         self.matched = 0  # events that matched it while enabled (MatchedEvents)
         self.recurring: Recurring | None = None  # a scheduled rule's timer, while it is enabled
+        self.anchor: tuple[str, datetime] | None = None  # (its expression, where a rate counts from)
+        self.fired_until: datetime | None = None  # the latest time it fired: never again
 
     def __repr__(self) -> str:
         return f"rule {self.record.name} of event bus {self.bus}"
@@ -293,25 +296,33 @@ class EventBus(Sealed):
         return arn
 
     def _reschedule(self, entry: _RuleEntry, schedule: ScheduleExpression | None) -> None:
-        """Set (or stop) a scheduled rule's timer: it fires while the rule is enabled."""
-        if entry.recurring is not None:
-            entry.recurring.cancel()
+        """Set (or stop) a scheduled rule's timer: it fires while the rule is enabled.
+        Put again with the same expression, a rate keeps counting from where it
+        began, and a time that fired does not fire again."""
+        former = entry.recurring
+        if former is not None:
+            former.cancel()
             entry.recurring = None
+            entry.fired_until = former.fired_until
+        if schedule is None:
+            entry.anchor = None
         if schedule is None or entry.record.state == "DISABLED" or self._rules.get(entry.record.name) is not entry:
             return
         now = self.clock.now()
-        rule = entry.record.name
-        # rule schedules have one-minute granularity: a rate counts from the minute the rule was put
-        recurring = Recurring(self.clock, schedule, UTC, lambda nominal, missed: self._scheduled(rule, nominal),
-                              lock=self._lock, anchor=now.replace(second=0, microsecond=0), after_anchor=True,
-                              label=f"scheduled rule {rule} of event bus {self.name}")
+        if entry.anchor is None or entry.anchor[0] != schedule.text:
+            # rule schedules have one-minute granularity: a rate counts from the minute the rule was put
+            entry.anchor = (schedule.text, now.replace(second=0, microsecond=0))
+        recurring = Recurring(self.clock, schedule, UTC, lambda nominal, missed: self._scheduled(entry, nominal),
+                              lock=self._lock, anchor=entry.anchor[1], after_anchor=True,
+                              fired_until=entry.fired_until, label=f"scheduled rule {entry.record.name} of event "
+                              f"bus {self.name}")
         recurring.start(now)
         entry.recurring = recurring
 
-    def _scheduled(self, rule: str, nominal: datetime) -> None:
+    def _scheduled(self, entry: _RuleEntry, nominal: datetime) -> None:
         """A scheduled rule fired: AWS's Scheduled Event, to this rule's targets alone."""
-        entry = self._rules.get(rule)
-        if entry is None:
+        rule = entry.record.name
+        if self._rules.get(rule) is not entry:  # (deleted as it fired)
             return
         event = {
             "version": "0",

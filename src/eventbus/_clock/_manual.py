@@ -7,6 +7,7 @@ import inspect
 import threading
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
 from .._exceptions import ClockClosedError, LoopBlockingError, ValidationError
@@ -28,6 +29,10 @@ from ._base import (
 
 __all__ = ["ManualClock"]
 
+# The clock whose standing timer's callback is running in this context (thread, or
+# asyncio task): what it schedules stands with it.  A context variable, so that
+# another thread or task scheduling meanwhile is not taken for it.
+_RUNNING_STANDING: ContextVar[ManualClock | None] = ContextVar("eventbus_running_standing", default=None)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -65,7 +70,6 @@ class ManualClock(Clock):
         self._count = 0  # timers in the buckets (cancelled ones included)
         self._cancelled = 0  # timers cancelled since the buckets were last swept (some may be gone already)
         self._work = 0  # pending timers that are not standing (a schedule's next fire, or work one started)
-        self._spawner: int | None = None  # the thread running a standing timer's callback, meanwhile
         self._lock = threading.RLock()
         self._closed = False
         self._sealed = True
@@ -92,7 +96,7 @@ class ManualClock(Clock):
                 raise ClockClosedError("This clock has been shut down")
             timer.when = max(timer.when, self._now)
             timer._holder = self
-            if self._spawner is not None and self._spawner == threading.get_ident():
+            if _RUNNING_STANDING.get() is self:
                 timer.standing = True  # work a schedule started stands with it
             if not timer.standing:
                 self._work += 1
@@ -202,14 +206,11 @@ class ManualClock(Clock):
         ran = 0
         while (timer := self._pop_due(when, twin)) is not None:
             ran += 1
-            if not timer.standing:
-                run_to_completion(timer.callback(), f"ManualClock (use {twin})")
-                continue
-            outer, self._spawner = self._spawner, threading.get_ident()
+            token = _RUNNING_STANDING.set(self if timer.standing else None)
             try:
                 run_to_completion(timer.callback(), f"ManualClock (use {twin})")
             finally:
-                self._spawner = outer
+                _RUNNING_STANDING.reset(token)
         self._now = max(self._now, when)
         return ran
 
@@ -223,15 +224,13 @@ class ManualClock(Clock):
         ran = 0
         while (timer := self._pop_due(when, None)) is not None:
             ran += 1
-            outer = self._spawner
-            if timer.standing:
-                self._spawner = threading.get_ident()
+            token = _RUNNING_STANDING.set(self if timer.standing else None)
             try:
                 result = timer.callback()
                 while inspect.isawaitable(result):
                     result = await result
             finally:
-                self._spawner = outer
+                _RUNNING_STANDING.reset(token)
         self._now = max(self._now, when)
         return ran
 

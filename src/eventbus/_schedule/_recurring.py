@@ -59,13 +59,13 @@ class Recurring:
     ahead (every fire whose nominal time comes before the earliest drawn one's
     due time), so that they fire in the order of their due times."""
 
-    __slots__ = ("after_anchor", "anchor", "clock", "drawn", "end", "expression", "fire", "horizon", "label",
-                 "lock", "missed", "rng", "start_at", "timer", "window", "zone")
+    __slots__ = ("after_anchor", "anchor", "clock", "drawn", "end", "expression", "fire", "fired_until", "horizon",
+                 "label", "lock", "missed", "rng", "start_at", "timer", "window", "zone")
 
     def __init__(self, clock: Clock, expression: ScheduleExpression, zone: tzinfo, fire: Fire, *,
                  lock: threading.RLock, anchor: datetime, start: datetime | None = None,
                  end: datetime | None = None, window: float = 0.0, rng: random.Random | None = None,
-                 after_anchor: bool = False, label: str = "schedule") -> None:
+                 after_anchor: bool = False, fired_until: datetime | None = None, label: str = "schedule") -> None:
         self.clock = clock
         self.expression = expression
         self.zone = zone
@@ -82,6 +82,8 @@ class Recurring:
         self.horizon: datetime | None = None  # the next nominal fire time not drawn yet
         self.drawn: list[tuple[datetime, datetime]] = []  # (due, nominal) of the fires drawn, a heap
         self.missed = 0  # fires that ran late and were folded into a later one
+        # the latest nominal time fired (by this timer, or by the one it replaces): never again
+        self.fired_until = fired_until
 
     @property
     def next_fire(self) -> datetime | None:
@@ -138,6 +140,9 @@ class Recurring:
                                       "can hold") from None
         else:
             first = self.next_after(now, inclusive=True)
+        fired = self.fired_until
+        if first is not None and fired is not None and first <= fired:  # (it fired already: a re-put)
+            first = None if at is not None else self.next_after(fired)
         with self.lock:
             self.horizon, self.drawn = first, []
         return first
@@ -208,6 +213,12 @@ class Recurring:
                 folded += skipped
                 if last is not None:
                     due.append(last)
+                while True:  # and those drawn now whose offset has passed too (a flexible window)
+                    self._draw()
+                    if not drawn or drawn[0][0] > now:
+                        break
+                    due.append(heapq.heappop(drawn)[1])
+                    folded += 1
             fires: list[tuple[datetime, int]]
             if late and folded > 1:
                 missed = folded - 1
@@ -218,6 +229,10 @@ class Recurring:
                 fires = [(latest, missed)]
             else:
                 fires = [(nominal, 0) for nominal in sorted(due)]
+            if due:
+                latest_due = max(due)
+                if self.fired_until is None or latest_due > self.fired_until:
+                    self.fired_until = latest_due
             try:
                 self.arm()
             except ClockClosedError:

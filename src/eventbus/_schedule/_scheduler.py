@@ -174,24 +174,42 @@ class _Group:
         self.schedules: dict[str, _Entry] = {}
 
 
-class _Entry:
-    """A schedule and its runtime: the record, its timer, how a fire renders."""
+class _Version:
+    """One build of a schedule's settings: what its fires render.  A fire carries
+    the version it was for, so that one under way as an update lands still
+    delivers what it was due with, to the target it was due to."""
 
-    __slots__ = ("body", "envelope", "per_attempt", "record", "recurring", "scheduler")
+    __slots__ = ("body", "entry", "envelope", "per_attempt", "record")
+
+    def __init__(self, entry: _Entry, record: Schedule, body: str, envelope: Mapping[str, str] | None,
+                 per_attempt: bool) -> None:
+        self.entry = entry
+        self.record = record
+        self.body = body  # the input, as text
+        self.envelope = envelope  # a bus target's event source and detail-type
+        self.per_attempt = per_attempt  # the input names the attempt number
+
+    def fire(self, nominal: datetime, missed: int) -> None:
+        self.entry.scheduler._fire(self, nominal)
+
+
+class _Entry:
+    """A schedule: its current version and timer (an update keeps the entry, which
+    owns the target)."""
+
+    __slots__ = ("recurring", "scheduler", "version")
 
     def __init__(self, scheduler: Scheduler, record: Schedule) -> None:
         self.scheduler = scheduler
-        self.record = record
+        self.version = _Version(self, record, DEFAULT_INPUT, None, False)
         self.recurring: Recurring | None = None
-        self.body = DEFAULT_INPUT  # the input, as text
-        self.envelope: Mapping[str, str] | None = None  # a bus target's event source and detail-type
-        self.per_attempt = False  # the input names the attempt number
+
+    @property
+    def record(self) -> Schedule:
+        return self.version.record
 
     def __repr__(self) -> str:
         return f"schedule {self.record.group_name}/{self.record.name}"
-
-    def fire(self, nominal: datetime, missed: int) -> None:
-        self.scheduler._fire(self, nominal, missed)
 
     def letter(self, job: Job) -> dict[str, str]:
         """The dead-letter attributes that name the schedule (as the Scheduler guide's
@@ -499,11 +517,19 @@ class Scheduler(Sealed):
         _check_input(body, built, is_bus)
         per_attempt = ATTEMPT_ATTRIBUTE in body
         entry = _Entry(self, record) if old is None else old  # (an update keeps the entry: the target's owner)
+        version = _Version(entry, record, body, (params or DEFAULT_EVENT) if is_bus else None, per_attempt)
         one_time = parsed.at is not None
+        anchor = start or now
+        fired_until = None
+        if old is not None and old.recurring is not None:
+            fired_until = old.recurring.fired_until  # (what fired is not fired again)
+            if start is None and old.record.schedule_expression == parsed.text and old.record.start_date is None:
+                anchor = old.recurring.anchor  # the same rate keeps counting from where it began
         recurring = Recurring(
-            self.clock, parsed, zone, entry.fire, lock=self._lock, anchor=start or now,
+            self.clock, parsed, zone, version.fire, lock=self._lock, anchor=anchor,
             start=None if one_time else start, end=None if one_time else end,
-            window=minutes * 60.0, rng=self._rng, label=f"schedule {found.record.name}/{name}")
+            window=minutes * 60.0, rng=self._rng, fired_until=fired_until,
+            label=f"schedule {found.record.name}/{name}")
         recurring.prepare(now)  # (refuses an at(...) past what a datetime holds)
         if self.clock.closed:
             raise ClockClosedError(f"The clock of this scheduler has been shut down: {self.clock!r}")
@@ -515,10 +541,7 @@ class Scheduler(Sealed):
                 old.recurring.cancel()
             if old.record.target is not built:
                 old.record.target._detach(old)
-        entry.record = record
-        entry.body = body
-        entry.per_attempt = per_attempt
-        entry.envelope = (params or DEFAULT_EVENT) if is_bus else None
+        entry.version = version
         entry.recurring = recurring
         return entry
 
@@ -571,24 +594,25 @@ class Scheduler(Sealed):
             if found is not None and found.schedules.get(record.name) is entry:
                 self._remove(found, entry)
 
-    def _fire(self, entry: _Entry, nominal: datetime, missed: int) -> None:
+    def _fire(self, version: _Version, nominal: datetime) -> None:
         """One fire: the rendered input to the target, as one delivery."""
-        record = entry.record
+        record = version.record
         target = record.target
-        text = entry.body
+        text = version.body
         execution = f"{self._rng.getrandbits(64):016x}"
         if "<aws.scheduler." in text:
             text = (text.replace(ARN_ATTRIBUTE, record.arn).replace(TIME_ATTRIBUTE, event_time(nominal))
                     .replace(EXECUTION_ATTRIBUTE, execution))
-        if entry.envelope is not None:  # an event bus's: the input is the event's detail, as it is
+        if version.envelope is not None:  # an event bus's: the input is the event's detail, as it is
             head = json.dumps({
                 "version": "0", "id": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
-                "detail-type": entry.envelope["DetailType"], "source": entry.envelope["Source"],
+                "detail-type": version.envelope["DetailType"], "source": version.envelope["Source"],
                 "account": self.account, "time": event_time(nominal), "region": self.region,
                 "resources": [record.arn]}, ensure_ascii=False, separators=(",", ":"))
             text = f'{head[:-1]},"detail":{text}}}'
+        entry = version.entry
         recurring = entry.recurring
-        if recurring is not None and recurring.finished:
+        if entry.version is version and recurring is not None and recurring.finished:
             self._completed(entry)  # (its last fire: DELETE removes it now; this delivery still runs)
         job = target._prepare(text, None, self.clock.now())
         if target._async:
