@@ -68,6 +68,7 @@ from ._pattern import (
     test_event_pattern,
     wildcard,
 )
+from ._pipes import Pipe
 from ._schedule import Schedule, ScheduleExpression, ScheduleGroup, Scheduler, parse_schedule_expression
 from ._transform import transform_input
 
@@ -101,6 +102,7 @@ __all__ = [
     "NonRetryableError",
     "Outcome",
     "Outcomes",
+    "Pipe",
     "PutEventsRequestEntry",
     "PutEventsResponse",
     "PutEventsResultEntry",

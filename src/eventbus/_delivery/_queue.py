@@ -20,7 +20,7 @@ import random
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,7 +133,18 @@ class Queue(Sealed):
             "store", store, QueueStore, "a QueueStore")
         self._store = self.store
         self._lock = threading.Lock()
+        # told (with no arguments, outside the lock) after each message is added: a pipe
+        # reading this queue polls then, instead of polling on a timer
+        self._watchers: tuple[Callable[[], object], ...] = ()
         self._sealed = True
+
+    def _watch(self, watcher: Callable[[], object]) -> None:
+        with self._lock:
+            self._watchers = (*self._watchers, watcher)
+
+    def _unwatch(self, watcher: Callable[[], object]) -> None:
+        with self._lock:
+            self._watchers = tuple(w for w in self._watchers if w is not watcher)
 
     def __repr__(self) -> str:
         return f"<Queue {self.name} messages={len(self)}>"
@@ -171,6 +182,9 @@ class Queue(Sealed):
             if len(self._store) >= self.capacity:
                 raise QueueFullError(f"Queue {self.name} is full ({self.capacity} messages)")
             self._store.add(message)
+            watchers = self._watchers
+        for watcher in watchers:
+            watcher()
         return message.message_id
 
     def receive(self, max_messages: int = 1, visibility_timeout: float | None = None) -> list[Message]:

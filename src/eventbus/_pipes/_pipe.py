@@ -1,0 +1,637 @@
+"""EventBridge Pipes, in process: source -> filter -> enrichment -> target.
+
+A ``Pipe`` reads records from its source in batches, on its clock: a queue
+tells the pipe when a message arrives (no polling loop), an iterable is read
+as far as the pipe runs.  Each batch:
+
+1. records that match none of the filters are dropped (a queue's are deleted,
+   as AWS deletes them);
+2. the enrichment, if any, is called with the batch (its input template
+   applied to each record) and what it returns goes on; ``""``, ``{}`` and
+   ``[]`` stop the batch there, as in AWS;
+3. the target input template, if any, is applied to each item, and the
+   target receives the batch through the delivery layer (a ``Target``: its
+   retries and dead-letter queue).
+
+A queue's message leaves the queue only when its batch was delivered,
+filtered out, or skipped by the enrichment: a batch that fails (the
+enrichment raises, or the target gives up) leaves its messages in flight
+until their visibility timeout, and the queue delivers them again (its
+redrive policy moves them to its dead-letter queue in the end, as AWS's
+pipes rely on).  A target that reports ``{"batchItemFailures":
+[{"itemIdentifier": <messageId>}]}`` leaves those messages alone and the
+others are deleted.  An iterable's records are read once; its batches are
+retried by the pipe's ``retry_policy`` and given up to its
+``dead_letter_queue``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from .._clock import Clock, is_async_callable, resolve_clock
+from .._delivery import Destination, Function, Outcome, Queue, RetryPolicy, Target
+from .._delivery._destinations import describe, speaks_protocol
+from .._delivery._engine import Job
+from .._delivery._payload import loads
+from .._exceptions import ClockClosedError, ValidationError
+from .._pattern import EventPattern, compile_filter_pattern
+from .._transform import _COMPACT, event_time
+from .._validate import ACCOUNT, REGION, Sealed, check_int, check_name, check_seconds, out_of_range, short, wrong_type
+from ._template import PipeContext, compile_pipe_template
+
+__all__ = ["Pipe"]
+
+log = logging.getLogger("eventbus.pipes")
+
+NAME: Final = r"[\.\-_A-Za-z0-9]+"
+MAX_FILTERS: Final = 5
+MAX_FILTER_PATTERN: Final = 4096
+MAX_BATCH: Final = 10_000
+MAX_WINDOW: Final = 300  # seconds
+STATES: Final = ("RUNNING", "STOPPED")
+# Operators AWS's Pipes do not support in filters (its operator table: "Pipe support: No")
+_PIPES_REFUSE: Final = ("anything-but prefix", "anything-but suffix", "anything-but equals-ignore-case",
+                        "anything-but wildcard")
+_EMPTY: Final[tuple[Any, ...]] = ("", {}, [])  # what an enrichment returns to stop a batch
+
+CurrentState = Literal["RUNNING", "STOPPED", "STARTING", "STOPPING"]
+
+
+@dataclass(slots=True)
+class _Record:
+    """One record: its id (``itemIdentifier``), what the enrichment and target get,
+    what filters and templates see (encoded fields decoded), and how to ack it."""
+
+    id: str
+    value: Any
+    view: Any
+    handle: Any = None  # a queue's Message
+
+
+class _QueueSource:
+    kind = "aws:sqs"
+
+    def __init__(self, queue: Queue, window: float) -> None:
+        self.queue = queue
+        self.arn = queue.arn
+        # a message stays hidden while its batch waits for the window and runs
+        self.visibility = min(queue.visibility_timeout + window, 43_200.0)
+
+    def take(self, limit: int) -> list[_Record]:
+        out: list[_Record] = []
+        while len(out) < limit:
+            got = self.queue.receive(min(10, limit - len(out)), visibility_timeout=self.visibility)
+            if not got:
+                break
+            for message in got:
+                value = _sqs_record(self.queue, message)
+                view = dict(value)
+                view["body"] = _decoded(message.body)
+                out.append(_Record(message.message_id, value, view, message))
+        return out
+
+    def ack(self, records: Sequence[_Record]) -> None:
+        for record in records:
+            self.queue.delete(record.handle)
+
+
+class _IterableSource:
+    kind = "iterable"
+
+    def __init__(self, items: Iterable[Any] | AsyncIterable[Any], arn: str) -> None:
+        self.arn = arn
+        self.is_async = isinstance(items, AsyncIterable)
+        self.items: Iterator[Any] | AsyncIterator[Any] = aiter(items) if self.is_async else iter(items)  # type: ignore[arg-type]
+        self.count = 0
+        self.exhausted = False
+
+    def _record(self, item: Any) -> _Record:
+        self.count += 1
+        loads(_COMPACT.encode(item))  # (a record must be a JSON value)
+        return _Record(str(self.count), item, item)
+
+    def take(self, limit: int) -> list[_Record]:
+        out: list[_Record] = []
+        items = self.items
+        assert isinstance(items, Iterator)
+        while len(out) < limit:
+            try:
+                out.append(self._record(next(items)))
+            except StopIteration:
+                self.exhausted = True
+                break
+        return out
+
+    async def take_async(self, limit: int) -> list[_Record]:
+        out: list[_Record] = []
+        items = self.items
+        assert isinstance(items, AsyncIterator)
+        while len(out) < limit:
+            try:
+                out.append(self._record(await anext(items)))
+            except StopAsyncIteration:
+                self.exhausted = True
+                break
+        return out
+
+    def ack(self, records: Sequence[_Record]) -> None:
+        pass
+
+
+def _decoded(body: str) -> Any:
+    """An SQS body as filters and templates see it: parsed when it is JSON."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+def _sqs_record(queue: Queue, message: Any) -> dict[str, Any]:
+    """AWS's SQS record, as a pipe (or Lambda) receives it."""
+    sent = message.sent_at
+    millis = str(int(sent.timestamp() * 1000)) if sent is not None else "0"
+    return {
+        "messageId": message.message_id,
+        "receiptHandle": message.receipt_handle,
+        "body": message.body,
+        "attributes": {"ApproximateReceiveCount": str(message.receive_count), "SentTimestamp": millis,
+                       "SenderId": queue.account, "ApproximateFirstReceiveTimestamp": millis},
+        "messageAttributes": {name: {"stringValue": value, "stringListValues": [], "binaryListValues": [],
+                                     "dataType": "String"} for name, value in message.attributes.items()},
+        "md5OfBody": hashlib.md5(message.body.encode("utf-8")).hexdigest(),  # (SQS's own checksum)
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue.arn,
+        "awsRegion": queue.region,
+    }
+
+
+@dataclass(eq=False)
+class _Batch:
+    """One batch under way: told when the target's delivery of it ends (the
+    delivery layer's trail protocol), then acks what it must."""
+
+    pipe: Pipe
+    records: list[_Record]
+    failed_ids: set[str] = field(default_factory=set)
+
+    def _add(self, job: Job) -> None:
+        pass
+
+    def _ended(self, job: Job, outcome: Outcome, reason: str) -> None:
+        self.pipe._batch_ended(self, outcome, reason)
+
+
+class _PipeTarget(Target):
+    """The pipe's target: a ``Target`` whose successful call's result is read for
+    ``batchItemFailures``."""
+
+    def _succeeded(self, job: Job, result: Any) -> None:
+        batch = job.trail
+        if isinstance(batch, _Batch) and isinstance(result, Mapping):
+            failures = result.get("batchItemFailures")
+            if isinstance(failures, list):
+                batch.failed_ids = {str(item.get("itemIdentifier")) for item in failures if isinstance(item, Mapping)}
+        super()._succeeded(job, result)
+
+
+class _Sender:
+    """What the target's ``Target`` delivers to: the batch (a JSON list) handed to
+    the destination as a pipe hands it: a callable or ``Function`` gets the list
+    and its result is kept; a ``Queue`` gets one message per item; an event bus
+    one event per item."""
+
+    def __init__(self, destination: Any, pipe_name: str, source_kind: str) -> None:
+        self.destination = destination
+        self.arn = describe(destination)
+        self.clock = getattr(destination, "clock", None)
+        self.pipe_name = pipe_name
+        self.source_kind = source_kind
+
+    def __call__(self, batch: list[Any]) -> Any:
+        destination = self.destination
+        if isinstance(destination, Queue):
+            for item in batch:
+                destination.deliver(item)
+            return None
+        if hasattr(destination, "put_events") and hasattr(destination, "_forwarded"):  # an EventBus
+            for at in range(0, len(batch), 10):
+                entries = [{"Source": f"Pipe {self.pipe_name}", "DetailType": f"Event from {self.source_kind}",
+                            "Detail": _COMPACT.encode(item if isinstance(item, dict) else {"value": item})}
+                           for item in batch[at:at + 10]]
+                response = destination.put_events(entries)
+                if response["FailedEntryCount"]:
+                    failed = [e for e in response["Entries"] if "ErrorCode" in e]
+                    raise ValidationError(f"{len(failed)} events were refused: {failed[0].get('ErrorMessage')}")
+            return None
+        if isinstance(destination, Function):
+            return destination(batch)
+        if speaks_protocol(destination):
+            destination.deliver(batch)
+            return None
+        return destination(batch)
+
+
+class _AsyncSender(_Sender):
+    """A ``_Sender`` for an ``async def`` callable: awaited on the clock's loop."""
+
+    async def __call__(self, batch: list[Any]) -> Any:
+        return await self.destination(batch)
+
+
+def _sender(destination: Any, pipe_name: str, source_kind: str) -> _Sender:
+    plain = not isinstance(destination, Function) and not speaks_protocol(destination)
+    kind = _AsyncSender if plain and is_async_callable(destination) else _Sender
+    return kind(destination, pipe_name, source_kind)
+
+
+class Pipe(Sealed):
+    """An EventBridge pipe, in process (see the module notes).
+
+    ``Pipe(name, source, target, *, filters=(), enrichment=None,
+    enrichment_input_template=None, target_input_template=None, batch_size=1,
+    maximum_batching_window_in_seconds=0, desired_state="RUNNING",
+    dead_letter_queue=None, retry_policy=None, clock=None,
+    account="123456789012", region="us-east-1")``.
+
+    ``source``: a ``Queue``, or an iterable (or async iterable) of JSON values.
+    ``target``: a callable (sync or ``async def``) or ``Function`` (called with
+    the batch, a list), a ``Queue`` (a message per item) or an ``EventBus`` (an
+    event per item).  ``filters``: up to 5 event patterns, any of which lets a
+    record through.  ``retry_policy`` and ``dead_letter_queue`` apply to an
+    iterable source; a queue's messages are retried by the queue itself.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        source: Queue | Iterable[Any] | AsyncIterable[Any],
+        target: Callable[..., Any] | Destination,
+        *,
+        filters: Sequence[str | Mapping[str, Any]] = (),
+        enrichment: Callable[[list[Any]], Any] | None = None,
+        enrichment_input_template: str | None = None,
+        target_input_template: str | None = None,
+        batch_size: int = 1,
+        maximum_batching_window_in_seconds: float = 0,
+        desired_state: Literal["RUNNING", "STOPPED"] = "RUNNING",
+        dead_letter_queue: Destination | None = None,
+        retry_policy: RetryPolicy | None = None,
+        clock: object = None,
+        account: str = "123456789012",
+        region: str = "us-east-1",
+    ) -> None:
+        self.name = check_name("Name", name, NAME, 64)
+        self.account = check_name("account", account, ACCOUNT)
+        self.region = check_name("region", region, REGION)
+        self.arn = f"arn:aws:pipes:{self.region}:{self.account}:pipe/{self.name}"
+        if clock is None:
+            clock = getattr(source, "clock", None) if isinstance(source, Queue) else None
+        self.clock: Clock = resolve_clock(clock)
+        self.batch_size = check_int("BatchSize", batch_size, 1, MAX_BATCH)
+        self.maximum_batching_window_in_seconds = check_seconds(
+            "MaximumBatchingWindowInSeconds", maximum_batching_window_in_seconds, 0, MAX_WINDOW)
+        if desired_state not in STATES:
+            raise out_of_range("desiredState", desired_state, "Member must satisfy enum value set: [RUNNING, STOPPED]")
+        self.filters = _filters(filters)
+        self._patterns: tuple[EventPattern, ...] = tuple(compile_filter_pattern(f) for f in self.filters)
+        if isinstance(source, Queue):
+            if retry_policy is not None or dead_letter_queue is not None:
+                raise ValidationError("A queue source retries through the queue (its visibility timeout) and "
+                                      "dead-letters through its redrive policy, as in AWS: give retry_policy and "
+                                      "dead_letter_queue to the Queue, not the Pipe")
+            if source.clock is not self.clock:
+                raise ValidationError(f"The source queue runs on {source.clock!r}, but this pipe runs on "
+                                      f"{self.clock!r}: objects that work together must share one clock")
+            self._source: _QueueSource | _IterableSource = _QueueSource(source, self.maximum_batching_window_in_seconds)
+            policy = RetryPolicy(maximum_retry_attempts=0)
+        elif isinstance(source, Iterable | AsyncIterable) and not isinstance(source, str | bytes | Mapping):
+            self._source = _IterableSource(source, f"arn:aws:pipes:{self.region}:{self.account}:source/{self.name}")
+            policy = RetryPolicy() if retry_policy is None else retry_policy
+        else:
+            raise wrong_type("Source", source, "<class 'eventbus.Queue'>, an iterable or an async iterable")
+        if enrichment is not None and not callable(enrichment):
+            raise wrong_type("Enrichment", enrichment, "a callable")
+        self.enrichment = enrichment
+        self._enrichment_async = enrichment is not None and inspect.iscoroutinefunction(enrichment)
+        self._enrichment_template = None if enrichment_input_template is None else compile_pipe_template(
+            enrichment_input_template, "EnrichmentParameters.InputTemplate")
+        self._target_template = None if target_input_template is None else compile_pipe_template(
+            target_input_template, "TargetParameters.InputTemplate")
+        if enrichment_input_template is not None and enrichment is None:
+            raise ValidationError("enrichment_input_template needs an enrichment")
+        if target is None or not (callable(target) or speaks_protocol(target)):
+            raise wrong_type("Target", target, "a callable, a Function, a Queue or an EventBus")
+        self.target = target
+        self._sender = _sender(target, self.name, self._source.kind)
+        self._target = _PipeTarget(self._sender, target_id=self.name, retry_policy=policy,
+                                   dead_letter_queue=dead_letter_queue, clock=self.clock)
+        self._target._attach(self, self.clock, self.arn, holder="pipe")
+        self._context = PipeContext(self.arn, self.name, self._source.arn,
+                                    "" if enrichment is None else describe(enrichment), self._sender.arn, "")
+        self._lock = threading.RLock()
+        self._state: CurrentState = "STOPPED"
+        self._state_reason: str | None = None
+        self._buffer: list[_Record] = []  # records taken, waiting for the batching window
+        self._window_timer: Any = None
+        self._polling = False  # a poll is scheduled
+        self._counts = {"received": 0, "filtered": 0, "skipped": 0, "delivered": 0, "failed": 0}
+        self._sealed = True
+        if desired_state == "RUNNING":
+            self.start()
+
+    def __repr__(self) -> str:
+        return f"<Pipe {self.name} {self._state}>"
+
+    # -- state ------------------------------------------------------------------------
+    @property
+    def current_state(self) -> CurrentState:
+        """AWS's ``CurrentState``: ``RUNNING`` or ``STOPPED`` (a pipe in process
+        starts and stops at once)."""
+        return self._state
+
+    @property
+    def state_reason(self) -> str | None:
+        """Why the pipe stopped on its own (AWS's ``StateReason``), else ``None``."""
+        return self._state_reason
+
+    def start(self) -> None:
+        """Start reading the source (AWS's StartPipe)."""
+        with self._lock:
+            if self._state == "RUNNING":
+                return
+            if self.clock.closed:
+                raise ClockClosedError(f"The clock of pipe {self.name} has been shut down")
+            self._state = "RUNNING"
+            self._state_reason = None
+            if isinstance(self._source, _QueueSource):
+                self._source.queue._watch(self._wake)
+        self._wake()
+
+    def stop(self) -> None:
+        """Stop reading the source (AWS's StopPipe).  Batches under way end as they
+        would have; records taken but not yet sent (a batching window) go back
+        to the source when its visibility timeout ends."""
+        with self._lock:
+            if self._state != "RUNNING":
+                return
+            self._state = "STOPPED"
+            if isinstance(self._source, _QueueSource):
+                self._source.queue._unwatch(self._wake)
+            if self._window_timer is not None:
+                self._window_timer.cancel()
+                self._window_timer = None
+            if isinstance(self._source, _QueueSource):
+                self._buffer = []  # (they come back to the queue; an iterable's wait for the restart)
+
+    def metrics(self) -> dict[str, int]:
+        """Records received, filtered out, skipped (an empty enrichment result),
+        delivered and failed, so far."""
+        with self._lock:
+            return dict(self._counts)
+
+    # -- the loop ---------------------------------------------------------------------
+    def _wake(self) -> None:
+        """Something may be ready: poll soon (once)."""
+        with self._lock:
+            if self._state != "RUNNING" or self._polling:
+                return
+            self._polling = True
+        try:
+            if isinstance(self._source, _IterableSource) and self._source.is_async:
+                self.clock._post(None, self._poll_async, f"pipe {self.name} poll", self._abandoned, True)
+            else:
+                self.clock._post(None, self._poll, f"pipe {self.name} poll", self._abandoned, False)
+        except ClockClosedError:
+            with self._lock:
+                self._polling = False
+                self._failed("the clock was shut down")
+
+    def _abandoned(self, reason: str) -> None:
+        with self._lock:
+            self._polling = False
+            self._failed(reason)
+
+    def _failed(self, reason: str) -> None:
+        """The pipe cannot go on: it stops, saying why (AWS's StateReason)."""
+        log.error("eventbus: pipe %s stopped: %s", self.name, reason)
+        self.stop()
+        self._state_reason = reason
+
+    def _room(self) -> int:
+        return self.batch_size - len(self._buffer)
+
+    def _poll(self) -> None:
+        with self._lock:
+            self._polling = False
+            if self._state != "RUNNING":
+                return
+            source = self._source
+            try:
+                taken = source.take(self._room()) if not isinstance(source, _IterableSource) or not source.is_async \
+                    else []
+            except Exception as exc:
+                self._failed(f"reading the source failed: {type(exc).__name__}: {exc}")
+                return
+        self._taken(taken)
+
+    async def _poll_async(self) -> None:
+        with self._lock:
+            self._polling = False
+            if self._state != "RUNNING":
+                return
+        source = self._source
+        assert isinstance(source, _IterableSource)
+        try:
+            taken = await source.take_async(self._room())
+        except Exception as exc:
+            with self._lock:
+                self._failed(f"reading the source failed: {type(exc).__name__}: {exc}")
+            return
+        self._taken(taken)
+
+    def _taken(self, taken: list[_Record]) -> None:
+        with self._lock:
+            if self._state != "RUNNING":
+                return
+            self._counts["received"] += len(taken)
+            self._buffer.extend(taken)
+            full = len(self._buffer) >= self.batch_size
+            exhausted = isinstance(self._source, _IterableSource) and self._source.exhausted
+            if not self._buffer:
+                return
+            if not full and self.maximum_batching_window_in_seconds and not exhausted:
+                if self._window_timer is None:  # the window opens with the first record
+                    self._window_timer = self.clock.call_later(self.maximum_batching_window_in_seconds,
+                                                               self._window_closed, label=f"pipe {self.name} window")
+                return
+            batch, self._buffer = self._buffer, []
+            if self._window_timer is not None:
+                self._window_timer.cancel()
+                self._window_timer = None
+        self._run(batch)
+        self._wake()  # more may be waiting
+
+    def _window_closed(self) -> None:
+        with self._lock:
+            self._window_timer = None
+            if self._state != "RUNNING" or not self._buffer:
+                return
+            batch, self._buffer = self._buffer, []
+        self._run(batch)
+        self._wake()
+
+    def _run(self, records: list[_Record]) -> None:
+        """One batch: filter, enrich, transform, deliver."""
+        source = self._source
+        if self._patterns:
+            kept: list[_Record] = []
+            dropped: list[_Record] = []
+            for record in records:
+                (kept if any(p.matches(record.view) for p in self._patterns) else dropped).append(record)
+            if dropped:
+                source.ack(dropped)
+                with self._lock:
+                    self._counts["filtered"] += len(dropped)
+            records = kept
+        if not records:
+            return
+        context = self._context_now()
+        try:
+            items = self._enrich(records, context)
+        except Exception as exc:
+            self._batch_failed(records, f"the enrichment failed ({type(exc).__name__}: {short(str(exc))})")
+            return
+        if items is None:  # the enrichment returned nothing: the batch ends here
+            source.ack(records)
+            with self._lock:
+                self._counts["skipped"] += len(records)
+            return
+        if self._target_template is not None:
+            try:
+                items = [self._target_template.render(_implicit(item), context) for item in items]
+            except ValueError as exc:
+                self._batch_failed(records, str(exc))
+                return
+        batch = _Batch(self, records)
+        job = self._target._prepare(_COMPACT.encode(items), None, self.clock.now(), batch)
+        if self._target._async:
+            try:
+                self._target._schedule(job, None)
+            except ClockClosedError:
+                job.abandoned("the clock was shut down")
+        else:
+            self._target._attempt(job)
+
+    def _batch_failed(self, records: list[_Record], reason: str) -> None:
+        """A batch that failed before its delivery: a queue's messages come back after
+        their visibility timeout; an iterable's records are dropped, with the reason."""
+        with self._lock:
+            self._counts["failed"] += len(records)
+        if isinstance(self._source, _QueueSource):
+            log.warning("eventbus: pipe %s: %s; %d records stay in the queue", self.name, reason, len(records))
+            self._wake_later(self._source.visibility)
+        else:
+            log.error("eventbus: pipe %s: %s; %d records dropped", self.name, reason, len(records))
+
+    def _context_now(self) -> PipeContext:
+        c = self._context
+        return PipeContext(c.pipe_arn, c.pipe_name, c.source_arn, c.enrichment_arn, c.target_arn,
+                           event_time(self.clock.now()))
+
+    def _enrich(self, records: list[_Record], context: PipeContext) -> list[Any] | None:
+        if self.enrichment is None:
+            return [r.value for r in records]
+        template = self._enrichment_template
+        payload = [r.value if template is None else template.render(r.view, context) for r in records]
+        result = self.enrichment(payload)
+        if inspect.isawaitable(result):
+            from .._clock import run_to_completion
+            result = run_to_completion(result, f"pipe {self.name}'s enrichment")
+        if any(result == empty and type(result) is type(empty) for empty in _EMPTY):
+            return None
+        return list(result) if isinstance(result, list) else [result]
+
+    def _batch_ended(self, batch: _Batch, outcome: Outcome, reason: str) -> None:
+        source = self._source
+        if outcome is Outcome.SUCCEEDED:
+            done = [r for r in batch.records if r.id not in batch.failed_ids]
+            source.ack(done)
+            with self._lock:
+                self._counts["delivered"] += len(done)
+                self._counts["failed"] += len(batch.records) - len(done)
+        elif outcome is Outcome.DEAD_LETTERED:
+            source.ack(batch.records)
+            with self._lock:
+                self._counts["failed"] += len(batch.records)
+        else:  # dropped: a queue's messages come back after their visibility timeout
+            with self._lock:
+                self._counts["failed"] += len(batch.records)
+            log.info("eventbus: pipe %s: a batch of %d records was not delivered: %s", self.name,
+                     len(batch.records), reason)
+        if isinstance(source, _QueueSource) and (outcome is Outcome.DROPPED or batch.failed_ids):
+            self._wake_later(source.visibility)
+
+    def _wake_later(self, seconds: float) -> None:
+        """Poll again when messages left in flight become visible again.  (A standing
+        timer: ``run_until_idle`` does not wait for a redelivery.)"""
+        from .._clock import Timer
+        from .._clock._base import later
+        try:
+            self.clock._schedule(Timer(later(self.clock.now(), seconds), self._wake, f"pipe {self.name} redelivery",
+                                       None, is_async=False, standing=True))
+        except ClockClosedError:
+            pass
+
+
+def _implicit(item: Any) -> Any:
+    """A record as a template sees it: an SQS body that is JSON, parsed."""
+    if isinstance(item, dict) and item.get("eventSource") == "aws:sqs" and isinstance(item.get("body"), str):
+        view = dict(item)
+        view["body"] = _decoded(item["body"])
+        return view
+    return item
+
+
+def _filters(filters: object) -> tuple[str | Mapping[str, Any], ...]:
+    if isinstance(filters, str | Mapping) or not isinstance(filters, Sequence):
+        raise wrong_type("FilterCriteria.Filters", filters, "<class 'list'>, <class 'tuple'>")
+    if len(filters) > MAX_FILTERS:
+        raise out_of_range("sourceParameters.filterCriteria.filters", f"{len(filters)} filters",
+                           f"Member must have length less than or equal to {MAX_FILTERS}")
+    for pattern in filters:
+        text = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        if len(text) > MAX_FILTER_PATTERN:
+            raise out_of_range("sourceParameters.filterCriteria.filters.member.pattern", text,
+                               f"Member must have length less than or equal to {MAX_FILTER_PATTERN}")
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            continue  # (compiling it says what is wrong)
+        for refused in _PIPES_REFUSE:
+            operator = refused.split(" ")[1]
+            if _uses(parsed, operator):
+                raise ValidationError(f"Invalid filter pattern definition. (Pipes do not support anything-but "
+                                      f"with {operator}, as AWS's operator table says)")
+    return tuple(filters)
+
+
+def _uses(pattern: Any, operator: str) -> bool:
+    """Whether ``pattern`` has ``anything-but`` with ``operator`` inside it."""
+    if isinstance(pattern, dict):
+        for key, value in pattern.items():
+            if key == "anything-but" and isinstance(value, dict) and operator in value:
+                return True
+            if _uses(value, operator):
+                return True
+    elif isinstance(pattern, list):
+        return any(_uses(item, operator) for item in pattern)
+    return False
+
