@@ -68,7 +68,7 @@ from ._pattern import (
     test_event_pattern,
     wildcard,
 )
-from ._pipes import Pipe
+from ._pipes import Pipe, Stream, StreamRecord
 from ._schedule import Schedule, ScheduleExpression, ScheduleGroup, Scheduler, parse_schedule_expression
 from ._transform import transform_input
 
@@ -119,6 +119,8 @@ __all__ = [
     "Scheduler",
     "ServiceQuotaExceededError",
     "StoredMessage",
+    "Stream",
+    "StreamRecord",
     "SystemClock",
     "Target",
     "TargetDelivery",

@@ -45,6 +45,7 @@ from .._exceptions import ClockClosedError, ValidationError
 from .._pattern import EventPattern, compile_filter_pattern
 from .._transform import _COMPACT, event_time
 from .._validate import ACCOUNT, REGION, Sealed, check_int, check_name, check_seconds, out_of_range, short, wrong_type
+from ._stream import Stream
 from ._template import PipeContext, compile_pipe_template
 
 __all__ = ["Pipe"]
@@ -217,7 +218,7 @@ class _Sender:
 
     def __call__(self, batch: list[Any]) -> Any:
         destination = self.destination
-        if isinstance(destination, Queue):
+        if isinstance(destination, Queue | Stream):  # a message (a record) per item
             for item in batch:
                 destination.deliver(item)
             return None
@@ -263,8 +264,8 @@ class Pipe(Sealed):
 
     ``source``: a ``Queue``, or an iterable (or async iterable) of JSON values.
     ``target``: a callable (sync or ``async def``) or ``Function`` (called with
-    the batch, a list), a ``Queue`` (a message per item) or an ``EventBus`` (an
-    event per item).  ``filters``: up to 5 event patterns, any of which lets a
+    the batch, a list), a ``Queue`` (a message per item), a ``Stream`` (a record
+    per item) or an ``EventBus`` (an event per item).  ``filters``: up to 5 event patterns, any of which lets a
     record through.  ``retry_policy`` and ``dead_letter_queue`` apply to an
     iterable source; a queue's messages are retried by the queue itself.
     """
