@@ -3,6 +3,7 @@ retention, and a record per item as a pipe's target."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import timedelta
 from typing import Any
@@ -71,3 +72,155 @@ def test_a_stream_as_a_pipes_target_gets_a_record_per_item() -> None:
         queue.send({"n": n})
     clock.run_until_idle()
     assert [r.data for r in stream.records()] == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
+
+
+def stream_pipe(target: Any, **kwargs: Any) -> tuple[ManualClock, Stream, Pipe]:
+    clock = ManualClock()
+    stream = Stream("events", shard_count=2, clock=clock)
+    return clock, stream, Pipe("from-stream", stream, target, **kwargs)
+
+
+def test_a_stream_source_gives_kinesis_records_with_the_data_decoded_for_filters_and_templates() -> None:
+    got: list[Any] = []
+    clock, stream, pipe = stream_pipe(got.append, filters=[{"data": {"kind": ["click"]}}])
+    put = stream.put_record({"kind": "click", "n": 1}, "user-1")
+    stream.put_record({"kind": "view", "n": 2}, "user-1")
+    clock.run_until_idle()
+    [[record]] = got
+    assert record["eventSource"] == "aws:kinesis" and record["partitionKey"] == "user-1"
+    assert record["sequenceNumber"] == put["SequenceNumber"]
+    assert record["eventID"] == f"{put['ShardId']}:{put['SequenceNumber']}"
+    assert base64.b64decode(record["data"]) == b'{"kind":"click","n":1}'
+    assert pipe.metrics()["filtered"] == 1
+    templated: list[Any] = []
+    clock2, stream2, _ = stream_pipe(templated.append, target_input_template='{"n": <$.data.n>}', batch_size=5)
+    for n in range(3):
+        stream2.put_record({"n": n}, "k")
+    clock2.run_until_idle()
+    assert [item for batch in templated for item in batch] == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_latest_starts_at_the_end() -> None:
+    clock = ManualClock()
+    stream = Stream(clock=clock)
+    stream.put_record("before", "k")
+    got: list[Any] = []
+    Pipe("latest", stream, got.append, starting_position="LATEST", target_input_template="<$.data>")
+    stream.put_record("after", "k")
+    clock.run_until_idle()
+    assert got == [["after"]]
+
+
+def test_order_holds_per_shard_while_a_batch_is_retried() -> None:
+    calls: list[list[int]] = []
+
+    def flaky(batch: list[Any]) -> None:
+        calls.append([item["n"] for item in batch])
+        if len(calls) <= 2:
+            raise ConnectionError("down")
+
+    clock, stream, pipe = stream_pipe(flaky, batch_size=2, target_input_template="<$.data>")
+    for n in range(5):
+        stream.put_record({"n": n}, "same-key")  # one shard
+    clock.advance(timedelta(minutes=10))
+    assert calls[:3] == [[0, 1], [0, 1], [0, 1]]  # the shard waited for its first batch
+    assert [n for batch in calls[3:] for n in batch] == [2, 3, 4]
+    assert pipe.metrics()["delivered"] == 5
+
+
+def test_retries_run_out_into_the_dead_letter_queue_and_the_shard_moves_on() -> None:
+    clock = ManualClock()
+    dlq = Queue("dlq", clock=clock)
+    delivered: list[Any] = []
+
+    def target(batch: list[Any]) -> None:
+        if any(item == "poison" for item in batch):
+            raise ValueError("cannot take it")
+        delivered.extend(batch)
+
+    stream = Stream(clock=clock)
+    Pipe("p", stream, target, batch_size=4, maximum_retry_attempts=2, dead_letter_queue=dlq,
+         on_partial_batch_item_failure="AUTOMATIC_BISECT", target_input_template="<$.data>")
+    for data in ("a", "b", "poison", "c", "d"):
+        stream.put_record(data, "k")
+    clock.advance(timedelta(hours=1))
+    assert delivered == ["a", "b", "c", "d"]  # bisecting isolated the poison record
+    [letter] = dlq.messages()
+    assert [base64.b64decode(r["data"]) for r in letter.json()] == [b"poison"]
+    assert letter.attributes["ERROR_MESSAGE"].startswith("MaximumRetryAttempts: ")
+
+
+def test_records_too_old_are_given_up() -> None:
+    calls: list[Any] = []
+
+    def down(batch: list[Any]) -> None:
+        calls.append(batch)
+        raise ConnectionError("down")
+
+    clock, stream, pipe = stream_pipe(down, maximum_record_age_in_seconds=60)
+    stream.put_record("x", "k")
+    clock.advance(timedelta(hours=1))
+    assert 2 <= len(calls) <= 8  # retried with backoff until the record was a minute old
+    stream.put_record("y", "k")  # the shard moved on
+    clock.advance(timedelta(hours=1))
+    assert [base64.b64decode(b[0]["data"]) for b in calls][-1] == b"y"
+
+
+def test_a_partial_batch_failure_checkpoints_at_the_first_failed_record() -> None:
+    seen: list[list[str]] = []
+
+    def target(batch: list[Any]) -> Any:
+        seen.append([r["data"] for r in batch])
+        failed = [r["sequenceNumber"] for r in batch if base64.b64decode(r["data"]) == b"c" and len(seen) == 1]
+        return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
+
+    clock, stream, pipe = stream_pipe(target, batch_size=5)
+    for data in "abcde":
+        stream.put_record(data, "k")
+    clock.advance(timedelta(minutes=5))
+    decoded = [[base64.b64decode(d).decode() for d in batch] for batch in seen]
+    assert decoded == [["a", "b", "c", "d", "e"], ["c", "d", "e"]]
+    assert pipe.metrics()["delivered"] == 5
+
+
+def test_a_stopped_stream_pipe_reads_again_from_where_it_stopped() -> None:
+    calls: list[Any] = []
+
+    def down(batch: list[Any]) -> None:
+        calls.append(batch)
+        raise ConnectionError("down")
+
+    clock, stream, pipe = stream_pipe(down, target_input_template="<$.data>")
+    stream.put_record("x", "k")
+    clock.advance(0)
+    pipe.stop()  # a retry was waiting
+    clock.advance(timedelta(minutes=10))
+    assert calls == [["x"]]
+    got: list[Any] = []
+    object.__setattr__(pipe, "target", got.append)
+    pipe._sender.destination = got.append
+    pipe.start()
+    clock.advance(0)
+    assert got == [["x"]]  # read again, not lost
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"maximum_retry_attempts": -2}, "ValidationError: 1 validation error detected: Value '-2' at "
+                                     "'MaximumRetryAttempts' failed to satisfy constraint: Member must have value "
+                                     "greater than or equal to -1"),
+    ({"maximum_record_age_in_seconds": 30}, "ValidationError: 1 validation error detected: Value '30' at "
+                                            "'MaximumRecordAgeInSeconds' failed to satisfy constraint: Member must "
+                                            "have value greater than or equal to 60 (or -1: no limit)"),
+    ({"starting_position": "AT_TIMESTAMP"}, "ValidationError: 1 validation error detected: Value 'AT_TIMESTAMP' at "
+                                            "'sourceParameters.kinesisStreamParameters.startingPosition' failed to "
+                                            "satisfy constraint: Member must satisfy enum value set: [TRIM_HORIZON, "
+                                            "LATEST]"),
+    ({"on_partial_batch_item_failure": "SPLIT"}, "ValidationError: 1 validation error detected: Value 'SPLIT' at "
+                                                 "'onPartialBatchItemFailure' failed to satisfy constraint: Member "
+                                                 "must satisfy enum value set: [AUTOMATIC_BISECT]"),
+])
+def test_bad_stream_settings_are_refused(kwargs: dict[str, Any], expected: str) -> None:
+    assert message(lambda: stream_pipe(print, **kwargs)) == expected
+    assert message(lambda: Pipe("p", [1], print, maximum_retry_attempts=3)) == (
+        "ValidationError: starting_position, maximum_record_age_in_seconds, maximum_retry_attempts and "
+        "on_partial_batch_item_failure apply to a stream source")

@@ -27,6 +27,7 @@ retried by the pipe's ``retry_policy`` and given up to its
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import inspect
 import json
@@ -41,11 +42,12 @@ from .._delivery import Destination, Function, Outcome, Queue, RetryPolicy, Targ
 from .._delivery._destinations import describe, speaks_protocol
 from .._delivery._engine import Job
 from .._delivery._payload import loads
+from .._delivery._retry import backoff_delay
 from .._exceptions import ClockClosedError, ValidationError
 from .._pattern import EventPattern, compile_filter_pattern
 from .._transform import _COMPACT, event_time
 from .._validate import ACCOUNT, REGION, Sealed, check_int, check_name, check_seconds, out_of_range, short, wrong_type
-from ._stream import Stream
+from ._stream import Stream, StreamRecord
 from ._template import PipeContext, compile_pipe_template
 
 __all__ = ["Pipe"]
@@ -147,6 +149,65 @@ class _IterableSource:
         pass
 
 
+class _StreamSource:
+    """A stream read shard by shard, in order: one batch of a shard at a time (the
+    shard waits while it is delivered and retried), from the oldest record
+    (``TRIM_HORIZON``) or from the end when the pipe was built (``LATEST``)."""
+
+    kind = "aws:kinesis"
+
+    def __init__(self, stream: Stream, starting_position: str) -> None:
+        self.stream = stream
+        self.arn = stream.arn
+        ends = stream._end_positions()
+        self.cursor = list(ends) if starting_position == "LATEST" else [0] * len(ends)  # next record to read
+        self.busy = [False] * len(ends)  # a batch of the shard is under way
+        self.turn = 0
+
+    def take(self, limit: int, shard: int | None = None) -> list[_Record]:
+        count = len(self.cursor)
+        shards = [shard] if shard is not None else [(self.turn + i) % count for i in range(count)]
+        for at in shards:
+            if self.busy[at] and shard is None:
+                continue
+            found, start = self.stream._read(at, self.cursor[at], limit)
+            self.cursor[at] = start + len(found)  # (records trimmed by retention are skipped, as in Kinesis)
+            if found:
+                self.busy[at] = True
+                self.turn = at + 1
+                return [self._record(r, at, start + k) for k, r in enumerate(found)]
+        return []
+
+    def _record(self, record: StreamRecord, shard: int, position: int) -> _Record:
+        data = base64.b64encode(record.data).decode("ascii")
+        value = {
+            "kinesisSchemaVersion": "1.0", "partitionKey": record.partition_key,
+            "sequenceNumber": record.sequence_number, "data": data,
+            "approximateArrivalTimestamp": record.arrival.timestamp(), "eventSource": "aws:kinesis",
+            "eventVersion": "1.0", "eventID": f"{record.shard_id}:{record.sequence_number}",
+            "eventName": "aws:kinesis:record", "awsRegion": self.stream.region, "eventSourceARN": self.stream.arn,
+        }
+        view = dict(value)
+        try:
+            view["data"] = _decoded(record.data.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass  # (not text: filters see the base64)
+        return _Record(record.sequence_number, value, view, (shard, position, record.arrival))
+
+    def ack(self, records: Sequence[_Record]) -> None:
+        pass  # (a shard moves on when its batch ends: release)
+
+    def release(self, shard: int) -> None:
+        self.busy[shard] = False
+
+    def rewind(self, records: Sequence[_Record]) -> None:
+        """Read these again (a stopped pipe's, when it starts again)."""
+        if records:
+            shard, position, _ = records[0].handle
+            self.cursor[shard] = min(self.cursor[shard], position)
+            self.busy[shard] = False
+
+
 def _decoded(body: str) -> Any:
     """An SQS body as filters and templates see it: parsed when it is JSON."""
     try:
@@ -181,6 +242,7 @@ class _Batch:
 
     pipe: Pipe
     records: list[_Record]
+    attempts: int = 0  # earlier attempts at these records (a stream's retries)
     failed_ids: set[str] = field(default_factory=set)
 
     def _add(self, job: Job) -> None:
@@ -285,6 +347,10 @@ class Pipe(Sealed):
         desired_state: Literal["RUNNING", "STOPPED"] = "RUNNING",
         dead_letter_queue: Destination | None = None,
         retry_policy: RetryPolicy | None = None,
+        starting_position: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON",
+        maximum_record_age_in_seconds: int = -1,
+        maximum_retry_attempts: int = -1,
+        on_partial_batch_item_failure: Literal["AUTOMATIC_BISECT"] | None = None,
         clock: object = None,
         account: str = "123456789012",
         region: str = "us-east-1",
@@ -294,7 +360,7 @@ class Pipe(Sealed):
         self.region = check_name("region", region, REGION)
         self.arn = f"arn:aws:pipes:{self.region}:{self.account}:pipe/{self.name}"
         if clock is None:
-            clock = getattr(source, "clock", None) if isinstance(source, Queue) else None
+            clock = getattr(source, "clock", None) if isinstance(source, Queue | Stream) else None
         self.clock: Clock = resolve_clock(clock)
         self.batch_size = check_int("BatchSize", batch_size, 1, MAX_BATCH)
         self.maximum_batching_window_in_seconds = check_seconds(
@@ -311,13 +377,41 @@ class Pipe(Sealed):
             if source.clock is not self.clock:
                 raise ValidationError(f"The source queue runs on {source.clock!r}, but this pipe runs on "
                                       f"{self.clock!r}: objects that work together must share one clock")
-            self._source: _QueueSource | _IterableSource = _QueueSource(source, self.maximum_batching_window_in_seconds)
+            self._source: _QueueSource | _IterableSource | _StreamSource = _QueueSource(
+                source, self.maximum_batching_window_in_seconds)
             policy = RetryPolicy(maximum_retry_attempts=0)
+        elif isinstance(source, Stream):
+            if retry_policy is not None:
+                raise ValidationError("A stream source retries by maximum_retry_attempts and "
+                                      "maximum_record_age_in_seconds, as in AWS, not by a retry_policy")
+            if source.clock is not self.clock:
+                raise ValidationError(f"The source stream runs on {source.clock!r}, but this pipe runs on "
+                                      f"{self.clock!r}: objects that work together must share one clock")
+            if starting_position not in ("TRIM_HORIZON", "LATEST"):
+                raise out_of_range("sourceParameters.kinesisStreamParameters.startingPosition", starting_position,
+                                   "Member must satisfy enum value set: [TRIM_HORIZON, LATEST]")
+            self._source = _StreamSource(source, starting_position)
+            policy = RetryPolicy(maximum_retry_attempts=0)  # (the pipe retries a shard's batch itself)
         elif isinstance(source, Iterable | AsyncIterable) and not isinstance(source, str | bytes | Mapping):
+            if starting_position != "TRIM_HORIZON" or maximum_record_age_in_seconds != -1 \
+                    or maximum_retry_attempts != -1 or on_partial_batch_item_failure is not None:
+                raise ValidationError("starting_position, maximum_record_age_in_seconds, maximum_retry_attempts and "
+                                      "on_partial_batch_item_failure apply to a stream source")
             self._source = _IterableSource(source, f"arn:aws:pipes:{self.region}:{self.account}:source/{self.name}")
             policy = RetryPolicy() if retry_policy is None else retry_policy
         else:
-            raise wrong_type("Source", source, "<class 'eventbus.Queue'>, an iterable or an async iterable")
+            raise wrong_type("Source", source, "<class 'eventbus.Queue'>, <class 'eventbus.Stream'>, an iterable or an "
+                     "async iterable")
+        self.maximum_record_age_in_seconds = _age(maximum_record_age_in_seconds)
+        self.maximum_retry_attempts = check_int("MaximumRetryAttempts", maximum_retry_attempts, -1, 10_000)
+        if on_partial_batch_item_failure not in (None, "AUTOMATIC_BISECT"):
+            raise out_of_range("onPartialBatchItemFailure", on_partial_batch_item_failure,
+                               "Member must satisfy enum value set: [AUTOMATIC_BISECT]")
+        self.on_partial_batch_item_failure = on_partial_batch_item_failure
+        self._stream_dlq = None
+        if isinstance(self._source, _StreamSource):
+            self._stream_dlq = dead_letter_queue
+            dead_letter_queue = None  # (the pipe dead-letters a stream's batches itself)
         if enrichment is not None and not callable(enrichment):
             raise wrong_type("Enrichment", enrichment, "a callable")
         self.enrichment = enrichment
@@ -335,6 +429,7 @@ class Pipe(Sealed):
         self._target = _PipeTarget(self._sender, target_id=self.name, retry_policy=policy,
                                    dead_letter_queue=dead_letter_queue, clock=self.clock)
         self._target._attach(self, self.clock, self.arn, holder="pipe")
+        self._rng = self.clock.random()
         self._context = PipeContext(self.arn, self.name, self._source.arn,
                                     "" if enrichment is None else describe(enrichment), self._sender.arn, "")
         self._lock = threading.RLock()
@@ -344,6 +439,8 @@ class Pipe(Sealed):
         self._window_timer: Any = None
         self._polling = False  # a poll is scheduled
         self._counts = {"received": 0, "filtered": 0, "skipped": 0, "delivered": 0, "failed": 0}
+        self._halves: dict[int, list[tuple[list[_Record], int]]] = {}  # a shard's bisected batches still to run
+        self._later: Any = None  # the timer of the next look at messages in flight
         self._sealed = True
         if desired_state == "RUNNING":
             self.start()
@@ -374,6 +471,8 @@ class Pipe(Sealed):
             self._state_reason = None
             if isinstance(self._source, _QueueSource):
                 self._source.queue._watch(self._wake)
+            elif isinstance(self._source, _StreamSource):
+                self._source.stream._watch(self._wake)
         self._wake()
 
     def stop(self) -> None:
@@ -386,11 +485,16 @@ class Pipe(Sealed):
             self._state = "STOPPED"
             if isinstance(self._source, _QueueSource):
                 self._source.queue._unwatch(self._wake)
+            elif isinstance(self._source, _StreamSource):
+                self._source.stream._unwatch(self._wake)
             if self._window_timer is not None:
                 self._window_timer.cancel()
                 self._window_timer = None
             if isinstance(self._source, _QueueSource):
                 self._buffer = []  # (they come back to the queue; an iterable's wait for the restart)
+            elif isinstance(self._source, _StreamSource):
+                self._source.rewind(self._buffer)
+                self._buffer = []
 
     def metrics(self) -> dict[str, int]:
         """Records received, filtered out, skipped (an empty enrichment result),
@@ -436,8 +540,11 @@ class Pipe(Sealed):
                 return
             source = self._source
             try:
-                taken = source.take(self._room()) if not isinstance(source, _IterableSource) or not source.is_async \
-                    else []
+                if isinstance(source, _StreamSource):  # (a batch holds one shard's records)
+                    taken = source.take(self._room(), self._buffer[0].handle[0] if self._buffer else None)
+                else:
+                    taken = source.take(self._room()) if not isinstance(source, _IterableSource) \
+                        or not source.is_async else []
             except Exception as exc:
                 self._failed(f"reading the source failed: {type(exc).__name__}: {exc}")
                 return
@@ -467,6 +574,9 @@ class Pipe(Sealed):
             full = len(self._buffer) >= self.batch_size
             exhausted = isinstance(self._source, _IterableSource) and self._source.exhausted
             if not self._buffer:
+                source = self._source
+                if isinstance(source, _QueueSource) and len(source.queue):  # only in flight: look again then
+                    self._wake_later(source.visibility)
                 return
             if not full and self.maximum_batching_window_in_seconds and not exhausted:
                 if self._window_timer is None:  # the window opens with the first record
@@ -489,9 +599,10 @@ class Pipe(Sealed):
         self._run(batch)
         self._wake()
 
-    def _run(self, records: list[_Record]) -> None:
+    def _run(self, records: list[_Record], attempts: int = 0) -> None:
         """One batch: filter, enrich, transform, deliver."""
         source = self._source
+        everything = records
         if self._patterns:
             kept: list[_Record] = []
             dropped: list[_Record] = []
@@ -503,25 +614,27 @@ class Pipe(Sealed):
                     self._counts["filtered"] += len(dropped)
             records = kept
         if not records:
+            self._finished(everything)
             return
         context = self._context_now()
         try:
             items = self._enrich(records, context)
         except Exception as exc:
-            self._batch_failed(records, f"the enrichment failed ({type(exc).__name__}: {short(str(exc))})")
+            self._batch_failed(records, attempts, f"the enrichment failed ({type(exc).__name__}: {short(str(exc))})")
             return
         if items is None:  # the enrichment returned nothing: the batch ends here
             source.ack(records)
             with self._lock:
                 self._counts["skipped"] += len(records)
+            self._finished(everything)
             return
         if self._target_template is not None:
             try:
                 items = [self._target_template.render(_implicit(item), context) for item in items]
             except ValueError as exc:
-                self._batch_failed(records, str(exc))
+                self._batch_failed(records, attempts, str(exc))
                 return
-        batch = _Batch(self, records)
+        batch = _Batch(self, records, attempts)
         job = self._target._prepare(_COMPACT.encode(items), None, self.clock.now(), batch)
         if self._target._async:
             try:
@@ -531,16 +644,92 @@ class Pipe(Sealed):
         else:
             self._target._attempt(job)
 
-    def _batch_failed(self, records: list[_Record], reason: str) -> None:
+    def _finished(self, records: list[_Record]) -> None:
+        """A batch is done with (a stream's shard moves on to its next batch)."""
+        source = self._source
+        if not isinstance(source, _StreamSource) or not records:
+            return
+        shard = records[0].handle[0]
+        with self._lock:
+            waiting = self._halves.get(shard)
+            following = waiting.pop() if waiting else None
+        if following is not None:  # the other half of a bisected batch
+            self._run(*following)
+            return
+        source.release(shard)
+        self._wake()
+
+    def _batch_failed(self, records: list[_Record], attempts: int, reason: str) -> None:
         """A batch that failed before its delivery: a queue's messages come back after
-        their visibility timeout; an iterable's records are dropped, with the reason."""
+        their visibility timeout; a stream's are retried; an iterable's records are
+        dropped, with the reason."""
         with self._lock:
             self._counts["failed"] += len(records)
         if isinstance(self._source, _QueueSource):
             log.warning("eventbus: pipe %s: %s; %d records stay in the queue", self.name, reason, len(records))
             self._wake_later(self._source.visibility)
+        elif isinstance(self._source, _StreamSource):
+            self._retry(records, attempts + 1, reason)
         else:
             log.error("eventbus: pipe %s: %s; %d records dropped", self.name, reason, len(records))
+
+    def _retry(self, records: list[_Record], attempts: int, reason: str) -> None:
+        """A stream's batch failed its ``attempts``-th time: retried after a backoff,
+        halved first with ``AUTOMATIC_BISECT``; once the retries or the records' age
+        run out, dead-lettered (or dropped, with the reason), and the shard moves on."""
+        oldest = min(record.handle[2] for record in records)
+        age = (self.clock.now() - oldest).total_seconds()
+        retries_out = self.maximum_retry_attempts != -1 and attempts > self.maximum_retry_attempts
+        too_old = self.maximum_record_age_in_seconds != -1 and age > self.maximum_record_age_in_seconds
+        if retries_out or too_old:
+            condition = "MaximumRetryAttempts" if retries_out else "MaximumRecordAgeInSeconds"
+            self._give_up(records, f"{condition}: {reason}")
+            self._finished(records)
+            return
+        if self.on_partial_batch_item_failure == "AUTOMATIC_BISECT" and len(records) > 1:
+            half = len(records) // 2
+            with self._lock:
+                self._halves.setdefault(records[0].handle[0], []).append((records[half:], attempts))
+            records = records[:half]
+        delay = backoff_delay(attempts, 1.0, 300.0, self._rng)
+        log.info("eventbus: pipe %s: a batch of %d stream records failed (%s); retry %d in %.1f s", self.name,
+                 len(records), reason, attempts, delay)
+        from .._clock import Timer
+        from .._clock._base import later
+
+        def again() -> None:
+            if self._state != "RUNNING":  # stopped meanwhile: read again when it starts
+                assert isinstance(self._source, _StreamSource)
+                with self._lock:
+                    self._halves.pop(records[0].handle[0], None)
+                self._source.rewind(records)
+                return
+            self._run(records, attempts)
+
+        try:
+            self.clock._schedule(Timer(later(self.clock.now(), delay), again, f"pipe {self.name} retry {attempts}",
+                                       None, is_async=False, standing=True))
+        except ClockClosedError:
+            assert isinstance(self._source, _StreamSource)
+            self._source.rewind(records)
+
+    def _give_up(self, records: list[_Record], reason: str) -> None:
+        dlq = self._stream_dlq
+        if dlq is not None:
+            try:
+                deliver = getattr(dlq, "deliver", None)
+                payload = [record.value for record in records]
+                if deliver is not None:
+                    deliver(payload, {"PIPE_ARN": self.arn, "SOURCE_ARN": self._source.arn,
+                                      "ERROR_MESSAGE": reason[:1024]})
+                else:
+                    dlq(payload)  # type: ignore[operator]
+                log.warning("eventbus: pipe %s: %d stream records dead-lettered (%s)", self.name, len(records),
+                            reason)
+                return
+            except Exception as exc:
+                reason = f"{reason}; the dead-letter queue refused them too ({type(exc).__name__}: {exc})"
+        log.error("eventbus: pipe %s: %d stream records dropped: %s", self.name, len(records), reason)
 
     def _context_now(self) -> PipeContext:
         c = self._context
@@ -562,6 +751,24 @@ class Pipe(Sealed):
 
     def _batch_ended(self, batch: _Batch, outcome: Outcome, reason: str) -> None:
         source = self._source
+        if isinstance(source, _StreamSource):
+            records = batch.records
+            if outcome is Outcome.SUCCEEDED:
+                failed = [i for i, r in enumerate(records) if r.id in batch.failed_ids]
+                done = records[:failed[0]] if failed else records  # (checkpointed up to the first failure)
+                with self._lock:
+                    self._counts["delivered"] += len(done)
+                if failed:
+                    with self._lock:
+                        self._counts["failed"] += len(records) - len(done)
+                    self._retry(records[failed[0]:], batch.attempts + 1, "a partial batch item failure")
+                else:
+                    self._finished(records)
+            else:
+                with self._lock:
+                    self._counts["failed"] += len(records)
+                self._retry(records, batch.attempts + 1, reason)
+            return
         if outcome is Outcome.SUCCEEDED:
             done = [r for r in batch.records if r.id not in batch.failed_ids]
             source.ack(done)
@@ -581,22 +788,52 @@ class Pipe(Sealed):
             self._wake_later(source.visibility)
 
     def _wake_later(self, seconds: float) -> None:
-        """Poll again when messages left in flight become visible again.  (A standing
-        timer: ``run_until_idle`` does not wait for a redelivery.)"""
+        """Poll again when messages in flight become visible again (one timer at a
+        time).  A standing timer: ``run_until_idle`` does not wait for a redelivery."""
         from .._clock import Timer
         from .._clock._base import later
+        when = later(self.clock.now(), seconds)
+        with self._lock:
+            pending = self._later
+            if pending is not None and not pending.done and not pending.cancelled and pending.when <= when:
+                return
+            timer = Timer(when, self._woken, f"pipe {self.name} redelivery", None, is_async=False, standing=True)
+            self._later = timer
         try:
-            self.clock._schedule(Timer(later(self.clock.now(), seconds), self._wake, f"pipe {self.name} redelivery",
-                                       None, is_async=False, standing=True))
+            self.clock._schedule(timer)
         except ClockClosedError:
             pass
 
+    def _woken(self) -> None:
+        with self._lock:
+            self._later = None
+        self._wake()
+
+
+def _age(value: object) -> int:
+    age = check_int("MaximumRecordAgeInSeconds", value, -1, 604_800)
+    if 0 <= age < 60:
+        raise out_of_range("MaximumRecordAgeInSeconds", age, "Member must have value greater than or equal to 60 "
+                           "(or -1: no limit)")
+    return age
+
 
 def _implicit(item: Any) -> Any:
-    """A record as a template sees it: an SQS body that is JSON, parsed."""
-    if isinstance(item, dict) and item.get("eventSource") == "aws:sqs" and isinstance(item.get("body"), str):
+    """A record as a template sees it: an SQS body that is JSON, parsed; a Kinesis
+    record's data, decoded from base64 (and parsed when it is JSON)."""
+    if not isinstance(item, dict):
+        return item
+    source = item.get("eventSource")
+    if source == "aws:sqs" and isinstance(item.get("body"), str):
         view = dict(item)
         view["body"] = _decoded(item["body"])
+        return view
+    if source == "aws:kinesis" and isinstance(item.get("data"), str):
+        view = dict(item)
+        try:
+            view["data"] = _decoded(base64.b64decode(item["data"], validate=True).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            pass
         return view
     return item
 
