@@ -335,7 +335,7 @@ class Pipe(Sealed):
     def __init__(
         self,
         name: str,
-        source: Queue | Iterable[Any] | AsyncIterable[Any],
+        source: Queue | Stream | Iterable[Any] | AsyncIterable[Any],
         target: Callable[..., Any] | Destination,
         *,
         filters: Sequence[str | Mapping[str, Any]] = (),
