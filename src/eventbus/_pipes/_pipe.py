@@ -40,7 +40,7 @@ from typing import Any, Final, Literal
 from .._clock import Clock, is_async_callable, resolve_clock
 from .._delivery import Destination, Function, Outcome, Queue, RetryPolicy, Target
 from .._delivery._destinations import describe, speaks_protocol
-from .._delivery._engine import Job
+from .._delivery._engine import Job, error_text
 from .._delivery._payload import loads
 from .._delivery._retry import backoff_delay
 from .._exceptions import ClockClosedError, ValidationError
@@ -244,6 +244,7 @@ class _Batch:
     records: list[_Record]
     attempts: int = 0  # earlier attempts at these records (a stream's retries)
     failed_ids: set[str] = field(default_factory=set)
+    error: str = ""  # why its delivery failed, when it did
 
     def _add(self, job: Job) -> None:
         pass
@@ -254,7 +255,23 @@ class _Batch:
 
 class _PipeTarget(Target):
     """The pipe's target: a ``Target`` whose successful call's result is read for
-    ``batchItemFailures``."""
+    ``batchItemFailures``.  For a queue or a stream the pipe itself deals with a
+    failed batch (the queue delivers it again; the stream's batch is retried), so
+    a failed delivery is not reported as lost here."""
+
+    _pipe_retries = False
+
+    def _give_up(self, job: Job, exc: BaseException, condition: str | None) -> None:
+        if isinstance(job.trail, _Batch):
+            job.trail.error = error_text(exc)
+        super()._give_up(job, exc, condition)
+
+    def _drop(self, job: Job, reason: str) -> None:
+        if not self._pipe_retries:
+            super()._drop(job, reason)
+            return
+        log.info("eventbus: pipe target %s: attempt %s failed: %s", self.target_id, job.id, reason)
+        self._end(job, Outcome.DROPPED, reason)
 
     def _succeeded(self, job: Job, result: Any) -> None:
         batch = job.trail
@@ -429,6 +446,7 @@ class Pipe(Sealed):
         self._target = _PipeTarget(self._sender, target_id=self.name, retry_policy=policy,
                                    dead_letter_queue=dead_letter_queue, clock=self.clock)
         self._target._attach(self, self.clock, self.arn, holder="pipe")
+        self._target._pipe_retries = not isinstance(self._source, _IterableSource)
         self._rng = self.clock.random()
         self._context = PipeContext(self.arn, self.name, self._source.arn,
                                     "" if enrichment is None else describe(enrichment), self._sender.arn, "")
@@ -767,7 +785,7 @@ class Pipe(Sealed):
             else:
                 with self._lock:
                     self._counts["failed"] += len(records)
-                self._retry(records, batch.attempts + 1, reason)
+                self._retry(records, batch.attempts + 1, batch.error or reason)
             return
         if outcome is Outcome.SUCCEEDED:
             done = [r for r in batch.records if r.id not in batch.failed_ids]
