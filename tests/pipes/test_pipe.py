@@ -359,3 +359,142 @@ def test_bad_sources_targets_and_names_are_refused() -> None:
         "ValidationError: 1 validation error detected: Value 'bad name' at 'Name'")
     assert "must share one clock" in message(lambda: Pipe("p", queue, print, clock=ManualClock()))
     assert eventbus.Pipe.__module__ == "eventbus"
+
+
+# -- what a new user's review found ------------------------------------------------------
+def test_messages_in_flight_elsewhere_are_read_once_they_come_back() -> None:
+    clock = ManualClock()
+    queue = Queue("q", clock=clock)
+    queue.send("taken by someone else")
+    queue.receive(1)  # another reader, which never deletes it
+    got: list[Any] = []
+    Pipe("p", queue, got.append, target_input_template="<$.body>")
+    clock.advance(29)
+    assert got == []
+    clock.advance(2)  # its visibility timeout ended: the pipe looked again
+    assert got == [["taken by someone else"]]
+    # stopped during a batching window: the taken messages come back and are read after the restart
+    clock2, queue2, pipe2, got2 = queue_pipe(batch_size=5, maximum_batching_window_in_seconds=5)
+    queue2.send("a")
+    queue2.send("b")
+    clock2.advance(1)
+    pipe2.stop()
+    pipe2.start()
+    clock2.advance(100)
+    assert sorted(r["body"] for batch in got2 for r in batch) == ["a", "b"] and len(queue2) == 0
+
+
+@pytest.mark.parametrize("result", [object(), {1, 2}, [float("nan")]])
+def test_an_enrichment_result_that_is_not_json_fails_the_batch_and_the_queue_delivers_again(result: Any) -> None:
+    clock = ManualClock()
+    dlq = Queue("dlq", clock=clock)
+    queue = Queue("q", clock=clock, dead_letter_queue=dlq, max_receive_count=2)
+    pipe = Pipe("p", queue, print, enrichment=lambda batch: result)
+    queue.send({"a": 1})
+    clock.run_until_idle()  # (no error out of the clock)
+    clock.advance(timedelta(minutes=5))
+    assert len(queue) == 0 and [m.body for m in dlq.messages()] == ['{"a":1}']
+    assert pipe.metrics()["failed"] == 2
+
+
+@pytest.mark.parametrize("report", [
+    [{"itemIdentifier": None}], [{"itemIdentifier": ""}], [{"itemIdentifier": "not-in-the-batch"}],
+    [{"wrongKey": "x"}], ["x"], {"itemIdentifier": "x"}, "all",
+])
+def test_a_batch_item_failure_report_that_names_no_record_fails_the_whole_batch(report: Any) -> None:
+    clock, queue, pipe, _ = queue_pipe(lambda batch: {"batchItemFailures": report}, batch_size=2)
+    queue.send("a")
+    queue.send("b")
+    clock.run_until_idle()
+    assert len(queue) == 2 and pipe.metrics()["delivered"] == 0  # kept, to come back
+    assert pipe.metrics()["failed"] == 2
+
+
+def test_an_iterables_failed_records_go_to_the_dead_letter_queue() -> None:
+    clock = ManualClock()
+    dlq = Queue("dlq", clock=clock)
+    Pipe("partial", [{"a": 1}, {"a": 2}], lambda batch: {"batchItemFailures": [{"itemIdentifier": "1"}]},
+         batch_size=2, clock=clock, dead_letter_queue=dlq)
+    clock.run_until_idle()
+    assert [m.json() for m in dlq.messages()] == [[{"a": 1}]]
+    dlq2 = Queue("dlq2", clock=clock)
+    Pipe("enrich-fails", [1, 2], print, enrichment=lambda batch: 1 / 0, batch_size=2, clock=clock,
+         dead_letter_queue=dlq2)
+    clock.run_until_idle()
+    assert [m.json() for m in dlq2.messages()] == [[1, 2]]
+
+
+def test_an_item_that_is_not_json_stops_the_pipe_after_the_items_before_it() -> None:
+    clock = ManualClock()
+    got: list[Any] = []
+    pipe = Pipe("p", [1, 2, {3}, 4, 5], got.append, batch_size=5, clock=clock)
+    clock.run_until_idle()
+    assert got == [[1, 2]]
+    assert pipe.current_state == "STOPPED" and "not a JSON value" in (pipe.state_reason or "")
+
+
+def test_an_async_iterable_refuses_a_second_event_loop_instead_of_looking_empty() -> None:
+    async def numbers() -> Any:
+        for i in range(3):
+            yield i
+            await asyncio.sleep(0)
+
+    clock = ManualClock()
+    got: list[Any] = []
+    pipe = Pipe("p", numbers(), got.append, clock=clock)
+    clock.run_until_idle()  # each async callback on its own loop here: refused, and said
+    assert got == [[0]]
+    assert pipe.current_state == "STOPPED" and "run_until_idle_async" in (pipe.state_reason or "")
+
+
+def test_an_async_enrichment_is_awaited_on_the_running_loop() -> None:
+    async def main() -> list[Any]:
+        clock = ManualClock()
+        queue = Queue("q", clock=clock)
+        got: list[Any] = []
+        gate = asyncio.Event()  # (bound to this loop)
+
+        async def enrich(batch: list[Any]) -> Any:
+            await gate.wait()
+            return [json.loads(r["body"]) for r in batch]
+
+        Pipe("p", queue, got.append, enrichment=enrich)
+        queue.send({"n": 1})
+        gate.set()
+        await clock.run_until_idle_async()
+        return got
+
+    assert asyncio.run(main()) == [[{"n": 1}]]
+
+
+def test_a_zero_visibility_timeout_does_not_spin() -> None:
+    clock = ManualClock()
+    queue = Queue("q", clock=clock, visibility_timeout=0)
+    calls: list[Any] = []
+
+    def down(batch: list[Any]) -> None:
+        calls.append(batch)
+        raise ConnectionError("down")
+
+    Pipe("p", queue, down)
+    queue.send("x")
+    clock.run_until_idle()
+    clock.advance(10)
+    assert 2 <= len(calls) <= 12  # once a second at most
+
+
+def test_filters_of_the_wrong_shape_are_refused_clearly() -> None:
+    import types
+    assert message(lambda: queue_pipe(filters=[b'{"body": 1}'])).startswith(
+        "ValidationError: Invalid type for parameter FilterCriteria.Filters[].Pattern")
+    assert message(lambda: queue_pipe(filters=[{"body": {1, 2}}])) == (
+        "InvalidFilterPatternError: Invalid filter pattern definition.")
+    proxy = types.MappingProxyType({"body": {"a": ["x"]}})
+    clock, queue, pipe, got = queue_pipe(filters=[proxy])
+    queue.send({"a": "x"})
+    clock.run_until_idle()
+    assert len(got) == 1
+    deep: Any = ["x"]
+    for _ in range(5000):
+        deep = {"a": deep}
+    assert message(lambda: queue_pipe(filters=[deep])).startswith("InvalidFilterPatternError")

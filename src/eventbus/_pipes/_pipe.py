@@ -27,6 +27,7 @@ retried by the pipe's ``retry_policy`` and given up to its
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import inspect
@@ -43,7 +44,7 @@ from .._delivery._destinations import describe, speaks_protocol
 from .._delivery._engine import Job, error_text
 from .._delivery._payload import loads
 from .._delivery._retry import backoff_delay
-from .._exceptions import ClockClosedError, ValidationError
+from .._exceptions import ClockClosedError, InvalidFilterPatternError, LoopBlockingError, ValidationError
 from .._pattern import EventPattern, compile_filter_pattern
 from .._transform import _COMPACT, event_time
 from .._validate import ACCOUNT, REGION, Sealed, check_int, check_name, check_seconds, out_of_range, short, wrong_type
@@ -85,8 +86,9 @@ class _QueueSource:
     def __init__(self, queue: Queue, window: float) -> None:
         self.queue = queue
         self.arn = queue.arn
-        # a message stays hidden while its batch waits for the window and runs
-        self.visibility = min(queue.visibility_timeout + window, 43_200.0)
+        # a message stays hidden while its batch waits for the window and runs (a second
+        # at least: with none, a failed message would be read again at the same instant)
+        self.visibility = min(max(queue.visibility_timeout + window, 1.0), 43_200.0)
 
     def take(self, limit: int) -> list[_Record]:
         out: list[_Record] = []
@@ -115,34 +117,50 @@ class _IterableSource:
         self.items: Iterator[Any] | AsyncIterator[Any] = aiter(items) if self.is_async else iter(items)  # type: ignore[arg-type]
         self.count = 0
         self.exhausted = False
+        self.error: str | None = None  # an item that is not a JSON value: reading stops there
+        self.loop: object = None  # the event loop an async iterable runs in
 
-    def _record(self, item: Any) -> _Record:
+    def _record(self, item: Any) -> _Record | None:
+        try:
+            loads(_COMPACT.encode(item))  # (a record must be a JSON value)
+        except (TypeError, ValueError, RecursionError) as exc:
+            self.error = f"the source gave an item that is not a JSON value ({short(repr(item))}: {short(exc)})"
+            return None
         self.count += 1
-        loads(_COMPACT.encode(item))  # (a record must be a JSON value)
         return _Record(str(self.count), item, item)
 
     def take(self, limit: int) -> list[_Record]:
         out: list[_Record] = []
         items = self.items
         assert isinstance(items, Iterator)
-        while len(out) < limit:
+        while len(out) < limit and self.error is None:
             try:
-                out.append(self._record(next(items)))
+                record = self._record(next(items))
             except StopIteration:
                 self.exhausted = True
                 break
+            if record is not None:
+                out.append(record)
         return out
 
     async def take_async(self, limit: int) -> list[_Record]:
+        loop = asyncio.get_running_loop()
+        if self.loop is None:
+            self.loop = loop
+        elif self.loop is not loop:  # (a finished loop closed the generator: it would just look empty)
+            raise LoopBlockingError("an async iterable source lives in one event loop: run a ManualClock with "
+                                    "advance_async / run_until_idle_async, or use an AsyncioClock")
         out: list[_Record] = []
         items = self.items
         assert isinstance(items, AsyncIterator)
-        while len(out) < limit:
+        while len(out) < limit and self.error is None:
             try:
-                out.append(self._record(await anext(items)))
+                record = self._record(await anext(items))
             except StopAsyncIteration:
                 self.exhausted = True
                 break
+            if record is not None:
+                out.append(record)
         return out
 
     def ack(self, records: Sequence[_Record]) -> None:
@@ -275,10 +293,13 @@ class _PipeTarget(Target):
 
     def _succeeded(self, job: Job, result: Any) -> None:
         batch = job.trail
-        if isinstance(batch, _Batch) and isinstance(result, Mapping):
-            failures = result.get("batchItemFailures")
-            if isinstance(failures, list):
-                batch.failed_ids = {str(item.get("itemIdentifier")) for item in failures if isinstance(item, Mapping)}
+        if isinstance(batch, _Batch) and isinstance(result, Mapping) and "batchItemFailures" in result:
+            failed = _failed_ids(result["batchItemFailures"], {r.id for r in batch.records})
+            if failed is None:  # a report that names no record of the batch: the whole batch failed (as Lambda's)
+                batch.failed_ids = {r.id for r in batch.records}
+                batch.error = "the target's batchItemFailures did not name records of the batch"
+            else:
+                batch.failed_ids = failed
         super()._succeeded(job, result)
 
 
@@ -425,9 +446,8 @@ class Pipe(Sealed):
             raise out_of_range("onPartialBatchItemFailure", on_partial_batch_item_failure,
                                "Member must satisfy enum value set: [AUTOMATIC_BISECT]")
         self.on_partial_batch_item_failure = on_partial_batch_item_failure
-        self._stream_dlq = None
+        self._dead_letters = dead_letter_queue  # (what the pipe gives up itself: a stream's, an iterable's)
         if isinstance(self._source, _StreamSource):
-            self._stream_dlq = dead_letter_queue
             dead_letter_queue = None  # (the pipe dead-letters a stream's batches itself)
         if enrichment is not None and not callable(enrichment):
             raise wrong_type("Enrichment", enrichment, "a callable")
@@ -589,23 +609,34 @@ class Pipe(Sealed):
                 return
             self._counts["received"] += len(taken)
             self._buffer.extend(taken)
-            full = len(self._buffer) >= self.batch_size
-            exhausted = isinstance(self._source, _IterableSource) and self._source.exhausted
+            source = self._source
             if not self._buffer:
-                source = self._source
                 if isinstance(source, _QueueSource) and len(source.queue):  # only in flight: look again then
                     self._wake_later(source.visibility)
+                elif isinstance(source, _IterableSource) and source.error is not None:
+                    self._failed(source.error)
                 return
-            if not full and self.maximum_batching_window_in_seconds and not exhausted:
+            full = len(self._buffer) >= self.batch_size
+            ended = isinstance(source, _IterableSource) and (source.exhausted or source.error is not None)
+            if not full and self.maximum_batching_window_in_seconds and not ended:
                 if self._window_timer is None:  # the window opens with the first record
-                    self._window_timer = self.clock.call_later(self.maximum_batching_window_in_seconds,
-                                                               self._window_closed, label=f"pipe {self.name} window")
+                    self._window_timer = self.clock.call_later(
+                        self.maximum_batching_window_in_seconds, self._window_closed, label=f"pipe {self.name} window",
+                        on_abandon=self._abandoned)
                 return
             batch, self._buffer = self._buffer, []
             if self._window_timer is not None:
                 self._window_timer.cancel()
                 self._window_timer = None
         self._run(batch)
+        self._after_take()
+
+    def _after_take(self) -> None:
+        source = self._source
+        if isinstance(source, _IterableSource) and source.error is not None:
+            with self._lock:
+                self._failed(source.error)
+            return
         self._wake()  # more may be waiting
 
     def _window_closed(self) -> None:
@@ -619,7 +650,6 @@ class Pipe(Sealed):
 
     def _run(self, records: list[_Record], attempts: int = 0) -> None:
         """One batch: filter, enrich, transform, deliver."""
-        source = self._source
         everything = records
         if self._patterns:
             kept: list[_Record] = []
@@ -627,7 +657,7 @@ class Pipe(Sealed):
             for record in records:
                 (kept if any(p.matches(record.view) for p in self._patterns) else dropped).append(record)
             if dropped:
-                source.ack(dropped)
+                self._source.ack(dropped)
                 with self._lock:
                     self._counts["filtered"] += len(dropped)
             records = kept
@@ -635,25 +665,69 @@ class Pipe(Sealed):
             self._finished(everything)
             return
         context = self._context_now()
-        try:
-            items = self._enrich(records, context)
-        except Exception as exc:
-            self._batch_failed(records, attempts, f"the enrichment failed ({type(exc).__name__}: {short(str(exc))})")
+        if self.enrichment is None:
+            self._deliver(records, attempts, everything, [r.value for r in records], context)
             return
-        if items is None:  # the enrichment returned nothing: the batch ends here
-            source.ack(records)
+        try:
+            payload = self._enrichment_payload(records, context)
+        except ValueError as exc:
+            self._batch_failed(records, attempts, str(exc))
+            return
+        if self._enrichment_async:  # awaited on the clock's loop (a ManualClock's own, or the running one)
+            async def enrich() -> None:
+                try:
+                    assert self.enrichment is not None
+                    result = await self.enrichment(payload)
+                except Exception as exc:
+                    self._enrichment_failed(records, attempts, exc)
+                    return
+                self._enriched(records, attempts, everything, result, context)
+
+            try:
+                self.clock._post(None, enrich, f"pipe {self.name} enrichment", self._abandoned, True)
+            except ClockClosedError:
+                self._batch_failed(records, attempts, "the clock was shut down")
+            return
+        try:
+            result = self.enrichment(payload)
+            if inspect.isawaitable(result):  # (a plain function that returned an awaitable)
+                from .._clock import run_to_completion
+                result = run_to_completion(result, f"pipe {self.name}'s enrichment")
+        except Exception as exc:
+            self._enrichment_failed(records, attempts, exc)
+            return
+        self._enriched(records, attempts, everything, result, context)
+
+    def _enrichment_payload(self, records: list[_Record], context: PipeContext) -> list[Any]:
+        template = self._enrichment_template
+        return [r.value if template is None else template.render(r.view, context) for r in records]
+
+    def _enrichment_failed(self, records: list[_Record], attempts: int, exc: Exception) -> None:
+        self._batch_failed(records, attempts, f"the enrichment failed ({type(exc).__name__}: {short(str(exc))})")
+
+    def _enriched(self, records: list[_Record], attempts: int, everything: list[_Record], result: Any,
+                  context: PipeContext) -> None:
+        if any(result == empty and type(result) is type(empty) for empty in _EMPTY):
+            self._source.ack(records)  # AWS: "", {} and [] end the batch here
             with self._lock:
                 self._counts["skipped"] += len(records)
             self._finished(everything)
             return
-        if self._target_template is not None:
-            try:
+        items = list(result) if isinstance(result, list) else [result]
+        self._deliver(records, attempts, everything, items, context)
+
+    def _deliver(self, records: list[_Record], attempts: int, everything: list[_Record], items: list[Any],
+                 context: PipeContext) -> None:
+        try:
+            if self._target_template is not None:
                 items = [self._target_template.render(_implicit(item), context) for item in items]
-            except ValueError as exc:
-                self._batch_failed(records, attempts, str(exc))
-                return
+            text = _COMPACT.encode(items)
+            loads(text)  # (JSON as AWS reads it: no NaN, nothing too deep)
+        except (TypeError, ValueError, RecursionError) as exc:
+            self._batch_failed(records, attempts, f"the batch is not JSON for the target ({short(exc)})")
+            return
         batch = _Batch(self, records, attempts)
-        job = self._target._prepare(_COMPACT.encode(items), None, self.clock.now(), batch)
+        job = self._target._prepare(text, None, self.clock.now(), batch)
         if self._target._async:
             try:
                 self._target._schedule(job, None)
@@ -661,6 +735,7 @@ class Pipe(Sealed):
                 job.abandoned("the clock was shut down")
         else:
             self._target._attempt(job)
+        del everything  # (a stream's shard moves on when the batch ends: _batch_ended)
 
     def _finished(self, records: list[_Record]) -> None:
         """A batch is done with (a stream's shard moves on to its next batch)."""
@@ -688,8 +763,8 @@ class Pipe(Sealed):
             self._wake_later(self._source.visibility)
         elif isinstance(self._source, _StreamSource):
             self._retry(records, attempts + 1, reason)
-        else:
-            log.error("eventbus: pipe %s: %s; %d records dropped", self.name, reason, len(records))
+        else:  # an iterable's records are not read again: to the dead-letter queue
+            self._give_up(records, reason)
 
     def _retry(self, records: list[_Record], attempts: int, reason: str) -> None:
         """A stream's batch failed its ``attempts``-th time: retried after a backoff,
@@ -732,7 +807,7 @@ class Pipe(Sealed):
             self._source.rewind(records)
 
     def _give_up(self, records: list[_Record], reason: str) -> None:
-        dlq = self._stream_dlq
+        dlq = self._dead_letters
         if dlq is not None:
             try:
                 deliver = getattr(dlq, "deliver", None)
@@ -742,30 +817,16 @@ class Pipe(Sealed):
                                       "ERROR_MESSAGE": reason[:1024]})
                 else:
                     dlq(payload)  # type: ignore[operator]
-                log.warning("eventbus: pipe %s: %d stream records dead-lettered (%s)", self.name, len(records),
-                            reason)
+                log.warning("eventbus: pipe %s: %d records dead-lettered (%s)", self.name, len(records), reason)
                 return
             except Exception as exc:
                 reason = f"{reason}; the dead-letter queue refused them too ({type(exc).__name__}: {exc})"
-        log.error("eventbus: pipe %s: %d stream records dropped: %s", self.name, len(records), reason)
+        log.error("eventbus: pipe %s: %d records dropped: %s", self.name, len(records), reason)
 
     def _context_now(self) -> PipeContext:
         c = self._context
         return PipeContext(c.pipe_arn, c.pipe_name, c.source_arn, c.enrichment_arn, c.target_arn,
                            event_time(self.clock.now()))
-
-    def _enrich(self, records: list[_Record], context: PipeContext) -> list[Any] | None:
-        if self.enrichment is None:
-            return [r.value for r in records]
-        template = self._enrichment_template
-        payload = [r.value if template is None else template.render(r.view, context) for r in records]
-        result = self.enrichment(payload)
-        if inspect.isawaitable(result):
-            from .._clock import run_to_completion
-            result = run_to_completion(result, f"pipe {self.name}'s enrichment")
-        if any(result == empty and type(result) is type(empty) for empty in _EMPTY):
-            return None
-        return list(result) if isinstance(result, list) else [result]
 
     def _batch_ended(self, batch: _Batch, outcome: Outcome, reason: str) -> None:
         source = self._source
@@ -793,6 +854,9 @@ class Pipe(Sealed):
             with self._lock:
                 self._counts["delivered"] += len(done)
                 self._counts["failed"] += len(batch.records) - len(done)
+            if isinstance(source, _IterableSource) and batch.failed_ids:  # not read again: dead-lettered
+                self._give_up([r for r in batch.records if r.id in batch.failed_ids],
+                              batch.error or "a partial batch item failure")
         elif outcome is Outcome.DEAD_LETTERED:
             source.ack(batch.records)
             with self._lock:
@@ -810,7 +874,7 @@ class Pipe(Sealed):
         time).  A standing timer: ``run_until_idle`` does not wait for a redelivery."""
         from .._clock import Timer
         from .._clock._base import later
-        when = later(self.clock.now(), seconds)
+        when = later(self.clock.now(), max(seconds, 1.0))  # (a zero visibility timeout must not spin)
         with self._lock:
             pending = self._later
             if pending is not None and not pending.done and not pending.cancelled and pending.when <= when:
@@ -826,6 +890,22 @@ class Pipe(Sealed):
         with self._lock:
             self._later = None
         self._wake()
+
+
+def _failed_ids(failures: object, ids: set[str]) -> set[str] | None:
+    """The ids a ``batchItemFailures`` report names, or ``None`` when it is not a
+    list of ``{"itemIdentifier": <an id of the batch>}``."""
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return None
+    found: set[str] = set()
+    for item in failures:
+        identifier = item.get("itemIdentifier") if isinstance(item, Mapping) else None
+        if not isinstance(identifier, str) or identifier not in ids:
+            return None
+        found.add(identifier)
+    return found
 
 
 def _age(value: object) -> int:
@@ -862,21 +942,34 @@ def _filters(filters: object) -> tuple[str | Mapping[str, Any], ...]:
     if len(filters) > MAX_FILTERS:
         raise out_of_range("sourceParameters.filterCriteria.filters", f"{len(filters)} filters",
                            f"Member must have length less than or equal to {MAX_FILTERS}")
+    checked: list[str | Mapping[str, Any]] = []
     for pattern in filters:
+        if not isinstance(pattern, str | Mapping):
+            raise wrong_type("FilterCriteria.Filters[].Pattern", pattern, "<class 'str'>, <class 'dict'>")
+        if isinstance(pattern, Mapping):
+            try:
+                pattern = json.loads(json.dumps(dict(pattern)))
+            except (TypeError, ValueError, RecursionError):
+                raise InvalidFilterPatternError("the pattern is not JSON") from None
+        checked.append(pattern)
         text = pattern if isinstance(pattern, str) else json.dumps(pattern)
         if len(text) > MAX_FILTER_PATTERN:
             raise out_of_range("sourceParameters.filterCriteria.filters.member.pattern", text,
                                f"Member must have length less than or equal to {MAX_FILTER_PATTERN}")
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue  # (compiling it says what is wrong)
         for refused in _PIPES_REFUSE:
             operator = refused.split(" ")[1]
-            if _uses(parsed, operator):
+            try:
+                uses = _uses(parsed, operator)
+            except RecursionError:
+                break  # (compiling it refuses a pattern this deep)
+            if uses:
                 raise ValidationError(f"Invalid filter pattern definition. (Pipes do not support anything-but "
                                       f"with {operator}, as AWS's operator table says)")
-    return tuple(filters)
+    return tuple(checked)
 
 
 def _uses(pattern: Any, operator: str) -> bool:
