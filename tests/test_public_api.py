@@ -127,6 +127,10 @@ def test_demo_runs_and_shows_matches() -> None:
     assert "Mon 09 13:30:00 UTC stand-up, attempt 1" in result.stdout
     assert "the nightly rule fired 7 times, a 'Scheduled Event' from aws.events; schedules left: ['standup']" in (
         result.stdout)
+    # a pipe
+    assert ("the target got one batch: [[{'ship': 1, 'express': True}, {'ship': 3, 'express': False}]]"
+            in result.stdout)
+    assert "'filtered': 1" in result.stdout and "0 messages left in the queue" in result.stdout
 
 
 def test_unknown_command_prints_usage() -> None:

@@ -1,4 +1,5 @@
-"""``python -m eventbus demo``: a short tour of the matcher, an event bus, the delivery runtime and schedules."""
+"""``python -m eventbus demo``: a short tour of the matcher, an event bus, the delivery runtime, schedules
+and a pipe."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from . import (
     Function,
     InvalidEventPatternError,
     ManualClock,
+    Pipe,
     Queue,
     RetryPolicy,
     RuleIndex,
@@ -192,12 +194,34 @@ def schedule_demo() -> None:
     print(f"  (09:30 in New York is 14:30 UTC before the 8th, 13:30 after; a week took {took * 1000:.0f} ms)")
 
 
+def pipe_demo() -> None:
+    print("\nA pipe: a queue, a filter, an enrichment and a template, to a target, on virtual time:")
+    clock = ManualClock()
+    orders = Queue("orders", clock=clock)
+    shipped: list[Any] = []
+
+    def enrich(batch: list[Any]) -> list[Any]:  # called with the batch; what it returns goes on
+        return [{"order": item["id"], "express": item["total"] >= 100} for item in batch]
+
+    pipe = Pipe("ship-orders", orders, shipped.append, filters=[{"body": {"status": ["paid"]}}],
+                enrichment=enrich, enrichment_input_template='{"id": <$.body.id>, "total": <$.body.total>}',
+                target_input_template='{"ship": <$.order>, "express": <$.express>}', batch_size=10,
+                maximum_batching_window_in_seconds=5)
+    for order in ({"id": 1, "status": "paid", "total": 120}, {"id": 2, "status": "draft", "total": 40},
+                  {"id": 3, "status": "paid", "total": 15}):
+        orders.send(order)
+    clock.advance(5)  # the batching window closes
+    print(f"  the target got one batch: {shipped}")
+    print(f"  metrics: {pipe.metrics()}; {len(orders)} messages left in the queue")
+
+
 def main(argv: list[str]) -> int:
     if argv[1:2] in ([], ["demo"]):
         demo()
         bus_demo()
         delivery_demo()
         schedule_demo()
+        pipe_demo()
         return 0
     print("usage: python -m eventbus demo", file=sys.stderr)
     return 2

@@ -525,9 +525,7 @@ class Pipe(Sealed):
                 self._source.queue._unwatch(self._wake)
             elif isinstance(self._source, _StreamSource):
                 self._source.stream._unwatch(self._wake)
-            if self._window_timer is not None:
-                self._window_timer.cancel()
-                self._window_timer = None
+            self._cancel_window()
             if isinstance(self._source, _QueueSource):
                 self._buffer = []  # (they come back to the queue; an iterable's wait for the restart)
             elif isinstance(self._source, _StreamSource):
@@ -556,6 +554,12 @@ class Pipe(Sealed):
             with self._lock:
                 self._polling = False
                 self._failed("the clock was shut down")
+
+    def _cancel_window(self) -> None:
+        timer, self._window_timer = self._window_timer, None
+        if timer is not None:
+            timer.on_abandon = None  # (cancelled on purpose: not a failure)
+            timer.cancel()
 
     def _abandoned(self, reason: str) -> None:
         with self._lock:
@@ -625,9 +629,7 @@ class Pipe(Sealed):
                         on_abandon=self._abandoned)
                 return
             batch, self._buffer = self._buffer, []
-            if self._window_timer is not None:
-                self._window_timer.cancel()
-                self._window_timer = None
+            self._cancel_window()
         self._run(batch)
         self._after_take()
 
@@ -721,8 +723,7 @@ class Pipe(Sealed):
         try:
             if self._target_template is not None:
                 items = [self._target_template.render(_implicit(item), context) for item in items]
-            text = _COMPACT.encode(items)
-            loads(text)  # (JSON as AWS reads it: no NaN, nothing too deep)
+            text = _COMPACT.encode(items)  # (refuses NaN, and what is not JSON)
         except (TypeError, ValueError, RecursionError) as exc:
             self._batch_failed(records, attempts, f"the batch is not JSON for the target ({short(exc)})")
             return
