@@ -45,7 +45,7 @@ from .._delivery._engine import Job, error_text
 from .._delivery._payload import loads
 from .._delivery._retry import backoff_delay
 from .._exceptions import ClockClosedError, InvalidFilterPatternError, LoopBlockingError, ValidationError
-from .._pattern import EventPattern, compile_filter_pattern
+from .._pattern import RuleIndex, compile_filter_pattern
 from .._transform import _COMPACT, event_time
 from .._validate import ACCOUNT, REGION, Sealed, check_int, check_name, check_seconds, out_of_range, short, wrong_type
 from ._stream import Stream, StreamRecord
@@ -406,7 +406,12 @@ class Pipe(Sealed):
         if desired_state not in STATES:
             raise out_of_range("desiredState", desired_state, "Member must satisfy enum value set: [RUNNING, STOPPED]")
         self.filters = _filters(filters)
-        self._patterns: tuple[EventPattern, ...] = tuple(compile_filter_pattern(f) for f in self.filters)
+        # compiled once (with AWS's filter errors), into one index: a record passes if any matches
+        self._patterns: RuleIndex[int] | None = None
+        if self.filters:
+            self._patterns = RuleIndex()
+            for number, pattern in enumerate(self.filters):
+                self._patterns.add(number, compile_filter_pattern(pattern))
         if isinstance(source, Queue):
             if retry_policy is not None or dead_letter_queue is not None:
                 raise ValidationError("A queue source retries through the queue (its visibility timeout) and "
@@ -653,11 +658,12 @@ class Pipe(Sealed):
     def _run(self, records: list[_Record], attempts: int = 0) -> None:
         """One batch: filter, enrich, transform, deliver."""
         everything = records
-        if self._patterns:
+        index = self._patterns
+        if index is not None:
             kept: list[_Record] = []
             dropped: list[_Record] = []
             for record in records:
-                (kept if any(p.matches(record.view) for p in self._patterns) else dropped).append(record)
+                (kept if index.match(record.view) else dropped).append(record)
             if dropped:
                 self._source.ack(dropped)
                 with self._lock:
