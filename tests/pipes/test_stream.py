@@ -224,3 +224,84 @@ def test_bad_stream_settings_are_refused(kwargs: dict[str, Any], expected: str) 
     assert message(lambda: Pipe("p", [1], print, maximum_retry_attempts=3)) == (
         "ValidationError: starting_position, maximum_record_age_in_seconds, maximum_retry_attempts and "
         "on_partial_batch_item_failure apply to a stream source")
+
+
+def test_what_the_review_found_about_streams() -> None:
+    from eventbus import ResourceNotFoundError
+    clock = ManualClock()
+    stream = Stream("s", clock=clock)
+
+    def down(batch: list[Any]) -> None:
+        raise ConnectionError("down")
+
+    # a stream pipe's dead-letter queue is checked as a Target's is
+    assert message(lambda: Pipe("p", stream, down, dead_letter_queue="arn:aws:sqs:...")).startswith(  # type: ignore[arg-type]
+        "ValidationError: Invalid type for parameter dead_letter_queue")
+    assert "must share one clock" in message(lambda: Pipe("p", stream, down,
+                                                          dead_letter_queue=Queue("other", clock=ManualClock())))
+    # a queue source refuses the stream's settings; a target is not its own source
+    queue = Queue("q", clock=clock)
+    assert message(lambda: Pipe("p", queue, print, maximum_retry_attempts=3)).endswith("apply to a stream source")
+    assert message(lambda: Pipe("p", queue, queue)) == (
+        "ValidationError: A pipe's target cannot be its own source (every record would go round for ever)")
+    # bad data is refused as eventbus's errors
+    assert message(lambda: stream.put_record("\ud800", "k")).startswith(
+        "ValidationError: The record's data is not valid Unicode")
+    deep: Any = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert message(lambda: stream.put_record(deep, "k")).startswith("ValidationError: The record's data is not JSON")
+    assert message(lambda: stream.deliver({1})).startswith("ValidationError: The record's data is not JSON")
+    assert message(lambda: stream.deliver(float("nan"))).startswith("ValidationError: The record's data is not JSON")
+    with pytest.raises(ResourceNotFoundError):
+        stream.records("bogus")
+
+
+def test_a_record_that_keeps_failing_is_given_up_once_it_expires() -> None:
+    clock = ManualClock()
+    stream = Stream("s", clock=clock)
+    calls: list[Any] = []
+
+    def target(batch: list[Any]) -> None:
+        calls.append(base64.b64decode(batch[0]["data"]))
+        if batch[0]["data"] == base64.b64encode(b"x").decode():
+            raise ConnectionError("down")
+
+    pipe = Pipe("p", stream, target)  # retried for ever, "until the record expires"
+    stream.put_record("x", "k")
+    clock.advance(timedelta(hours=30))
+    stream.put_record("y", "k")
+    clock.advance(timedelta(hours=1))
+    assert calls[-1] == b"y"  # the shard moved on
+    assert pipe.metrics()["given_up"] == 1
+
+
+def test_records_older_than_the_maximum_age_are_not_sent() -> None:
+    clock = ManualClock()
+    stream = Stream("s", clock=clock)
+    got: list[Any] = []
+    dlq = Queue("dlq", clock=clock)
+    pipe = Pipe("p", stream, got.append, maximum_record_age_in_seconds=60, desired_state="STOPPED",
+                dead_letter_queue=dlq, target_input_template="<$.data>")
+    stream.put_record("stale", "k")
+    clock.advance(timedelta(hours=1))
+    stream.put_record("fresh", "k")
+    pipe.start()
+    clock.run_until_idle()
+    assert got == [["fresh"]]
+    assert [base64.b64decode(r["data"]) for m in dlq.messages() for r in m.json()] == [b"stale"]
+
+
+def test_records_trimmed_before_the_pipe_read_them_are_counted_and_logged() -> None:
+    clock = ManualClock()
+    stream = Stream("s", clock=clock)
+    got: list[Any] = []
+    pipe = Pipe("p", stream, got.append, desired_state="STOPPED")
+    stream.put_record("old", "k")
+    clock.advance(timedelta(days=30))
+    pipe.start()
+    clock.run_until_idle()
+    assert got == [] and len(stream) == 0  # trimmed by the read, not only by a put
+    stream.put_record("new", "k")
+    clock.run_until_idle()
+    assert len(got) == 1 and pipe.metrics()["expired"] == 1

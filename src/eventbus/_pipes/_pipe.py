@@ -40,7 +40,7 @@ from typing import Any, Final, Literal
 
 from .._clock import Clock, is_async_callable, resolve_clock
 from .._delivery import Destination, Function, Outcome, Queue, RetryPolicy, Target
-from .._delivery._destinations import describe, speaks_protocol
+from .._delivery._destinations import as_destination, describe, speaks_protocol
 from .._delivery._engine import Job, error_text
 from .._delivery._payload import loads
 from .._delivery._retry import backoff_delay
@@ -181,6 +181,7 @@ class _StreamSource:
         self.cursor = list(ends) if starting_position == "LATEST" else [0] * len(ends)  # next record to read
         self.busy = [False] * len(ends)  # a batch of the shard is under way
         self.turn = 0
+        self.expired = 0  # records trimmed before they were read (counted, and logged by the pipe)
 
     def take(self, limit: int, shard: int | None = None) -> list[_Record]:
         count = len(self.cursor)
@@ -189,7 +190,9 @@ class _StreamSource:
             if self.busy[at] and shard is None:
                 continue
             found, start = self.stream._read(at, self.cursor[at], limit)
-            self.cursor[at] = start + len(found)  # (records trimmed by retention are skipped, as in Kinesis)
+            if start > self.cursor[at]:  # records trimmed by the retention period before they were read
+                self.expired += start - self.cursor[at]
+            self.cursor[at] = start + len(found)
             if found:
                 self.busy[at] = True
                 self.turn = at + 1
@@ -412,7 +415,14 @@ class Pipe(Sealed):
             self._patterns = RuleIndex()
             for number, pattern in enumerate(self.filters):
                 self._patterns.add(number, compile_filter_pattern(pattern))
+        stream_settings = (starting_position != "TRIM_HORIZON" or maximum_record_age_in_seconds != -1
+                           or maximum_retry_attempts != -1 or on_partial_batch_item_failure is not None)
+        if target is source:
+            raise ValidationError("A pipe's target cannot be its own source (every record would go round for ever)")
         if isinstance(source, Queue):
+            if stream_settings:
+                raise ValidationError("starting_position, maximum_record_age_in_seconds, maximum_retry_attempts and "
+                                      "on_partial_batch_item_failure apply to a stream source")
             if retry_policy is not None or dead_letter_queue is not None:
                 raise ValidationError("A queue source retries through the queue (its visibility timeout) and "
                                       "dead-letters through its redrive policy, as in AWS: give retry_policy and "
@@ -453,7 +463,9 @@ class Pipe(Sealed):
         self.on_partial_batch_item_failure = on_partial_batch_item_failure
         self._dead_letters = dead_letter_queue  # (what the pipe gives up itself: a stream's, an iterable's)
         if isinstance(self._source, _StreamSource):
-            dead_letter_queue = None  # (the pipe dead-letters a stream's batches itself)
+            if dead_letter_queue is not None:  # (checked as a Target checks it: the pipe delivers to it itself)
+                as_destination(dead_letter_queue, "dead_letter_queue", self.clock, "Pipe")
+            dead_letter_queue = None
         if enrichment is not None and not callable(enrichment):
             raise wrong_type("Enrichment", enrichment, "a callable")
         self.enrichment = enrichment
@@ -481,7 +493,8 @@ class Pipe(Sealed):
         self._buffer: list[_Record] = []  # records taken, waiting for the batching window
         self._window_timer: Any = None
         self._polling = False  # a poll is scheduled
-        self._counts = {"received": 0, "filtered": 0, "skipped": 0, "delivered": 0, "failed": 0}
+        self._counts = {"received": 0, "filtered": 0, "skipped": 0, "delivered": 0, "failed": 0, "given_up": 0,
+                        "expired": 0}
         self._halves: dict[int, list[tuple[list[_Record], int]]] = {}  # a shard's bisected batches still to run
         self._later: Any = None  # the timer of the next look at messages in flight
         self._sealed = True
@@ -535,11 +548,15 @@ class Pipe(Sealed):
                 self._buffer = []  # (they come back to the queue; an iterable's wait for the restart)
             elif isinstance(self._source, _StreamSource):
                 self._source.rewind(self._buffer)
+                self._counts["received"] -= len(self._buffer)  # (they will be received again)
                 self._buffer = []
 
     def metrics(self) -> dict[str, int]:
         """Records received, filtered out, skipped (an empty enrichment result),
-        delivered and failed, so far."""
+        delivered, failed (a record per failed attempt: a queue's come back, a
+        stream's are retried), given up (dead-lettered or dropped by the pipe: a
+        stream's or an iterable's), and expired (a stream's, trimmed by its
+        retention period before the pipe read them), so far."""
         with self._lock:
             return dict(self._counts)
 
@@ -617,6 +634,12 @@ class Pipe(Sealed):
             if self._state != "RUNNING":
                 return
             self._counts["received"] += len(taken)
+            source = self._source
+            if isinstance(source, _StreamSource) and source.expired:
+                log.warning("eventbus: pipe %s: %d stream records expired (past the retention period) before the "
+                            "pipe read them", self.name, source.expired)
+                self._counts["expired"] += source.expired
+                source.expired = 0
             self._buffer.extend(taken)
             source = self._source
             if not self._buffer:
@@ -658,6 +681,13 @@ class Pipe(Sealed):
     def _run(self, records: list[_Record], attempts: int = 0) -> None:
         """One batch: filter, enrich, transform, deliver."""
         everything = records
+        if isinstance(self._source, _StreamSource) and self.maximum_record_age_in_seconds != -1:
+            now = self.clock.now()
+            limit = self.maximum_record_age_in_seconds
+            old = [r for r in records if (now - r.handle[2]).total_seconds() > limit]
+            if old:  # AWS: older records are not sent to the target
+                self._give_up(old, "MaximumRecordAgeInSeconds: the records were too old to send")
+                records = [r for r in records if r not in old]
         index = self._patterns
         if index is not None:
             kept: list[_Record] = []
@@ -781,8 +811,11 @@ class Pipe(Sealed):
         age = (self.clock.now() - oldest).total_seconds()
         retries_out = self.maximum_retry_attempts != -1 and attempts > self.maximum_retry_attempts
         too_old = self.maximum_record_age_in_seconds != -1 and age > self.maximum_record_age_in_seconds
-        if retries_out or too_old:
-            condition = "MaximumRetryAttempts" if retries_out else "MaximumRecordAgeInSeconds"
+        assert isinstance(self._source, _StreamSource)
+        expired = age > self._source.stream.retention_period_hours * 3600  # (retried "until it expires", as AWS)
+        if retries_out or too_old or expired:
+            condition = ("MaximumRetryAttempts" if retries_out else "MaximumRecordAgeInSeconds" if too_old
+                         else "the records expired (past the stream's retention period)")
             self._give_up(records, f"{condition}: {reason}")
             self._finished(records)
             return
@@ -798,12 +831,13 @@ class Pipe(Sealed):
         from .._clock._base import later
 
         def again() -> None:
-            if self._state != "RUNNING":  # stopped meanwhile: read again when it starts
-                assert isinstance(self._source, _StreamSource)
-                with self._lock:
+            with self._lock:
+                if self._state != "RUNNING":  # stopped meanwhile: read again when it starts
+                    assert isinstance(self._source, _StreamSource)
                     self._halves.pop(records[0].handle[0], None)
-                self._source.rewind(records)
-                return
+                    self._source.rewind(records)
+                    self._counts["received"] -= len(records)  # (they will be received again)
+                    return
             self._run(records, attempts)
 
         try:
@@ -814,6 +848,8 @@ class Pipe(Sealed):
             self._source.rewind(records)
 
     def _give_up(self, records: list[_Record], reason: str) -> None:
+        with self._lock:
+            self._counts["given_up"] += len(records)
         dlq = self._dead_letters
         if dlq is not None:
             try:

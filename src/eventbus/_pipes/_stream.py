@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .._clock import Clock, resolve_clock
-from .._exceptions import ValidationError
+from .._exceptions import ResourceNotFoundError, ValidationError
 from .._validate import ACCOUNT, REGION, Sealed, check_int, check_name, check_str, out_of_range, short
 
 __all__ = ["Stream", "StreamRecord"]
@@ -101,12 +101,14 @@ class Stream(Sealed):
                                else f"Member must have length less than or equal to {MAX_KEY}")
         if isinstance(data, bytes | bytearray):
             raw = bytes(data)
-        elif isinstance(data, str):
-            raw = data.encode("utf-8")
         else:
             try:
-                raw = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-            except (TypeError, ValueError) as exc:
+                text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), ensure_ascii=False,
+                                                                      allow_nan=False)
+                raw = text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValidationError(f"The record's data is not valid Unicode: {short(exc)}") from None
+            except (TypeError, ValueError, RecursionError) as exc:
                 raise ValidationError(f"The record's data is not JSON: {short(exc)}") from None
         if len(raw) > MAX_DATA:
             raise ValidationError(f"1 validation error detected: Value at 'data' failed to satisfy constraint: Member "
@@ -116,23 +118,39 @@ class Stream(Sealed):
         with self._lock:
             record = StreamRecord(shard.id, f"{next(self._sequence):056d}", key, raw, now)
             shard.records.append(record)
-            oldest = now - self._retention
-            while shard.records and shard.records[0].arrival < oldest:  # (past the retention period)
-                shard.records.popleft()
-                shard.first += 1
+            self._trim(shard, now)
             watchers = self._watchers
         for watcher in watchers:
             watcher()
         return {"ShardId": record.shard_id, "SequenceNumber": record.sequence_number}
 
+    def _trim(self, shard: _Shard, now: datetime) -> None:
+        """Drop the shard's records past the retention period (the oldest are first)."""
+        oldest = now - self._retention
+        while shard.records and shard.records[0].arrival < oldest:
+            shard.records.popleft()
+            shard.first += 1
+
     def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None) -> None:
         """The destination protocol: a record of the payload's JSON, keyed by its hash."""
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        self.put_record(text, hashlib.md5(text.encode("utf-8")).hexdigest())
+        try:
+            text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            key = hashlib.md5(text.encode("utf-8")).hexdigest()
+        except (TypeError, ValueError, RecursionError) as exc:  # (UnicodeEncodeError is a ValueError)
+            raise ValidationError(f"The record's data is not JSON: {short(exc)}") from None
+        self.put_record(text, key)
 
     def records(self, shard_id: str | None = None) -> list[StreamRecord]:
         """The records kept, oldest first: of one shard, or of all (shard by shard)."""
+        if shard_id is not None:
+            check_str("ShardId", shard_id)
+            if shard_id not in self.shard_ids:
+                raise ResourceNotFoundError(f"Shard {shard_id} in stream {self.name} under account {self.account} "
+                                            "does not exist")
         with self._lock:
+            now = self.clock.now()
+            for shard in self._shards:
+                self._trim(shard, now)
             return [r for shard in self._shards if shard_id is None or shard.id == shard_id for r in shard.records]
 
     # -- what a pipe reads with ------------------------------------------------------
@@ -153,6 +171,7 @@ class Stream(Sealed):
         and the position they start at."""
         with self._lock:
             found = self._shards[shard]
+            self._trim(found, self.clock.now())  # (expired records go before they are read, not only on a put)
             start = max(position, found.first)
             at = start - found.first
             return list(itertools.islice(found.records, at, at + limit)), start
