@@ -19,7 +19,7 @@ from .._exceptions import ValidationError
 from .._validate import wrong_type
 
 __all__ = ["DeliverFn", "DeliverText", "Destination", "DestinationLike", "as_destination", "check_same_clock",
-           "describe", "speaks_protocol", "text_sender"]
+           "Watched", "describe", "speaks_protocol", "text_sender"]
 
 
 @runtime_checkable
@@ -37,6 +37,22 @@ class Destination(Protocol):
 DestinationLike = Destination | Callable[[Any], object]
 DeliverFn = Callable[[Any, Mapping[str, str] | None], Any]
 DeliverText = Callable[[str, Mapping[str, str] | None], Any]
+
+
+class Watched:
+    """Tells its watchers (a pipe reading it) when something arrives: each is called
+    with no arguments, outside the owner's lock.  The owner sets ``_lock``."""
+
+    _watchers: tuple[Callable[[], object], ...] = ()
+    _lock: Any
+
+    def _watch(self, watcher: Callable[[], object]) -> None:
+        with self._lock:
+            self._watchers = (*self._watchers, watcher)
+
+    def _unwatch(self, watcher: Callable[[], object]) -> None:
+        with self._lock:
+            self._watchers = tuple(w for w in self._watchers if w is not watcher)
 
 
 def text_sender(target: object) -> DeliverText | None:

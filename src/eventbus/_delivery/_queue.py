@@ -20,7 +20,7 @@ import random
 import re
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from typing import Any
 from .._clock import resolve_clock
 from .._exceptions import QueueFullError, ValidationError
 from .._validate import ACCOUNT, REGION, Sealed, check_instance, check_int, check_name, short, wrong_type
-from ._destinations import check_same_clock
+from ._destinations import Watched, check_same_clock
 from ._outcomes import log
 from ._payload import loads, to_attributes, to_text, wire_text
 from ._store import MemoryQueueStore, QueueStore, StoredMessage
@@ -80,7 +80,7 @@ def _visibility(value: object, what: str = "VisibilityTimeout") -> float:
     return float(value)
 
 
-class Queue(Sealed):
+class Queue(Watched, Sealed):
     """An SQS-like queue (see the module notes).
 
     ``Queue(name=None, *, clock=None, capacity=100_000, visibility_timeout=30,
@@ -133,18 +133,7 @@ class Queue(Sealed):
             "store", store, QueueStore, "a QueueStore")
         self._store = self.store
         self._lock = threading.Lock()
-        # told (with no arguments, outside the lock) after each message is added: a pipe
-        # reading this queue polls then, instead of polling on a timer
-        self._watchers: tuple[Callable[[], object], ...] = ()
         self._sealed = True
-
-    def _watch(self, watcher: Callable[[], object]) -> None:
-        with self._lock:
-            self._watchers = (*self._watchers, watcher)
-
-    def _unwatch(self, watcher: Callable[[], object]) -> None:
-        with self._lock:
-            self._watchers = tuple(w for w in self._watchers if w is not watcher)
 
     def __repr__(self) -> str:
         return f"<Queue {self.name} messages={len(self)}>"

@@ -17,12 +17,13 @@ import itertools
 import json
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from .._clock import Clock, resolve_clock
+from .._delivery._destinations import Watched
 from .._exceptions import ResourceNotFoundError, ValidationError
 from .._validate import ACCOUNT, REGION, Sealed, check_int, check_name, check_str, out_of_range, short
 
@@ -55,7 +56,7 @@ class _Shard:
         self.first = 0  # the position of records[0] in the shard (trimmed ones come before)
 
 
-class Stream(Sealed):
+class Stream(Watched, Sealed):
     """An ordered stream (see the module notes)."""
 
     def __init__(self, name: str | None = None, *, shard_count: int = 1, clock: object = None,
@@ -73,7 +74,6 @@ class Stream(Sealed):
         self._shards = [_Shard(f"shardId-{i:012d}", i * span) for i in range(self.shard_count)]
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
-        self._watchers: tuple[Callable[[], object], ...] = ()
         self._retention = timedelta(hours=self.retention_period_hours)
         self._sealed = True
 
@@ -154,14 +154,6 @@ class Stream(Sealed):
             return [r for shard in self._shards if shard_id is None or shard.id == shard_id for r in shard.records]
 
     # -- what a pipe reads with ------------------------------------------------------
-    def _watch(self, watcher: Callable[[], object]) -> None:
-        with self._lock:
-            self._watchers = (*self._watchers, watcher)
-
-    def _unwatch(self, watcher: Callable[[], object]) -> None:
-        with self._lock:
-            self._watchers = tuple(w for w in self._watchers if w is not watcher)
-
     def _end_positions(self) -> list[int]:
         with self._lock:
             return [shard.first + len(shard.records) for shard in self._shards]
