@@ -176,3 +176,13 @@ def test_putting_a_rule_again_neither_repeats_a_fire_nor_restarts_its_rate() -> 
         clock2.advance(timedelta(minutes=4))
         bus2.put_rule("five", schedule_expression="rate(5 minutes)", description=f"{clock2.now():%H:%M}")
     assert [event["time"][11:16] for event in got2] == ["12:05", "12:10", "12:15", "12:20"]
+
+
+def test_a_rate_rule_put_on_the_minute_waits_one_period() -> None:
+    clock = ManualClock(T0.replace(second=0))
+    bus = EventBus(clock=clock)
+    got: list[Any] = []
+    bus.put_rule("r", schedule_expression="rate(10 minutes)")
+    bus.put_targets("r", [Target(got.append, target_id="t")])
+    clock.advance(timedelta(minutes=25))
+    assert [event["time"] for event in got] == ["2026-03-07T12:10:00Z", "2026-03-07T12:20:00Z"]

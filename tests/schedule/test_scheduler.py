@@ -826,3 +826,41 @@ def test_a_late_timer_with_a_window_fires_once() -> None:
     assert len(late) == 1  # one fire for the whole pause
     record = scheduler.get_schedule("w")
     assert record.missed_fires + len(target.got) >= 5 * 12 + 1 - 18  # every 5 minutes, less the open windows
+
+
+def test_a_late_timer_with_a_window_accounts_for_every_fire() -> None:
+    """Each nominal time up to the last one fired was either fired or counted as missed."""
+    from ..support import ListClock
+    clock = ListClock()
+    clock.time = T0
+    scheduler = Scheduler(clock=clock, seed=3)
+    target = Recorder(clock)
+    scheduler.create_schedule("w", "rate(5 minutes)", target, flexible_time_window=30,
+                              input='{"at": "<aws.scheduler.scheduled-time>"}')
+    clock.time = T0 + timedelta(hours=5)
+    while (due := [t for t in clock.timers if not t.cancelled and not t.done and t.when <= clock.time]):
+        clock.timers.remove(due[0])
+        due[0].done = True
+        due[0].callback()
+    assert len(target.got) == 1 and scheduler.get_schedule("w").missed_fires > 0  # one fire for the whole pause
+    for _ in range(40):  # then time runs on as usual, each timer at its own time
+        live = sorted((t for t in clock.timers if not t.cancelled and not t.done), key=lambda t: t.when)
+        clock.time = max(clock.time, live[0].when)
+        clock.timers.remove(live[0])
+        live[0].done = True
+        live[0].callback()
+    fired = sorted(datetime.fromisoformat(p["at"].replace("Z", "+00:00")) for _, p in target.got)
+    assert len(set(fired)) == len(fired)
+    record = scheduler.get_schedule("w")
+    assert record.next_fire_time is not None
+    settled = record.next_fire_time - timedelta(minutes=5)  # every nominal time before the next is done with
+    nominals = (settled - T0) // timedelta(minutes=5) + 1
+    assert len([f for f in fired if f <= settled]) + record.missed_fires == nominals
+
+
+def test_a_rate_counts_from_its_start_date_even_on_the_boundary() -> None:
+    clock, scheduler = setup()
+    target = Recorder(clock)
+    scheduler.create_schedule("r", "rate(1 hour)", target, start_date=T0 - timedelta(hours=2))
+    clock.advance(timedelta(hours=1))
+    assert target.times == [T0, T0 + timedelta(hours=1)]  # on the boundary at creation: it fires then
