@@ -23,32 +23,32 @@ pipes rely on).  A target that reports ``{"batchItemFailures":
 others are deleted.  An iterable's records are read once; its batches are
 retried by the pipe's ``retry_policy`` and given up to its
 ``dead_letter_queue``.
+
+The sources live in ``_sources.py``, the hand-over to the delivery layer in
+``_delivering.py``; this module is the pipe's loop and its settings.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import hashlib
 import inspect
 import json
 import logging
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 
-from .._clock import Clock, is_async_callable, resolve_clock
-from .._delivery import Destination, Function, Outcome, Queue, RetryPolicy, Target
+from .._clock import Clock, Timer, resolve_clock, run_to_completion
+from .._clock._base import later
+from .._delivery import Destination, Outcome, Queue, RetryPolicy
 from .._delivery._destinations import as_destination, describe, speaks_protocol
-from .._delivery._engine import Job, error_text
-from .._delivery._payload import loads
 from .._delivery._retry import backoff_delay
-from .._exceptions import ClockClosedError, InvalidFilterPatternError, LoopBlockingError, ValidationError
+from .._exceptions import ClockClosedError, InvalidFilterPatternError, ValidationError
 from .._pattern import RuleIndex, compile_filter_pattern
 from .._transform import _COMPACT, event_time
 from .._validate import ACCOUNT, REGION, Sealed, check_int, check_name, check_seconds, out_of_range, short, wrong_type
-from ._stream import Stream, StreamRecord
+from ._delivering import _Batch, _PipeTarget, _sender
+from ._sources import _implicit, _IterableSource, _QueueSource, _Record, _StreamSource
+from ._stream import Stream
 from ._template import PipeContext, compile_pipe_template
 
 __all__ = ["Pipe"]
@@ -67,293 +67,6 @@ _PIPES_REFUSE: Final = ("anything-but prefix", "anything-but suffix", "anything-
 _EMPTY: Final[tuple[Any, ...]] = ("", {}, [])  # what an enrichment returns to stop a batch
 
 CurrentState = Literal["RUNNING", "STOPPED", "STARTING", "STOPPING"]
-
-
-@dataclass(slots=True)
-class _Record:
-    """One record: its id (``itemIdentifier``), what the enrichment and target get,
-    what filters and templates see (encoded fields decoded), and how to ack it."""
-
-    id: str
-    value: Any
-    view: Any
-    handle: Any = None  # a queue's Message
-
-
-class _QueueSource:
-    kind = "aws:sqs"
-
-    def __init__(self, queue: Queue, window: float) -> None:
-        self.queue = queue
-        self.arn = queue.arn
-        # a message stays hidden while its batch waits for the window and runs (a second
-        # at least: with none, a failed message would be read again at the same instant)
-        self.visibility = min(max(queue.visibility_timeout + window, 1.0), 43_200.0)
-
-    def take(self, limit: int) -> list[_Record]:
-        out: list[_Record] = []
-        while len(out) < limit:
-            got = self.queue.receive(min(10, limit - len(out)), visibility_timeout=self.visibility)
-            if not got:
-                break
-            for message in got:
-                value = _sqs_record(self.queue, message)
-                view = dict(value)
-                view["body"] = _decoded(message.body)
-                out.append(_Record(message.message_id, value, view, message))
-        return out
-
-    def ack(self, records: Sequence[_Record]) -> None:
-        for record in records:
-            self.queue.delete(record.handle)
-
-
-class _IterableSource:
-    kind = "iterable"
-
-    def __init__(self, items: Iterable[Any] | AsyncIterable[Any], arn: str) -> None:
-        self.arn = arn
-        self.is_async = isinstance(items, AsyncIterable)
-        self.items: Iterator[Any] | AsyncIterator[Any] = aiter(items) if self.is_async else iter(items)  # type: ignore[arg-type]
-        self.count = 0
-        self.exhausted = False
-        self.error: str | None = None  # an item that is not a JSON value: reading stops there
-        self.loop: object = None  # the event loop an async iterable runs in
-
-    def _record(self, item: Any) -> _Record | None:
-        try:
-            loads(_COMPACT.encode(item))  # (a record must be a JSON value)
-        except (TypeError, ValueError, RecursionError) as exc:
-            self.error = f"the source gave an item that is not a JSON value ({short(repr(item))}: {short(exc)})"
-            return None
-        self.count += 1
-        return _Record(str(self.count), item, item)
-
-    def take(self, limit: int) -> list[_Record]:
-        out: list[_Record] = []
-        items = self.items
-        assert isinstance(items, Iterator)
-        while len(out) < limit and self.error is None:
-            try:
-                record = self._record(next(items))
-            except StopIteration:
-                self.exhausted = True
-                break
-            if record is not None:
-                out.append(record)
-        return out
-
-    async def take_async(self, limit: int) -> list[_Record]:
-        loop = asyncio.get_running_loop()
-        if self.loop is None:
-            self.loop = loop
-        elif self.loop is not loop:  # (a finished loop closed the generator: it would just look empty)
-            raise LoopBlockingError("an async iterable source lives in one event loop: run a ManualClock with "
-                                    "advance_async / run_until_idle_async, or use an AsyncioClock")
-        out: list[_Record] = []
-        items = self.items
-        assert isinstance(items, AsyncIterator)
-        while len(out) < limit and self.error is None:
-            try:
-                record = self._record(await anext(items))
-            except StopAsyncIteration:
-                self.exhausted = True
-                break
-            if record is not None:
-                out.append(record)
-        return out
-
-    def ack(self, records: Sequence[_Record]) -> None:
-        pass
-
-
-class _StreamSource:
-    """A stream read shard by shard, in order: one batch of a shard at a time (the
-    shard waits while it is delivered and retried), from the oldest record
-    (``TRIM_HORIZON``) or from the end when the pipe was built (``LATEST``)."""
-
-    kind = "aws:kinesis"
-
-    def __init__(self, stream: Stream, starting_position: str) -> None:
-        self.stream = stream
-        self.arn = stream.arn
-        ends = stream._end_positions()
-        self.cursor = list(ends) if starting_position == "LATEST" else [0] * len(ends)  # next record to read
-        self.busy = [False] * len(ends)  # a batch of the shard is under way
-        self.turn = 0
-        self.expired = 0  # records trimmed before they were read (counted, and logged by the pipe)
-
-    def take(self, limit: int, shard: int | None = None) -> list[_Record]:
-        count = len(self.cursor)
-        shards = [shard] if shard is not None else [(self.turn + i) % count for i in range(count)]
-        for at in shards:
-            if self.busy[at] and shard is None:
-                continue
-            found, start = self.stream._read(at, self.cursor[at], limit)
-            if start > self.cursor[at]:  # records trimmed by the retention period before they were read
-                self.expired += start - self.cursor[at]
-            self.cursor[at] = start + len(found)
-            if found:
-                self.busy[at] = True
-                self.turn = at + 1
-                return [self._record(r, at, start + k) for k, r in enumerate(found)]
-        return []
-
-    def _record(self, record: StreamRecord, shard: int, position: int) -> _Record:
-        data = base64.b64encode(record.data).decode("ascii")
-        value = {
-            "kinesisSchemaVersion": "1.0", "partitionKey": record.partition_key,
-            "sequenceNumber": record.sequence_number, "data": data,
-            "approximateArrivalTimestamp": record.arrival.timestamp(), "eventSource": "aws:kinesis",
-            "eventVersion": "1.0", "eventID": f"{record.shard_id}:{record.sequence_number}",
-            "eventName": "aws:kinesis:record", "awsRegion": self.stream.region, "eventSourceARN": self.stream.arn,
-        }
-        view = dict(value)
-        try:
-            view["data"] = _decoded(record.data.decode("utf-8"))
-        except UnicodeDecodeError:
-            pass  # (not text: filters see the base64)
-        return _Record(record.sequence_number, value, view, (shard, position, record.arrival))
-
-    def ack(self, records: Sequence[_Record]) -> None:
-        pass  # (a shard moves on when its batch ends: release)
-
-    def release(self, shard: int) -> None:
-        self.busy[shard] = False
-
-    def rewind(self, records: Sequence[_Record]) -> None:
-        """Read these again (a stopped pipe's, when it starts again)."""
-        if records:
-            shard, position, _ = records[0].handle
-            self.cursor[shard] = min(self.cursor[shard], position)
-            self.busy[shard] = False
-
-
-def _decoded(body: str) -> Any:
-    """An SQS body as filters and templates see it: parsed when it is JSON."""
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body
-
-
-def _sqs_record(queue: Queue, message: Any) -> dict[str, Any]:
-    """AWS's SQS record, as a pipe (or Lambda) receives it."""
-    sent = message.sent_at
-    millis = str(int(sent.timestamp() * 1000)) if sent is not None else "0"
-    return {
-        "messageId": message.message_id,
-        "receiptHandle": message.receipt_handle,
-        "body": message.body,
-        "attributes": {"ApproximateReceiveCount": str(message.receive_count), "SentTimestamp": millis,
-                       "SenderId": queue.account, "ApproximateFirstReceiveTimestamp": millis},
-        "messageAttributes": {name: {"stringValue": value, "stringListValues": [], "binaryListValues": [],
-                                     "dataType": "String"} for name, value in message.attributes.items()},
-        "md5OfBody": hashlib.md5(message.body.encode("utf-8")).hexdigest(),  # (SQS's own checksum)
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue.arn,
-        "awsRegion": queue.region,
-    }
-
-
-@dataclass(eq=False)
-class _Batch:
-    """One batch under way: told when the target's delivery of it ends (the
-    delivery layer's trail protocol), then acks what it must."""
-
-    pipe: Pipe
-    records: list[_Record]
-    attempts: int = 0  # earlier attempts at these records (a stream's retries)
-    failed_ids: set[str] = field(default_factory=set)
-    error: str = ""  # why its delivery failed, when it did
-
-    def _add(self, job: Job) -> None:
-        pass
-
-    def _ended(self, job: Job, outcome: Outcome, reason: str) -> None:
-        self.pipe._batch_ended(self, outcome, reason)
-
-
-class _PipeTarget(Target):
-    """The pipe's target: a ``Target`` whose successful call's result is read for
-    ``batchItemFailures``.  For a queue or a stream the pipe itself deals with a
-    failed batch (the queue delivers it again; the stream's batch is retried), so
-    a failed delivery is not reported as lost here."""
-
-    _pipe_retries = False
-
-    def _give_up(self, job: Job, exc: BaseException, condition: str | None) -> None:
-        if isinstance(job.trail, _Batch):
-            job.trail.error = error_text(exc)
-        super()._give_up(job, exc, condition)
-
-    def _drop(self, job: Job, reason: str) -> None:
-        if not self._pipe_retries:
-            super()._drop(job, reason)
-            return
-        log.info("eventbus: pipe target %s: attempt %s failed: %s", self.target_id, job.id, reason)
-        self._end(job, Outcome.DROPPED, reason)
-
-    def _succeeded(self, job: Job, result: Any) -> None:
-        batch = job.trail
-        if isinstance(batch, _Batch) and isinstance(result, Mapping) and "batchItemFailures" in result:
-            failed = _failed_ids(result["batchItemFailures"], {r.id for r in batch.records})
-            if failed is None:  # a report that names no record of the batch: the whole batch failed (as Lambda's)
-                batch.failed_ids = {r.id for r in batch.records}
-                batch.error = "the target's batchItemFailures did not name records of the batch"
-            else:
-                batch.failed_ids = failed
-        super()._succeeded(job, result)
-
-
-class _Sender:
-    """What the target's ``Target`` delivers to: the batch (a JSON list) handed to
-    the destination as a pipe hands it: a callable or ``Function`` gets the list
-    and its result is kept; a ``Queue`` gets one message per item; an event bus
-    one event per item."""
-
-    def __init__(self, destination: Any, pipe_name: str, source_kind: str) -> None:
-        self.destination = destination
-        self.arn = describe(destination)
-        self.clock = getattr(destination, "clock", None)
-        self.pipe_name = pipe_name
-        self.source_kind = source_kind
-
-    def __call__(self, batch: list[Any]) -> Any:
-        destination = self.destination
-        if isinstance(destination, Queue | Stream):  # a message (a record) per item
-            for item in batch:
-                destination.deliver(item)
-            return None
-        if hasattr(destination, "put_events") and hasattr(destination, "_forwarded"):  # an EventBus
-            for at in range(0, len(batch), 10):
-                entries = [{"Source": f"Pipe {self.pipe_name}", "DetailType": f"Event from {self.source_kind}",
-                            "Detail": _COMPACT.encode(item if isinstance(item, dict) else {"value": item})}
-                           for item in batch[at:at + 10]]
-                response = destination.put_events(entries)
-                if response["FailedEntryCount"]:
-                    failed = [e for e in response["Entries"] if "ErrorCode" in e]
-                    raise ValidationError(f"{len(failed)} events were refused: {failed[0].get('ErrorMessage')}")
-            return None
-        if isinstance(destination, Function):
-            return destination(batch)
-        if speaks_protocol(destination):
-            destination.deliver(batch)
-            return None
-        return destination(batch)
-
-
-class _AsyncSender(_Sender):
-    """A ``_Sender`` for an ``async def`` callable: awaited on the clock's loop."""
-
-    async def __call__(self, batch: list[Any]) -> Any:
-        return await self.destination(batch)
-
-
-def _sender(destination: Any, pipe_name: str, source_kind: str) -> _Sender:
-    plain = not isinstance(destination, Function) and not speaks_protocol(destination)
-    kind = _AsyncSender if plain and is_async_callable(destination) else _Sender
-    return kind(destination, pipe_name, source_kind)
 
 
 class Pipe(Sealed):
@@ -704,7 +417,7 @@ class Pipe(Sealed):
             return
         context = self._context_now()
         if self.enrichment is None:
-            self._deliver(records, attempts, everything, [r.value for r in records], context)
+            self._deliver(records, attempts, [r.value for r in records], context)
             return
         try:
             payload = self._enrichment_payload(records, context)
@@ -729,7 +442,6 @@ class Pipe(Sealed):
         try:
             result = self.enrichment(payload)
             if inspect.isawaitable(result):  # (a plain function that returned an awaitable)
-                from .._clock import run_to_completion
                 result = run_to_completion(result, f"pipe {self.name}'s enrichment")
         except Exception as exc:
             self._enrichment_failed(records, attempts, exc)
@@ -752,10 +464,9 @@ class Pipe(Sealed):
             self._finished(everything)
             return
         items = list(result) if isinstance(result, list) else [result]
-        self._deliver(records, attempts, everything, items, context)
+        self._deliver(records, attempts, items, context)
 
-    def _deliver(self, records: list[_Record], attempts: int, everything: list[_Record], items: list[Any],
-                 context: PipeContext) -> None:
+    def _deliver(self, records: list[_Record], attempts: int, items: list[Any], context: PipeContext) -> None:
         try:
             if self._target_template is not None:
                 items = [self._target_template.render(_implicit(item), context) for item in items]
@@ -772,7 +483,6 @@ class Pipe(Sealed):
                 job.abandoned("the clock was shut down")
         else:
             self._target._attempt(job)
-        del everything  # (a stream's shard moves on when the batch ends: _batch_ended)
 
     def _finished(self, records: list[_Record]) -> None:
         """A batch is done with (a stream's shard moves on to its next batch)."""
@@ -827,8 +537,6 @@ class Pipe(Sealed):
         delay = backoff_delay(attempts, 1.0, 300.0, self._rng)
         log.info("eventbus: pipe %s: a batch of %d stream records failed (%s); retry %d in %.1f s", self.name,
                  len(records), reason, attempts, delay)
-        from .._clock import Timer
-        from .._clock._base import later
 
         def again() -> None:
             with self._lock:
@@ -915,8 +623,6 @@ class Pipe(Sealed):
     def _wake_later(self, seconds: float) -> None:
         """Poll again when messages in flight become visible again (one timer at a
         time).  A standing timer: ``run_until_idle`` does not wait for a redelivery."""
-        from .._clock import Timer
-        from .._clock._base import later
         when = later(self.clock.now(), max(seconds, 1.0))  # (a zero visibility timeout must not spin)
         with self._lock:
             pending = self._later
@@ -935,48 +641,12 @@ class Pipe(Sealed):
         self._wake()
 
 
-def _failed_ids(failures: object, ids: set[str]) -> set[str] | None:
-    """The ids a ``batchItemFailures`` report names, or ``None`` when it is not a
-    list of ``{"itemIdentifier": <an id of the batch>}``."""
-    if failures is None:
-        return set()
-    if not isinstance(failures, list):
-        return None
-    found: set[str] = set()
-    for item in failures:
-        identifier = item.get("itemIdentifier") if isinstance(item, Mapping) else None
-        if not isinstance(identifier, str) or identifier not in ids:
-            return None
-        found.add(identifier)
-    return found
-
-
 def _age(value: object) -> int:
     age = check_int("MaximumRecordAgeInSeconds", value, -1, 604_800)
     if 0 <= age < 60:
         raise out_of_range("MaximumRecordAgeInSeconds", age, "Member must have value greater than or equal to 60 "
                            "(or -1: no limit)")
     return age
-
-
-def _implicit(item: Any) -> Any:
-    """A record as a template sees it: an SQS body that is JSON, parsed; a Kinesis
-    record's data, decoded from base64 (and parsed when it is JSON)."""
-    if not isinstance(item, dict):
-        return item
-    source = item.get("eventSource")
-    if source == "aws:sqs" and isinstance(item.get("body"), str):
-        view = dict(item)
-        view["body"] = _decoded(item["body"])
-        return view
-    if source == "aws:kinesis" and isinstance(item.get("data"), str):
-        view = dict(item)
-        try:
-            view["data"] = _decoded(base64.b64decode(item["data"], validate=True).decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            pass
-        return view
-    return item
 
 
 def _filters(filters: object) -> tuple[str | Mapping[str, Any], ...]:
@@ -1026,4 +696,3 @@ def _uses(pattern: Any, operator: str) -> bool:
     elif isinstance(pattern, list):
         return any(_uses(item, operator) for item in pattern)
     return False
-

@@ -436,8 +436,7 @@ class Scheduler(Sealed):
     # -- inside ---------------------------------------------------------------------
     def _snapshot(self, entry: _Entry) -> Schedule:
         recurring = entry.recurring
-        if recurring is None:
-            return entry.record
+        assert recurring is not None  # (set by every build)
         return replace(entry.record, next_fire_time=recurring.next_fire if entry.record.state == "ENABLED" else None,
                        missed_fires=recurring.missed)
 
