@@ -182,8 +182,18 @@ def test_the_bus_layer_sits_on_the_layers_below() -> None:
     for path in sorted((SRC / "_bus").glob("*.py")):
         for name in _imports(path):
             if name.startswith("eventbus"):
-                assert not name.startswith(("eventbus.testing", "eventbus._pipes", "eventbus._scheduler",
-                                            "eventbus._archive")), (path.name, name)
+                assert not name.startswith(("eventbus.testing", "eventbus._pipes", "eventbus._scheduler")), (
+                    path.name, name)
+
+
+def test_archive_stores_sit_below_the_bus() -> None:
+    """An archive store keeps records: the bus archives and replays through it,
+    and it knows nothing of buses, clocks or delivery."""
+    for path in sorted((SRC / "_archive").glob("*.py")):
+        for name in _imports(path):
+            if name.startswith("eventbus"):
+                assert name.startswith(("eventbus._archive", "eventbus._exceptions", "eventbus._validate")), (
+                    path.name, name)
 
 
 def test_the_schedule_layer_sits_beside_the_bus() -> None:

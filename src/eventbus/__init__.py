@@ -6,6 +6,7 @@ The public API lives here; everything else is private.
 from __future__ import annotations
 
 from . import samples
+from ._archive import Archive, ArchiveStore, MemoryArchiveStore, Replay, SqliteArchiveStore
 from ._bus import (
     Attempt,
     EventBus,
@@ -37,6 +38,7 @@ from ._exceptions import (
     ClockClosedError,
     ConflictError,
     EventBusError,
+    IllegalStatusError,
     InvalidEventPatternError,
     InvalidFilterPatternError,
     InvalidScheduleExpressionError,
@@ -44,6 +46,7 @@ from ._exceptions import (
     LoopBlockingError,
     NonRetryableError,
     QueueFullError,
+    ResourceAlreadyExistsError,
     ResourceNotFoundError,
     ServiceQuotaExceededError,
     ThrottlingError,
@@ -75,6 +78,8 @@ from ._transform import transform_input
 __version__ = "0.1.0"
 
 __all__ = [
+    "Archive",
+    "ArchiveStore",
     "AsyncioClock",
     "Attempt",
     "Clock",
@@ -86,6 +91,7 @@ __all__ = [
     "EventBusError",
     "EventPattern",
     "Function",
+    "IllegalStatusError",
     "InvalidEventPatternError",
     "InvalidFilterPatternError",
     "InvalidScheduleExpressionError",
@@ -97,6 +103,7 @@ __all__ = [
     "ManualClock",
     "MatchType",
     "Matcher",
+    "MemoryArchiveStore",
     "MemoryQueueStore",
     "Message",
     "NonRetryableError",
@@ -109,6 +116,8 @@ __all__ = [
     "Queue",
     "QueueFullError",
     "QueueStore",
+    "Replay",
+    "ResourceAlreadyExistsError",
     "ResourceNotFoundError",
     "RetryPolicy",
     "Rule",
@@ -118,6 +127,7 @@ __all__ = [
     "ScheduleGroup",
     "Scheduler",
     "ServiceQuotaExceededError",
+    "SqliteArchiveStore",
     "StoredMessage",
     "Stream",
     "StreamRecord",

@@ -12,6 +12,8 @@ The tree::
     │   └── ServiceQuotaExceededError    a Scheduler quota: schedules, schedule groups
     │                                    (ServiceQuotaExceededException)
     ├── ConflictError                    the name is taken, or the change conflicts (ConflictException)
+    │   └── ResourceAlreadyExistsError   an archive or replay name is taken (ResourceAlreadyExistsException)
+    ├── IllegalStatusError               a replay cancelled when it is not running (IllegalStatusException)
     ├── ClockClosedError(RuntimeError)   work given to a clock after shutdown()
     ├── LoopBlockingError(RuntimeError)  a synchronous call that would block the running event loop;
     │                                    the message names the awaitable twin to use instead
@@ -31,6 +33,7 @@ __all__ = [
     "ClockClosedError",
     "ConflictError",
     "EventBusError",
+    "IllegalStatusError",
     "InvalidEventPatternError",
     "InvalidFilterPatternError",
     "InvalidScheduleExpressionError",
@@ -38,6 +41,7 @@ __all__ = [
     "LoopBlockingError",
     "NonRetryableError",
     "QueueFullError",
+    "ResourceAlreadyExistsError",
     "ResourceNotFoundError",
     "ServiceQuotaExceededError",
     "ThrottlingError",
@@ -124,6 +128,20 @@ class ConflictError(EventBusError):
     state (AWS: ``ConflictException``), e.g. ``Schedule <name> already exists.``"""
 
     error_code = "ConflictException"
+
+
+class ResourceAlreadyExistsError(ConflictError):
+    """EventBridge's word for a taken name: an archive or a replay (AWS:
+    ``ResourceAlreadyExistsException``), e.g. ``Archive <name> already exists.``"""
+
+    error_code = "ResourceAlreadyExistsException"
+
+
+class IllegalStatusError(EventBusError):
+    """The resource is not in a state that allows the operation: cancelling a
+    replay that has ended (AWS: ``IllegalStatusException``)."""
+
+    error_code = "IllegalStatusException"
 
 
 class ClockClosedError(EventBusError, RuntimeError):

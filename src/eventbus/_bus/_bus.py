@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar
 
+from .._archive import Archive, ArchiveStore, Replay
 from .._clock import resolve_clock
 from .._delivery import DeliveryMetrics, RetryPolicy, Target
 from .._delivery._engine import Fanout, Job
@@ -60,6 +61,7 @@ from .._validate import (
     short,
     wrong_type,
 )
+from ._archives import Archives, Pending, millis
 from ._entries import (
     Accepted,
     EntryError,
@@ -182,6 +184,9 @@ class EventBus(Sealed):
     ``EventBus(name="default", *, clock=None, account="123456789012",
     region="us-east-1", max_rules=300, journey_retention=10_000, seed=None)``.
     ``max_rules`` is AWS's quota of rules per bus (adjustable there, and here).
+    ``archive_store`` keeps the bus's archives (in memory by default;
+    ``SqliteArchiveStore`` keeps them in a file, and a bus opened again on it
+    finds them).
     """
 
     def __init__(
@@ -194,6 +199,7 @@ class EventBus(Sealed):
         max_rules: int = 300,
         journey_retention: int = 10_000,
         seed: int | None = None,
+        archive_store: ArchiveStore | None = None,
     ) -> None:
         self.name = check_name("name", name, BUS_NAME, 256)
         self.clock = resolve_clock(clock)
@@ -215,6 +221,7 @@ class EventBus(Sealed):
         self.journey_retention = journey_retention
         self._counts = {"events": 0, "unmatched": 0, "triggered_rules": 0, "failed_entries": 0, "matched": 0}
         self._counts_lock = threading.Lock()
+        self._archives = Archives(self, archive_store)
         self._sealed = True
 
     def __repr__(self) -> str:
@@ -469,6 +476,8 @@ class EventBus(Sealed):
             raise ClockClosedError(f"The clock of event bus {self.name} has been shut down")
         results: list[PutEventsResultEntry] = []
         failed = 0
+        archives = self._archives
+        pending: Pending | None = [] if archives.active else None  # archived once the call has routed them
         for raw in checked:
             read = read_entry(raw)
             if isinstance(read, Accepted) and read.bus_name is not None and read.bus_name not in (self.name,
@@ -478,7 +487,9 @@ class EventBus(Sealed):
                 failed += 1
                 results.append({"ErrorCode": read.code, "ErrorMessage": read.message})
                 continue
-            results.append({"EventId": self._route(self._envelope(read), 0, fresh=True)})
+            results.append({"EventId": self._route(self._envelope(read), 0, fresh=True, pending=pending)})
+        if pending:
+            archives.write(pending, millis(self.clock.now()))
         if failed:
             with self._counts_lock:
                 self._counts["failed_entries"] += failed
@@ -543,11 +554,14 @@ class EventBus(Sealed):
             "detail": read.detail,
         }
 
-    def _route(self, event: dict[str, Any], hops: int, *, fresh: bool = False, only: str | None = None) -> str:
-        """Match one event and hand it to every target of every matched rule.
+    def _route(self, event: dict[str, Any], hops: int, *, fresh: bool = False, only: str | None = None,
+               rules: frozenset[str] | None = None, pending: Pending | None = None) -> str:
+        """Match one event, archive it, and hand it to every target of every matched rule.
         ``fresh``: the event was built here from values nothing else holds (an
         envelope of ``put_events``), so it can stand for its parsed text.
-        ``only``: a scheduled rule's event, for that rule's targets alone."""
+        ``only``: a scheduled rule's event, for that rule's targets alone (not
+        archived).  ``rules``: a replayed event, for those rules alone (all if
+        ``None``).  ``pending``: what put_events archives when the call ends."""
         try:  # first: an event that is not JSON goes no further
             try:
                 text = _COMPACT.encode(event)
@@ -560,6 +574,10 @@ class EventBus(Sealed):
         routes = self._routes  # one snapshot for the whole event
         if only is None:
             enabled = [rule for rule in sorted(self._index.match(event)) if rule in routes]
+            if rules is not None:
+                enabled = [rule for rule in enabled if rule in rules]
+            if self._archives.active and "replay-name" not in event:
+                self._archives.capture(event, text, now, pending)
         else:
             enabled = [only] if only in routes else []
         journeys = self._journeys
@@ -660,6 +678,56 @@ class EventBus(Sealed):
                 or not isinstance(event.get("detail", {}), dict) or not isinstance(event.get("resources", []), list):
             raise ValidationError("Parameter Event is not valid.")
         self._route(event, hops)
+
+    # -- archives and replay -------------------------------------------------------
+    def create_archive(self, name: str, *, event_pattern: str | Mapping[str, Any] | None = None,
+                       retention_days: int = 0, description: str | None = None) -> str:
+        """Archive every event put on this bus that matches ``event_pattern`` (all
+        events without one), from now on (AWS's CreateArchive); returns its ARN.
+        ``retention_days=0`` keeps them forever; retention counts from when the
+        bus ingested each event, on the bus's clock.  Replayed events are not
+        archived again."""
+        return self._archives.create(name, event_pattern, retention_days, description)
+
+    def describe_archive(self, name: str) -> Archive:
+        """The archive, with its event count and size (``as_aws()``: AWS's shape)."""
+        return self._archives.describe(name)
+
+    def list_archives(self, *, name_prefix: str | None = None, state: str | None = None) -> list[Archive]:
+        """The bus's archives, sorted by name (AWS allows one filter at a time)."""
+        return self._archives.list_archives(name_prefix, state)
+
+    def update_archive(self, name: str, *, event_pattern: str | Mapping[str, Any] | None = None,
+                       retention_days: int | None = None, description: str | None = None) -> Archive:
+        """Change an archive's pattern, retention or description (``None``: unchanged)."""
+        return self._archives.update(name, event_pattern, retention_days, description)
+
+    def delete_archive(self, name: str) -> None:
+        """Delete an archive and the events it holds (a replay reading it fails)."""
+        self._archives.delete(name)
+
+    def start_replay(self, name: str, archive: str, *, start_time: datetime, end_time: datetime,
+                     rules: Sequence[str] | None = None, description: str | None = None) -> Replay:
+        """Replay the archived events whose event time is in ``[start_time, end_time)``
+        into this bus, in event-time order, with the top-level ``replay-name``
+        field (AWS's StartReplay).  ``archive``: its name or ARN; ``rules``:
+        names or ARNs of the rules to replay to (AWS's ``FilterArns``; all rules
+        if ``None``).  The replay runs on the bus's clock, a page of events per
+        timer; ``describe_replay`` shows its progress."""
+        return self._archives.start(name, archive, start_time, end_time, rules, description)
+
+    def describe_replay(self, name: str) -> Replay:
+        """The replay's state and progress (``as_aws()``: AWS's shape)."""
+        return self._archives.describe_replay(name)
+
+    def list_replays(self, *, name_prefix: str | None = None, state: str | None = None) -> list[Replay]:
+        """The bus's replays, sorted by name (AWS allows one filter at a time)."""
+        return self._archives.list_replays(name_prefix, state)
+
+    def cancel_replay(self, name: str) -> Replay:
+        """Cancel a replay that is starting or running: it is ``CANCELLING`` until its
+        next page would run, then ``CANCELLED`` (``IllegalStatusError`` once it has ended)."""
+        return self._archives.cancel(name)
 
     # -- what happened ------------------------------------------------------------
     def journey(self, event_id: str) -> Journey:

@@ -1,0 +1,461 @@
+"""A bus's archives and replays.
+
+An archive keeps every event put on its bus that matches its pattern (all
+of them without one), with the time the bus ingested it.  AWS archives
+through a managed rule whose pattern adds ``{"replay-name": [{"exists":
+false}]}``; here the archives' patterns sit in an index of their own, read
+for each event the bus accepts (not for a scheduled rule's events, which AWS
+sends straight to the rule's targets), and an event that carries a
+``replay-name`` is never archived, so a replay does not archive what it
+replays.  Events are written to the archive store once per ``put_events``
+call, in one write.
+
+Retention counts from ingestion, on the bus's clock.  What has expired is
+never read (reads and counts apply the cut-off) and is deleted lazily: before
+an archive is described or replayed, and at most once a minute as events
+arrive, so that a long-running bus with a retention stays bounded.
+
+A replay reads its window from the store a page at a time, in event-time
+order, and routes each event on the bus with the top-level ``replay-name``
+field, to every rule or to the listed ones.  Each page is a timer on the
+bus's clock: a replay under ``ManualClock`` advances as the clock does, and
+``cancel_replay`` takes effect between pages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from .._archive import Archive, ArchiveStore, MemoryArchiveStore, Replay
+from .._archive._records import ACTIVE, REPLAY_STATES, ReplayState
+from .._archive._store import Record
+from .._exceptions import (
+    ClockClosedError,
+    IllegalStatusError,
+    LimitExceededError,
+    ResourceAlreadyExistsError,
+    ResourceNotFoundError,
+    ValidationError,
+)
+from .._pattern import RuleIndex
+from .._validate import check_datetime, check_int, check_name, check_str, out_of_range, short, wrong_type
+
+if TYPE_CHECKING:
+    from ._bus import EventBus
+
+__all__ = ["Archives", "Pending"]
+
+log = logging.getLogger("eventbus.bus")
+
+ARCHIVE_NAME: Final = r"[\.\-_A-Za-z0-9]+"
+MAX_ARCHIVE_NAME: Final = 48
+MAX_REPLAY_NAME: Final = 64
+MAX_PATTERN: Final = 4096
+MAX_DESCRIPTION: Final = 512
+MAX_REPLAYS: Final = 10  # replays under way at once (AWS's quota per account and region)
+PAGE = 256  # events a replay routes per timer (a setting the tests shrink)
+SWEEP_EVERY: Final = 60_000  # ms: how often arriving events look for expired ones
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MS: Final = timedelta(milliseconds=1)
+_DAY_MS: Final = 86_400_000
+
+# (archive ARN, record) written when the put_events call ends
+Pending = list[tuple[str, Record]]
+
+
+def millis(when: datetime) -> int:
+    return (when - _EPOCH) // _MS
+
+
+def _from_millis(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def _event_millis(event: Mapping[str, Any], default: int) -> int:
+    """The event's ``time`` in milliseconds (the ingestion time if it has none that parses)."""
+    text = event.get("time")
+    if isinstance(text, str):
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            return default
+        return millis(when if when.tzinfo is not None else when.replace(tzinfo=UTC))
+    return default
+
+
+def _utc(name: str, value: object) -> datetime:
+    when = check_datetime(name, value)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+class _Entry:
+    """An archive and what the bus keeps with it."""
+
+    __slots__ = ("arn", "creation_time", "description", "name", "next_sweep", "pattern", "retention_days")
+
+    def __init__(self, name: str, arn: str, pattern: str | None, retention_days: int, description: str | None,
+                 creation_time: datetime) -> None:
+        self.name = name
+        self.arn = arn
+        self.pattern = pattern
+        self.retention_days = retention_days
+        self.description = description
+        self.creation_time = creation_time
+        self.next_sweep = 0  # ms: arriving events look for expired ones from then on
+
+    def definition(self, source: str) -> dict[str, Any]:
+        return {"ArchiveName": self.name, "ArchiveArn": self.arn, "EventSourceArn": source,
+                "EventPattern": self.pattern, "RetentionDays": self.retention_days, "Description": self.description,
+                "CreationTime": self.creation_time.isoformat()}
+
+    def cutoff(self, now: int) -> int:
+        """Events ingested before this (ms) have expired: an event is kept for
+        ``retention_days`` and gone once they have passed."""
+        return now - self.retention_days * _DAY_MS + 1 if self.retention_days else 0
+
+
+@dataclass(slots=True)
+class _Run:
+    """A replay under way (or ended): its record, and where it has got to."""
+
+    record: Replay
+    archive: _Entry
+    rules: frozenset[str] | None
+    start: int
+    end: int
+    after: tuple[int, int] | None = None
+
+
+class Archives:
+    """The archives and replays of one bus (the bus's methods call these)."""
+
+    def __init__(self, bus: EventBus, store: ArchiveStore | None) -> None:
+        if store is not None and not isinstance(store, ArchiveStore):
+            raise wrong_type("archive_store", store, "<class 'eventbus.ArchiveStore'>")
+        self._bus = bus
+        self.store: ArchiveStore = MemoryArchiveStore() if store is None else store
+        self._index: RuleIndex[str] = RuleIndex()
+        self._entries: dict[str, _Entry] = {}  # replaced whole on each change: capture reads it without a lock
+        self._everything: tuple[_Entry, ...] = ()  # the archives without a pattern
+        self._replays: dict[str, _Run] = {}
+        for definition in self.store.archives(bus.arn):  # (a store opened again: its archives come back)
+            entry = _Entry(definition["ArchiveName"], definition["ArchiveArn"], definition["EventPattern"],
+                           definition["RetentionDays"], definition["Description"],
+                           datetime.fromisoformat(definition["CreationTime"]))
+            self._install(entry)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._entries)
+
+    # -- archives ----------------------------------------------------------------
+    def _arn(self, name: str) -> str:
+        return f"arn:aws:events:{self._bus.region}:{self._bus.account}:archive/{name}"
+
+    def _name(self, name: object) -> str:
+        return check_name("ArchiveName", name, ARCHIVE_NAME, MAX_ARCHIVE_NAME)
+
+    def _entry(self, name: object) -> _Entry:
+        name = self._name(name)
+        entry = self._entries.get(name)
+        if entry is None:
+            raise ResourceNotFoundError(f"Archive {name} does not exist.")
+        return entry
+
+    def _pattern(self, name: str, pattern: object) -> tuple[str | None, RuleIndex[str]]:
+        probe: RuleIndex[str] = RuleIndex()
+        if pattern is None:
+            return None, probe
+        if not isinstance(pattern, str | Mapping):
+            raise wrong_type("EventPattern", pattern, "<class 'str'>")
+        probe.add(name, pattern)  # (refused in AWS's words before anything changes)
+        text = pattern if isinstance(pattern, str) else json.dumps(probe.pattern(name).to_json(), ensure_ascii=False)
+        if len(text) > MAX_PATTERN:
+            raise out_of_range("EventPattern", text, f"Member must have length less than or equal to {MAX_PATTERN}")
+        return text, probe
+
+    @staticmethod
+    def _description(description: object) -> str | None:
+        if description is not None:
+            check_str("Description", description)
+            assert isinstance(description, str)
+            if len(description) > MAX_DESCRIPTION:
+                raise out_of_range("Description", description,
+                                   f"Member must have length less than or equal to {MAX_DESCRIPTION}")
+        return description
+
+    @staticmethod
+    def _retention(days: object) -> int:
+        return check_int("RetentionDays", days, 0)
+
+    def _install(self, entry: _Entry, probe: RuleIndex[str] | None = None) -> None:
+        """Put the archive's pattern in the index and publish the archives (under the bus's lock)."""
+        if entry.name in self._index:
+            self._index.remove(entry.name)
+        if entry.pattern is not None:
+            self._index.add(entry.name, probe.pattern(entry.name) if probe is not None else entry.pattern)
+        entries = dict(self._entries)
+        entries[entry.name] = entry
+        self._publish(entries)
+
+    def _publish(self, entries: dict[str, _Entry]) -> None:
+        self._everything = tuple(entry for entry in entries.values() if entry.pattern is None)
+        self._entries = entries
+
+    def create(self, name: str, event_pattern: object, retention_days: object, description: object) -> str:
+        name = self._name(name)
+        text, probe = self._pattern(name, event_pattern)
+        days = self._retention(retention_days)
+        description = self._description(description)
+        bus = self._bus
+        arn = self._arn(name)
+        with bus._lock:
+            if name in self._entries or any(d["ArchiveArn"] == arn for d in self.store.archives()):
+                raise ResourceAlreadyExistsError(f"Archive {name} already exists.")
+            entry = _Entry(name, arn, text, days, description, bus.clock.now())
+            self.store.save_archive(arn, bus.arn, entry.definition(bus.arn))
+            self._install(entry, probe)
+        return arn
+
+    def update(self, name: str, event_pattern: object, retention_days: object, description: object) -> Archive:
+        name = self._name(name)
+        text, probe = self._pattern(name, event_pattern) if event_pattern is not None else (None, None)
+        days = None if retention_days is None else self._retention(retention_days)
+        description = self._description(description)
+        bus = self._bus
+        with bus._lock:
+            former = self._entry(name)
+            entry = _Entry(name, former.arn, former.pattern if event_pattern is None else text,
+                           former.retention_days if days is None else days,
+                           former.description if description is None else description, former.creation_time)
+            self.store.save_archive(entry.arn, bus.arn, entry.definition(bus.arn))
+            self._install(entry, probe)
+            for run in self._replays.values():  # (a replay under way reads under the new retention)
+                if run.archive is former:
+                    run.archive = entry
+        return self.describe(name)
+
+    def delete(self, name: str) -> None:
+        bus = self._bus
+        with bus._lock:
+            entry = self._entry(name)
+            if entry.name in self._index:
+                self._index.remove(entry.name)
+            entries = dict(self._entries)
+            del entries[entry.name]
+            self._publish(entries)
+            self.store.drop_archive(entry.arn)
+
+    def _sweep(self, entry: _Entry, now: int) -> None:
+        if entry.retention_days:
+            entry.next_sweep = now + SWEEP_EVERY
+            self.store.expire(entry.arn, entry.cutoff(now))
+
+    def _record(self, entry: _Entry) -> Archive:
+        count, size = self.store.stats(entry.arn)
+        return Archive(name=entry.name, arn=entry.arn, event_source_arn=self._bus.arn, event_pattern=entry.pattern,
+                       retention_days=entry.retention_days, description=entry.description,
+                       creation_time=entry.creation_time, event_count=count, size_bytes=size)
+
+    def describe(self, name: str) -> Archive:
+        entry = self._entry(name)
+        self._sweep(entry, millis(self._bus.clock.now()))
+        return self._record(entry)
+
+    def list_archives(self, name_prefix: str | None, state: str | None) -> list[Archive]:
+        if name_prefix is not None and state is not None:
+            raise ValidationError("At most one filter is allowed for ListArchives. Use either : State, "
+                                  "EventSourceArn, or NamePrefix.")
+        if name_prefix is not None:
+            check_name("NamePrefix", name_prefix, ARCHIVE_NAME, MAX_ARCHIVE_NAME)
+        states = ("CREATE_FAILED", "CREATING", "DISABLED", "ENABLED", "UPDATE_FAILED", "UPDATING")
+        if state is not None and state not in states:
+            raise ValidationError(f"1 validation error detected: Value '{short(state)}' at 'state' failed to "
+                                  f"satisfy constraint: Member must satisfy enum value set: [{', '.join(states)}]")
+        now = millis(self._bus.clock.now())
+        found = []
+        for name, entry in sorted(self._entries.items()):
+            if (name_prefix is None or name.startswith(name_prefix)) and state in (None, "ENABLED"):
+                self._sweep(entry, now)
+                found.append(self._record(entry))
+        return found
+
+    # -- capture (the hot path: every event the bus accepts, while it has archives) ----------
+    def capture(self, event: Mapping[str, Any], text: str, now: datetime, pending: Pending | None) -> None:
+        """Archive an event the bus accepted (not a replayed one: the bus checks)."""
+        entries = self._entries
+        matched: list[_Entry] = list(self._everything)
+        if len(matched) < len(entries):
+            matched.extend(entries[name] for name in self._index.match(event) if name in entries)
+        if not matched:
+            return
+        ingested = millis(now)
+        record = (_event_millis(event, ingested), ingested, text)
+        if pending is not None:
+            pending.extend((entry.arn, record) for entry in matched)
+            return
+        self.write([(entry.arn, record) for entry in matched], ingested)
+
+    def write(self, pending: Pending, now: int) -> None:
+        """Write what a put_events call archived: one append per archive."""
+        grouped: dict[str, list[Record]] = {}
+        for arn, record in pending:
+            grouped.setdefault(arn, []).append(record)
+        entries = {entry.arn: entry for entry in self._entries.values()}
+        for arn, records in grouped.items():
+            self.store.append(arn, records)
+            entry = entries.get(arn)
+            if entry is not None and entry.retention_days and now >= entry.next_sweep:
+                self._sweep(entry, now)
+
+    # -- replays -------------------------------------------------------------------
+    def _replay_arn(self, name: str) -> str:
+        return f"arn:aws:events:{self._bus.region}:{self._bus.account}:replay/{name}"
+
+    def _run(self, name: object) -> _Run:
+        name = check_name("ReplayName", name, ARCHIVE_NAME, MAX_REPLAY_NAME)
+        run = self._replays.get(name)
+        if run is None:
+            raise ResourceNotFoundError(f"Replay {name} does not exist.")
+        return run
+
+    def _archive_of(self, archive: object) -> _Entry:
+        if not isinstance(archive, str):
+            raise wrong_type("EventSourceArn", archive, "<class 'str'>")
+        prefix = self._arn("")
+        name = archive[len(prefix):] if archive.startswith(prefix) else archive
+        entry = self._entries.get(name)
+        if entry is None:
+            raise ValidationError(f"Parameter EventSourceArn is not valid. Reason: Archive {short(name)} does not "
+                                  "exist.")
+        return entry
+
+    def _rules(self, rules: object) -> tuple[frozenset[str] | None, tuple[str, ...]]:
+        if rules is None:
+            return None, ()
+        if isinstance(rules, str) or not isinstance(rules, list | tuple | set | frozenset):
+            raise wrong_type("FilterArns", rules, "<class 'list'>, <class 'tuple'>")
+        bus = self._bus
+        names: list[str] = []
+        for rule in rules:
+            if not isinstance(rule, str):
+                raise wrong_type("FilterArns[]", rule, "<class 'str'>")
+            name = rule.rsplit("/", 1)[-1] if rule.startswith("arn:") else rule
+            if name not in bus._rules or (rule.startswith("arn:") and bus._rule_arn(name) != rule):
+                raise ValidationError(f"Parameter Destination.FilterArns is not valid. Reason: Rule {short(rule)} "
+                                      f"does not exist on EventBus {bus.name}.")
+            names.append(name)
+        return frozenset(names), tuple(bus._rule_arn(name) for name in names)
+
+    def start(self, name: str, archive: object, start_time: object, end_time: object, rules: object,
+              description: object) -> Replay:
+        name = check_name("ReplayName", name, ARCHIVE_NAME, MAX_REPLAY_NAME)
+        description = self._description(description)
+        start = _utc("EventStartTime", start_time)
+        end = _utc("EventEndTime", end_time)
+        bus = self._bus
+        with bus._lock:
+            entry = self._archive_of(archive)
+            if start >= end:
+                raise ValidationError("Parameter EventEndTime is not valid. Reason: EventStartTime must be before "
+                                      "EventEndTime.")
+            only, filter_arns = self._rules(rules)
+            if name in self._replays:
+                raise ResourceAlreadyExistsError(f"Replay {name} already exists.")
+            if sum(run.record.state in ACTIVE for run in self._replays.values()) >= MAX_REPLAYS:
+                raise LimitExceededError("The requested resource exceeds the maximum number allowed.")
+            if bus.clock.closed:
+                raise ClockClosedError(f"The clock of event bus {bus.name} has been shut down")
+            record = Replay(name=name, arn=self._replay_arn(name), description=description, state="STARTING",
+                            state_reason=None, event_source_arn=entry.arn, destination_arn=bus.arn,
+                            filter_arns=filter_arns, event_start_time=start, event_end_time=end,
+                            event_last_replayed_time=None, replay_start_time=bus.clock.now(), replay_end_time=None,
+                            events_replayed=0)
+            run = self._replays[name] = _Run(record, entry, only, millis(start), millis(end))
+            self._next(run)
+        return record
+
+    def _next(self, run: _Run) -> None:
+        def abandoned(reason: str) -> None:
+            self._end(run, "FAILED", f"The replay stopped: {reason}.")
+        self._bus.clock.submit(lambda: self._step(run), label=f"replay {run.record.name} of event bus "
+                               f"{self._bus.name}", on_abandon=abandoned)
+
+    def _end(self, run: _Run, state: ReplayState, reason: str | None = None) -> None:
+        run.record = replace(run.record, state=state, state_reason=reason, replay_end_time=self._bus.clock.now())
+        log.info("eventbus: bus %s: replay %s %s (%d events)%s", self._bus.name, run.record.name, state.lower(),
+                 run.record.events_replayed, f": {reason}" if reason else "")
+
+    def _step(self, run: _Run) -> None:
+        """Replay one page of the window (a timer on the bus's clock)."""
+        bus = self._bus
+        with bus._lock:
+            state = run.record.state
+            if state == "CANCELLING":
+                self._end(run, "CANCELLED")
+                return
+            entry = run.archive
+            if self._entries.get(entry.name) is not entry:
+                self._end(run, "FAILED", f"Archive {entry.name} was deleted during the replay.")
+                return
+            if state == "STARTING":
+                run.record = replace(run.record, state="RUNNING")
+                self._sweep(entry, millis(bus.clock.now()))
+        now = millis(bus.clock.now())
+        try:
+            page = self.store.read(entry.arn, run.start, run.end, after=run.after, ingested_since=entry.cutoff(now),
+                                   limit=PAGE)
+        except Exception as exc:  # (a store that fails: the replay says why)
+            self._end(run, "FAILED", f"Reading archive {entry.name} failed: {exc}")
+            return
+        name = run.record.name
+        for time, seq, text in page:
+            event = json.loads(text)
+            event["replay-name"] = name
+            bus._route(event, 0, fresh=True, rules=run.rules)
+            run.after = (time, seq)
+        if page:
+            run.record = replace(run.record, event_last_replayed_time=_from_millis(page[-1][0]),
+                                 events_replayed=run.record.events_replayed + len(page))
+        if len(page) < PAGE:
+            with bus._lock:
+                if run.record.state == "CANCELLING":
+                    self._end(run, "CANCELLED")
+                else:
+                    self._end(run, "COMPLETED")
+            return
+        try:
+            self._next(run)
+        except ClockClosedError:
+            self._end(run, "FAILED", "The replay stopped: the clock was shut down.")
+
+    def describe_replay(self, name: str) -> Replay:
+        return self._run(name).record
+
+    def list_replays(self, name_prefix: str | None, state: str | None) -> list[Replay]:
+        if name_prefix is not None and state is not None:
+            raise ValidationError("At most one filter is allowed for ListReplays. Use either : State, "
+                                  "EventSourceArn, or NamePrefix.")
+        if name_prefix is not None:
+            check_name("NamePrefix", name_prefix, ARCHIVE_NAME, MAX_REPLAY_NAME)
+        if state is not None and state not in REPLAY_STATES:
+            raise ValidationError(f"1 validation error detected: Value '{short(state)}' at 'state' failed to "
+                                  "satisfy constraint: Member must satisfy enum value set: ["
+                                  f"{', '.join(REPLAY_STATES)}]")
+        return [run.record for name, run in sorted(self._replays.items())
+                if (name_prefix is None or name.startswith(name_prefix))
+                and (state is None or run.record.state == state)]
+
+    def cancel(self, name: str) -> Replay:
+        with self._bus._lock:
+            run = self._run(name)
+            if run.record.state not in ("STARTING", "RUNNING"):
+                raise IllegalStatusError(f"Replay {run.record.name} is not in a valid state for this operation.")
+            run.record = replace(run.record, state="CANCELLING")
+            return run.record
+
