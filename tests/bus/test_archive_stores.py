@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import eventbus._bus._archives as archives_module
-from eventbus import ArchiveStore, EventBus, ManualClock, MemoryArchiveStore, SqliteArchiveStore, Target
+from eventbus import (
+    ArchiveStore,
+    EventBus,
+    ManualClock,
+    MemoryArchiveStore,
+    ResourceAlreadyExistsError,
+    SqliteArchiveStore,
+    Target,
+)
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 A = "arn:aws:events:us-east-1:123456789012:archive/a"
@@ -42,12 +51,12 @@ def test_definitions_are_kept_per_bus_and_dropped_with_their_events(store: Archi
     store.save_archive(A, BUS, {"ArchiveName": "a", "RetentionDays": 3})  # replaced, not added
     assert store.archives(BUS) == [{"ArchiveName": "a", "RetentionDays": 3}]
     assert [d["ArchiveName"] for d in store.archives()] == ["a", "b"]
-    store.append(A, [(1, 1, "{}")])
+    store.append([(A, 1, 1, "{}")])
     store.drop_archive(A)
     assert store.archives() == [{"ArchiveName": "b"}]
     assert store.stats(A) == (0, 0)
     assert store.read(A, 0, 10) == []
-    store.append(A, [(1, 1, "{}")])  # (an archive dropped meanwhile: nothing is written)
+    store.append([(A, 1, 1, "{}")])  # (an archive dropped meanwhile: nothing is written)
     assert store.stats(A) == (0, 0)
     store.drop_archive(A)  # (twice: nothing to do)
 
@@ -55,8 +64,8 @@ def test_definitions_are_kept_per_bus_and_dropped_with_their_events(store: Archi
 def test_reads_are_windows_in_event_time_order_with_a_cursor(store: ArchiveStore) -> None:
     store.save_archive(A, BUS, {})
     store.save_archive(B, BUS, {})
-    store.append(A, [(30, 1, '"c"'), (10, 2, '"a"'), (30, 3, '"d"'), (20, 4, '"b"'), (40, 5, '"e"')])
-    store.append(B, [(10, 1, '"other"')])
+    store.append([(A, 30, 1, '"c"'), (A, 10, 2, '"a"'), (A, 30, 3, '"d"'), (A, 20, 4, '"b"'), (A, 40, 5, '"e"')])
+    store.append([(B, 10, 1, '"other"')])
     texts = [text for _, _, text in store.read(A, 10, 40)]
     assert texts == ['"a"', '"b"', '"c"', '"d"']  # start included, end excluded, ties in append order
     first = store.read(A, 0, 100, limit=3)
@@ -72,7 +81,7 @@ def test_reads_are_windows_in_event_time_order_with_a_cursor(store: ArchiveStore
 
 def test_a_cursor_inside_a_crowded_instant_resumes_after_itself(store: ArchiveStore) -> None:
     store.save_archive(A, BUS, {})
-    store.append(A, [(5, 0, f'"{i}"') for i in range(10)] + [(6, 0, '"later"')])
+    store.append([(A, 5, 0, f'"{i}"') for i in range(10)] + [(A, 6, 0, '"later"')])
     seen: list[str] = []
     after = None
     while page := store.read(A, 0, 100, after=after, limit=3):
@@ -83,7 +92,7 @@ def test_a_cursor_inside_a_crowded_instant_resumes_after_itself(store: ArchiveSt
 
 def test_expire_deletes_by_ingestion_time_and_keeps_the_counts(store: ArchiveStore) -> None:
     store.save_archive(A, BUS, {})
-    store.append(A, [(100, 5, '"x"'), (1, 9, '"yy"'), (50, 7, '"z"')])
+    store.append([(A, 100, 5, '"x"'), (A, 1, 9, '"yy"'), (A, 50, 7, '"z"')])
     assert store.expire(A, 5) == 0
     assert store.expire(A, 8) == 2
     assert store.stats(A) == (1, 4)
@@ -106,7 +115,10 @@ def test_the_sqlite_window_read_is_an_index_range_scan(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("kwargs", "text"), [
     ({"path": 5}, "Invalid type for parameter path, value: 5"),
     ({"synchronous": "OFF"}, "synchronous must be 'NORMAL' or 'FULL', not 'OFF'"),
-    ({"busy_timeout": -1}, "Value '-1000' at 'busy_timeout'"),
+    ({"busy_timeout": -1}, "Value '-1' at 'busy_timeout' failed to satisfy constraint"),
+    ({"busy_timeout": float("nan")}, "Value 'nan' at 'busy_timeout'"),
+    ({"path": "/nonexistent-dir/x/archive.db"}, "Cannot open the archive store '/nonexistent-dir/x/archive.db': "
+                                                "unable to open database file"),
 ])
 def test_the_sqlite_store_refuses_bad_settings(tmp_path: Path, kwargs: dict[str, Any], text: str) -> None:
     args: dict[str, Any] = {"path": tmp_path / "s.db", **kwargs}
@@ -232,3 +244,35 @@ def test_a_replay_delivers_exactly_what_a_plain_reference_says(history: dict[str
     finally:
         archives_module.PAGE = saved
     assert (to_all, to_b) == _reference(history)
+
+
+def test_a_closed_sqlite_store_says_so(tmp_path: Path) -> None:
+    store = SqliteArchiveStore(tmp_path / "s.db")
+    store.close()
+    store.close()  # (twice: nothing to do)
+    with pytest.raises(ValueError, match=r"The archive store '.*s\.db' is closed"):
+        store.archives()
+
+
+def test_two_buses_on_one_store_never_both_create_one_name() -> None:
+    store = MemoryArchiveStore()
+    clock = ManualClock(T0)
+    buses = [EventBus("one", clock=clock, archive_store=store), EventBus("two", clock=clock, archive_store=store)]
+    for k in range(200):
+        barrier = threading.Barrier(2)
+        won: list[str] = []
+
+        def create(bus: EventBus, name: str = f"x{k}") -> None:
+            barrier.wait()
+            try:
+                bus.create_archive(name)
+                won.append(bus.name)
+            except ResourceAlreadyExistsError:
+                pass
+
+        threads = [threading.Thread(target=create, args=(bus,)) for bus in buses]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(won) == 1, (k, won)

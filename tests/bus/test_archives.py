@@ -4,7 +4,9 @@ replays in event-time order with ``replay-name``, their states, retention."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import sys
+import threading
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +165,9 @@ def test_list_update_and_delete_archives() -> None:
                                               "must have value greater than or equal to 0"),
     ({"retention_days": 1.5}, ValidationError, "Invalid type for parameter RetentionDays, value: 1.5"),
     ({"retention_days": True}, ValidationError, "Invalid type for parameter RetentionDays, value: True"),
+    ({"retention_days": 2**31}, ValidationError, "Member must have value less than or equal to 2147483647"),
+    ({"event_pattern": json.dumps({"source": ["x" * 4100]})}, ValidationError,
+     "at 'EventPattern' failed to satisfy constraint: Member must have length less than or equal to 4096"),
     ({"description": "d" * 513}, ValidationError, "Member must have length less than or equal to 512"),
     ({"description": 3}, ValidationError, "Invalid type for parameter Description, value: 3"),
 ])
@@ -383,6 +388,9 @@ def test_at_most_ten_replays_run_at_once() -> None:
                                               "does not exist on EventBus default."),
     ({"rules": [f"{ARN}:rule/other-bus/all"]}, ValidationError, "Parameter Destination.FilterArns is not valid."),
     ({"rules": "all"}, ValidationError, "Invalid type for parameter FilterArns, value: all"),
+    ({"rules": []}, ValidationError, "Parameter Destination.FilterArns is not valid. Reason: it lists no rule"),
+    ({"start_time": datetime.min.replace(tzinfo=timezone(timedelta(hours=14)))}, ValidationError,
+     "Parameter EventStartTime is not valid. Reason: 0001-01-01 00:00:00+14:00 is out of range."),
     ({"description": "d" * 513}, ValidationError, "Member must have length less than or equal to 512"),
 ])
 def test_start_replay_refuses_bad_input_in_aws_words(kwargs: dict[str, Any], error: type[Exception],
@@ -498,3 +506,163 @@ def test_a_bus_on_a_sqlite_store_finds_its_archives_again(tmp_path: Path) -> Non
 def test_a_bus_refuses_an_archive_store_that_is_not_one() -> None:
     with pytest.raises(ValidationError, match="Invalid type for parameter archive_store"):
         EventBus(archive_store="file.db")  # type: ignore[arg-type]
+
+
+# -- what the review found ----------------------------------------------------------------
+class FailingStore(MemoryArchiveStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = ""
+
+    def append(self, records: Any) -> None:
+        if self.failing == "append":
+            raise OSError("disk full")
+        super().append(records)
+
+    def expire(self, archive: str, ingested_before: int, *, limit: int | None = None) -> int:
+        if self.failing == "expire":
+            raise OSError("disk gone")
+        return super().expire(archive, ingested_before, limit=limit)
+
+
+def test_a_store_that_fails_loses_the_archive_copy_loudly_never_the_delivery(
+        caplog: pytest.LogCaptureFixture) -> None:
+    store = FailingStore()
+    clock, bus, got = setup(archive_store=store)
+    bus.create_archive("orders")
+    store.failing = "append"
+    result = bus.put_events([{"Source": "shop", "DetailType": "order", "Detail": "{}"}] * 2)
+    assert result["FailedEntryCount"] == 0
+    clock.run_until_idle()
+    assert len(got) == 2
+    archive = bus.describe_archive("orders")
+    assert (archive.event_count, archive.state_reason) == (0, "2 events could not be archived: OSError: disk full")
+    assert archive.as_aws()["StateReason"] == archive.state_reason
+    assert "archive orders could not keep 2 events: OSError: disk full" in caplog.text
+
+
+def test_a_replay_whose_store_fails_ends_failed_with_the_reason() -> None:
+    store = FailingStore()
+    clock, bus, got = setup(archive_store=store)
+    bus.create_archive("orders", retention_days=1)
+    put(bus, 3)
+    store.failing = "expire"
+    bus.start_replay("r", "orders", start_time=T0, end_time=T0 + timedelta(hours=1))
+    clock.run_until_idle()
+    replay = bus.describe_replay("r")
+    assert (replay.state, replay.state_reason) == ("FAILED", "The replay stopped: OSError: disk gone")
+    bus.start_replay("r2", "orders", start_time=T0, end_time=T0 + timedelta(hours=1))  # (it holds no slot)
+
+
+def test_text_that_is_not_valid_unicode_is_archived_as_the_same_json_value(tmp_path: Path) -> None:
+    with SqliteArchiveStore(tmp_path / "a.db") as store:
+        clock, bus, got = setup(archive_store=store)
+        bus.create_archive("orders")
+        detail = '{"s": "\\ud800 and \\u00e9"}'
+        assert bus.put_events([{"Source": "shop", "DetailType": "order", "Detail": detail}])["FailedEntryCount"] == 0
+        assert bus.describe_archive("orders").event_count == 1
+        clock.run_until_idle()
+        got.clear()
+        bus.start_replay("r", "orders", start_time=T0, end_time=T0 + timedelta(hours=1))
+        clock.run_until_idle()
+        assert got[0]["detail"] == {"s": "\ud800 and \u00e9"}
+
+
+def test_a_replay_replays_what_was_archived_when_it_started_so_it_always_ends() -> None:
+    clock = ManualClock(T0 + timedelta(milliseconds=500))
+    bus = EventBus(clock=clock)
+    bus.create_archive("all")
+
+    def fix(event: dict[str, Any]) -> None:  # publishes a corrected copy of each replayed event, in the window
+        if "replay-name" in event:
+            bus.publish(source="shop", detail_type="fixed", detail=event["detail"])
+
+    bus.put_rule("fixer", event_pattern={"source": ["shop"]})
+    bus.put_targets("fixer", [Target(fix, target_id="f")])
+    put(bus, 300)
+    clock.run_until_idle()
+    bus.start_replay("repair", "all", start_time=T0, end_time=T0 + timedelta(hours=1))
+    clock.run_until_idle()
+    replay = bus.describe_replay("repair")
+    assert (replay.state, replay.events_replayed) == ("COMPLETED", 300)
+    assert bus.describe_archive("all").event_count == 600
+
+
+def test_window_bounds_finer_than_a_millisecond_keep_their_meaning() -> None:
+    clock, bus, got = setup()
+    bus.create_archive("orders")
+    put(bus, 1)  # at T0 exactly
+    clock.run_until_idle()
+    got.clear()
+    half = timedelta(microseconds=500)
+    bus.start_replay("after", "orders", start_time=T0 + half, end_time=T0 + timedelta(hours=1))
+    bus.start_replay("before", "orders", start_time=T0 - timedelta(hours=1), end_time=T0 + half)
+    bus.start_replay("until", "orders", start_time=T0 - timedelta(hours=1), end_time=T0)
+    clock.run_until_idle()
+    assert [event["replay-name"] for event in got] == ["before"]
+
+
+def test_listed_rules_are_kept_once_and_a_cross_bus_replay_is_refused_in_aws_words() -> None:
+    clock = ManualClock(T0)
+    store = MemoryArchiveStore()
+    one, two = EventBus("one", clock=clock, archive_store=store), EventBus("two", clock=clock, archive_store=store)
+    one.put_rule("r", event_pattern={"source": ["shop"]})
+    one.create_archive("a1")
+    replay = one.start_replay("x", "a1", start_time=T0, end_time=T0 + timedelta(hours=1),
+                              rules=["r", "r", f"{ARN}:rule/one/r"])
+    assert replay.filter_arns == (f"{ARN}:rule/one/r",)
+    with pytest.raises(ValidationError, match=r"^Parameter Destination.Arn is not valid. Reason: Cross event bus "
+                                              r"replay is not permitted.$"):
+        two.start_replay("y", "a1", start_time=T0, end_time=T0 + timedelta(hours=1))
+
+
+def test_updating_a_missing_archive_says_it_is_missing_before_judging_the_pattern() -> None:
+    clock, bus, _ = setup()
+    with pytest.raises(ResourceNotFoundError, match=r"^Archive nope does not exist\.$"):
+        bus.update_archive("nope", event_pattern="{")
+
+
+def test_a_class_is_not_an_archive_store() -> None:
+    with pytest.raises(ValidationError, match="Invalid type for parameter archive_store"):
+        EventBus(archive_store=MemoryArchiveStore)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow_under_mutmut
+def test_events_put_while_archives_change_are_archived_once_each() -> None:
+    written: list[tuple[str, str]] = []
+
+    class Recording(MemoryArchiveStore):
+        def append(self, records: Any) -> None:
+            written.extend((arn, text) for arn, _, _, text in records)
+            super().append(records)
+
+    clock = ManualClock(T0)
+    bus = EventBus(clock=clock, journey_retention=0, archive_store=Recording())
+    bus.create_archive("orders", event_pattern={"source": ["shop"]})
+    stop = threading.Event()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+
+    def churn() -> None:
+        k = 0
+        while not stop.is_set():
+            k += 1
+            bus.update_archive("orders", description=f"v{k}")  # same pattern: never missing
+            bus.create_archive("flip")  # no pattern, then one: never counted twice
+            bus.update_archive("flip", event_pattern={"source": ["shop"]})
+            bus.delete_archive("flip")
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        for n in range(3000):
+            bus.publish(source="shop", detail_type="order", detail={"n": n})
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(switch)
+    assert bus.describe_archive("orders").event_count == 3000
+    texts = [text for _, _, text in bus._archives.store.read(f"{ARN}:archive/orders", 0, 2**62, limit=10_000)]
+    assert len(set(texts)) == 3000
+    assert len(written) == len(set(written))  # no event went to one archive twice ("flip" included)
+    assert sum(arn.endswith("/flip") for arn, _ in written) > 0

@@ -27,6 +27,7 @@ class Archive:
     event_count: int
     size_bytes: int
     state: Literal["ENABLED"] = "ENABLED"
+    state_reason: str | None = None  # set when the store failed to keep events
 
     def as_aws(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ArchiveArn": self.arn, "ArchiveName": self.name,
@@ -35,7 +36,10 @@ class Archive:
             out["Description"] = self.description
         if self.event_pattern is not None:
             out["EventPattern"] = self.event_pattern
-        out.update({"State": self.state, "RetentionDays": self.retention_days, "SizeBytes": self.size_bytes,
+        out["State"] = self.state
+        if self.state_reason is not None:
+            out["StateReason"] = self.state_reason
+        out.update({"RetentionDays": self.retention_days, "SizeBytes": self.size_bytes,
                     "EventCount": self.event_count, "CreationTime": self.creation_time})
         return out
 

@@ -29,17 +29,18 @@ import bisect
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from .._exceptions import ValidationError
-from .._validate import check_int, wrong_type
+from .._validate import check_seconds, short, wrong_type
 
 __all__ = ["ArchiveStore", "MemoryArchiveStore", "Record", "SqliteArchiveStore"]
 
-# (event time, ingestion time, the event's JSON text): what ``append`` takes
-Record = tuple[int, int, str]
+# (archive ARN, event time, ingestion time, the event's JSON text): what ``append`` takes
+Record = tuple[str, int, int, str]
 # (event time, sequence number, the event's JSON text): what ``read`` returns
 Stored = tuple[int, int, str]
 
@@ -49,9 +50,10 @@ class ArchiveStore(Protocol):
     """What a bus needs of an archive store.  Times are integer milliseconds
     since the epoch (UTC); ``archive`` is the archive's ARN."""
 
-    def save_archive(self, archive: str, source: str, definition: dict[str, Any]) -> None:
-        """Create or replace an archive's definition (a JSON-able dict); ``source``
-        is the ARN of its event bus."""
+    def save_archive(self, archive: str, source: str, definition: dict[str, Any], *, create: bool = False) -> bool:
+        """Keep an archive's definition (a JSON-able dict); ``source`` is the ARN of
+        its event bus.  ``create``: only if the store has no archive of that ARN
+        (returns ``False`` if it has, changing nothing); otherwise create or replace."""
         ...
 
     def drop_archive(self, archive: str) -> None:
@@ -62,23 +64,28 @@ class ArchiveStore(Protocol):
         """The definitions kept (of the event bus ``source``, or all), in creation order."""
         ...
 
-    def append(self, archive: str, records: Sequence[Record]) -> None:
-        """Add events to an archive, in one write."""
+    def append(self, records: Sequence[Record]) -> None:
+        """Add events to their archives, in one write (an archive dropped meanwhile gets none)."""
         ...
 
     def read(self, archive: str, start: int, end: int, *, after: tuple[int, int] | None = None,
-             ingested_since: int = 0, limit: int = 256) -> list[Stored]:
+             ingested_since: int = 0, up_to: int | None = None, limit: int = 256) -> list[Stored]:
         """Up to ``limit`` events with ``start <= time < end`` (and, with ``after``,
-        ``(time, seq) > after``), ingested at or after ``ingested_since``, in
-        ``(time, seq)`` order."""
+        ``(time, seq) > after``), ingested at or after ``ingested_since``, with a
+        sequence number at most ``up_to``, in ``(time, seq)`` order."""
         ...
 
-    def expire(self, archive: str, ingested_before: int) -> int:
-        """Delete the events ingested before the time; returns how many."""
+    def high_water(self) -> int:
+        """The highest sequence number given so far (0 before the first event)."""
+        ...
+
+    def expire(self, archive: str, ingested_before: int, *, limit: int | None = None) -> int:
+        """Delete the events ingested before the time (at most ``limit`` of them);
+        returns how many."""
         ...
 
     def stats(self, archive: str) -> tuple[int, int]:
-        """(events, bytes of their JSON text) in the archive."""
+        """(events, bytes of their JSON text in UTF-8) in the archive."""
         ...
 
     def close(self) -> None:
@@ -86,17 +93,25 @@ class ArchiveStore(Protocol):
         ...
 
 
+_Item = tuple[int, int, int, str, int]  # (time, seq, ingested, text, its size in bytes)
+
+
 class _Kept:
     __slots__ = ("bytes", "events", "oldest")
 
     def __init__(self) -> None:
-        self.events: list[tuple[int, int, int, str]] = []  # (time, seq, ingested, text), sorted
+        self.events: list[_Item] = []  # sorted by (time, seq)
         self.oldest: int | None = None  # the earliest ingestion time kept: nothing expires before it
         self.bytes = 0
 
 
-def _key(item: tuple[int, int, int, str]) -> tuple[int, int]:
+def _key(item: _Item) -> tuple[int, int]:
     return item[0], item[1]
+
+
+def _copy(definition: dict[str, Any]) -> dict[str, Any]:
+    copied: dict[str, Any] = json.loads(json.dumps(definition))
+    return copied
 
 
 class MemoryArchiveStore:
@@ -113,10 +128,14 @@ class MemoryArchiveStore:
     def __repr__(self) -> str:
         return f"<MemoryArchiveStore archives={len(self._definitions)}>"
 
-    def save_archive(self, archive: str, source: str, definition: dict[str, Any]) -> None:
+    def save_archive(self, archive: str, source: str, definition: dict[str, Any], *, create: bool = False) -> bool:
+        copied = _copy(definition)
         with self._lock:
-            self._definitions[archive] = (source, json.loads(json.dumps(definition)))
+            if create and archive in self._definitions:
+                return False
+            self._definitions[archive] = (source, copied)
             self._kept.setdefault(archive, _Kept())
+            return True
 
     def drop_archive(self, archive: str) -> None:
         with self._lock:
@@ -125,28 +144,29 @@ class MemoryArchiveStore:
 
     def archives(self, source: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return [json.loads(json.dumps(definition)) for owner, definition in self._definitions.values()
+            return [_copy(definition) for owner, definition in self._definitions.values()
                     if source is None or owner == source]
 
-    def append(self, archive: str, records: Sequence[Record]) -> None:
+    def append(self, records: Sequence[Record]) -> None:
         with self._lock:
-            kept = self._kept.get(archive)
-            if kept is None:
-                return  # (dropped meanwhile)
-            events = kept.events
-            for time, ingested, text in records:
+            for archive, time, ingested, text in records:
+                kept = self._kept.get(archive)
+                if kept is None:
+                    continue  # (dropped meanwhile)
+                events = kept.events
                 self._seq += 1
-                item = (time, self._seq, ingested, text)
+                size = len(text.encode())
+                item = (time, self._seq, ingested, text, size)
                 if not events or _key(events[-1]) < (time, self._seq):
                     events.append(item)
                 else:
                     bisect.insort(events, item, key=_key)
                 if kept.oldest is None or ingested < kept.oldest:
                     kept.oldest = ingested
-                kept.bytes += len(text.encode())
+                kept.bytes += size
 
     def read(self, archive: str, start: int, end: int, *, after: tuple[int, int] | None = None,
-             ingested_since: int = 0, limit: int = 256) -> list[Stored]:
+             ingested_since: int = 0, up_to: int | None = None, limit: int = 256) -> list[Stored]:
         with self._lock:
             kept = self._kept.get(archive)
             if kept is None:
@@ -156,25 +176,30 @@ class MemoryArchiveStore:
             at = bisect.bisect_right(events, low, key=_key)
             out: list[Stored] = []
             while at < len(events) and len(out) < limit:
-                time, seq, ingested, text = events[at]
+                time, seq, ingested, text, _ = events[at]
                 if time >= end:
                     break
-                if ingested >= ingested_since:
+                if ingested >= ingested_since and (up_to is None or seq <= up_to):
                     out.append((time, seq, text))
                 at += 1
             return out
 
-    def expire(self, archive: str, ingested_before: int) -> int:
+    def high_water(self) -> int:
+        return self._seq
+
+    def expire(self, archive: str, ingested_before: int, *, limit: int | None = None) -> int:
+        """(The memory store deletes all that has expired in one pass: ``limit``
+        bounds the sqlite store's work, not this.)"""
         with self._lock:
             kept = self._kept.get(archive)
             if kept is None or kept.oldest is None or kept.oldest >= ingested_before:
                 return 0  # (the common case, at once)
-            before = len(kept.events)
             survivors = [item for item in kept.events if item[2] >= ingested_before]
+            gone = len(kept.events) - len(survivors)
             kept.events = survivors
             kept.oldest = min((item[2] for item in survivors), default=None)
-            kept.bytes = sum(len(item[3].encode()) for item in survivors)
-            return before - len(survivors)
+            kept.bytes = sum(item[4] for item in survivors)
+            return gone
 
     def stats(self, archive: str) -> tuple[int, int]:
         with self._lock:
@@ -208,147 +233,166 @@ CREATE INDEX IF NOT EXISTS events_by_ingestion ON events (archive, ingested);
 Synchronous = Literal["NORMAL", "FULL"]
 
 
+
 class SqliteArchiveStore:
     """An archive store in one ``sqlite3`` file (WAL): archives and their events
-    survive the process.  ``SqliteArchiveStore(path, *, synchronous="NORMAL")``:
-    ``NORMAL`` survives a killed process, ``FULL`` a power cut too (each
-    ``put_events`` call is one transaction either way).  Open the same file
-    from one process at a time."""
+    survive the process.  ``SqliteArchiveStore(path, *, synchronous="NORMAL",
+    busy_timeout=5.0)``: with ``NORMAL`` what ``put_events`` archived survives
+    a killed process, with ``FULL`` a power cut too (each ``put_events`` call's
+    events are one transaction either way).  Open a file from one process at
+    a time."""
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL",
                  busy_timeout: float = 5.0) -> None:
         if not isinstance(path, str | Path):
             raise wrong_type("path", path, "<class 'str'>, <class 'pathlib.Path'>")
         if synchronous not in ("NORMAL", "FULL"):
-            raise ValidationError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
-        timeout_ms = check_int("busy_timeout", int(busy_timeout * 1000) if isinstance(busy_timeout, int | float)
-                               and not isinstance(busy_timeout, bool) else busy_timeout, 0)
+            raise ValidationError(f"synchronous must be 'NORMAL' or 'FULL', not {short(synchronous)!r}")
+        timeout_ms = round(check_seconds("busy_timeout", busy_timeout, 0.0, 3600.0) * 1000)
         self.path = Path(path)
         self.synchronous = synchronous
         self._lock = threading.Lock()
-        # autocommit mode: each write below is one explicit transaction
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute(f"PRAGMA synchronous = {synchronous}")
-        self._db.executescript(_SCHEMA)
+        try:
+            # autocommit mode: each write below is one explicit transaction
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute(f"PRAGMA synchronous = {synchronous}")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ValidationError(f"Cannot open the archive store {str(self.path)!r}: {exc}") from None
         self._ids: dict[str, int] = {}
         self._closed = False
 
     def __repr__(self) -> str:
         return f"<SqliteArchiveStore {str(self.path)!r}>"
 
+    def _open(self) -> sqlite3.Connection:
+        if self._closed:
+            raise ValidationError(f"The archive store {str(self.path)!r} is closed")
+        return self._db
+
     def _id(self, archive: str) -> int | None:
         found = self._ids.get(archive)
         if found is None:
-            row = self._db.execute("SELECT id FROM archives WHERE arn = ?", (archive,)).fetchone()
+            row = self._open().execute("SELECT id FROM archives WHERE arn = ?", (archive,)).fetchone()
             if row is None:
                 return None
             found = self._ids[archive] = row[0]
         return found
 
-    def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        db = self._db
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._open()
         db.execute("BEGIN IMMEDIATE")
         try:
-            for sql, args in statements:
-                db.execute(sql, args)
+            yield db
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 
-    def save_archive(self, archive: str, source: str, definition: dict[str, Any]) -> None:
+    def save_archive(self, archive: str, source: str, definition: dict[str, Any], *, create: bool = False) -> bool:
         text = json.dumps(definition, sort_keys=True)
-        with self._lock:
-            self._write([("INSERT INTO archives (arn, source, definition) VALUES (?, ?, ?) ON CONFLICT (arn) DO "
-                          "UPDATE SET source = excluded.source, definition = excluded.definition",
-                          (archive, source, text))])
+        with self._lock, self._transaction() as db:
+            if create:
+                inserted = db.execute("INSERT INTO archives (arn, source, definition) VALUES (?, ?, ?) "
+                                      "ON CONFLICT (arn) DO NOTHING", (archive, source, text)).rowcount
+                return bool(inserted)
+            db.execute("INSERT INTO archives (arn, source, definition) VALUES (?, ?, ?) ON CONFLICT (arn) DO "
+                       "UPDATE SET source = excluded.source, definition = excluded.definition",
+                       (archive, source, text))
+            return True
 
     def drop_archive(self, archive: str) -> None:
         with self._lock:
             found = self._id(archive)
             if found is None:
                 return
-            self._write([("DELETE FROM events WHERE archive = ?", (found,)),
-                         ("DELETE FROM archives WHERE id = ?", (found,))])
+            with self._transaction() as db:
+                db.execute("DELETE FROM events WHERE archive = ?", (found,))
+                db.execute("DELETE FROM archives WHERE id = ?", (found,))
             del self._ids[archive]
 
     def archives(self, source: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
+            db = self._open()
             if source is None:
-                rows = self._db.execute("SELECT definition FROM archives ORDER BY id").fetchall()
+                rows = db.execute("SELECT definition FROM archives ORDER BY id").fetchall()
             else:
-                rows = self._db.execute("SELECT definition FROM archives WHERE source = ? ORDER BY id",
-                                        (source,)).fetchall()
+                rows = db.execute("SELECT definition FROM archives WHERE source = ? ORDER BY id",
+                                  (source,)).fetchall()
         return [json.loads(row[0]) for row in rows]
 
-    def append(self, archive: str, records: Sequence[Record]) -> None:
+    def append(self, records: Sequence[Record]) -> None:
         with self._lock:
-            found = self._id(archive)
-            if found is None:
+            rows = []
+            totals: dict[int, list[int]] = {}
+            for archive, time, ingested, text in records:
+                found = self._id(archive)
+                if found is None:
+                    continue  # (dropped meanwhile)
+                rows.append((found, time, ingested, text))
+                total = totals.setdefault(found, [0, 0])
+                total[0] += 1
+                total[1] += len(text.encode())
+            if not rows:
                 return
-            size = sum(len(text.encode()) for _, _, text in records)
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany("INSERT INTO events (archive, time, ingested, event) VALUES (?, ?, ?, ?)",
-                               [(found, time, ingested, text) for time, ingested, text in records])
-                db.execute("UPDATE archives SET events = events + ?, bytes = bytes + ? WHERE id = ?",
-                           (len(records), size, found))
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+            with self._transaction() as db:
+                db.executemany("INSERT INTO events (archive, time, ingested, event) VALUES (?, ?, ?, ?)", rows)
+                db.executemany("UPDATE archives SET events = events + ?, bytes = bytes + ? WHERE id = ?",
+                               [(count, size, found) for found, (count, size) in totals.items()])
 
     def read(self, archive: str, start: int, end: int, *, after: tuple[int, int] | None = None,
-             ingested_since: int = 0, limit: int = 256) -> list[Stored]:
+             ingested_since: int = 0, up_to: int | None = None, limit: int = 256) -> list[Stored]:
+        top = 2**63 - 1 if up_to is None else up_to
         with self._lock:
             found = self._id(archive)
             if found is None:
                 return []
-            db = self._db
+            db = self._open()
             rows = []
             if after is not None and after >= (start, -1):
                 # the rest of the cursor's own time, then the times after it: two range scans
                 # of (archive, time, seq), each starting where it should (one OR'd condition on
                 # (time, seq) would rescan every earlier event of the cursor's time per page)
                 rows = db.execute("SELECT time, seq, event FROM events WHERE archive = ? AND time = ? AND seq > ? "
-                                  "AND ingested >= ? ORDER BY seq LIMIT ?",
-                                  (found, after[0], after[1], ingested_since, limit)).fetchall()
+                                  "AND ingested >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+                                  (found, after[0], after[1], ingested_since, top, limit)).fetchall()
                 low, strict = after[0], True
             else:
                 low, strict = start, False
             if len(rows) < limit:
                 above = ">" if strict else ">="
                 rows += db.execute(f"SELECT time, seq, event FROM events WHERE archive = ? AND time {above} ? "
-                                   "AND time < ? AND ingested >= ? ORDER BY time, seq LIMIT ?",
-                                   (found, low, end, ingested_since, limit - len(rows))).fetchall()
+                                   "AND time < ? AND ingested >= ? AND seq <= ? ORDER BY time, seq LIMIT ?",
+                                   (found, low, end, ingested_since, top, limit - len(rows))).fetchall()
         return [(time, seq, text) for time, seq, text in rows]
 
-    def expire(self, archive: str, ingested_before: int) -> int:
+    def high_water(self) -> int:
+        with self._lock:
+            row = self._open().execute("SELECT max(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def expire(self, archive: str, ingested_before: int, *, limit: int | None = None) -> int:
         with self._lock:
             found = self._id(archive)
             if found is None:
                 return 0
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                count, size = db.execute("SELECT count(*), coalesce(sum(length(CAST(event AS BLOB))), 0) FROM events "
-                                         "WHERE archive = ? AND ingested < ?", (found, ingested_before)).fetchone()
+            cap = -1 if limit is None else limit
+            with self._transaction() as db:
+                doomed = "SELECT seq FROM events WHERE archive = ? AND ingested < ? ORDER BY ingested LIMIT ?"
+                count, size = db.execute(f"SELECT count(*), coalesce(sum(length(CAST(event AS BLOB))), 0) FROM events "
+                                         f"WHERE seq IN ({doomed})", (found, ingested_before, cap)).fetchone()
                 if count:
-                    db.execute("DELETE FROM events WHERE archive = ? AND ingested < ?", (found, ingested_before))
+                    db.execute(f"DELETE FROM events WHERE seq IN ({doomed})", (found, ingested_before, cap))
                     db.execute("UPDATE archives SET events = events - ?, bytes = bytes - ? WHERE id = ?",
                                (count, size, found))
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
             return int(count)
 
     def stats(self, archive: str) -> tuple[int, int]:
         with self._lock:
-            row = self._db.execute("SELECT events, bytes FROM archives WHERE arn = ?", (archive,)).fetchone()
+            row = self._open().execute("SELECT events, bytes FROM archives WHERE arn = ?", (archive,)).fetchone()
         return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     def close(self) -> None:

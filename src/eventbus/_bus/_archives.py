@@ -11,15 +11,26 @@ replays.  Events are written to the archive store once per ``put_events``
 call, in one write.
 
 Retention counts from ingestion, on the bus's clock.  What has expired is
-never read (reads and counts apply the cut-off) and is deleted lazily: before
-an archive is described or replayed, and at most once a minute as events
-arrive, so that a long-running bus with a retention stays bounded.
+never read (reads apply the cut-off) and is deleted lazily: all of it before
+an archive is described, and, as events arrive, a bounded batch at a time,
+once a minute or once per hundredth of the retention (whichever is longer),
+so that a long-running bus with a retention stays bounded (within about 1%
+of its retention's worth of events) without stalling a ``put_events``.
+
+An archive store that fails to write does not fail ``put_events`` (its
+events were already routed, as AWS archives apart from delivery): the
+failure is logged as an error and shown in ``describe_archive``'s
+``state_reason`` with the count of events lost.
 
 A replay reads its window from the store a page at a time, in event-time
 order, and routes each event on the bus with the top-level ``replay-name``
-field, to every rule or to the listed ones.  Each page is a timer on the
+field, to every rule or to the listed ones.  It replays what the archive
+held when it started (events archived later, a replay's own consequences
+included, are left out, so every replay ends).  Each page is a timer on the
 bus's clock: a replay under ``ManualClock`` advances as the clock does, and
-``cancel_replay`` takes effect between pages.
+``cancel_replay`` takes effect between pages.  A replay's state changes
+under the bus's lock; anything that goes wrong ends it ``FAILED`` with a
+reason.
 """
 
 from __future__ import annotations
@@ -57,19 +68,29 @@ MAX_ARCHIVE_NAME: Final = 48
 MAX_REPLAY_NAME: Final = 64
 MAX_PATTERN: Final = 4096
 MAX_DESCRIPTION: Final = 512
+MAX_RETENTION: Final = 2**31 - 1  # RetentionDays is a 32-bit integer in AWS's API
 MAX_REPLAYS: Final = 10  # replays under way at once (AWS's quota per account and region)
 PAGE = 256  # events a replay routes per timer (a setting the tests shrink)
-SWEEP_EVERY: Final = 60_000  # ms: how often arriving events look for expired ones
+SWEEP_EVERY: Final = 60_000  # ms: arriving events look for expired ones at most this often ...
+SWEEP_SHARE: Final = 100  # ... or once per this share of the retention, if longer
+SWEEP_BATCH: Final = 5_000  # events an arriving event's sweep deletes at most
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MS: Final = timedelta(milliseconds=1)
 _DAY_MS: Final = 86_400_000
 
-# (archive ARN, record) written when the put_events call ends
-Pending = list[tuple[str, Record]]
+# what put_events archives when the call ends: (archive ARN, event time, ingestion time, text)
+Pending = list[Record]
 
 
 def millis(when: datetime) -> int:
+    """Milliseconds since the epoch, rounded down."""
     return (when - _EPOCH) // _MS
+
+
+def _ceil_millis(when: datetime) -> int:
+    """Milliseconds since the epoch, rounded up: an event at ``t`` ms is in
+    ``[start, end)`` exactly when ``ceil(start) <= t < ceil(end)``."""
+    return -((_EPOCH - when) // _MS)
 
 
 def _from_millis(ms: int) -> datetime:
@@ -82,21 +103,36 @@ def _event_millis(event: Mapping[str, Any], default: int) -> int:
     if isinstance(text, str):
         try:
             when = datetime.fromisoformat(text)
-        except ValueError:
+            return millis(when if when.tzinfo is not None else when.replace(tzinfo=UTC))
+        except (ValueError, OverflowError):
             return default
-        return millis(when if when.tzinfo is not None else when.replace(tzinfo=UTC))
     return default
 
 
 def _utc(name: str, value: object) -> datetime:
     when = check_datetime(name, value)
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    try:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(f"Parameter {name} is not valid. Reason: {short(when)} is out of range.") from None
+
+
+def _stored_text(event: Mapping[str, Any], text: str) -> str:
+    """The text to archive: the routed text, or, when it holds text that is not
+    valid Unicode (a lone surrogate from a ``\\ud800`` escape), the same JSON
+    value with non-ASCII escaped, which any store can keep."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(event, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 class _Entry:
     """An archive and what the bus keeps with it."""
 
-    __slots__ = ("arn", "creation_time", "description", "name", "next_sweep", "pattern", "retention_days")
+    __slots__ = ("arn", "creation_time", "description", "lost", "name", "next_sweep", "pattern", "reason",
+                 "retention_days")
 
     def __init__(self, name: str, arn: str, pattern: str | None, retention_days: int, description: str | None,
                  creation_time: datetime) -> None:
@@ -107,6 +143,8 @@ class _Entry:
         self.description = description
         self.creation_time = creation_time
         self.next_sweep = 0  # ms: arriving events look for expired ones from then on
+        self.lost = 0  # events the store failed to keep
+        self.reason: str | None = None  # ... and why
 
     def definition(self, source: str) -> dict[str, Any]:
         return {"ArchiveName": self.name, "ArchiveArn": self.arn, "EventSourceArn": source,
@@ -128,6 +166,7 @@ class _Run:
     rules: frozenset[str] | None
     start: int
     end: int
+    up_to: int  # the archive's high-water mark when the replay started: nothing later is replayed
     after: tuple[int, int] | None = None
 
 
@@ -135,13 +174,14 @@ class Archives:
     """The archives and replays of one bus (the bus's methods call these)."""
 
     def __init__(self, bus: EventBus, store: ArchiveStore | None) -> None:
-        if store is not None and not isinstance(store, ArchiveStore):
+        if store is not None and (isinstance(store, type) or not isinstance(store, ArchiveStore)):
             raise wrong_type("archive_store", store, "<class 'eventbus.ArchiveStore'>")
         self._bus = bus
         self.store: ArchiveStore = MemoryArchiveStore() if store is None else store
         self._index: RuleIndex[str] = RuleIndex()
-        self._entries: dict[str, _Entry] = {}  # replaced whole on each change: capture reads it without a lock
-        self._everything: tuple[_Entry, ...] = ()  # the archives without a pattern
+        # (archives by name, those without a pattern): replaced whole on each change, so that
+        # capture reads one consistent pair without a lock
+        self._snapshot: tuple[dict[str, _Entry], tuple[_Entry, ...]] = ({}, ())
         self._replays: dict[str, _Run] = {}
         for definition in self.store.archives(bus.arn):  # (a store opened again: its archives come back)
             entry = _Entry(definition["ArchiveName"], definition["ArchiveArn"], definition["EventPattern"],
@@ -151,7 +191,11 @@ class Archives:
 
     @property
     def active(self) -> bool:
-        return bool(self._entries)
+        return bool(self._snapshot[0])
+
+    @property
+    def _entries(self) -> dict[str, _Entry]:
+        return self._snapshot[0]
 
     # -- archives ----------------------------------------------------------------
     def _arn(self, name: str) -> str:
@@ -173,6 +217,8 @@ class Archives:
             return None, probe
         if not isinstance(pattern, str | Mapping):
             raise wrong_type("EventPattern", pattern, "<class 'str'>")
+        if isinstance(pattern, str) and len(pattern) > MAX_PATTERN:  # (one limit, one message, whatever the form)
+            raise out_of_range("EventPattern", pattern, f"Member must have length less than or equal to {MAX_PATTERN}")
         probe.add(name, pattern)  # (refused in AWS's words before anything changes)
         text = pattern if isinstance(pattern, str) else json.dumps(probe.pattern(name).to_json(), ensure_ascii=False)
         if len(text) > MAX_PATTERN:
@@ -182,30 +228,32 @@ class Archives:
     @staticmethod
     def _description(description: object) -> str | None:
         if description is not None:
-            check_str("Description", description)
-            assert isinstance(description, str)
-            if len(description) > MAX_DESCRIPTION:
-                raise out_of_range("Description", description,
+            text = check_str("Description", description)
+            if len(text) > MAX_DESCRIPTION:
+                raise out_of_range("Description", text,
                                    f"Member must have length less than or equal to {MAX_DESCRIPTION}")
-        return description
+            return text
+        return None
 
     @staticmethod
     def _retention(days: object) -> int:
-        return check_int("RetentionDays", days, 0)
+        return check_int("RetentionDays", days, 0, MAX_RETENTION)
 
     def _install(self, entry: _Entry, probe: RuleIndex[str] | None = None) -> None:
-        """Put the archive's pattern in the index and publish the archives (under the bus's lock)."""
-        if entry.name in self._index:
-            self._index.remove(entry.name)
-        if entry.pattern is not None:
-            self._index.add(entry.name, probe.pattern(entry.name) if probe is not None else entry.pattern)
+        """Publish a new or changed archive (under the bus's lock).  An event
+        archived meanwhile sees it once or not at all, never twice (capture
+        counts archives by name), and an archive that keeps its name is never
+        missing in between (``RuleIndex.add`` replaces a pattern in one step)."""
         entries = dict(self._entries)
         entries[entry.name] = entry
-        self._publish(entries)
-
-    def _publish(self, entries: dict[str, _Entry]) -> None:
-        self._everything = tuple(entry for entry in entries.values() if entry.pattern is None)
-        self._entries = entries
+        everything = tuple(item for item in entries.values() if item.pattern is None)
+        if entry.pattern is not None:
+            self._index.add(entry.name, probe.pattern(entry.name) if probe is not None else entry.pattern)
+            self._snapshot = (entries, everything)
+        else:
+            self._snapshot = (entries, everything)
+            if entry.name in self._index:
+                self._index.remove(entry.name)
 
     def create(self, name: str, event_pattern: object, retention_days: object, description: object) -> str:
         name = self._name(name)
@@ -215,14 +263,16 @@ class Archives:
         bus = self._bus
         arn = self._arn(name)
         with bus._lock:
-            if name in self._entries or any(d["ArchiveArn"] == arn for d in self.store.archives()):
-                raise ResourceAlreadyExistsError(f"Archive {name} already exists.")
             entry = _Entry(name, arn, text, days, description, bus.clock.now())
-            self.store.save_archive(arn, bus.arn, entry.definition(bus.arn))
+            # (the store decides, in one step: archive names are unique across the buses sharing it)
+            if name in self._entries or not self.store.save_archive(arn, bus.arn, entry.definition(bus.arn),
+                                                                     create=True):
+                raise ResourceAlreadyExistsError(f"Archive {name} already exists.")
             self._install(entry, probe)
         return arn
 
     def update(self, name: str, event_pattern: object, retention_days: object, description: object) -> Archive:
+        self._entry(name)  # (an unknown archive is the first thing to say)
         name = self._name(name)
         text, probe = self._pattern(name, event_pattern) if event_pattern is not None else (None, None)
         days = None if retention_days is None else self._retention(retention_days)
@@ -233,6 +283,7 @@ class Archives:
             entry = _Entry(name, former.arn, former.pattern if event_pattern is None else text,
                            former.retention_days if days is None else days,
                            former.description if description is None else description, former.creation_time)
+            entry.lost, entry.reason = former.lost, former.reason
             self.store.save_archive(entry.arn, bus.arn, entry.definition(bus.arn))
             self._install(entry, probe)
             for run in self._replays.values():  # (a replay under way reads under the new retention)
@@ -244,23 +295,26 @@ class Archives:
         bus = self._bus
         with bus._lock:
             entry = self._entry(name)
-            if entry.name in self._index:
-                self._index.remove(entry.name)
             entries = dict(self._entries)
             del entries[entry.name]
-            self._publish(entries)
+            self._snapshot = (entries, tuple(item for item in entries.values() if item.pattern is None))
+            if entry.name in self._index:
+                self._index.remove(entry.name)
             self.store.drop_archive(entry.arn)
 
-    def _sweep(self, entry: _Entry, now: int) -> None:
+    def _sweep(self, entry: _Entry, now: int, limit: int | None = None) -> None:
+        """Delete what has expired (at most ``limit`` events) and set the next sweep."""
         if entry.retention_days:
-            entry.next_sweep = now + SWEEP_EVERY
-            self.store.expire(entry.arn, entry.cutoff(now))
+            entry.next_sweep = now + max(SWEEP_EVERY, entry.retention_days * _DAY_MS // SWEEP_SHARE)
+            if self.store.expire(entry.arn, entry.cutoff(now), limit=limit) == limit:
+                entry.next_sweep = now  # (more to delete: the next arriving event goes on)
 
     def _record(self, entry: _Entry) -> Archive:
         count, size = self.store.stats(entry.arn)
+        reason = None if not entry.lost else f"{entry.lost} events could not be archived: {entry.reason}"
         return Archive(name=entry.name, arn=entry.arn, event_source_arn=self._bus.arn, event_pattern=entry.pattern,
                        retention_days=entry.retention_days, description=entry.description,
-                       creation_time=entry.creation_time, event_count=count, size_bytes=size)
+                       creation_time=entry.creation_time, event_count=count, size_bytes=size, state_reason=reason)
 
     def describe(self, name: str) -> Archive:
         entry = self._entry(name)
@@ -288,30 +342,47 @@ class Archives:
     # -- capture (the hot path: every event the bus accepts, while it has archives) ----------
     def capture(self, event: Mapping[str, Any], text: str, now: datetime, pending: Pending | None) -> None:
         """Archive an event the bus accepted (not a replayed one: the bus checks)."""
-        entries = self._entries
-        matched: list[_Entry] = list(self._everything)
-        if len(matched) < len(entries):
-            matched.extend(entries[name] for name in self._index.match(event) if name in entries)
+        entries, everything = self._snapshot
+        names = {entry.name for entry in everything}
+        if len(names) < len(entries):
+            names.update(self._index.match(event))
+        matched = [entries[name] for name in names if name in entries]
         if not matched:
             return
         ingested = millis(now)
-        record = (_event_millis(event, ingested), ingested, text)
+        when = _event_millis(event, ingested)
+        stored = _stored_text(event, text)
+        records = [(entry.arn, when, ingested, stored) for entry in matched]
         if pending is not None:
-            pending.extend((entry.arn, record) for entry in matched)
-            return
-        self.write([(entry.arn, record) for entry in matched], ingested)
+            pending.extend(records)
+        else:
+            self.write(records, ingested)
 
     def write(self, pending: Pending, now: int) -> None:
-        """Write what a put_events call archived: one append per archive."""
-        grouped: dict[str, list[Record]] = {}
-        for arn, record in pending:
-            grouped.setdefault(arn, []).append(record)
-        entries = {entry.arn: entry for entry in self._entries.values()}
-        for arn, records in grouped.items():
-            self.store.append(arn, records)
-            entry = entries.get(arn)
-            if entry is not None and entry.retention_days and now >= entry.next_sweep:
-                self._sweep(entry, now)
+        """Write what was archived (one ``put_events`` call's events: one write).
+        A store that fails loses the events for the archive, loudly: they were
+        already routed, and ``put_events`` has already succeeded."""
+        try:
+            self.store.append(pending)
+        except Exception as exc:
+            lost: dict[str, int] = {}
+            for arn, *_ in pending:
+                lost[arn] = lost.get(arn, 0) + 1
+            for entry in self._entries.values():
+                if entry.arn in lost:
+                    entry.lost += lost[entry.arn]
+                    entry.reason = short(f"{type(exc).__name__}: {exc}", 300)
+                    log.error("eventbus: bus %s: archive %s could not keep %d events: %s", self._bus.name,
+                              entry.name, lost[entry.arn], entry.reason)
+            return
+        arns = {record[0] for record in pending}
+        for entry in self._entries.values():
+            if entry.arn in arns and entry.retention_days and now >= entry.next_sweep:
+                try:
+                    self._sweep(entry, now, SWEEP_BATCH)
+                except Exception as exc:  # (the next sweep tries again; reads skip what has expired anyway)
+                    log.error("eventbus: bus %s: archive %s: deleting expired events failed: %s", self._bus.name,
+                              entry.name, exc)
 
     # -- replays -------------------------------------------------------------------
     def _replay_arn(self, name: str) -> str:
@@ -331,6 +402,9 @@ class Archives:
         name = archive[len(prefix):] if archive.startswith(prefix) else archive
         entry = self._entries.get(name)
         if entry is None:
+            if any(definition.get("ArchiveArn") == self._arn(name) for definition in self.store.archives()):
+                raise ValidationError("Parameter Destination.Arn is not valid. Reason: Cross event bus replay is "
+                                      "not permitted.")
             raise ValidationError(f"Parameter EventSourceArn is not valid. Reason: Archive {short(name)} does not "
                                   "exist.")
         return entry
@@ -340,6 +414,9 @@ class Archives:
             return None, ()
         if isinstance(rules, str) or not isinstance(rules, list | tuple | set | frozenset):
             raise wrong_type("FilterArns", rules, "<class 'list'>, <class 'tuple'>")
+        if not rules:
+            raise ValidationError("Parameter Destination.FilterArns is not valid. Reason: it lists no rule (give "
+                                  "rules=None to replay to every rule).")
         bus = self._bus
         names: list[str] = []
         for rule in rules:
@@ -349,7 +426,8 @@ class Archives:
             if name not in bus._rules or (rule.startswith("arn:") and bus._rule_arn(name) != rule):
                 raise ValidationError(f"Parameter Destination.FilterArns is not valid. Reason: Rule {short(rule)} "
                                       f"does not exist on EventBus {bus.name}.")
-            names.append(name)
+            if name not in names:
+                names.append(name)
         return frozenset(names), tuple(bus._rule_arn(name) for name in names)
 
     def start(self, name: str, archive: object, start_time: object, end_time: object, rules: object,
@@ -376,63 +454,73 @@ class Archives:
                             filter_arns=filter_arns, event_start_time=start, event_end_time=end,
                             event_last_replayed_time=None, replay_start_time=bus.clock.now(), replay_end_time=None,
                             events_replayed=0)
-            run = self._replays[name] = _Run(record, entry, only, millis(start), millis(end))
+            run = _Run(record, entry, only, _ceil_millis(start), _ceil_millis(end), self.store.high_water())
             self._next(run)
+            self._replays[name] = run
         return record
 
     def _next(self, run: _Run) -> None:
         def abandoned(reason: str) -> None:
-            self._end(run, "FAILED", f"The replay stopped: {reason}.")
+            with self._bus._lock:
+                self._end(run, "FAILED", f"The replay stopped: {reason}.")
         self._bus.clock.submit(lambda: self._step(run), label=f"replay {run.record.name} of event bus "
                                f"{self._bus.name}", on_abandon=abandoned)
 
     def _end(self, run: _Run, state: ReplayState, reason: str | None = None) -> None:
+        """(Under the bus's lock.)"""
+        if run.record.state not in ACTIVE:
+            return
         run.record = replace(run.record, state=state, state_reason=reason, replay_end_time=self._bus.clock.now())
         log.info("eventbus: bus %s: replay %s %s (%d events)%s", self._bus.name, run.record.name, state.lower(),
                  run.record.events_replayed, f": {reason}" if reason else "")
 
+    def _gone(self, run: _Run) -> bool:
+        """Whether the replay's archive was deleted; if so, the replay fails (under the bus's lock)."""
+        entry = run.archive
+        if self._entries.get(entry.name) is not entry:
+            self._end(run, "FAILED", f"Archive {entry.name} was deleted during the replay.")
+            return True
+        return False
+
     def _step(self, run: _Run) -> None:
         """Replay one page of the window (a timer on the bus's clock)."""
         bus = self._bus
-        with bus._lock:
-            state = run.record.state
-            if state == "CANCELLING":
-                self._end(run, "CANCELLED")
-                return
-            entry = run.archive
-            if self._entries.get(entry.name) is not entry:
-                self._end(run, "FAILED", f"Archive {entry.name} was deleted during the replay.")
-                return
-            if state == "STARTING":
-                run.record = replace(run.record, state="RUNNING")
-                self._sweep(entry, millis(bus.clock.now()))
-        now = millis(bus.clock.now())
         try:
-            page = self.store.read(entry.arn, run.start, run.end, after=run.after, ingested_since=entry.cutoff(now),
-                                   limit=PAGE)
-        except Exception as exc:  # (a store that fails: the replay says why)
-            self._end(run, "FAILED", f"Reading archive {entry.name} failed: {exc}")
-            return
-        name = run.record.name
-        for time, seq, text in page:
-            event = json.loads(text)
-            event["replay-name"] = name
-            bus._route(event, 0, fresh=True, rules=run.rules)
-            run.after = (time, seq)
-        if page:
-            run.record = replace(run.record, event_last_replayed_time=_from_millis(page[-1][0]),
-                                 events_replayed=run.record.events_replayed + len(page))
-        if len(page) < PAGE:
             with bus._lock:
                 if run.record.state == "CANCELLING":
                     self._end(run, "CANCELLED")
+                    return
+                if self._gone(run):
+                    return
+                entry = run.archive
+                if run.record.state == "STARTING":
+                    run.record = replace(run.record, state="RUNNING")
+                    self._sweep(entry, millis(bus.clock.now()))
+            page = self.store.read(entry.arn, run.start, run.end, after=run.after, up_to=run.up_to,
+                                   ingested_since=entry.cutoff(millis(bus.clock.now())), limit=PAGE)
+            with bus._lock:
+                if self._gone(run):  # (deleted while the page was read: what was read is not replayed)
+                    return
+            name = run.record.name
+            for time, seq, text in page:
+                event = json.loads(text)
+                event["replay-name"] = name
+                bus._route(event, 0, fresh=True, rules=run.rules)
+                run.after = (time, seq)
+            with bus._lock:
+                if page:
+                    run.record = replace(run.record, event_last_replayed_time=_from_millis(page[-1][0]),
+                                         events_replayed=run.record.events_replayed + len(page))
+                if len(page) < PAGE:
+                    self._end(run, "CANCELLED" if run.record.state == "CANCELLING" else "COMPLETED")
+                    return
+                self._next(run)
+        except Exception as exc:  # a store or clock that fails: the replay ends, and says why
+            with bus._lock:
+                if isinstance(exc, ClockClosedError):
+                    self._end(run, "FAILED", "The replay stopped: the clock was shut down.")
                 else:
-                    self._end(run, "COMPLETED")
-            return
-        try:
-            self._next(run)
-        except ClockClosedError:
-            self._end(run, "FAILED", "The replay stopped: the clock was shut down.")
+                    self._end(run, "FAILED", short(f"The replay stopped: {type(exc).__name__}: {exc}", 500))
 
     def describe_replay(self, name: str) -> Replay:
         return self._run(name).record
@@ -458,4 +546,3 @@ class Archives:
                 raise IllegalStatusError(f"Replay {run.record.name} is not in a valid state for this operation.")
             run.record = replace(run.record, state="CANCELLING")
             return run.record
-
