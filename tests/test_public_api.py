@@ -186,6 +186,15 @@ def test_the_bus_layer_sits_on_the_layers_below() -> None:
                     path.name, name)
 
 
+def test_schemas_sit_below_the_bus() -> None:
+    """The registry, discovery and checks know nothing of buses: a bus calls them."""
+    for path in sorted((SRC / "_schemas").glob("*.py")):
+        for name in _imports(path):
+            if name.startswith("eventbus"):
+                assert name.startswith(("eventbus._schemas", "eventbus._exceptions", "eventbus._validate",
+                                        "eventbus._clock", "eventbus._stack")), (path.name, name)
+
+
 def test_archive_stores_sit_below_the_bus() -> None:
     """An archive store keeps records: the bus archives and replays through it,
     and it knows nothing of buses, clocks or delivery."""

@@ -73,6 +73,7 @@ from ._pattern import (
 )
 from ._pipes import Pipe, Stream, StreamRecord
 from ._schedule import Schedule, ScheduleExpression, ScheduleGroup, Scheduler, parse_schedule_expression
+from ._schemas import Registry, RegistrySummary, Schema, SchemaRegistry, SchemaSummary, SchemaVersionSummary
 from ._transform import transform_input
 
 __version__ = "0.1.0"
@@ -116,6 +117,8 @@ __all__ = [
     "Queue",
     "QueueFullError",
     "QueueStore",
+    "Registry",
+    "RegistrySummary",
     "Replay",
     "ResourceAlreadyExistsError",
     "ResourceNotFoundError",
@@ -126,6 +129,10 @@ __all__ = [
     "ScheduleExpression",
     "ScheduleGroup",
     "Scheduler",
+    "Schema",
+    "SchemaRegistry",
+    "SchemaSummary",
+    "SchemaVersionSummary",
     "ServiceQuotaExceededError",
     "SqliteArchiveStore",
     "StoredMessage",

@@ -262,7 +262,8 @@ def test_two_buses_on_one_store_never_both_create_one_name() -> None:
         barrier = threading.Barrier(2)
         won: list[str] = []
 
-        def create(bus: EventBus, name: str = f"x{k}") -> None:
+        def create(bus: EventBus, name: str = f"x{k}", barrier: threading.Barrier = barrier,
+                   won: list[str] = won) -> None:
             barrier.wait()
             try:
                 bus.create_archive(name)

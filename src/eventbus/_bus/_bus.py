@@ -47,6 +47,7 @@ from .._exceptions import (
 from .._pattern import RuleIndex
 from .._schedule._expression import ScheduleExpression, parse_schedule_expression
 from .._schedule._recurring import Recurring
+from .._schemas import SchemaRegistry
 from .._stack import on_a_fresh_stack
 from .._transform import WHOLE_EVENT, Context, event_time
 from .._validate import (
@@ -222,6 +223,8 @@ class EventBus(Sealed):
         self._counts = {"events": 0, "unmatched": 0, "triggered_rules": 0, "failed_entries": 0, "matched": 0}
         self._counts_lock = threading.Lock()
         self._archives = Archives(self, archive_store)
+        self._discoverer: SchemaRegistry | None = None  # start_discovery
+        self._validation: tuple[SchemaRegistry, str, bool] | None = None  # validate_events: (schemas, registry, reject)
         self._sealed = True
 
     def __repr__(self) -> str:
@@ -487,7 +490,18 @@ class EventBus(Sealed):
                 failed += 1
                 results.append({"ErrorCode": read.code, "ErrorMessage": read.message})
                 continue
-            results.append({"EventId": self._route(self._envelope(read), 0, fresh=True, pending=pending)})
+            event = self._envelope(read)
+            violation = None
+            validation = self._validation
+            if validation is not None:
+                violation = validation[0]._violation(validation[1], event)
+                if violation is not None:
+                    if validation[2]:
+                        failed += 1
+                        results.append({"ErrorCode": "InvalidArgument", "ErrorMessage": violation})
+                        continue
+                    log.info("eventbus: bus %s: %s", self.name, violation)
+            results.append({"EventId": self._route(event, 0, fresh=True, pending=pending, violation=violation)})
         if pending:
             archives.write(pending, millis(self.clock.now()))
         if failed:
@@ -555,13 +569,15 @@ class EventBus(Sealed):
         }
 
     def _route(self, event: dict[str, Any], hops: int, *, fresh: bool = False, only: str | None = None,
-               rules: frozenset[str] | None = None, pending: Pending | None = None) -> str:
+               rules: frozenset[str] | None = None, pending: Pending | None = None,
+               violation: str | None = None) -> str:
         """Match one event, archive it, and hand it to every target of every matched rule.
         ``fresh``: the event was built here from values nothing else holds (an
         envelope of ``put_events``), so it can stand for its parsed text.
         ``only``: a scheduled rule's event, for that rule's targets alone (not
         archived).  ``rules``: a replayed event, for those rules alone (all if
-        ``None``).  ``pending``: what put_events archives when the call ends."""
+        ``None``).  ``pending``: what put_events archives when the call ends.
+        ``violation``: how the event broke its schema (recorded in its journey)."""
         try:  # first: an event that is not JSON goes no further
             try:
                 text = _COMPACT.encode(event)
@@ -576,8 +592,12 @@ class EventBus(Sealed):
             enabled = [rule for rule in sorted(self._index.match(event)) if rule in routes]
             if rules is not None:
                 enabled = [rule for rule in enabled if rule in rules]
-            if self._archives.active and "replay-name" not in event:
-                self._archives.capture(event, text, now, pending)
+            if "replay-name" not in event:  # (what a replay sends was archived and discovered the first time)
+                if self._archives.active:
+                    self._archives.capture(event, text, now, pending)
+                discoverer = self._discoverer
+                if discoverer is not None:
+                    discoverer._discover(event)
         else:
             enabled = [only] if only in routes else []
         journeys = self._journeys
@@ -585,6 +605,8 @@ class EventBus(Sealed):
             if journeys.retention else None
         if journey is not None:
             journey.rules = tuple(enabled)
+            if violation is not None:
+                journey.violations = (violation,)
         with self._counts_lock:
             counts = self._counts
             counts["events"] += 1
@@ -678,6 +700,40 @@ class EventBus(Sealed):
                 or not isinstance(event.get("detail", {}), dict) or not isinstance(event.get("resources", []), list):
             raise ValidationError("Parameter Event is not valid.")
         self._route(event, hops)
+
+    # -- schemas: discovery and contract checks ---------------------------------------
+    def start_discovery(self, schemas: SchemaRegistry) -> None:
+        """Discover the schemas of the events put on this bus (AWS's schema
+        discoverer): each ``(source, detail-type)`` gets a JSON Schema (Draft 4) in
+        ``schemas``'s ``discovered-schemas`` registry, named
+        ``<source>@<DetailType>``, a new version each time later events add to it.
+        Replayed events and scheduled rules' events are not discovered."""
+        check_instance("schemas", schemas, SchemaRegistry, "<class 'eventbus.SchemaRegistry'>")
+        self._discoverer = schemas
+
+    def stop_discovery(self) -> None:
+        """Stop discovering (the discovered schemas stay in their registry)."""
+        self._discoverer = None
+
+    def validate_events(self, schemas: SchemaRegistry | None, registry_name: str | None = None, *,
+                        mode: Literal["report", "reject"] = "report") -> None:
+        """Check each event put on this bus against its schema in the registry
+        ``registry_name`` of ``schemas`` (the latest version of the schema named
+        ``<source>@<DetailType>``; events without one pass).  ``mode="reject"``
+        fails a violating entry in PutEvents's response (``InvalidArgument``,
+        the message naming the schema, its version and the JSON path);
+        ``"report"`` accepts it and records the violation in its journey (and the
+        log).  ``validate_events(None)`` stops checking.  eventbus's own: AWS
+        does not validate events."""
+        if schemas is None:
+            self._validation = None
+            return
+        check_instance("schemas", schemas, SchemaRegistry, "<class 'eventbus.SchemaRegistry'>")
+        if mode not in ("report", "reject"):
+            raise ValidationError(f"mode must be 'report' or 'reject', not {short(mode)!r}")
+        name = check_str("registry_name", registry_name)
+        schemas.describe_registry(name)  # (an unknown registry: ResourceNotFoundError now, not silence later)
+        self._validation = (schemas, name, mode == "reject")
 
     # -- archives and replay -------------------------------------------------------
     def create_archive(self, name: str, *, event_pattern: str | Mapping[str, Any] | None = None,

@@ -87,7 +87,7 @@ class Journey:
     trail of each of the event's deliveries.)"""
 
     __slots__ = ("_deliveries", "_rule", "_rules", "bus", "detail_type", "event_id", "ingested_at", "rules",
-                 "source")
+                 "source", "violations")
 
     def __init__(self, event_id: str, bus: str, source: str, detail_type: str, ingested_at: datetime) -> None:
         self.event_id = event_id
@@ -96,6 +96,7 @@ class Journey:
         self.detail_type = detail_type
         self.ingested_at = ingested_at
         self.rules: tuple[str, ...] = ()  # the enabled rules the event matched, sorted
+        self.violations: tuple[str, ...] = ()  # how it broke its schema (validate_events(mode="report"))
         self._deliveries: list[Job | _Ended] = []  # one per delivery handed out, in order
         self._rules: list[str] = []  # the rule of each
         self._rule = ""  # the rule whose targets the bus is handing deliveries to
@@ -132,9 +133,10 @@ class Journey:
         """The journey as lines of text, for people (logs, a test failure, a demo)."""
         head = f"event {self.event_id} ({self.source} / {self.detail_type}) on bus {self.bus} at " \
                f"{self.ingested_at:%Y-%m-%dT%H:%M:%SZ}"
+        schema = [f"  schema: {violation}" for violation in self.violations]
         if not self.rules:
-            return f"{head}: matched no rule"
-        lines = [f"{head}: matched {', '.join(self.rules)}"]
+            return "\n".join([f"{head}: matched no rule", *schema])
+        lines = [f"{head}: matched {', '.join(self.rules)}", *schema]
         for delivery in self.deliveries:
             lines.append(f"  rule {delivery.rule} -> target {delivery.target_id}: {delivery.ended_as}"
                          + (f" ({delivery.reason})" if delivery.reason else ""))

@@ -1,0 +1,23 @@
+"""Schemas: EventBridge's schema registry, schema discovery, and the validation
+of events against registered schemas.
+
+* ``_infer``: the JSON Schema (Draft 4) of events and its join (pure functions);
+* ``_registry``: ``SchemaRegistry``, the store of registries and versioned
+  schemas, with the discovery and validation hooks a bus calls per event.
+"""
+
+from ._infer import infer, is_date_time, merge, schema_name_for
+from ._registry import (
+    AWS_EVENTS_REGISTRY,
+    DISCOVERED_REGISTRY,
+    Registry,
+    RegistrySummary,
+    Schema,
+    SchemaRegistry,
+    SchemaSummary,
+    SchemaType,
+    SchemaVersionSummary,
+)
+
+__all__ = ["AWS_EVENTS_REGISTRY", "DISCOVERED_REGISTRY", "Registry", "RegistrySummary", "Schema", "SchemaRegistry",
+           "SchemaSummary", "SchemaType", "SchemaVersionSummary", "infer", "is_date_time", "merge", "schema_name_for"]
