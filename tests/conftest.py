@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +45,12 @@ def load_vectors(name: str) -> list[dict[str, Any]]:
     """AWS-verified vectors (copied from ../shared/conformance, see NOTICE)."""
     with (CONFORMANCE / name).open() as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def _recursion_limit_restored() -> Iterator[None]:
+    """A test that runs mypy in process leaves Python's recursion limit at mypy's
+    2**14; tests of what is too deep to read depend on the default."""
+    limit = sys.getrecursionlimit()
+    yield
+    sys.setrecursionlimit(limit)
