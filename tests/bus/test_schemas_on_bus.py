@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft4Validator
 
-from eventbus import EventBus, ManualClock, ResourceNotFoundError, SchemaRegistry, Target, ValidationError
+from eventbus import EventBus, ManualClock, Queue, ResourceNotFoundError, SchemaRegistry, Target, ValidationError
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 CONTRACT = {
@@ -183,3 +183,35 @@ def test_schema_settings_are_checked_when_given(call: Any, error: type[Exception
         call(bus, schemas)
     assert text in str(raised.value)
     assert bus.put_events([entry({})])["FailedEntryCount"] == 0  # nothing was turned on
+
+
+def test_events_routed_from_another_bus_are_checked_too() -> None:
+    clock = ManualClock(T0)
+    schemas = SchemaRegistry(clock=clock)
+    contracts(schemas)
+    producer, consumer = EventBus("producer", clock=clock), EventBus("consumer", clock=clock)
+    got: list[dict[str, Any]] = []
+    consumer.put_rule("all", event_pattern={"source": ["shop"]})
+    consumer.put_targets("all", [Target(got.append, target_id="t")])
+    dlq = Queue("dlq", clock=clock)
+    producer.put_rule("fwd", event_pattern={"source": ["shop"]})
+    producer.put_targets("fwd", [Target(consumer, target_id="consumer", dead_letter_queue=dlq)])
+    consumer.validate_events(schemas, "contracts", mode="reject")
+    producer.put_events([entry({"id": "a", "total": 1}), entry({"id": "b"})])
+    clock.run_until_idle()
+    assert [event["detail"]["id"] for event in got] == ["a"]
+    message = dlq.receive()[0]
+    assert message.attributes["ERROR_CODE"] == "SCHEMA_VIOLATION"
+    assert message.attributes["ERROR_MESSAGE"].startswith("Event does not match schema shop@OrderPlaced")
+    assert message.attributes["RETRY_ATTEMPTS"] == "0"
+    consumer.validate_events(schemas, "contracts", mode="report")
+    producer.put_events([entry({"id": "c"})])
+    clock.run_until_idle()
+    assert [event["detail"]["id"] for event in got] == ["a", "c"]
+    assert consumer.journeys()[-1].violations[0].endswith("at $.detail: 'total' is a required property")
+
+
+def test_stopping_the_checks_takes_no_registry() -> None:
+    clock, bus, schemas, _ = setup()
+    with pytest.raises(ValidationError, match=r"validate_events\(None\) stops the checks"):
+        bus.validate_events(None, "contracts")

@@ -699,7 +699,15 @@ class EventBus(Sealed):
         if not isinstance(event, dict) or not all(isinstance(event.get(key), str) for key in _ENVELOPE) \
                 or not isinstance(event.get("detail", {}), dict) or not isinstance(event.get("resources", []), list):
             raise ValidationError("Parameter Event is not valid.")
-        self._route(event, hops)
+        violation = None
+        validation = self._validation
+        if validation is not None and "replay-name" not in event:
+            violation = validation[0]._violation(validation[1], event)
+            if violation is not None:
+                if validation[2]:  # (the sending target's delivery fails: its dead-letter queue gets the event)
+                    raise NonRetryableError(violation, error_code="SCHEMA_VIOLATION")
+                log.info("eventbus: bus %s: %s", self.name, violation)
+        self._route(event, hops, violation=violation)
 
     # -- schemas: discovery and contract checks ---------------------------------------
     def start_discovery(self, schemas: SchemaRegistry) -> None:
@@ -723,16 +731,21 @@ class EventBus(Sealed):
         fails a violating entry in PutEvents's response (``InvalidArgument``,
         the message naming the schema, its version and the JSON path);
         ``"report"`` accepts it and records the violation in its journey (and the
-        log).  ``validate_events(None)`` stops checking.  eventbus's own: AWS
-        does not validate events."""
+        log).  Events another bus routes here are checked too: rejected, the
+        sending target's delivery fails, not retried (``SCHEMA_VIOLATION`` in its
+        dead-letter queue).  ``validate_events(None)`` stops checking.
+        eventbus's own: AWS does not validate events."""
+        if mode not in ("report", "reject"):
+            raise ValidationError(f"mode must be 'report' or 'reject', not {short(mode)!r}")
         if schemas is None:
+            if registry_name is not None:
+                raise ValidationError("validate_events(None) stops the checks: give no registry_name with it")
             self._validation = None
             return
         check_instance("schemas", schemas, SchemaRegistry, "<class 'eventbus.SchemaRegistry'>")
-        if mode not in ("report", "reject"):
-            raise ValidationError(f"mode must be 'report' or 'reject', not {short(mode)!r}")
         name = check_str("registry_name", registry_name)
         schemas.describe_registry(name)  # (an unknown registry: ResourceNotFoundError now, not silence later)
+        schemas._ready()  # (the validator's import and set-up now, not inside the first put_events)
         self._validation = (schemas, name, mode == "reject")
 
     # -- archives and replay -------------------------------------------------------
