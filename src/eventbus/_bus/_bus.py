@@ -26,13 +26,12 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar
 
 from .._archive import Archive, ArchiveStore, Replay
 from .._clock import resolve_clock
-from .._delivery import DeliveryMetrics, RetryPolicy, Target
+from .._delivery import RetryPolicy, Target
 from .._delivery._engine import Fanout, Job
 from .._delivery._payload import COMPACT as _COMPACT
 from .._delivery._payload import Parsed, to_text
@@ -73,6 +72,7 @@ from ._entries import (
     read_entry,
 )
 from ._journey import Journey, Journeys
+from ._rules import FIELDS, Rule, RuleEntry, State
 
 __all__ = ["EventBus", "Rule"]
 
@@ -88,95 +88,6 @@ STATES: Final = ("ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_
 _HOP: Final = "THIRD_ACCOUNT_HOP_DETECTED"
 _ENVELOPE: Final = ("id", "account", "source", "time", "region", "detail-type")
 F = TypeVar("F", bound=Callable[..., Any])
-State = Literal["ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rule:
-    """A rule as ``describe_rule`` shows it (a snapshot; change it with ``put_rule``)."""
-
-    name: str
-    arn: str
-    event_pattern: str | None
-    state: State
-    description: str | None
-    event_bus_name: str
-    schedule_expression: str | None = None
-
-    def as_aws(self) -> dict[str, Any]:
-        """AWS's DescribeRule shape."""
-        out: dict[str, Any] = {"Name": self.name, "Arn": self.arn}
-        if self.event_pattern is not None:
-            out["EventPattern"] = self.event_pattern
-        if self.schedule_expression is not None:
-            out["ScheduleExpression"] = self.schedule_expression
-        out["State"] = self.state
-        if self.description is not None:
-            out["Description"] = self.description
-        out["EventBusName"] = self.event_bus_name
-        out["CreatedBy"] = self.arn.split(":")[4]
-        return out
-
-
-_FIELDS: Final = tuple(DeliveryMetrics.__dataclass_fields__)
-
-
-def _minus(now: DeliveryMetrics, base: DeliveryMetrics) -> dict[str, int]:
-    return {field: getattr(now, field) - getattr(base, field) for field in _FIELDS}
-
-
-class _RuleEntry:
-    """A rule and what the bus keeps with it, including exact counters: a target
-    counts from when it was put on the rule (its ``baseline``), and a removed or
-    replaced one keeps counting for the rule until its pending deliveries end
-    (``retired``), then is folded into ``folded``."""
-
-    __slots__ = ("anchor", "baselines", "bus", "fired_until", "folded", "matched", "record", "recurring", "retired",
-                 "targets")
-
-    def __init__(self, record: Rule, bus: str) -> None:
-        self.record = record
-        self.bus = bus
-        self.targets: dict[str, Target] = {}
-        self.baselines: dict[int, DeliveryMetrics] = {}  # id(target) -> its metrics when put on the rule
-        self.retired: list[tuple[Target, DeliveryMetrics]] = []
-        self.folded = dict.fromkeys(_FIELDS, 0)
-        self.matched = 0  # events that matched it while enabled (MatchedEvents)
-        self.recurring: Recurring | None = None  # a scheduled rule's timer, while it is enabled
-        self.anchor: tuple[str, datetime] | None = None  # (its expression, where a rate counts from)
-        self.fired_until: datetime | None = None  # the latest time it fired: never again
-
-    def __repr__(self) -> str:
-        return f"rule {self.record.name} of event bus {self.bus}"
-
-    def attach(self, target: Target) -> None:
-        self.baselines[id(target)] = target.metrics
-
-    def retire(self, target: Target) -> None:
-        self.retired.append((target, self.baselines.pop(id(target))))
-
-    def fold(self) -> None:
-        """Fold the retired targets whose deliveries for this rule have all ended."""
-        keep = []
-        for target, base in self.retired:
-            now = target.metrics
-            if now.pending:
-                keep.append((target, base))
-            else:
-                for field, value in _minus(now, base).items():
-                    self.folded[field] += value
-        self.retired = keep
-
-    def totals(self) -> dict[str, int]:
-        self.fold()
-        out = dict(self.folded)
-        for target in self.targets.values():
-            for field, value in _minus(target.metrics, self.baselines[id(target)]).items():
-                out[field] += value
-        for target, base in self.retired:
-            for field, value in _minus(target.metrics, base).items():
-                out[field] += value
-        return out
 
 
 class EventBus(Sealed):
@@ -211,13 +122,13 @@ class EventBus(Sealed):
         self.seed = seed
         self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
         self._lock = threading.RLock()  # writers (rules, targets) take turns; put_events reads snapshots
-        self._rules: dict[str, _RuleEntry] = {}
+        self._rules: dict[str, RuleEntry] = {}
         self._index: RuleIndex[str] = RuleIndex()
         # enabled rule -> (its entry, its targets): replaced whole on every change, never changed
         # in place, so put_events reads one consistent snapshot without a lock
-        self._routes: dict[str, tuple[_RuleEntry, tuple[Target, ...]]] = {}
-        self._deleted: list[_RuleEntry] = []  # deleted rules whose targets still have deliveries pending
-        self._folded = dict.fromkeys(_FIELDS, 0)  # ... and what deleted rules counted
+        self._routes: dict[str, tuple[RuleEntry, tuple[Target, ...]]] = {}
+        self._deleted: list[RuleEntry] = []  # deleted rules whose targets still have deliveries pending
+        self._folded = dict.fromkeys(FIELDS, 0)  # ... and what deleted rules counted
         self._journeys = Journeys(journey_retention)
         self.journey_retention = journey_retention
         self._counts = {"events": 0, "unmatched": 0, "triggered_rules": 0, "failed_entries": 0, "matched": 0}
@@ -235,7 +146,7 @@ class EventBus(Sealed):
         path = name if self.name == "default" else f"{self.name}/{name}"
         return f"arn:aws:events:{self.region}:{self.account}:rule/{path}"
 
-    def _entry(self, name: object) -> _RuleEntry:
+    def _entry(self, name: object) -> RuleEntry:
         name = check_name("Name", name, RULE_NAME, 64)
         entry = self._rules.get(name)
         if entry is None:
@@ -293,7 +204,7 @@ class EventBus(Sealed):
             record = Rule(name=name, arn=arn, event_pattern=text, state=state, description=description,
                           event_bus_name=self.name, schedule_expression=schedule_expression)
             if entry is None:
-                entry = self._rules[name] = _RuleEntry(record, self.name)
+                entry = self._rules[name] = RuleEntry(record, self.name)
             else:
                 entry.record = record
             if state == "DISABLED" or text is None:
@@ -305,7 +216,7 @@ class EventBus(Sealed):
             self._reschedule(entry, schedule)
         return arn
 
-    def _reschedule(self, entry: _RuleEntry, schedule: ScheduleExpression | None) -> None:
+    def _reschedule(self, entry: RuleEntry, schedule: ScheduleExpression | None) -> None:
         """Set (or stop) a scheduled rule's timer: it fires while the rule is enabled.
         Put again with the same expression, a rate keeps counting from where it
         began, and a time that fired does not fire again."""
@@ -329,7 +240,7 @@ class EventBus(Sealed):
         recurring.start(now)
         entry.recurring = recurring
 
-    def _scheduled(self, entry: _RuleEntry, nominal: datetime) -> None:
+    def _scheduled(self, entry: RuleEntry, nominal: datetime) -> None:
         """A scheduled rule fired: AWS's Scheduled Event, to this rule's targets alone."""
         rule = entry.record.name
         if self._rules.get(rule) is not entry:  # (deleted as it fired)
@@ -347,7 +258,7 @@ class EventBus(Sealed):
         }
         self._route(event, 0, fresh=True, only=rule)
 
-    def _reroute(self, entry: _RuleEntry) -> None:
+    def _reroute(self, entry: RuleEntry) -> None:
         """Publish the rule's current targets to ``put_events``: a new dict each time."""
         name = entry.record.name
         routes = dict(self._routes)
@@ -428,7 +339,7 @@ class EventBus(Sealed):
                 for target in listed:
                     if entry.targets.get(target.target_id) is not target:
                         former = target._former
-                        if isinstance(former, _RuleEntry) and former is not entry:
+                        if isinstance(former, RuleEntry) and former is not entry:
                             former.fold()  # what it did for its last rule is counted there, once and for all
                         target._attach(entry, self.clock, entry.record.arn)
                         attached.append(target)
