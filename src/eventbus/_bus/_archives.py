@@ -117,6 +117,21 @@ def _utc(name: str, value: object) -> datetime:
         raise ValidationError(f"Parameter {name} is not valid. Reason: {short(when)} is out of range.") from None
 
 
+ARCHIVE_STATES: Final = ("CREATE_FAILED", "CREATING", "DISABLED", "ENABLED", "UPDATE_FAILED", "UPDATING")
+
+
+def _filters(operation: str, name_prefix: object, max_name: int, state: object, states: tuple[str, ...]) -> None:
+    """ListArchives' and ListReplays' filters, checked as AWS checks them: one at a time."""
+    if name_prefix is not None and state is not None:
+        raise ValidationError(f"At most one filter is allowed for {operation}. Use either : State, EventSourceArn, "
+                              "or NamePrefix.")
+    if name_prefix is not None:
+        check_name("NamePrefix", name_prefix, ARCHIVE_NAME, max_name)
+    if state is not None and state not in states:
+        raise ValidationError(f"1 validation error detected: Value '{short(state)}' at 'state' failed to satisfy "
+                              f"constraint: Member must satisfy enum value set: [{', '.join(states)}]")
+
+
 def _stored_text(event: Mapping[str, Any], text: str) -> str:
     """The text to archive: the routed text, or, when it holds text that is not
     valid Unicode (a lone surrogate from a ``\\ud800`` escape), the same JSON
@@ -322,15 +337,7 @@ class Archives:
         return self._record(entry)
 
     def list_archives(self, name_prefix: str | None, state: str | None) -> list[Archive]:
-        if name_prefix is not None and state is not None:
-            raise ValidationError("At most one filter is allowed for ListArchives. Use either : State, "
-                                  "EventSourceArn, or NamePrefix.")
-        if name_prefix is not None:
-            check_name("NamePrefix", name_prefix, ARCHIVE_NAME, MAX_ARCHIVE_NAME)
-        states = ("CREATE_FAILED", "CREATING", "DISABLED", "ENABLED", "UPDATE_FAILED", "UPDATING")
-        if state is not None and state not in states:
-            raise ValidationError(f"1 validation error detected: Value '{short(state)}' at 'state' failed to "
-                                  f"satisfy constraint: Member must satisfy enum value set: [{', '.join(states)}]")
+        _filters("ListArchives", name_prefix, MAX_ARCHIVE_NAME, state, ARCHIVE_STATES)
         now = millis(self._bus.clock.now())
         found = []
         for name, entry in sorted(self._entries.items()):
@@ -526,15 +533,7 @@ class Archives:
         return self._run(name).record
 
     def list_replays(self, name_prefix: str | None, state: str | None) -> list[Replay]:
-        if name_prefix is not None and state is not None:
-            raise ValidationError("At most one filter is allowed for ListReplays. Use either : State, "
-                                  "EventSourceArn, or NamePrefix.")
-        if name_prefix is not None:
-            check_name("NamePrefix", name_prefix, ARCHIVE_NAME, MAX_REPLAY_NAME)
-        if state is not None and state not in REPLAY_STATES:
-            raise ValidationError(f"1 validation error detected: Value '{short(state)}' at 'state' failed to "
-                                  "satisfy constraint: Member must satisfy enum value set: ["
-                                  f"{', '.join(REPLAY_STATES)}]")
+        _filters("ListReplays", name_prefix, MAX_REPLAY_NAME, state, REPLAY_STATES)
         return [run.record for name, run in sorted(self._replays.items())
                 if (name_prefix is None or name.startswith(name_prefix))
                 and (state is None or run.record.state == state)]
