@@ -161,7 +161,7 @@ def test_a_producer_that_drifts_from_its_discovered_contract_is_caught() -> None
                               entry({"id": "b", "total": 2, "lines": [{"sku": "y"}]})])
     assert [e.get("ErrorMessage", "") for e in drifted["Entries"]] == [
         "Event does not match schema shop@OrderPlaced version 1 in registry discovered-schemas: at "
-        "$.detail.total: '1' is not of type 'integer'",
+        "$.detail.total: \"1\" is not of type 'integer'",
         "Event does not match schema shop@OrderPlaced version 1 in registry discovered-schemas: at "
         "$.detail.lines[0]: 'qty' is a required property"]
 

@@ -141,6 +141,12 @@ CASES: list[tuple[str, dict[str, Any], Any, bool]] = [
     ("enum-not-text", {"enum": ["1", "null"]}, 1, False),
     ("enum-none", {"enum": ["None"]}, None, False),
     ("enum-empty", {"enum": []}, "a", False),
+    ("enum-null-member", {"enum": ["a", None]}, None, True),
+    ("enum-null-only", {"enum": [None]}, "None", False),
+    ("enum-null-not-zero", {"enum": [None]}, 0, False),
+    ("enum-null-not-false", {"enum": ["a", None]}, False, False),
+    ("enum-null-not-empty-text", {"enum": [None]}, "", False),
+    ("enum-null-text-member", {"enum": ["a", None]}, "a", True),
     ("min-length", {"minLength": 2}, "é", False),
     ("min-length-equal", {"minLength": 2}, "éa", True),
     ("max-length-equal", {"maxLength": 2}, "ab", True),
@@ -241,7 +247,7 @@ NOT_COMPILED: list[tuple[str, dict[str, Any]]] = [
     ("minProperties", {"minProperties": 1}),
     ("maxProperties", {"maxProperties": 1}),
     ("enum-number", {"enum": ["a", 1]}),
-    ("enum-null", {"enum": [None]}),
+    ("enum-bool", {"enum": ["a", True]}),
     ("enum-text", {"enum": "abc"}),
     ("items-list", {"items": [{"type": "string"}]}),
     ("items-true", {"items": True}),
@@ -425,7 +431,7 @@ def test_a_schema_not_compiled_is_checked_by_jsonschema_as_before(monkeypatch: p
     calls = counting_errors(monkeypatch)
     assert registry._violation("r", envelope({"n": None})) is None
     assert registry._violation("r", envelope({"n": "x"})) == (
-        "Event does not match schema my.app@OrderPlaced version 1 in registry r: at $.detail.n: 'x' is not valid "
+        "Event does not match schema my.app@OrderPlaced version 1 in registry r: at $.detail.n: \"x\" is not valid "
         "under any of the given schemas")
     assert calls == [1, 1]
     assert registry._registries["r"].schemas["my.app@OrderPlaced"].versions[1].compiled is None
@@ -595,7 +601,7 @@ def reaches_a_cycle_of_references(schema: dict[str, Any]) -> bool:
 REFS = st.sampled_from([*(ref for name in DEFINITIONS for ref in pointers_to(name)), "#"])
 LEAF_WORDS = {
     "type": st.sampled_from(TYPES) | st.lists(st.sampled_from(TYPES), min_size=1, max_size=3, unique=True),
-    "enum": st.lists(st.sampled_from(TEXTS), max_size=3),
+    "enum": st.lists(st.sampled_from([*TEXTS, None]), max_size=3),
     "minLength": st.integers(min_value=0, max_value=3), "maxLength": st.integers(min_value=0, max_value=3),
     "pattern": st.sampled_from(PATTERNS),
     "minimum": st.sampled_from(NUMBERS), "maximum": st.sampled_from(NUMBERS),
@@ -691,4 +697,30 @@ def test_on_random_schemas_of_the_compiled_keywords_the_compiled_check_agrees_wi
     instances += [data.draw(fitting(schema)) for _ in range(2)]
     verdicts = [check(instance) for instance in instances]
     assert verdicts == [oracle(schema, instance) for instance in instances]
+    event(f"{sum(verdicts)} of {len(verdicts)} valid")
+
+
+def as_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema as an OpenApi3 document's AWSEvent, its references moved with it."""
+    text = json.dumps(schema).replace('"#/definitions/', '"#/components/schemas/AWSEvent/definitions/')
+    return {"openapi": "3.0.0", "components": {"schemas": {
+        "AWSEvent": json.loads(text.replace('"$ref": "#"', '"$ref": "#/components/schemas/AWSEvent"'))}}}
+
+
+@settings(max_examples=200, deadline=None)
+@given(SCHEMAS, st.lists(INSTANCES, max_size=2), st.data())
+def test_on_random_openapi_documents_with_nullable_the_compiled_check_agrees_with_jsonschema_on_the_translation(
+        schema: dict[str, Any], instances: list[Any], data: st.DataObject) -> None:
+    document = as_openapi(schema)
+    root = registry_module._validation_root(document, "OpenApi3")
+    assert isinstance(root, dict)
+    event("nullable translated" if root != registry_module._event_root(document, "OpenApi3") else "nothing translated")
+    check = compile_draft4(root)
+    if check is None:
+        event("not compiled: a cycle of references")
+        return
+    instances += [data.draw(fitting(schema)) for _ in range(2)] + [None]
+    validator = Draft4Validator(root, registry=registry_module._offline())
+    verdicts = [check(instance) for instance in instances]
+    assert verdicts == [validator.is_valid(instance) for instance in instances]
     event(f"{sum(verdicts)} of {len(verdicts)} valid")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from typing import Any, cast
 
@@ -13,8 +15,9 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from eventbus._schemas import _infer as infer_module
 from eventbus._schemas import infer, is_date_time, merge, schema_name_for
-from eventbus._schemas._infer import MAX_DEPTH, Shape, dress, labels
+from eventbus._schemas._infer import CANONICAL, MAX_DEPTH, MAX_PROPERTIES, Shape, dress, labels, widen
 
 from ..support import STACK_DEPTHS, from_deep_in_the_stack, message
 
@@ -259,6 +262,75 @@ def test_array_items_merge_across_events_and_an_empty_array_adds_nothing() -> No
     assert merged({"l": []}, {"l": []})["properties"]["l"] == {"type": "array"}
 
 
+# -- wide objects ----------------------------------------------------------------------------
+ACCOUNTS = [f"acct-{n:04d}" for n in range(MAX_PROPERTIES + 1)]
+
+
+def test_an_object_node_describes_up_to_256_keys_one_by_one() -> None:
+    node = merged({"balances": dict.fromkeys(ACCOUNTS[:200], 1)},
+                  {"balances": dict.fromkeys(ACCOUNTS[150:256], 2.5)})["properties"]["balances"]
+    assert (MAX_PROPERTIES, len(node["properties"]), len(node["required"])) == (256, 256, 50)
+
+
+def test_an_object_node_past_256_keys_between_its_events_collapses_to_any_object() -> None:
+    node = merged({"balances": dict.fromkeys(ACCOUNTS[:200], 1)},
+                  {"balances": dict.fromkeys(ACCOUNTS[100:], 1)})["properties"]["balances"]
+    assert node == {"type": "object"}
+    schema = infer(envelope(dict.fromkeys(ACCOUNTS, "x")))
+    assert schema["definitions"]["OrderPlaced"] == {"type": "object"}
+    assert schema["properties"]["detail"] == {"$ref": "#/definitions/OrderPlaced"}
+    Draft4Validator.check_schema(schema)
+
+
+def test_a_collapsed_object_keeps_its_other_types_and_absorbs_any_object() -> None:
+    wide = {"b": dict.fromkeys(ACCOUNTS, 1)}
+    assert merged(wide, {"b": None}, {"b": {"x": {"y": [1]}}}, {"b": ["z"]})["properties"]["b"] == {
+        "type": ["array", "null", "object"], "items": {"type": "string"}}
+    assert merged({"b": {"x": {"y": [1]}}}, wide, {"b": None}, {"b": ["z"]}) == merged(
+        {"b": ["z"]}, {"b": None}, {"b": {"x": {"y": [1]}}}, wide)
+    shape = Shape()
+    assert shape.absorb(envelope(wide))
+    assert not shape.absorb(envelope({"b": {"new": {"deeper": True}}}))  # (a collapsed node holds nothing more)
+
+
+def test_widening_collapses_the_object_with_the_largest_text_of_its_own_first() -> None:
+    shape = Shape()
+    shape.absorb(envelope({"small": {"a": 1}, "wide": {f"field-{n:03d}": n for n in range(100)},
+                           "nested": {"inner": {f"key-{n:02d}": "v" for n in range(40)}, "flag": True}}))
+    assert widen(shape, 100) == 1
+    detail = shape.render()["properties"]["detail"]
+    assert detail["properties"]["wide"] == {"type": "object"}
+    assert len(detail["properties"]["nested"]["properties"]["inner"]["properties"]) == 40
+    assert widen(shape, 600) == 1  # (then the next widest: 40 keys, inside an object that keeps its own)
+    assert detail_of(dress(shape.render(), "my.app", "Order Placed"))["properties"]["nested"] == {
+        "type": "object", "properties": {"flag": {"type": "boolean"}, "inner": {"type": "object"}},
+        "required": ["flag", "inner"]}
+
+
+def test_widening_can_leave_the_whole_event_open_and_then_has_nothing_left() -> None:
+    shape = Shape()
+    shape.absorb(envelope({"a": {"b": 1}}))
+    assert widen(shape, 10**6) == 1  # (the envelope's fields: the largest text of its own; the rest goes with it)
+    assert shape.render() == {"type": "object"}
+    assert widen(shape, 1) == 0
+
+
+@pytest.mark.parametrize("frames", STACK_DEPTHS)
+def test_widening_a_deeply_nested_schema_works_from_deep_in_the_stack(frames: int) -> None:
+    value: Any = {f"key-{n:03d}": n for n in range(100)}
+    for _ in range(MAX_DEPTH - 5):
+        value = {"a": value}
+    shape = Shape()
+    shape.absorb(envelope(value))
+    assert from_deep_in_the_stack(frames, lambda: widen(shape, 500)) == 1
+    node = detail_of(dress(shape.render(), "my.app", "Order Placed"))
+    levels = 0
+    while "properties" in node:
+        node = node["properties"]["a"]
+        levels += 1
+    assert (levels, node) == (MAX_DEPTH - 5, {"type": "object"})  # (the detail, then each "a")
+
+
 # -- properties ------------------------------------------------------------------------------
 KEYS = st.sampled_from(["a", "b", "c", "id", "x-y", "with space", "ü"]) | st.text(max_size=3)
 DATE_TIMES = st.datetimes(timezones=st.just(UTC)).map(lambda at: at.isoformat().replace("+00:00", "Z"))
@@ -297,10 +369,44 @@ def test_an_inferred_schema_validates_the_event_it_came_from(found: list[dict[st
     assert valid(schema, found[0])
 
 
-@settings(max_examples=50, deadline=None)  # (generating events is most of the time)
-@given(st.integers(min_value=1, max_value=5).flatmap(lambda n: events(n)), st.randoms(use_true_random=False))
-def test_merging_in_any_order_gives_one_schema_and_it_validates_every_event(found: list[dict[str, Any]],
-                                                                           rng: Any) -> None:
+WIDE_DETAILS = st.dictionaries(KEYS, JSON, max_size=6)
+
+
+@st.composite
+def wide_events(draw: st.DrawFn, count: int = 1) -> list[dict[str, Any]]:
+    """Events of one source and detail-type with a bare envelope (three or four
+    keys) and details of up to six keys: under a bound of four keys, the
+    detail and the objects in it collapse now and then, the root seldom."""
+    source, detail_type = draw(LABELS)
+    out = []
+    for _ in range(count):
+        fields: dict[str, Any] = {"source": source, "detail-type": detail_type, "detail": draw(WIDE_DETAILS)}
+        if draw(st.booleans()):
+            fields[draw(KEYS)] = draw(JSON)
+        out.append(json.loads(json.dumps(fields)))
+    return out
+
+
+@contextmanager
+def at_most_four_keys() -> Iterator[None]:
+    """``MAX_PROPERTIES`` of 4, for the duration (not a fixture: Hypothesis reruns the test body)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(infer_module, "MAX_PROPERTIES", 4)
+        yield
+
+
+def collapsed_objects(node: Any) -> int:
+    """Object nodes without ``properties`` in a schema (collapsed ones)."""
+    if not isinstance(node, dict):
+        return sum(collapsed_objects(item) for item in node) if isinstance(node, list) else 0
+    declared = node.get("type")
+    here = int(("object" == declared or isinstance(declared, list) and "object" in declared)
+               and "properties" not in node)
+    return here + sum(collapsed_objects(value) for key, value in node.items() if key != "required")
+
+
+def check_merging_in_any_order(found: list[dict[str, Any]], rng: Any) -> dict[str, Any]:
+    """Merging in any order and grouping gives one schema, and it validates every event."""
     schemas = [infer(e) for e in found]
     results = set()
     for _ in range(3):
@@ -315,18 +421,15 @@ def test_merging_in_any_order_gives_one_schema_and_it_validates_every_event(foun
         right = merge(schema, right)
     results.add(json.dumps(right, sort_keys=True))
     assert len(results) == 1
-    final = json.loads(results.pop())
+    final: dict[str, Any] = json.loads(results.pop())
     Draft4Validator.check_schema(final)
     for e in found:
         assert valid(final, e)
     event("a type widened" if '"type": [' in json.dumps(final) else "no type widened")
-    event("a field optional" if final["properties"].keys() - set(final.get("required", ())) else "every field required")
-    event("date-time dropped" if final["properties"]["time"] == {"type": "string"} else "date-time kept")
+    return final
 
 
-@settings(max_examples=50, deadline=None)  # (generating events is most of the time)
-@given(st.integers(min_value=1, max_value=3).flatmap(lambda n: events(n)))
-def test_merge_is_idempotent_and_commutative(found: list[dict[str, Any]]) -> None:
+def check_merge_is_idempotent_and_commutative(found: list[dict[str, Any]]) -> None:
     schemas = [infer(e) for e in found]
     for a, b in itertools.product(schemas, repeat=2):
         assert merge(a, a) == a
@@ -335,12 +438,9 @@ def test_merge_is_idempotent_and_commutative(found: list[dict[str, Any]]) -> Non
         assert merge(ab, a) == ab == merge(ab, b)
 
 
-@settings(max_examples=50, deadline=None)  # (generating events is most of the time)
-@given(st.integers(min_value=1, max_value=5).flatmap(lambda n: events(n)))
-def test_folding_events_one_by_one_gives_the_merge_of_their_schemas_and_reports_every_change(
-        found: list[dict[str, Any]]) -> None:
+def check_folding_one_by_one(found: list[dict[str, Any]]) -> None:
     """The discoverer's fast path: ``absorb`` says "no change" only when the
-    rendered schema is indeed the same."""
+    rendered schema is indeed the same; folding gives the merge."""
     shape = Shape()
     rendered = None
     for e in found:
@@ -354,3 +454,81 @@ def test_folding_events_one_by_one_gives_the_merge_of_their_schemas_and_reports_
     for schema in schemas[1:]:
         result = merge(result, schema)
     assert dress(shape.render(), *labels(found[0])) == result
+
+
+@settings(max_examples=50, deadline=None)  # (generating events is most of the time)
+@given(st.integers(min_value=1, max_value=5).flatmap(lambda n: events(n)), st.randoms(use_true_random=False))
+def test_merging_in_any_order_gives_one_schema_and_it_validates_every_event(found: list[dict[str, Any]],
+                                                                           rng: Any) -> None:
+    final = check_merging_in_any_order(found, rng)
+    event("a field optional" if final["properties"].keys() - set(final.get("required", ())) else "every field required")
+    event("date-time dropped" if final["properties"]["time"] == {"type": "string"} else "date-time kept")
+
+
+@settings(max_examples=50, deadline=None)  # (generating events is most of the time)
+@given(st.integers(min_value=1, max_value=5).flatmap(lambda n: wide_events(n)), st.randoms(use_true_random=False))
+def test_with_wide_objects_collapsed_merging_in_any_order_still_gives_one_schema_that_validates_every_event(
+        found: list[dict[str, Any]], rng: Any) -> None:
+    with at_most_four_keys():
+        final = check_merging_in_any_order(found, rng)
+    event(f"{min(collapsed_objects(final), 3)} (3: or more) objects collapsed")
+
+
+@settings(max_examples=50, deadline=None)  # (generating events is most of the time)
+@given(st.integers(min_value=1, max_value=3).flatmap(lambda n: events(n)))
+def test_merge_is_idempotent_and_commutative(found: list[dict[str, Any]]) -> None:
+    check_merge_is_idempotent_and_commutative(found)
+
+
+@settings(max_examples=50, deadline=None)  # (generating events is most of the time)
+@given(st.integers(min_value=1, max_value=3).flatmap(lambda n: wide_events(n)))
+def test_with_wide_objects_collapsed_merge_is_still_idempotent_and_commutative(found: list[dict[str, Any]]) -> None:
+    with at_most_four_keys():
+        check_merge_is_idempotent_and_commutative(found)
+
+
+@settings(max_examples=50, deadline=None)  # (generating events is most of the time)
+@given(st.integers(min_value=1, max_value=5).flatmap(lambda n: events(n)))
+def test_folding_events_one_by_one_gives_the_merge_of_their_schemas_and_reports_every_change(
+        found: list[dict[str, Any]]) -> None:
+    check_folding_one_by_one(found)
+
+
+@settings(max_examples=50, deadline=None)  # (generating events is most of the time)
+@given(st.integers(min_value=1, max_value=5).flatmap(lambda n: wide_events(n)))
+def test_with_wide_objects_collapsed_folding_one_by_one_still_gives_the_merge_and_reports_every_change(
+        found: list[dict[str, Any]]) -> None:
+    with at_most_four_keys():
+        check_folding_one_by_one(found)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(min_value=1, max_value=4).flatmap(lambda n: wide_events(n) | events(n)),
+       st.integers(min_value=1, max_value=40) | st.integers(min_value=1, max_value=400))
+def test_widening_to_save_any_number_of_characters_keeps_a_schema_of_every_event(found: list[dict[str, Any]],
+                                                                                excess: int) -> None:
+    shape = Shape()
+    for e in found:
+        shape.absorb(e)
+    before = len(CANONICAL.encode(shape.render()))
+    count = widen(shape, excess)
+    after = CANONICAL.encode(shape.render())
+    # saved enough, or nothing open is left to collapse
+    assert len(after) <= before - excess or not any(True for _ in iter_objects(json.loads(after)))
+    assert (count == 0) is (len(after) == before)
+    schema = dress(shape.render(), *labels(found[0]))
+    for e in found:
+        assert valid(schema, e)
+    for e in found:  # (a collapsed node stays collapsed: the events seen change nothing)
+        assert not shape.absorb(e)
+    event(f"{min(count, 3)} (3: or more) objects collapsed")
+    event("the whole event collapsed" if shape.collapsed else "the whole event open")
+
+
+def iter_objects(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if "properties" in node:
+            yield node
+        for key, value in node.items():
+            if key != "required":
+                yield from iter_objects(value)

@@ -5,16 +5,25 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import event as hypothesis_event
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft4Validator
 
 from eventbus import ConflictError, ManualClock, ResourceNotFoundError, ServiceQuotaExceededError, ValidationError
-from eventbus._schemas import SchemaRegistry, infer, merge
+from eventbus._schemas import SchemaRegistry, SchemaType, infer, merge, schema_name_for
+from eventbus._schemas import _registry as registry_module
 
 from ..support import message
+from .test_infer import events, wide_events
 
 T0 = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
 DISCOVERED = "discovered-schemas"
@@ -286,7 +295,7 @@ TOO_LONG = '{"description": "' + "x" * 99_982 + '"}'
     (lambda r: r.create_schema("orders", "s", '{"required": []}', "JSONSchemaDraft4"),
      "ValidationError: Content is not a valid JSONSchemaDraft4 schema: at $.required: [] should be non-empty"),
     (lambda r: r.create_schema("orders", "s", {"properties": {"a": {"type": "strin"}}}, "JSONSchemaDraft4"),
-     "ValidationError: Content is not a valid JSONSchemaDraft4 schema: at $.properties.a.type: 'strin' is not "
+     "ValidationError: Content is not a valid JSONSchemaDraft4 schema: at $.properties.a.type: \"strin\" is not "
      "valid under any of the given schemas"),
     (lambda r: r.create_schema("orders", "s", "{}", "OpenApi3", description="d" * 257),
      "ValidationError: 1 validation error detected: Value '" + "d" * 77 + "...' at 'description' failed to satisfy "
@@ -431,30 +440,95 @@ def test_each_source_and_detail_type_gets_its_own_discovered_schema() -> None:
     assert discovered(registry)["x-amazon-events-source"] == "my.app"
 
 
-def test_a_discovered_schema_that_would_pass_100000_characters_stops_growing_and_says_so_once(
+def test_a_discovered_schema_that_would_pass_100000_characters_is_widened_and_says_so_once(
         caplog: pytest.LogCaptureFixture) -> None:
     _, registry = setup()
     registry._discover(event({"a": 1}))
-    many = {f"field-number-{n:05d}-with-a-long-name": 1 for n in range(3000)}
+    groups = {f"group-{g}": {f"field-number-{n:05d}-with-a-long-name": n for n in range(200)} for g in range(6)}
+    seen = [event({"a": 1}), event(groups), event({**groups, "more": True}), event({"b": {"c": 1}})]
     with caplog.at_level(logging.WARNING, logger="eventbus.schemas"):
-        registry._discover(event(many))
-        registry._discover(event({**many, "more": True}))
-        registry._discover(event({"b": 1}))
-    assert versions(registry) == ["1"]
+        for e in seen[1:]:
+            registry._discover(e)
+    assert versions(registry) == ["1", "2", "3", "4"]
     assert [r.getMessage() for r in caplog.records] == [
-        "schema discovery: the schema my.app@OrderPlaced would pass 100000 characters; it no longer changes"]
+        'schema discovery: the schema my.app@OrderPlaced would pass 100000 characters: its widest objects are '
+        'collapsed to {"type": "object"} (any object) to keep it within']
+    content = registry.describe_schema(DISCOVERED, NAME).content
+    assert len(content) <= 100_000
+    properties = detail_node(json.loads(content))["properties"]
+    assert properties["b"] == {"type": "object", "properties": {"c": {"type": "integer"}}, "required": ["c"]}
+    assert [key for key, node in properties.items() if node == {"type": "object"}] == ["group-0"]
+    assert len(properties["group-5"]["properties"]) == 200
+    validator = Draft4Validator(json.loads(content))
+    for e in seen:
+        assert validator.is_valid(e)
+        assert registry._violation(DISCOVERED, e) is None
 
 
-def test_discovery_keeps_no_more_states_than_the_schema_quota(caplog: pytest.LogCaptureFixture) -> None:
+def test_an_event_with_thousands_of_keys_gets_a_schema_with_its_detail_left_open() -> None:
+    _, registry = setup()
+    many = event({f"field-number-{n:05d}-with-a-long-name": 1 for n in range(3000)})
+    registry._discover(many)
+    assert versions(registry) == ["1"]
+    assert detail_node(discovered(registry)) == {"type": "object"}
+    assert registry._violation(DISCOVERED, many) is None
+    assert registry._violation(DISCOVERED, event([1])) == (
+        "Event does not match schema my.app@OrderPlaced version 1 in registry discovered-schemas: at $.detail: [1] "
+        "is not of type 'object'")
+
+
+def test_details_keyed_by_ids_stop_making_versions_once_their_object_collapses() -> None:
+    _, registry = setup()
+    for n in range(300):
+        registry._discover(event({"balances": {f"acct-{n:08d}": n}, "n": n}))
+    schema = registry.describe_schema(DISCOVERED, NAME)
+    assert schema.schema_version == "257"  # (a key a version, 256 of them; the 257th collapsed the object)
+    assert len(versions(registry)) == 100
+    assert detail_node(json.loads(schema.content)) == {
+        "type": "object", "properties": {"balances": {"type": "object"}, "n": {"type": "integer"}},
+        "required": ["balances", "n"]}
+    assert registry._discovery[NAME].shape.props is not None
+    balances = registry._discovery[NAME].shape.props["detail"].props["balances"]  # type: ignore[index]
+    assert (balances.collapsed, balances.props, balances.required) == (True, None, None)
+
+
+def test_only_the_latest_version_keeps_its_parsed_content_and_its_validator() -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    registry.create_schema("orders", NAME, ORDER, "JSONSchemaDraft4")
+    assert registry._violation("orders", event({"total": 1})) is None
+    registry.update_schema("orders", NAME, content={"type": "object", "required": ["detail", "source"]})
+    assert registry._violation("orders", event({"total": "x"})) is None
+    stored = registry._registries["orders"].schemas[NAME].versions
+    assert [(v.value is None, v.validator is None, v.compiled is None) for v in stored.values()] == [
+        (True, True, True), (False, False, False)]
+    assert registry.check_event("orders", event({"total": "x"}), schema_version="1") == [
+        "Event does not match schema my.app@OrderPlaced version 1 in registry orders: at $.detail.total: \"x\" is "
+        "not of type 'number'"]
+    assert (stored[1].value, stored[1].validator) == (None, None)  # (parsed and compiled for the call)
+    registry.delete_schema_version("orders", NAME, "2")
+    assert stored[1].value == ORDER
+    assert registry._violation("orders", event({"total": "x"})) is not None
+    assert stored[1].validator is not None
+
+
+def test_discovery_keeps_no_more_states_than_the_schema_quota(caplog: pytest.LogCaptureFixture,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry_module, "MAX_CONTENT", 1_000)  # (the schema of event({"a": 1}): 672)
     _, registry = setup(max_schemas=2)
-    many = {f"field-number-{n:05d}-with-a-long-name": 1 for n in range(3000)}
+    long = "word " * 100  # (its title and its mark alone pass 1,000 characters: never written)
     with caplog.at_level(logging.WARNING, logger="eventbus.schemas"):
-        for detail_type in ("Too Big", "Also Too Big"):
-            registry._discover(event(many, detail_type=detail_type))  # too big to write even once
+        for detail_type in ("Too Big " + long, "Also Too Big " + long):
+            registry._discover(event({"a": 1}, detail_type=detail_type))
         registry._discover(event({"a": 1}))
     assert [s.schema_name for s in registry.list_schemas(DISCOVERED)] == [NAME]
-    assert sorted(registry._discovery) == ["my.app@AlsoTooBig", NAME]
-    assert len(caplog.records) == 2
+    also = schema_name_for("my.app", "Also Too Big " + long)
+    assert sorted(registry._discovery) == [also, NAME]
+    assert [r.getMessage() for r in caplog.records][2:] == [
+        f"schema discovery: the schema {also} would pass 1000 characters: its widest objects are collapsed to "
+        '{"type": "object"} (any object) to keep it within',
+        f"schema discovery: the schema {also} would pass 1000 characters even with every object collapsed; it is not "
+        "written"]
 
 
 def test_discovery_keeps_the_latest_versions_when_a_schema_reaches_its_version_quota() -> None:
@@ -539,11 +613,10 @@ def test_an_event_is_checked_against_the_latest_version_of_its_schema() -> None:
     _, registry = setup()
     registry.create_registry("orders")
     assert registry._violation("orders", event({"total": "x"})) is None  # no schema: nothing to check
-    assert registry._violation("nope", event({"total": "x"})) is None  # no registry either
     registry.create_schema("orders", NAME, ORDER, "JSONSchemaDraft4")
     assert registry._violation("orders", event({"total": 12.5})) is None
     assert registry._violation("orders", event({"total": "x"})) == (
-        "Event does not match schema my.app@OrderPlaced version 1 in registry orders: at $.detail.total: 'x' is not "
+        "Event does not match schema my.app@OrderPlaced version 1 in registry orders: at $.detail.total: \"x\" is not "
         "of type 'number'")
     assert registry._violation("orders", event({"total": 1}, detail_type="Order Shipped")) is None
     assert registry._violation("orders", {"source": "my.app", "detail": {"total": "x"}}) is None  # nothing names it
@@ -571,7 +644,7 @@ def test_an_openapi_3_schema_checks_the_event_against_components_schemas_awseven
     registry.create_schema("orders", NAME, document, "OpenApi3")
     assert registry._violation("orders", event({"lines": [1, 2]})) is None
     assert registry._violation("orders", event({"lines": [1, "two"]})) == (
-        "Event does not match schema my.app@OrderPlaced version 1 in registry orders: at $.detail.lines[1]: 'two' is "
+        "Event does not match schema my.app@OrderPlaced version 1 in registry orders: at $.detail.lines[1]: \"two\" is "
         "not of type 'integer'")
     registry.update_schema("orders", NAME, content={"openapi": "3.0.0", "components": {"schemas": {}}})
     assert registry._violation("orders", event({"lines": []})) == (
@@ -599,7 +672,7 @@ def test_an_event_conforms_to_its_own_discovered_schema() -> None:
         assert registry._violation(DISCOVERED, e) is None
     assert registry._violation(DISCOVERED, event({"a": "text"})) == (
         "Event does not match schema my.app@OrderPlaced version 2 in registry discovered-schemas: at $.detail.a: "
-        "'text' is not of type 'integer', 'null'")
+        "\"text\" is not of type 'integer', 'null'")
 
 
 def test_a_deeply_nested_event_is_checked_against_its_discovered_schema() -> None:
@@ -638,13 +711,13 @@ def test_check_event_lists_every_violation_by_path() -> None:
     registry.update_schema("orders", NAME, content={"type": "object"})
     head = "Event does not match schema my.app@OrderPlaced version 1 in registry orders: "
     assert registry.check_event("orders", event({"odd key": 1, "total": "x"}), schema_version="1") == [
-        head + "at $.detail.total: 'x' is not of type 'number'",
+        head + "at $.detail.total: \"x\" is not of type 'number'",
         head + "at $.detail[\"odd key\"]: 1 is not of type 'string'"]
     assert registry.check_event("orders", event({"total": "x"})) == []
     shipped = event({}, detail_type="Order Shipped")
     assert registry.check_event("orders", shipped, schema_name=NAME, schema_version="1") == [
         head + "at $.detail: 'total' is a required property",
-        head + "at $.detail-type: 'Order Shipped' is not one of ['Order Placed']"]
+        head + "at $.detail-type: \"Order Shipped\" is not one of ['Order Placed']"]
 
 
 @pytest.mark.parametrize(("call", "text"), [
@@ -669,3 +742,346 @@ def test_check_event_refuses_what_it_cannot_check(call: Any, text: str) -> None:
 def test_errors_are_eventbus_errors() -> None:
     assert issubclass(ConflictError, Exception) and issubclass(ResourceNotFoundError, LookupError)
     assert issubclass(ServiceQuotaExceededError, Exception) and issubclass(ValidationError, ValueError)
+
+
+# -- what a schema may hold --------------------------------------------------------------------
+HEAD = "Event does not match schema my.app@OrderPlaced version 1 in registry orders: "
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The addresses anything asked ``urllib.request.urlopen`` for (it fetches nothing)."""
+    asked: list[str] = []
+
+    def urlopen(request: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append(getattr(request, "full_url", request))
+        raise OSError("no network in these tests")
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return asked
+
+
+def test_a_schema_with_a_remote_reference_fails_closed_without_touching_the_network(no_network: list[str]) -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    with socket.create_server(("127.0.0.1", 0)) as server:  # (it listens and never answers)
+        server.setblocking(False)
+        remote = f"http://127.0.0.1:{server.getsockname()[1]}/o.json"
+        registry.create_schema("orders", NAME, {"properties": {"detail": {"$ref": remote}}}, "JSONSchemaDraft4")
+        expected = HEAD + f"the schema cannot check events: Unresolvable: {remote}"
+        assert registry._violation("orders", event({})) == expected
+        assert registry._violation("orders", event({"other": 1})) == expected
+        assert registry.check_event("orders", event({})) == [expected]
+        with pytest.raises(BlockingIOError):  # nothing connected
+            server.accept()
+    assert no_network == []
+
+
+def test_local_references_and_the_draft_4_meta_schema_resolve_without_the_network(no_network: list[str]) -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    registry.create_schema("orders", NAME, {
+        "definitions": {"total": {"type": "number"}},
+        "properties": {"detail": {"properties": {"total": {"$ref": "#/definitions/total"},
+                                                 "schema": {"$ref": DRAFT4}}}}}, "JSONSchemaDraft4")
+    assert registry._violation("orders", event({"total": 1, "schema": {"type": "string"}})) is None
+    assert registry._violation("orders", event({"total": "1"})) == (
+        HEAD + "at $.detail.total: \"1\" is not of type 'number'")
+    assert registry._violation("orders", event({"schema": {"type": 5}})) == (
+        HEAD + "at $.detail.schema.type: 5 is not valid under any of the given schemas")
+    assert no_network == []
+
+
+LOOPS: list[tuple[str, dict[str, Any], SchemaType, str]] = [
+    ("itself", {"$ref": "#"}, "JSONSchemaDraft4", "at $: the $ref chain # -> # loops without reaching a schema"),
+    ("two-definitions", {"definitions": {"a": {"$ref": "#/definitions/b"}, "b": {"$ref": "#/definitions/a"}},
+                         "properties": {"detail": {"$ref": "#/definitions/a"}}}, "JSONSchemaDraft4",
+     "at $.definitions.a: the $ref chain #/definitions/b -> #/definitions/a -> #/definitions/b loops without "
+     "reaching a schema"),
+    ("unused-definition", {"definitions": {"a": {"$ref": "#/definitions/a"}}}, "JSONSchemaDraft4",
+     "at $.definitions.a: the $ref chain #/definitions/a -> #/definitions/a loops without reaching a schema"),
+    ("through-the-root", {"$ref": "#/definitions/a", "definitions": {"a": {"$ref": "#"}}}, "JSONSchemaDraft4",
+     "at $: the $ref chain #/definitions/a -> # -> #/definitions/a loops without reaching a schema"),
+    ("openapi", {"openapi": "3.0.0", "components": {"schemas": {
+        "AWSEvent": {"$ref": "#/components/schemas/Other"}, "Other": {"$ref": "#"}}}}, "OpenApi3",
+     "at $.components.schemas.AWSEvent: the $ref chain #/components/schemas/Other -> # -> "
+     "#/components/schemas/AWSEvent -> #/components/schemas/Other loops without reaching a schema"),
+]
+
+
+@pytest.mark.parametrize(("content", "schema_type", "text"), [case[1:] for case in LOOPS],
+                         ids=[case[0] for case in LOOPS])
+def test_a_chain_of_references_that_loops_is_refused_by_create_and_update(content: dict[str, Any],
+                                                                         schema_type: SchemaType, text: str) -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    expected = f"ValidationError: Content is not a valid {schema_type} schema: {text}"
+    assert message(lambda: registry.create_schema("orders", NAME, content, schema_type)) == expected
+    registry.create_schema("orders", NAME, {"type": "object"}, schema_type)
+    assert message(lambda: registry.update_schema("orders", NAME, content=content)) == expected
+    assert versions_of(registry, "orders") == ["1"]
+
+
+@pytest.mark.parametrize("content", [
+    {"definitions": {"n": {"type": "object", "properties": {"a": {"$ref": "#/definitions/n"}}}},
+     "properties": {"detail": {"$ref": "#/definitions/n"}}},
+    {"properties": {"next": {"$ref": "#"}}},
+    {"definitions": {"a": {"$ref": "#/definitions/b"}, "b": {"type": "object"}}, "items": {"$ref": "#/definitions/a"}},
+    {"properties": {"detail": {"$ref": "#/definitions/missing"}}},
+    {"enum": [{"$ref": "#"}], "default": {"$ref": "#"}},
+], ids=["recursive-through-a-property", "root-below-a-property", "chain-to-a-schema", "dangling", "not-a-schema"])
+def test_a_schema_that_refers_to_itself_below_a_keyword_or_ends_its_chain_is_accepted(content: dict[str, Any]) -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    assert registry.create_schema("orders", NAME, content, "JSONSchemaDraft4").schema_version == "1"
+
+
+def versions_of(registry: SchemaRegistry, registry_name: str) -> list[str]:
+    return [v.schema_version for v in registry.list_schema_versions(registry_name, NAME)]
+
+
+@pytest.mark.parametrize(("content", "text"), [
+    ({"$schema": "http://json-schema.org/draft-07/schema#", "properties": {"detail": {"const": 1}}},
+     "at $: $schema \"http://json-schema.org/draft-07/schema#\" is not Draft 4's "
+     "\"http://json-schema.org/draft-04/schema#\""),
+    ({"properties": {"detail": {"$schema": "https://json-schema.org/draft/2020-12/schema", "const": 1}}},
+     "at $.properties.detail: $schema \"https://json-schema.org/draft/2020-12/schema\" is not Draft 4's "
+     "\"http://json-schema.org/draft-04/schema#\""),
+    ({"$schema": 4}, "at $: $schema 4 is not Draft 4's \"http://json-schema.org/draft-04/schema#\""),
+    ({"$schema": "https://json-schema.org/draft-04/schema#", "exclusiveMinimum": 5},
+     "at $: $schema \"https://json-schema.org/draft-04/schema#\" is not Draft 4's "
+     "\"http://json-schema.org/draft-04/schema#\""),
+], ids=["draft-7-root", "2020-12-inside", "not-text", "https"])
+def test_a_jsonschemadraft4_schema_that_names_another_draft_is_refused(content: dict[str, Any], text: str) -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    assert message(lambda: registry.create_schema("orders", NAME, content, "JSONSchemaDraft4")) == (
+        f"ValidationError: Content is not a valid JSONSchemaDraft4 schema: {text}")
+
+
+def test_draft_4_named_either_way_is_accepted_and_openapi_documents_are_not_held_to_it() -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    registry.create_schema("orders", "a", {"$schema": DRAFT4, "properties": {"detail": {
+        "$schema": DRAFT4.rstrip("#")}}}, "JSONSchemaDraft4")
+    registry.create_schema("orders", "b", {"$schema": "http://json-schema.org/draft-07/schema#"}, "OpenApi3")
+
+
+# -- openapi nullable --------------------------------------------------------------------------
+def openapi(detail: dict[str, Any], **schemas: Any) -> dict[str, Any]:
+    return {"openapi": "3.0.0", "info": {"version": "1.0.0", "title": "OrderPlaced"}, "paths": {},
+            "components": {"schemas": {"AWSEvent": {"type": "object", "properties": {"detail": detail}},
+                                       **schemas}}}
+
+
+NULLABLE = openapi({"type": "object", "properties": {
+    "count": {"type": "integer", "nullable": True},
+    "status": {"type": "string", "enum": ["new", "paid"], "nullable": True},
+    "code": {"enum": ["a", "b"], "nullable": True},
+    "plain": {"type": "integer"},
+    "off": {"type": "integer", "nullable": False},
+    "ref": {"$ref": "#/components/schemas/Text", "nullable": True},
+    "lines": {"type": "array", "items": {"type": "object", "nullable": True,
+                                         "properties": {"sku": {"type": "string", "nullable": True}}}},
+    "nullable": {"type": "boolean"},
+    "pick": {"enum": [{"type": "string", "nullable": True}]},
+}}, Text={"type": "string"})
+
+
+@pytest.mark.parametrize(("detail", "complaint"), [
+    ({"count": None, "status": None, "code": None, "lines": [None, {"sku": None}], "nullable": True}, None),
+    ({"count": 1, "status": "paid", "code": "a", "lines": [{"sku": "x"}]}, None),
+    ({"status": "old"}, "at $.detail.status: \"old\" is not one of ['new', 'paid', None]"),
+    ({"plain": None}, "at $.detail.plain: null is not of type 'integer'"),
+    ({"off": None}, "at $.detail.off: null is not of type 'integer'"),
+    ({"ref": None}, "at $.detail.ref: null is not of type 'string'"),
+    ({"nullable": None}, "at $.detail.nullable: null is not of type 'boolean'"),
+    ({"pick": {"type": "string", "nullable": True}}, None),
+    ({"pick": {"type": ["string", "null"], "nullable": True}},
+     "at $.detail.pick: {\"type\": [\"string\", \"null\"], \"nullable\": true} is not one of [{'type': 'string', "
+     "'nullable': True}]"),
+], ids=["nulls", "values", "enum", "not-nullable", "nullable-false", "beside-a-ref", "a-property-named-nullable",
+        "enum-member-untouched", "enum-member-not-translated"])
+def test_openapi_nullable_admits_null_beside_a_type_or_an_enum(detail: dict[str, Any], complaint: str | None) -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    registry.create_schema("orders", NAME, NULLABLE, "OpenApi3")
+    assert registry._violation("orders", event(detail)) == (None if complaint is None else HEAD + complaint)
+    assert registry.check_event("orders", event(detail)) == ([] if complaint is None else [HEAD + complaint])
+
+
+def test_openapi_nullable_keeps_the_compiled_check_and_the_document_as_written() -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    schema = openapi({"type": "object", "properties": {"n": {"type": "integer", "nullable": True},
+                                                       "e": {"enum": ["a"], "nullable": True}}})
+    text = json.dumps(schema)
+    registry.create_schema("orders", NAME, text, "OpenApi3")
+    assert registry._violation("orders", event({"n": None, "e": None})) is None
+    version = registry._registries["orders"].schemas[NAME].versions[1]
+    assert version.compiled is not None
+    assert version.compiled(event({"n": None, "e": None})) and not version.compiled(event({"e": "b"}))
+    assert registry.describe_schema("orders", NAME).content == text
+    assert version.value == schema
+
+
+# -- messages -------------------------------------------------------------------------------
+@pytest.mark.parametrize(("node", "value", "complaint"), [
+    ({"type": "integer"}, None, "null is not of type 'integer'"),
+    ({"type": "integer"}, True, "true is not of type 'integer'"),
+    ({"type": "integer"}, "4", "\"4\" is not of type 'integer'"),
+    ({"type": "integer"}, 4.5, "4.5 is not of type 'integer'"),
+    ({"type": "string"}, {"a": None, "b": [False]}, "{\"a\": null, \"b\": [false]} is not of type 'string'"),
+    ({"type": "string"}, ["é", "\"q\""], "[\"é\", \"\\\"q\\\"\"] is not of type 'string'"),
+    ({"type": "integer"}, "x" * 200, "\"" + "x" * 76 + "... is not of type 'integer'"),
+    ({"type": "string"}, {f"k{n}": n for n in range(50)},
+     "{\"k0\": 0, \"k1\": 1, \"k2\": 2, \"k3\": 3, \"k4\": 4, \"k5\": 5, \"k6\": 6, \"k7\": 7, \"k8\"... is not of "
+     "type 'string'"),
+    ({"enum": ["a", None]}, False, "false is not one of ['a', None]"),
+    ({"maxLength": 2}, "abc", "\"abc\" is too long"),
+    ({"required": ["id"]}, {"x": None}, "'id' is a required property"),
+    ({"properties": {"a": {}}, "additionalProperties": False}, {"b": True},
+     "Additional properties are not allowed ('b' was unexpected)"),
+], ids=["null", "true", "text", "float", "object", "escapes", "long-text", "long-object", "enum", "too-long",
+        "required", "additional"])
+def test_the_value_a_message_starts_with_is_written_as_json(node: dict[str, Any], value: Any, complaint: str) -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    registry.create_schema("orders", NAME, {"properties": {"detail": node}}, "JSONSchemaDraft4")
+    assert registry._violation("orders", event(value)) == HEAD + "at $.detail: " + complaint
+    assert registry.check_event("orders", event(value)) == [HEAD + "at $.detail: " + complaint]
+
+
+def test_a_value_that_is_not_json_keeps_its_python_spelling() -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    registry.create_schema("orders", NAME, {"properties": {"detail": {"type": "string"}}}, "JSONSchemaDraft4")
+    assert registry.check_event("orders", event(Decimal("1.5"))) == [
+        HEAD + "at $.detail: Decimal('1.5') is not of type 'string'"]
+
+
+# -- whose schema ------------------------------------------------------------------------------
+def test_a_deleted_registry_fails_every_event_a_bus_checks_against_it() -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    registry.create_schema("orders", NAME, ORDER, "JSONSchemaDraft4")
+    assert registry._violation("orders", event({"total": 1})) is None
+    registry.delete_registry("orders")
+    text = "Registry orders does not exist: events cannot be checked against its schemas"
+    assert registry._violation("orders", event({"total": 1})) == text
+    assert registry._violation("orders", event({"total": 1}, detail_type="Anything")) == text
+    assert registry._violation("orders", {"detail": {}}) == text
+    assert registry._violation("never", event({})) == (
+        "Registry never does not exist: events cannot be checked against its schemas")
+
+
+COLLIDING = [("my.app", "Order Placed"), ("my.app", "order-placed"), ("my.app", "order placed")]
+
+
+def test_events_whose_names_collide_do_not_share_a_discovered_schema_and_are_logged_once_a_pair(
+        caplog: pytest.LogCaptureFixture) -> None:
+    _, registry = setup()
+    with caplog.at_level(logging.WARNING, logger="eventbus.schemas"):
+        for _ in range(3):
+            for source, detail_type in COLLIDING:
+                registry._discover(event({"field": detail_type}, source=source, detail_type=detail_type))
+        registry._discover(event({"other": 1}, source="my/app", detail_type="Order Placed"))  # (my/app: myapp@)
+        registry._discover(event({"other": 1}, source="myapp", detail_type="Order Placed"))
+    assert {schema_name_for(*pair) for pair in COLLIDING} == {NAME}
+    assert versions(registry) == ["1"]
+    assert discovered(registry) == infer(event({"field": "x"}))
+    assert [r.getMessage() for r in caplog.records] == [
+        'schema discovery: events of source "my.app" and detail-type "order-placed" are not discovered: their schema '
+        'name my.app@OrderPlaced is taken by the schema of source "my.app" and detail-type "Order Placed"',
+        'schema discovery: events of source "my.app" and detail-type "order placed" are not discovered: their schema '
+        'name my.app@OrderPlaced is taken by the schema of source "my.app" and detail-type "Order Placed"',
+        'schema discovery: events of source "myapp" and detail-type "Order Placed" are not discovered: their schema '
+        'name myapp@OrderPlaced is taken by the schema of source "my/app" and detail-type "Order Placed"']
+
+
+def test_detail_types_without_ascii_words_collide_on_one_name_and_the_first_keeps_it() -> None:
+    _, registry = setup()
+    registry._discover(event({"a": 1}, source="shop", detail_type="注文"))
+    registry._discover(event({"b": "x"}, source="shop", detail_type="発送"))
+    assert [s.schema_name for s in registry.list_schemas(DISCOVERED)] == ["shop@"]
+    schema = json.loads(registry.describe_schema(DISCOVERED, "shop@").content)
+    assert (schema["x-amazon-events-detail-type"], list(schema["properties"]["detail"]["properties"])) == (
+        "注文", ["a"])
+    assert registry._violation(DISCOVERED, event({"b": "x"}, source="shop", detail_type="発送")) is None
+
+
+def test_the_first_pair_keeps_its_schema_when_the_discovery_state_is_rebuilt() -> None:
+    _, registry = setup()
+    registry._discover(event({"a": 1}, detail_type="order-placed"))
+    registry._discovery.clear()  # (as when evicted: rebuilt from the schema's latest version)
+    registry._discover(event({"b": 1}))
+    registry._discover(event({"c": 1}, detail_type="order-placed"))
+    assert versions(registry) == ["1", "2"]
+    assert detail_node(discovered(registry))["properties"].keys() == {"a", "c"}
+    assert discovered(registry)["x-amazon-events-detail-type"] == "order-placed"
+
+
+def test_the_pairs_logged_about_are_bounded(caplog: pytest.LogCaptureFixture,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry_module, "_MAX_WARNED", 2)
+    _, registry = setup()
+    with caplog.at_level(logging.WARNING, logger="eventbus.schemas"):
+        for detail_type in ("Order Placed", "order-placed", "order placed", "order_placed", "order-placed"):
+            registry._discover(event({}, detail_type=detail_type))
+    assert len(registry._warned) == 2
+    assert [r.getMessage().split('"')[3] for r in caplog.records] == [
+        "order-placed", "order placed", "order_placed", "order-placed"]  # (the oldest went, so it is logged again)
+
+
+def test_a_schema_that_names_another_source_and_detail_type_is_not_the_events_schema() -> None:
+    _, registry = setup()
+    registry._discover(event({"total": 1}))
+    other = event({"total": "x"}, detail_type="order-placed")
+    assert registry._violation(DISCOVERED, other) is None
+    assert registry._violation(DISCOVERED, event({"total": "x"})) is not None
+    assert message(lambda: registry.check_event(DISCOVERED, other)) == (
+        'ResourceNotFoundError: Schema my.app@OrderPlaced in registry discovered-schemas is the schema of source '
+        '"my.app" and detail-type "Order Placed", not of this event\'s source "my.app" and detail-type '
+        '"order-placed": give schema_name to check the event against it.')
+    assert registry.check_event(DISCOVERED, other, schema_name=NAME) == [
+        "Event does not match schema my.app@OrderPlaced version 1 in registry discovered-schemas: at $.detail.total: "
+        "\"x\" is not of type 'integer'"]
+
+
+@pytest.mark.parametrize(("content", "schema_type"), [
+    ({**ORDER, "x-amazon-events-source": "my.app", "x-amazon-events-detail-type": "Order Placed"},
+     "JSONSchemaDraft4"),
+    (openapi({"type": "object", "properties": {"total": {"type": "number"}}}), "OpenApi3"),
+], ids=["draft-4-root", "openapi-awsevent"])
+def test_the_marks_of_a_registered_schema_say_whose_it_is(content: dict[str, Any], schema_type: SchemaType) -> None:
+    _, registry = setup()
+    registry.create_registry("orders")
+    if schema_type == "OpenApi3":
+        content["components"]["schemas"]["AWSEvent"].update({
+            "x-amazon-events-source": "my.app", "x-amazon-events-detail-type": "Order Placed"})
+    registry.create_schema("orders", NAME, content, schema_type)
+    assert registry._violation("orders", event({"total": "x"})) is not None
+    assert registry._violation("orders", event({"total": "x"}, detail_type="order placed")) is None
+    registry.update_schema("orders", NAME, content={**ORDER, "x-amazon-events-source": "my.app"})  # (one mark: none)
+    assert registry._violation("orders", event({"total": "x"}, detail_type="order placed")) is not None
+
+
+# -- properties: the size limit --------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=1, max_value=6).flatmap(lambda n: events(n) | wide_events(n)),
+       st.sampled_from([450, 700, 1_000, 1_500]))
+def test_under_any_size_limit_a_discovered_schema_fits_and_validates_every_event_seen(
+        found: list[dict[str, Any]], limit: int) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(registry_module, "MAX_CONTENT", limit)
+        registry = SchemaRegistry(clock=ManualClock(T0))
+        for e in found:
+            registry._discover(e)
+        name = schema_name_for(e["source"], e["detail-type"])
+        content = registry.describe_schema(DISCOVERED, name).content
+        assert len(content) <= limit
+        validator = Draft4Validator(json.loads(content))
+        for e in found:
+            assert validator.is_valid(e)
+            assert registry._violation(DISCOVERED, e) is None
+        hypothesis_event("widened" if '"type":"object"}' in content or '"object"]}' in content else "not widened")

@@ -18,7 +18,8 @@ at all (``None``: the caller uses jsonschema alone).
 
 Compiled: ``type`` (a name or a list of names), ``properties``, ``required``,
 ``additionalProperties`` (a boolean or a schema), ``items`` (one schema),
-``enum`` of strings, ``minLength`` and ``maxLength``, ``pattern``,
+``enum`` of strings and ``null`` (what OpenAPI's ``nullable`` adds to an
+``enum``, in the registry's translation to Draft 4), ``minLength`` and ``maxLength``, ``pattern``,
 ``minimum`` and ``maximum`` with Draft 4's boolean ``exclusiveMinimum`` and
 ``exclusiveMaximum``, ``minItems`` and ``maxItems``, and local ``$ref``s (JSON
 pointers into the document, resolved as jsonschema's ``referencing`` resolves
@@ -30,11 +31,12 @@ OpenAPI's ``nullable``, unknown words).  Not compiled: Draft 4's other
 keywords (``allOf``, ``anyOf``, ``oneOf``, ``not``, ``dependencies``,
 ``patternProperties``, ``additionalItems``, ``uniqueItems``, ``multipleOf``,
 ``minProperties``, ``maxProperties``), ``items`` as a list, an ``enum``
-with a member that is not a string, ``id`` (it moves the base of
+with a member that is neither a string nor ``null``, ``id`` (it moves the base of
 references), a ``$schema`` other than Draft 4's (it changes jsonschema's
 validator for the subtree), a reference that is not a JSON pointer into the
 document or that points at no schema, a chain of references that comes back
-to itself (jsonschema recurses until its stack runs out), and any keyword
+to itself (jsonschema recurses until its stack runs out; the registry
+refuses such schemas), and any keyword
 whose value is not what Draft 4 asks for.
 
 Depth: jsonschema recurses about two frames per schema it descends into (a
@@ -61,7 +63,7 @@ from urllib.parse import unquote
 
 from .._stack import on_a_fresh_stack
 
-__all__ = ["COMPILED_KEYWORDS", "DRAFT4_KEYWORDS", "compile_draft4"]
+__all__ = ["COMPILED_KEYWORDS", "DRAFT4_KEYWORDS", "DRAFT4_URIS", "compile_draft4", "resolve_local"]
 
 # A compiled node: (instance, descents left) -> valid?
 _Check = Callable[[Any, int], bool]
@@ -76,9 +78,9 @@ COMPILED_KEYWORDS: Final = frozenset({
     "$ref", "additionalProperties", "enum", "format", "items", "maxItems", "maxLength", "maximum", "minItems",
     "minLength", "minimum", "pattern", "properties", "required", "type"})
 _NOT_COMPILED: Final = DRAFT4_KEYWORDS - COMPILED_KEYWORDS
-# The ``$schema`` values jsonschema maps to Draft4Validator (spelled as Draft 4 spells itself; other spellings of
-# the same address are left to jsonschema).
-_DRAFT4_URIS: Final = frozenset({"http://json-schema.org/draft-04/schema#", "http://json-schema.org/draft-04/schema"})
+#: The ``$schema`` values jsonschema maps to Draft4Validator (spelled as Draft 4 spells itself; other spellings of
+#: the same address are left to jsonschema, and refused by the registry).
+DRAFT4_URIS: Final = frozenset({"http://json-schema.org/draft-04/schema#", "http://json-schema.org/draft-04/schema"})
 _CLASSES: Final[dict[str, type]] = {"array": list, "boolean": bool, "null": type(None), "object": dict, "string": str}
 _TYPES: Final = frozenset({*_CLASSES, "integer", "number"})
 _NONE: Final[frozenset[type]] = frozenset()
@@ -116,6 +118,31 @@ def compile_draft4(root: dict[str, Any]) -> Callable[[Any], bool] | None:
         return node(instance, max(0, (sys.getrecursionlimit() - _RESERVE) // _FRAMES))
 
     return is_valid
+
+
+def resolve_local(root: dict[str, Any], ref: Any) -> dict[str, Any] | None:
+    """The node a ``$ref`` names, as ``referencing`` finds it in a document
+    without ``id``s (``#`` is the document, ``#/a/b`` a JSON pointer), or
+    ``None`` when it is not such a reference or names no object: another
+    document, a base to join, a plain-name fragment (Draft 4 names those
+    with ``id``), a path through an array or past an ``id``, a missing key.
+    Those are left to jsonschema, which judges them when it gets there."""
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return None
+    pointer = ref[1:]
+    if not pointer:
+        return root
+    if not pointer.startswith("/"):
+        return None
+    here: Any = root
+    for segment in unquote(pointer[1:]).split("/"):  # (decoded first, then split: referencing's order)
+        if type(here) is not dict or "id" in here:
+            return None
+        key = segment.replace("~1", "/").replace("~0", "~")
+        if key not in here:
+            return None
+        here = here[key]
+    return here if type(here) is dict else None
 
 
 def _too_deep() -> RecursionError:
@@ -176,26 +203,10 @@ class _Compiler:
 
     # -- references ----------------------------------------------------------------------
     def _resolve(self, ref: Any) -> dict[str, Any]:
-        """The node a ``$ref`` names, as ``referencing`` finds it from a document
-        without ``id``s: ``#`` is the document, ``#/a/b`` a JSON pointer."""
-        if not isinstance(ref, str) or not ref.startswith("#"):
-            raise _Unsupported  # (another document, or a base to join: not local)
-        pointer = ref[1:]
-        if not pointer:
-            return self.root
-        if not pointer.startswith("/"):
-            raise _Unsupported  # (a plain-name fragment: Draft 4 names those with id)
-        here: Any = self.root
-        for segment in unquote(pointer[1:]).split("/"):  # (decoded first, then split: referencing's order)
-            if type(here) is not dict or "id" in here:  # (through arrays, or past an id: left to jsonschema)
-                raise _Unsupported
-            key = segment.replace("~1", "/").replace("~0", "~")
-            if key not in here:
-                raise _Unsupported  # (jsonschema raises for it when it gets there: it judges)
-            here = here[key]
-        if type(here) is not dict:
+        target = resolve_local(self.root, ref)
+        if target is None:
             raise _Unsupported
-        return here
+        return target
 
     def _reference(self, schema: dict[str, Any]) -> _Check:
         target = self._resolve(schema["$ref"])
@@ -223,7 +234,7 @@ class _Compiler:
             raise _Unsupported
         if "$schema" in schema:
             uri = schema["$schema"]
-            if not (isinstance(uri, str) and uri in _DRAFT4_URIS):
+            if not (isinstance(uri, str) and uri in DRAFT4_URIS):
                 raise _Unsupported
         if "$ref" in schema:  # Draft 4: the reference alone (a null $ref is not ignored by jsonschema: it fails)
             return self._reference(schema)
@@ -322,14 +333,15 @@ def _type_test(names: frozenset[str]) -> Callable[[Any], bool]:
 
 
 def _enum(value: Any) -> Callable[[Any], bool]:
-    if type(value) is not list or not all(type(member) is str for member in value):
+    if type(value) is not list or not all(type(member) is str or member is None for member in value):
         raise _Unsupported
     members = frozenset(value)
     ordered = tuple(value)
 
     def check(x: Any) -> bool:
         # jsonschema's equal() compares a string member with ==: for a str, membership; for anything else, the
-        # same == (which nothing JSON makes true).
+        # same == (which nothing JSON makes true).  A null member: ``one is two``, then unbool(None) == unbool(x),
+        # true for None alone among JSON values: the same == again.
         if type(x) is str:
             return x in members
         return any(member == x for member in ordered)

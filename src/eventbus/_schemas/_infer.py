@@ -27,10 +27,31 @@ Every node below the root is one of:
   non-empty), ``items`` for arrays (left out while every array seen was
   empty).  Keywords apply only to instances of their own type, so one node
   holds a union of types without ``anyOf``.  ``integer`` and ``number`` join
-  to ``number``; ``null`` joins like any type; a list of types is sorted.
+  to ``number``; ``null`` joins like any type; a list of types is sorted;
+* ``{"type": "object"}`` (with any other types), without ``properties`` or
+  ``required``: a *collapsed* object, which stands for any object.  An object
+  node collapses when the objects seen there had more than
+  ``MAX_PROPERTIES`` (256) distinct keys between them: keys that keep coming
+  are data (ids, dates, names of things), not the fields of a record, and
+  a property per key would grow the schema, and the work of writing it, with
+  every event.  Why 256: it leaves room for wide records (written by hand,
+  an event's object rarely has more than a few dozen fields), and at the 40
+  to 100 characters a property takes (its name, its node, its place in
+  ``required``) it bounds one node to a few tens of kilobytes, well inside
+  the content limit of 100,000 characters.  The price: an object whose keys
+  vary widely from event to event (one shape per caller) is left open once
+  it has seen 257 of them.  This stays a join: the keys of a node only grow,
+  so whether they pass the bound does not depend on the order events arrive
+  in, and a collapsed node joined with any object node is collapsed.
 
 These rules make every schema canonical (one JSON value per set of events
 seen), so equal schemas compare equal as values and as sorted JSON text.
+
+``widen(shape, excess)`` is the one step outside the lattice: a schema
+discovery cannot write (its content would pass the limit) is made smaller by
+collapsing object nodes, the widest first, until it fits.  It stays a schema
+of every event seen (a collapsed node admits any object), but which nodes
+collapse depends on when the limit was reached.
 
 The work is done by ``Shape``, a mutable accumulator with the same lattice:
 ``absorb`` takes an event (one walk that builds nothing; it reports whether
@@ -46,6 +67,7 @@ Pure functions: no clock, no registry, no I/O.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -55,12 +77,14 @@ from .._exceptions import ValidationError
 from .._stack import on_a_fresh_stack
 from .._validate import check_instance, short
 
-__all__ = ["DETAIL_TYPE_KEY", "DRAFT4", "MAX_DEPTH", "MAX_SCHEMA_NAME", "SOURCE_KEY", "Shape", "absorb_event", "deep",
-           "dress", "infer", "is_date_time", "labels", "merge", "schema_name_for", "title_for", "undress"]
+__all__ = ["CANONICAL", "DETAIL_TYPE_KEY", "DRAFT4", "MAX_DEPTH", "MAX_PROPERTIES", "MAX_SCHEMA_NAME", "SOURCE_KEY",
+           "Shape", "absorb_event", "deep", "dress", "infer", "is_date_time", "labels", "merge", "schema_name_for",
+           "title_for", "undress", "widen"]
 
 DRAFT4: Final = "http://json-schema.org/draft-04/schema#"
 MAX_DEPTH: Final = 255  # levels of containers (the event itself is level 1)
 MAX_SCHEMA_NAME: Final = 385  # characters of a schema name
+MAX_PROPERTIES: Final = 256  # distinct keys an object node describes one by one; past it, it collapses (see above)
 SOURCE_KEY: Final = "x-amazon-events-source"
 DETAIL_TYPE_KEY: Final = "x-amazon-events-detail-type"
 
@@ -76,6 +100,8 @@ _DATE_TIME: Final = re.compile(
 _DAYS: Final = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _WORD: Final = re.compile(r"[0-9A-Za-z]+")
 _NOT_IN_NAME: Final = re.compile(r"[^0-9A-Za-z._-]")  # what a schema name's source part may not hold
+#: The text a schema is written (and measured) as: sorted keys, no spaces, characters as they are.
+CANONICAL: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 T = TypeVar("T")
 
@@ -104,15 +130,17 @@ class Shape:
 
     ``types`` is a bit set; ``date_time`` holds while every string seen was a
     date-time; ``props`` and ``required`` (``None`` until an object is seen)
-    describe objects; ``items`` the elements of arrays (``None`` until one is
-    seen); ``anything`` is the ``{}`` beyond the depth limit, which absorbs
-    everything.
+    describe objects; ``collapsed``: they no longer do (any object; ``props``
+    and ``required`` are ``None``); ``items`` the elements of arrays
+    (``None`` until one is seen); ``anything`` is the ``{}`` beyond the depth
+    limit, which absorbs everything.
     """
 
-    __slots__ = ("anything", "date_time", "items", "props", "required", "types")
+    __slots__ = ("anything", "collapsed", "date_time", "items", "props", "required", "types")
 
     def __init__(self) -> None:
         self.anything = False
+        self.collapsed = False
         self.types = 0
         self.date_time = True
         self.props: dict[str, Shape] | None = None
@@ -121,8 +149,15 @@ class Shape:
 
     def _become_anything(self) -> bool:
         self.anything = True
+        self.collapsed = False
         self.types = 0
         self.props = self.required = self.items = None
+        return True
+
+    def collapse(self) -> bool:
+        """Describe objects no more: any object (what was kept of them is freed)."""
+        self.collapsed = True
+        self.props = self.required = None
         return True
 
     # -- events ------------------------------------------------------------------
@@ -162,6 +197,8 @@ class Shape:
             return self._become_anything()
         changed = not self.types & _OBJECT
         self.types |= _OBJECT
+        if self.collapsed:
+            return changed
         required = self.required
         if required is None:
             self.required = set(value)
@@ -177,6 +214,8 @@ class Shape:
         for key, item in value.items():
             shape = props.get(key)
             if shape is None:
+                if len(props) >= MAX_PROPERTIES:
+                    return self.collapse()
                 shape = props[key] = Shape()
                 changed = True
             if shape.absorb(item, inner):
@@ -228,20 +267,25 @@ class Shape:
         self.types |= bits
         if bits & _STRING and node.get("format") != "date-time":
             self.date_time = False
-        if bits & _OBJECT:
-            props = self.props
-            if props is None:
-                props = self.props = {}
-            for key, inner in (node.get("properties") or {}).items():
-                shape = props.get(key)
-                if shape is None:
-                    shape = props[key] = Shape()
-                shape.absorb_schema(inner)
-            seen = set(node.get("required") or ())
-            if self.required is None:
-                self.required = seen
+        if bits & _OBJECT and not self.collapsed:
+            if "properties" not in node:  # (render writes properties for every object node but a collapsed one)
+                self.collapse()
             else:
-                self.required &= seen
+                props = self.props
+                if props is None:
+                    props = self.props = {}
+                for key, inner in node["properties"].items():
+                    shape = props.get(key)
+                    if shape is None:
+                        shape = props[key] = Shape()
+                    shape.absorb_schema(inner)
+                seen = set(node.get("required") or ())
+                if self.required is None:
+                    self.required = seen
+                else:
+                    self.required &= seen
+                if len(props) > MAX_PROPERTIES:
+                    self.collapse()
         if bits & _ARRAY and "items" in node:
             if self.items is None:
                 self.items = Shape()
@@ -258,7 +302,7 @@ class Shape:
         node: dict[str, Any] = {"type": names[0] if len(names) == 1 else names}
         if bits & _STRING and self.date_time:
             node["format"] = "date-time"
-        if bits & _OBJECT:
+        if bits & _OBJECT and not self.collapsed:
             props = self.props or {}
             node["properties"] = {key: props[key].render() for key in sorted(props)}
             if self.required:
@@ -266,6 +310,116 @@ class Shape:
         if bits & _ARRAY and self.items is not None:
             node["items"] = self.items.render()
         return node
+
+    def _skeleton(self, collapsed: bool) -> dict[str, Any]:
+        """``render()`` of this node alone (``collapsed``: as if collapsed), each
+        schema below it written ``0``: one character in its place."""
+        saved = self.props, self.required, self.items, self.collapsed
+        try:
+            if collapsed:
+                self.collapsed = True
+            if self.props is not None:
+                self.props = dict.fromkeys(self.props, _PLACEHOLDER)
+            if self.items is not None:
+                self.items = _PLACEHOLDER
+            return self.render()
+        finally:
+            self.props, self.required, self.items, self.collapsed = saved
+
+
+class _Placeholder(Shape):
+    """A schema below the node being measured: renders as ``0``."""
+
+    __slots__ = ()
+
+    def render(self) -> Any:
+        return 0
+
+
+_PLACEHOLDER: Final = _Placeholder()
+
+
+class _Measured:
+    """An object node's sizes, in characters of its canonical text."""
+
+    __slots__ = ("depth", "full", "own", "parent", "shape", "when_collapsed")
+
+    def __init__(self, shape: Shape, parent: int, depth: int) -> None:
+        self.shape = shape
+        self.parent = parent  # the index of the nearest object node above it (-1: none)
+        self.depth = depth  # object nodes above it
+        self.full = 0  # its text
+        self.when_collapsed = 0  # its text once collapsed
+        self.own = 0  # what collapsing it saves beyond what collapsing the object nodes below it saves
+
+
+def _measure(shape: Shape, parent: int, out: list[_Measured]) -> tuple[int, int]:
+    """The length of ``shape.render()`` as canonical text, and what collapsing
+    the object nodes below it would save (recorded in ``out``, parents first)."""
+    if shape.anything:
+        return 2, 0
+    index = -1
+    if shape.types & _OBJECT and not shape.collapsed:
+        index = len(out)
+        out.append(_Measured(shape, parent, 0 if parent < 0 else out[parent].depth + 1))
+    here = parent if index < 0 else index
+    size = len(CANONICAL.encode(shape._skeleton(False)))
+    below = 0  # what collapsing the nearest object nodes below would save
+    items_size = 0
+    if shape.props is not None and not shape.collapsed and shape.types & _OBJECT:
+        for key in sorted(shape.props):  # (in the order of the text)
+            child_size, child_saving = _measure(shape.props[key], here, out)
+            size += child_size - 1
+            below += child_saving
+    if shape.items is not None and shape.types & _ARRAY:
+        items_size, items_saving = _measure(shape.items, here, out)
+        size += items_size - 1
+        below += items_saving
+    if index < 0:
+        return size, below
+    measured = out[index]
+    measured.full = size
+    measured.when_collapsed = len(CANONICAL.encode(shape._skeleton(True))) + (items_size - 1 if items_size else 0)
+    saving = size - measured.when_collapsed
+    measured.own = saving - below
+    return size, saving
+
+
+def _measured(shape: Shape) -> list[_Measured]:
+    out: list[_Measured] = []  # (a list of its own: a rerun on a fresh stack starts afresh)
+    _measure(shape, -1, out)
+    return out
+
+
+def widen(shape: Shape, excess: int) -> int:
+    """Collapse object nodes of ``shape`` until its rendered text is at least
+    ``excess`` characters shorter, or none is left: the number collapsed.
+    The node whose own text is the largest goes first (its own: its text
+    with the object nodes below it collapsed; where data-keyed maps and
+    other wide objects put their bulk); of equals, the deepest, then the
+    first in the text."""
+    nodes = deep(_measured, shape)
+    saved = count = 0
+    for index in sorted(range(len(nodes)), key=lambda i: (-nodes[i].own, -nodes[i].depth, i)):
+        if saved >= excess:
+            break
+        node = nodes[index]
+        up = node.parent
+        while up >= 0 and not nodes[up].shape.collapsed:
+            up = nodes[up].parent
+        if up >= 0:  # (inside a node collapsed already)
+            continue
+        saving = node.full - node.when_collapsed
+        if saving <= 0:
+            continue
+        node.shape.collapse()
+        count += 1
+        saved += saving
+        up = node.parent
+        while up >= 0:
+            nodes[up].full -= saving
+            up = nodes[up].parent
+    return count
 
 
 def deep(function: Callable[..., T], *args: Any) -> T:

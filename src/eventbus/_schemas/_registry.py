@@ -18,6 +18,16 @@ also with ``@``, at most 385).  AWS's Schemas errors map to eventbus's:
 quotas are eventbus's bounds (AWS's Schema Registry quotas were not in the
 sources this was built from) and raise ``ServiceQuotaExceededError``.
 
+Content must be a JSON object; a JSONSchemaDraft4 schema must pass Draft 4's
+meta-schema and may not name another draft in a ``$schema`` (at the root,
+the Draft 4 validator would read it as Draft 4, so a draft-07 ``const``
+would enforce nothing; below it, jsonschema would switch drafts).  In
+either type, a chain of ``$ref``s that comes back on itself without
+reaching a schema (``{"$ref": "#"}``, two definitions naming each other)
+is refused, naming where it starts and the chain: it admits nothing, and
+jsonschema would follow it until its stack ran out at every event (a
+schema that refers to itself below a keyword, a tree's node, is fine).
+
 Two hooks serve a bus, on every PutEvents:
 
 * ``_discover(event)`` folds the event into the ``discovered-schemas`` schema
@@ -26,18 +36,43 @@ Two hooks serve a bus, on every PutEvents:
   walk that builds nothing; only a change renders the schema, and a version
   is written only when its canonical JSON differs from the latest.  The join
   is order-free, so the discovered schema does not depend on the order events
-  arrive in.  A schema whose content would pass 100,000 characters stops
-  growing (logged once); nothing raises to the bus.  The accumulators are
-  bounded by the schema quota (the oldest goes; it is rebuilt from its
-  schema's latest version when needed).
+  arrive in; an object node that has seen more than 256 distinct keys
+  (ids used as keys, ...) collapses to ``{"type": "object"}``, so that such
+  details stop adding a property, and a version, with every event.  A schema
+  belongs to the first source and detail-type that made it (its
+  ``x-amazon-events-source`` and ``x-amazon-events-detail-type``): events of
+  another pair whose name is the same (``Order Placed`` and
+  ``order-placed``; detail-types without ASCII words) are not merged in, and
+  are logged once a pair.  A schema whose content would pass 100,000
+  characters is widened to fit (its widest object nodes collapsed, logged
+  once): it still admits every event seen and keeps covering new ones.
+  Nothing raises to the bus.  The accumulators are bounded by the schema
+  quota (the oldest goes; it is rebuilt from its schema's latest version
+  when needed); what was logged once is remembered for the last 1,024 keys.
 * ``_violation(registry_name, event)`` checks the event against the latest
   version of the schema its source and detail-type name in that registry
-  (``jsonschema``'s Draft 4 validator; for ``OpenApi3`` the document's
-  ``components.schemas.AWSEvent``, where AWS's event schemas put the event).
-  Each version compiles its validator once, on first use; updates and deletes
-  replace or drop versions, so a stale validator is never used.  A schema
-  that cannot check events, or an event too deep for the validator, is
-  reported as a violation: the check fails closed.
+  (for ``OpenApi3`` the document's ``components.schemas.AWSEvent``, where
+  AWS's event schemas put the event, with OpenAPI 3.0's ``nullable: true``
+  translated to Draft 4 on a copy: ``"null"`` added to the ``type``, ``null``
+  to the ``enum``).  A schema whose content names another source and
+  detail-type as its events' (those two marks) is not this event's: no
+  check.  Each latest version compiles, on first use, jsonschema's Draft 4
+  validator (with a ``referencing`` registry that retrieves nothing: a
+  remote ``$ref`` fails at once, never a network call) and beside it the
+  fast check of ``_compiled`` (closures that give jsonschema's verdict in
+  a fraction of its time; ``None`` for a schema using what they do not
+  compile).  The hook asks the fast check first and jsonschema only for an
+  event it finds invalid (for the message) or when there is none;
+  ``check_event`` lists every error with jsonschema.  Updates and deletes
+  replace or drop versions, so a stale validator is never used; only the
+  latest version keeps its parsed content and validator (older ones keep
+  their text, parsed again when asked for).  Messages give the JSON path
+  and jsonschema's complaint, with the value it starts with written as JSON
+  (``null``, ``true``, ``"4"``; cut to 80 characters).  The check fails
+  closed: a schema that cannot check events (an unresolvable ``$ref``, an
+  OpenApi3 document without ``AWSEvent``), an event too deep for the
+  validator, and a registry that no longer exists are reported as
+  violations.
 
 ``jsonschema`` is imported on first use (discovery does not need it).  One
 lock guards the store; every limit is a bound, so nothing kept per event
@@ -46,11 +81,12 @@ grows without end.  Times come from the clock (``clock.now()``).
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal, cast
@@ -75,7 +111,22 @@ from .._validate import (
     short,
     wrong_type,
 )
-from ._infer import MAX_SCHEMA_NAME, Shape, absorb_event, deep, dress, labels, schema_name_for, undress
+from ._compiled import DRAFT4_URIS, resolve_local
+from ._infer import (
+    CANONICAL,
+    DETAIL_TYPE_KEY,
+    DRAFT4,
+    MAX_SCHEMA_NAME,
+    SOURCE_KEY,
+    Shape,
+    absorb_event,
+    deep,
+    dress,
+    labels,
+    schema_name_for,
+    undress,
+    widen,
+)
 
 __all__ = ["AWS_EVENTS_REGISTRY", "DISCOVERED_REGISTRY", "Registry", "RegistrySummary", "Schema", "SchemaRegistry",
            "SchemaSummary", "SchemaType", "SchemaVersionSummary"]
@@ -93,11 +144,14 @@ AWS_EVENTS_REGISTRY: Final = "aws.events"
 BUILT_IN: Final = (AWS_EVENTS_REGISTRY, DISCOVERED_REGISTRY)
 OPENAPI_EVENT: Final = "#/components/schemas/AWSEvent"  # where AWS's OpenApi3 event schemas put the event
 _MESSAGE: Final = 200  # characters of a validator's message kept in a violation
+_VALUE: Final = 80  # characters of the value a validator's message starts with
+_MAX_WARNED: Final = 1_024  # (what was logged once) kept, so that a warning is not repeated; the oldest goes
 
 SchemaType = Literal["OpenApi3", "JSONSchemaDraft4"]
 
 _COMPACT: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-_CANONICAL: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+_CANONICAL: Final = CANONICAL
+_READABLE: Final = json.JSONEncoder(ensure_ascii=False)  # a value in a message: JSON as people write it
 
 
 def _refuse_constant(name: str) -> Any:
@@ -197,18 +251,35 @@ class SchemaVersionSummary:
 
 # -- the store -------------------------------------------------------------------------
 class _Version:
-    """One immutable version; its validator is compiled on first use."""
+    """One immutable version.  The latest version of a schema keeps its parsed
+    content and, from its first check on, its validator; an older one keeps
+    its text alone (parsed again when asked for)."""
 
-    __slots__ = ("compiled", "content", "created", "number", "type", "validator", "value")
+    __slots__ = ("compiled", "content", "created", "marks", "number", "type", "validator", "value")
 
     def __init__(self, number: int, type: SchemaType, content: str, value: dict[str, Any], created: datetime) -> None:
         self.number = number
         self.type = type
         self.content = content  # the text, as given (or as eventbus wrote it)
-        self.value = value  # the parsed content; never changed
+        self.value: dict[str, Any] | None = value  # the parsed content, while this is the latest version
         self.created = created
+        self.marks = _marks(type, value)  # the source and detail-type the content names as its events'
         self.validator: Any = None
         self.compiled: Any = None  # the fast check beside the validator (_compiled), when there is one
+
+    def document(self) -> dict[str, Any]:
+        """The parsed content (kept, or parsed again)."""
+        value = self.value
+        return value if value is not None else cast(dict[str, Any], deep(_DECODER.decode, self.content))
+
+    def retire(self) -> None:
+        """No longer the latest: keep the text alone."""
+        self.value = self.validator = self.compiled = None
+
+    def promote(self) -> None:
+        """The latest again."""
+        if self.value is None:
+            self.value = self.document()
 
 
 class _Schema:
@@ -225,6 +296,8 @@ class _Schema:
 
     def add(self, type: SchemaType, content: str, value: dict[str, Any], now: datetime) -> _Version:
         version = _Version(self.next_number, type, content, value, now)
+        if self.latest is not None:
+            self.latest.retire()
         self.versions[version.number] = version
         self.next_number += 1
         self.latest = version
@@ -243,15 +316,15 @@ class _Registry:
 
 
 class _Discovery:
-    """A discovered schema's accumulator: what every event seen so far had."""
+    """A discovered schema's accumulator: what every event seen so far of its
+    source and detail-type (the first to take its name) had."""
 
-    __slots__ = ("detail_type", "frozen", "shape", "source")
+    __slots__ = ("detail_type", "shape", "source")
 
     def __init__(self, source: str, detail_type: str) -> None:
         self.source = source
         self.detail_type = detail_type
         self.shape = Shape()
-        self.frozen = False  # its content reached the size limit: it no longer grows
 
 
 class SchemaRegistry(Sealed):
@@ -279,6 +352,7 @@ class SchemaRegistry(Sealed):
                                                   for name in BUILT_IN}
         self._discovery: dict[str, _Discovery] = {}  # by discovered schema name
         self._full_logged = False
+        self._warned: dict[tuple[str, ...], None] = {}  # what was logged once (at most _MAX_WARNED, oldest first)
         self._sealed = True
 
     def __repr__(self) -> str:
@@ -408,10 +482,10 @@ class SchemaRegistry(Sealed):
             if content is not None or new_type != latest.type:  # (the content is checked as the new type)
                 text, value = _content(latest.content if content is None else content, new_type)
             else:
-                text, value = latest.content, latest.value
+                text, value = latest.content, latest.document()
             now = self.clock.now()
             # The same JSON value is no change; compared as canonical text, where true is not 1, nor 1 1.0.
-            if new_type != latest.type or not _same_json(value, latest.value):
+            if new_type != latest.type or not _same_json(value, latest.document()):
                 if len(schema.versions) >= self.max_versions:
                     raise ServiceQuotaExceededError(f"The quota of {self.max_versions} versions of schema "
                                                     f"{schema.name} is reached.")
@@ -483,6 +557,7 @@ class SchemaRegistry(Sealed):
                                       "delete the schema instead.")
             del schema.versions[version.number]
             schema.latest = next(reversed(schema.versions.values()))
+            schema.latest.promote()
             if registry.name == DISCOVERED_REGISTRY:
                 self._discovery.pop(schema.name, None)  # (rebuilt from the latest version by the next event)
 
@@ -491,10 +566,14 @@ class SchemaRegistry(Sealed):
                     schema_version: str | None = None) -> list[str]:
         """Every way ``event`` (a whole event: envelope and ``detail``) breaks a
         schema: by default the latest version of the schema its source and
-        detail-type name (``schema_name_for``).  ``[]`` when it conforms."""
+        detail-type name (``schema_name_for``; ``ResourceNotFoundError`` when
+        that schema's content names another source and detail-type as its
+        events', as for two whose names collide: give ``schema_name`` to
+        check against it anyway).  ``[]`` when it conforms."""
         check_instance("event", event, dict, "<class 'dict'>")
+        named = schema_name is None
+        source, detail_type = labels(event)
         if schema_name is None:
-            source, detail_type = labels(event)
             if source is None or detail_type is None:
                 raise ValidationError("The event has no source and detail-type to name its schema: give "
                                       "schema_name")
@@ -502,6 +581,11 @@ class SchemaRegistry(Sealed):
         with self._lock:
             registry, schema = self._schema(registry_name, schema_name)
             version = self._version(schema, schema_version)
+        marks = version.marks
+        if named and marks is not None and marks != (source, detail_type):
+            raise ResourceNotFoundError(
+                f"Schema {schema.name} in registry {registry.name} is the schema of {_pair(*marks)}, not of this "
+                f"event's {_pair(source, detail_type)}: give schema_name to check the event against it.")
         return _violations(registry.name, schema.name, version, event, every=True)
 
     def _ready(self) -> None:
@@ -511,20 +595,28 @@ class SchemaRegistry(Sealed):
 
     def _violation(self, registry_name: str, event: dict[str, Any]) -> str | None:
         """The bus's check of one event (hot path): ``None`` when it conforms to the
-        latest version of its schema in the registry, or when there is none;
-        else a message naming the schema, its version, the JSON path and the
-        validator's complaint.  Never raises."""
+        latest version of its schema in the registry, or when there is none
+        (a schema whose content names another source and detail-type as its
+        events' is not this event's: see ``_marks``); else a message naming
+        the schema, its version, the JSON path and the validator's complaint.
+        A registry that does not exist (deleted under the bus) fails every
+        event.  Never raises."""
         if type(event) is not dict:
             return None
         source, detail_type = labels(event)
-        if source is None or detail_type is None:
-            return None
-        name = schema_name_for(source, detail_type)
+        name = None if source is None or detail_type is None else schema_name_for(source, detail_type)
         with self._lock:
             registry = self._registries.get(registry_name)
-            schema = None if registry is None else registry.schemas.get(name)
+            if registry is None:
+                return f"Registry {registry_name} does not exist: events cannot be checked against its schemas"
+            if name is None:
+                return None
+            schema = registry.schemas.get(name)
             version = None if schema is None else schema.latest
         if version is None:
+            return None
+        marks = version.marks
+        if marks is not None and (marks[0] != source or marks[1] != detail_type):
             return None
         found = _violations(registry_name, name, version, event, every=False)
         return found[0] if found else None
@@ -548,12 +640,28 @@ class SchemaRegistry(Sealed):
                     state = self._start_discovery(name, source, detail_type)
                     if state is None:
                         return
-                if state.frozen or not absorb_event(state.shape, event):
+                if state.source != source or state.detail_type != detail_type:
+                    self._warn_once(("name", name, state.source, state.detail_type, source, detail_type),
+                                    "schema discovery: events of %s are not discovered: their schema name %s is "
+                                    "taken by the schema of %s", _pair(source, detail_type), name,
+                                    _pair(state.source, state.detail_type))
+                    return
+                if not absorb_event(state.shape, event):
                     return
                 self._write_discovered(name, state)
             except (EventBusError, ValueError, TypeError, RecursionError) as exc:
                 self._discovery.pop(name, None)
                 log.warning("schema discovery skipped an event for %s: %s", name, exc)
+
+    def _warn_once(self, key: tuple[str, ...], message: str, *args: object) -> None:
+        """Log a warning unless it was logged before (while its key is kept)."""
+        warned = self._warned
+        if key in warned:
+            return
+        if len(warned) >= _MAX_WARNED:
+            del warned[next(iter(warned))]
+        warned[key] = None
+        log.warning(message, *args)
 
     def _start_discovery(self, name: str, source: str, detail_type: str) -> _Discovery | None:
         registry = self._registries[DISCOVERED_REGISTRY]
@@ -561,7 +669,7 @@ class SchemaRegistry(Sealed):
         state = _Discovery(source, detail_type)
         if schema is not None:
             assert schema.latest is not None
-            node, known_source, known_detail_type = undress(schema.latest.value)
+            node, known_source, known_detail_type = undress(schema.latest.document())
             state.source = known_source or source
             state.detail_type = known_detail_type or detail_type
             deep(state.shape.absorb_schema, node)
@@ -581,15 +689,22 @@ class SchemaRegistry(Sealed):
     def _write_discovered(self, name: str, state: _Discovery) -> None:
         schema_value = dress(deep(state.shape.render), state.source, state.detail_type)
         text = deep(_CANONICAL.encode, schema_value)
+        if len(text) > MAX_CONTENT:
+            # Widen rather than stop: collapse object nodes, the widest first, until the schema fits; it still
+            # admits every event seen, and keeps covering the events that come.
+            self._warn_once(("size", name), "schema discovery: the schema %s would pass %d characters: its widest "
+                            "objects are collapsed to {\"type\": \"object\"} (any object) to keep it within", name,
+                            MAX_CONTENT)
+            while len(text) > MAX_CONTENT and widen(state.shape, len(text) - MAX_CONTENT):
+                schema_value = dress(deep(state.shape.render), state.source, state.detail_type)
+                text = deep(_CANONICAL.encode, schema_value)
+            if len(text) > MAX_CONTENT:  # (its source and detail-type alone are too long)
+                self._warn_once(("too long", name), "schema discovery: the schema %s would pass %d characters even "
+                                "with every object collapsed; it is not written", name, MAX_CONTENT)
+                return
         registry = self._registries[DISCOVERED_REGISTRY]
         schema = registry.schemas.get(name)
         if schema is not None and schema.latest is not None and schema.latest.content == text:
-            return
-        if len(text) > MAX_CONTENT:
-            state.frozen = True
-            state.shape = Shape()  # (its memory is not needed any more)
-            log.warning("schema discovery: the schema %s would pass %d characters; it no longer changes", name,
-                        MAX_CONTENT)
             return
         now = self.clock.now()
         if schema is None:
@@ -603,6 +718,31 @@ class SchemaRegistry(Sealed):
 def _refuse_built_in(name: str, what: str, *, allow: str | None = None) -> None:
     if name in BUILT_IN and name != allow:
         raise ValidationError(f"Registry {name} is managed by EventBridge and cannot be {what}.")
+
+
+def _pair(source: str | None, detail_type: str | None) -> str:
+    """``source "shop" and detail-type "Order Placed"``, for messages."""
+    return f"source {_quoted(source)} and detail-type {_quoted(detail_type)}"
+
+
+def _quoted(text: str | None) -> str:
+    return short(json.dumps(text, ensure_ascii=False))
+
+
+def _marks(schema_type: SchemaType, value: dict[str, Any]) -> tuple[str, str] | None:
+    """The source and detail-type a schema's content names as its events' (AWS's
+    ``x-amazon-events-source`` and ``x-amazon-events-detail-type``: at the root
+    of a JSONSchemaDraft4 schema, as discovery writes them; on
+    ``components.schemas.AWSEvent`` in an OpenApi3 document, as AWS's event
+    schemas have them), when it names both; else ``None``."""
+    node: Any = value
+    if schema_type == "OpenApi3":
+        for key in ("components", "schemas", "AWSEvent"):
+            node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return None
+    source, detail_type = node.get(SOURCE_KEY), node.get(DETAIL_TYPE_KEY)
+    return (source, detail_type) if isinstance(source, str) and isinstance(detail_type, str) else None
 
 
 def _description(description: object) -> None:
@@ -644,6 +784,10 @@ def _content(content: object, schema_type: SchemaType) -> tuple[str, dict[str, A
     if not isinstance(value, dict):
         raise ValidationError(f"Content must be a JSON object, not {_kind(value)}.")
     if schema_type == "JSONSchemaDraft4":
+        for path, node in _subschemas(value, "JSONSchemaDraft4"):  # (first: another draft's keywords confuse the rest)
+            if "$schema" in node and not (isinstance(node["$schema"], str) and node["$schema"] in DRAFT4_URIS):
+                raise ValidationError(f"Content is not a valid JSONSchemaDraft4 schema: at {_path(path)}: $schema "
+                                      f"{_quoted(node['$schema'])} is not Draft 4's \"{DRAFT4}\"")
         jsonschema = _jsonschema()
         try:
             deep(jsonschema.Draft4Validator.check_schema, value)
@@ -651,8 +795,110 @@ def _content(content: object, schema_type: SchemaType) -> tuple[str, dict[str, A
             raise ValidationError("Content is nested too deeply to be checked as a JSON Schema.") from None
         except jsonschema.SchemaError as exc:
             raise ValidationError(f"Content is not a valid JSONSchemaDraft4 schema: at "
-                                  f"{_path(exc.absolute_path)}: {short(exc.message, _MESSAGE)}") from None
+                                  f"{_path(exc.absolute_path)}: {_message(exc)}") from None
+    _refuse_loops(value, schema_type)
     return text, value
+
+
+#: Draft 4's keywords whose value is a schema, a list of schemas, or an object of schemas.
+_ONE_SCHEMA: Final = ("additionalItems", "additionalProperties", "items", "not")
+_SCHEMA_LISTS: Final = ("allOf", "anyOf", "items", "oneOf")
+_SCHEMA_MAPS: Final = ("definitions", "dependencies", "patternProperties", "properties")
+
+
+def _subschemas(document: dict[str, Any], schema_type: SchemaType) -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    """Every schema object in the document, with its path (outermost first): the
+    root of a JSONSchemaDraft4 schema, an OpenApi3 document's
+    ``components.schemas``, and every schema under them (the values of
+    Draft 4's schema keywords; not what ``enum``, ``default`` or an
+    annotation holds).  Anything malformed is passed over; no recursion."""
+    todo: list[tuple[list[Any], dict[str, Any]]] = []
+    if schema_type == "OpenApi3":
+        components = document.get("components")
+        schemas = components.get("schemas") if isinstance(components, dict) else None
+        if isinstance(schemas, dict):
+            todo.extend((["components", "schemas", name], node) for name, node in schemas.items()
+                        if isinstance(node, dict))
+        todo.reverse()
+    else:
+        todo.append(([], document))
+    while todo:
+        path, node = todo.pop()
+        yield path, node
+        found: list[tuple[list[Any], dict[str, Any]]] = []
+        for word, sub in node.items():
+            if word in _ONE_SCHEMA and isinstance(sub, dict):
+                found.append(([*path, word], sub))
+            elif word in _SCHEMA_LISTS and isinstance(sub, list):
+                found.extend(([*path, word, index], item) for index, item in enumerate(sub) if isinstance(item, dict))
+            elif word in _SCHEMA_MAPS and isinstance(sub, dict):
+                found.extend(([*path, word, key], item) for key, item in sub.items() if isinstance(item, dict))
+        todo.extend(reversed(found))
+
+
+def _event_root(document: dict[str, Any], schema_type: SchemaType) -> dict[str, Any] | str:
+    """The schema an event is checked against, or why there is none: a
+    JSONSchemaDraft4 schema itself; for an OpenApi3 document, its
+    ``components.schemas.AWSEvent`` (where AWS's event schemas put the
+    event): the document with a ``$ref`` to it (Draft 4: a ``$ref``
+    overrides the keywords beside it)."""
+    if schema_type != "OpenApi3":
+        return document
+    components = document.get("components")
+    schemas = components.get("schemas") if isinstance(components, dict) else None
+    if not (isinstance(schemas, dict) and isinstance(schemas.get("AWSEvent"), dict)):
+        return "the OpenApi3 document has no components.schemas.AWSEvent"
+    return {**document, "$ref": OPENAPI_EVENT}
+
+
+def _validation_root(document: dict[str, Any], schema_type: SchemaType) -> dict[str, Any] | str:
+    """``_event_root``, and for an OpenApi3 document, OpenAPI 3.0's ``nullable:
+    true`` written as Draft 4 says it, on a copy: ``"null"`` added to a
+    ``type`` beside it, ``null`` to an ``enum`` (OpenAPI: "a true value adds
+    "null" to the allowed types specified by the type keyword"; without a
+    ``type`` or an ``enum`` it adds nothing)."""
+    if (schema_type != "OpenApi3" or isinstance(_event_root(document, schema_type), str)
+            or not any(node.get("nullable") is True for _, node in _subschemas(document, "OpenApi3"))):
+        return _event_root(document, schema_type)
+    document = deep(copy.deepcopy, document)
+    for _, node in _subschemas(document, "OpenApi3"):
+        if node.get("nullable") is True and "$ref" not in node:  # (beside a $ref, Draft 4 reads nothing)
+            declared = node.get("type")
+            if isinstance(declared, str) and declared != "null":
+                node["type"] = [declared, "null"]
+            elif isinstance(declared, list) and "null" not in declared:
+                node["type"] = [*declared, "null"]
+            enum = node.get("enum")
+            if isinstance(enum, list) and not any(member is None for member in enum):
+                node["enum"] = [*enum, None]
+    return _event_root(document, schema_type)
+
+
+def _refuse_loops(document: dict[str, Any], schema_type: SchemaType) -> None:
+    """Refuse a chain of ``$ref``s that comes back on itself without reaching a
+    schema (``{"$ref": "#"}``, two definitions that name each other): it
+    admits nothing and checks nothing, and jsonschema follows it until its
+    stack runs out, at every event.  A schema that refers to itself from
+    below a keyword (a tree's node, whose children are nodes) is no loop:
+    each step goes into the event.  References ``_compiled`` cannot follow
+    (another document, through an ``id``) are left to jsonschema."""
+    event_root = _event_root(document, schema_type)
+    root = document if isinstance(event_root, str) else event_root
+    ends: set[int] = set()  # nodes whose chain reaches a schema (or leaves the document)
+    for path, node in _subschemas(document, schema_type):
+        if "$ref" not in node or id(node) in ends:
+            continue
+        chain, seen, hop = [node["$ref"]], [id(node)], resolve_local(root, node["$ref"])
+        while hop is not None and "$ref" in hop and id(hop) not in ends:
+            if id(hop) in seen:
+                chain.append(hop["$ref"])
+                raise ValidationError(f"Content is not a valid {schema_type} schema: at {_path(path)}: the $ref "
+                                      f"chain {' -> '.join(short(ref) for ref in chain)} loops without reaching a "
+                                      "schema")
+            seen.append(id(hop))
+            chain.append(hop["$ref"])
+            hop = resolve_local(root, hop["$ref"])
+        ends.update(seen)
 
 
 def _same_json(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -696,27 +942,44 @@ def _path(parts: Any) -> str:
     return "".join(out)
 
 
-def _validator(version: _Version) -> Any:
-    """The version's compiled validator, or why it has none (compiled once, on
-    first use; two threads racing compile it twice, harmlessly).  Beside
-    jsonschema's validator, ``version.compiled`` gets the fast check
-    (``_compiled``; ``None`` when the schema uses what it does not compile)."""
-    validator = version.validator
-    if validator is None:
-        root = version.value
-        if version.type == "OpenApi3":
-            components = root.get("components")
-            schemas = components.get("schemas") if isinstance(components, dict) else None
-            if not (isinstance(schemas, dict) and isinstance(schemas.get("AWSEvent"), dict)):
-                version.validator = "the OpenApi3 document has no components.schemas.AWSEvent"
-                return version.validator
-            root = {**root, "$ref": OPENAPI_EVENT}  # (Draft 4: a $ref overrides the keywords beside it)
-        validator = _jsonschema().Draft4Validator(root)
-        from ._compiled import compile_draft4  # (with jsonschema: discovery needs neither)
+_OFFLINE: Any = None
 
-        version.compiled = compile_draft4(root)  # (set first: a thread that sees the validator sees it too)
+
+def _offline() -> Any:
+    """A ``referencing`` registry that retrieves nothing: jsonschema's validators
+    resolve a reference within the schema and to the JSON Schema meta-schemas
+    (which jsonschema adds to any registry), and a remote one is
+    ``Unresolvable``, at once; without it jsonschema fetches it over HTTP, with
+    no timeout, at every check."""
+    global _OFFLINE
+    if _OFFLINE is None:
+        _OFFLINE = importlib.import_module("referencing").Registry()
+    return _OFFLINE
+
+
+def _validator(version: _Version) -> tuple[Any, Any]:
+    """The version's jsonschema validator, or why it has none, and its fast check
+    (``_compiled``; ``None`` when the schema uses what it does not compile).
+    Compiled on first use and kept while the version is the latest (two
+    threads racing compile it twice, harmlessly); an older version's is
+    compiled for the call."""
+    validator = version.validator
+    if validator is not None:
+        return validator, version.compiled
+    keep = version.value is not None
+    root = _validation_root(version.document(), version.type)
+    if isinstance(root, str):
+        if keep:
+            version.validator = root
+        return root, None
+    validator = _jsonschema().Draft4Validator(root, registry=_offline())
+    from ._compiled import compile_draft4  # (with jsonschema: discovery needs neither)
+
+    compiled = compile_draft4(root)
+    if keep:
+        version.compiled = compiled  # (set first: a thread that sees the validator sees it too)
         version.validator = validator
-    return validator
+    return validator, compiled
 
 
 def _errors(validator: Any, event: dict[str, Any], every: bool) -> list[Any]:
@@ -734,10 +997,11 @@ def _violations(registry: str, schema: str, version: _Version, event: dict[str, 
     a fraction of the time; jsonschema runs only for an event it finds
     invalid (for the message), or when there is none."""
     head = f"Event does not match schema {schema} version {version.number} in registry {registry}"
-    validator = _validator(version)
+    validator, compiled = version.validator, version.compiled
+    if validator is None:
+        validator, compiled = _validator(version)
     if isinstance(validator, str):
         return [f"{head}: the schema cannot check events: {validator}"]
-    compiled = version.compiled
     if compiled is not None and not every:
         try:
             if compiled(event):
@@ -750,4 +1014,39 @@ def _violations(registry: str, schema: str, version: _Version, event: dict[str, 
         return [f"{head}: the event is nested too deeply to be checked"]
     except Exception as exc:  # the schema is broken (e.g. an unresolvable $ref): say so, never raise to the bus
         return [f"{head}: the schema cannot check events: {short(exc, _MESSAGE)}"]
-    return [f"{head}: at {_path(error.absolute_path)}: {short(error.message, _MESSAGE)}" for error in errors]
+    return [f"{head}: at {_path(error.absolute_path)}: {_message(error)}" for error in errors]
+
+
+def _message(error: Any) -> str:
+    """A jsonschema error's message, cut to ``_MESSAGE`` characters, with the value
+    it starts with (jsonschema writes the instance's ``repr``: ``None``,
+    ``True``, ``'4'``) written as JSON (``null``, ``true``, ``"4"``), cut to
+    ``_VALUE`` characters."""
+    message: str = error.message
+    instance = error.instance
+    try:
+        shown = repr(instance)
+    except Exception:  # (an int past Python's digit limit for str(), an odd object)
+        shown = None
+    if shown is not None and message.startswith(shown):
+        value = _json_start(instance)
+        if value is not None:
+            message = value + message[len(shown):]
+    return short(message, _MESSAGE)
+
+
+def _json_start(value: Any) -> str | None:
+    """``value`` as JSON, cut to ``_VALUE`` characters (encoded no further than
+    that), or ``None`` when it is not JSON."""
+    out: list[str] = []
+    size = 0
+    try:
+        for chunk in _READABLE.iterencode(value):
+            out.append(chunk)
+            size += len(chunk)
+            if size > _VALUE:
+                break
+    except (TypeError, ValueError, RecursionError):
+        return None
+    text = "".join(out)
+    return text if len(text) <= _VALUE else text[:_VALUE - 3] + "..."
