@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from eventbus import ManualClock
 from eventbus._schemas import SchemaRegistry, infer, merge
-from eventbus._schemas import _registry as registry_module
+from eventbus._schemas import _checks as checks_module
 from eventbus._schemas._compiled import COMPILED_KEYWORDS, DRAFT4_KEYWORDS, compile_draft4
 from eventbus._stack import on_a_fresh_stack
 
@@ -398,13 +398,13 @@ def test_a_schema_too_deep_to_compile_even_on_a_fresh_stack_is_left_to_jsonschem
 # -- the registry's hook ------------------------------------------------------------------
 def counting_errors(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    original = registry_module._errors
+    original = checks_module._errors
 
     def spy(validator: Any, event: Any, every: bool) -> list[Any]:
         calls.append(1)
         return original(validator, event, every)
 
-    monkeypatch.setattr(registry_module, "_errors", spy)
+    monkeypatch.setattr(checks_module, "_errors", spy)
     return calls
 
 
@@ -712,15 +712,15 @@ def as_openapi(schema: dict[str, Any]) -> dict[str, Any]:
 def test_on_random_openapi_documents_with_nullable_the_compiled_check_agrees_with_jsonschema_on_the_translation(
         schema: dict[str, Any], instances: list[Any], data: st.DataObject) -> None:
     document = as_openapi(schema)
-    root = registry_module._validation_root(document, "OpenApi3")
+    root = checks_module._validation_root(document, "OpenApi3")
     assert isinstance(root, dict)
-    event("nullable translated" if root != registry_module._event_root(document, "OpenApi3") else "nothing translated")
+    event("nullable translated" if root != checks_module._event_root(document, "OpenApi3") else "nothing translated")
     check = compile_draft4(root)
     if check is None:
         event("not compiled: a cycle of references")
         return
     instances += [data.draw(fitting(schema)) for _ in range(2)] + [None]
-    validator = Draft4Validator(root, registry=registry_module._offline())
+    validator = Draft4Validator(root, registry=checks_module._offline())
     verdicts = [check(instance) for instance in instances]
     assert verdicts == [validator.is_valid(instance) for instance in instances]
     event(f"{sum(verdicts)} of {len(verdicts)} valid")

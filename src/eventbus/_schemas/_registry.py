@@ -18,15 +18,9 @@ also with ``@``, at most 385).  AWS's Schemas errors map to eventbus's:
 quotas are eventbus's bounds (AWS's Schema Registry quotas were not in the
 sources this was built from) and raise ``ServiceQuotaExceededError``.
 
-Content must be a JSON object; a JSONSchemaDraft4 schema must pass Draft 4's
-meta-schema and may not name another draft in a ``$schema`` (at the root,
-the Draft 4 validator would read it as Draft 4, so a draft-07 ``const``
-would enforce nothing; below it, jsonschema would switch drafts).  In
-either type, a chain of ``$ref``s that comes back on itself without
-reaching a schema (``{"$ref": "#"}``, two definitions naming each other)
-is refused, naming where it starts and the chain: it admits nothing, and
-jsonschema would follow it until its stack ran out at every event (a
-schema that refers to itself below a keyword, a tree's node, is fine).
+Content is checked as it is written (``_checks``): a JSON object, for
+JSONSchemaDraft4 a Draft 4 schema naming no other draft, and in either type
+no chain of ``$ref``s that loops without reaching a schema.
 
 Two hooks serve a bus, on every PutEvents:
 
@@ -51,45 +45,27 @@ Two hooks serve a bus, on every PutEvents:
   when needed); what was logged once is remembered for the last 1,024 keys.
 * ``_violation(registry_name, event)`` checks the event against the latest
   version of the schema its source and detail-type name in that registry
-  (for ``OpenApi3`` the document's ``components.schemas.AWSEvent``, where
-  AWS's event schemas put the event, with OpenAPI 3.0's ``nullable: true``
-  translated to Draft 4 on a copy: ``"null"`` added to the ``type``, ``null``
-  to the ``enum``).  A schema whose content names another source and
-  detail-type as its events' (those two marks) is not this event's: no
-  check.  Each latest version compiles, on first use, jsonschema's Draft 4
-  validator (with a ``referencing`` registry that retrieves nothing: a
-  remote ``$ref`` fails at once, never a network call) and beside it the
-  fast check of ``_compiled`` (closures that give jsonschema's verdict in
-  a fraction of its time; ``None`` for a schema using what they do not
-  compile).  The hook asks the fast check first and jsonschema only for an
-  event it finds invalid (for the message) or when there is none;
-  ``check_event`` lists every error with jsonschema.  Updates and deletes
-  replace or drop versions, so a stale validator is never used; only the
-  latest version keeps its parsed content and validator (older ones keep
-  their text, parsed again when asked for).  Messages give the JSON path
-  and jsonschema's complaint, with the value it starts with written as JSON
-  (``null``, ``true``, ``"4"``; cut to 80 characters).  The check fails
-  closed: a schema that cannot check events (an unresolvable ``$ref``, an
-  OpenApi3 document without ``AWSEvent``), an event too deep for the
-  validator, and a registry that no longer exists are reported as
-  violations.
+  (``_checks``: what of an ``OpenApi3`` document is the event's schema, the
+  validators, the messages).  A schema whose content names another source
+  and detail-type as its events' (those two marks) is not this event's: no
+  check.  Updates and deletes replace or drop versions, so a stale
+  validator is never used; only the latest version keeps its parsed content
+  and validator (older ones keep their text, parsed again when asked for).
+  The check fails closed: a registry that no longer exists fails every
+  event, as a schema that cannot check events and an event too deep for
+  the validator do.
 
-``jsonschema`` is imported on first use (discovery does not need it).  One
-lock guards the store; every limit is a bound, so nothing kept per event
+One lock guards the store; every limit is a bound, so nothing kept per event
 grows without end.  Times come from the clock (``clock.now()``).
 """
 
 from __future__ import annotations
 
-import copy
-import importlib
-import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 from .._clock import Clock, resolve_clock
 from .._exceptions import (
@@ -111,11 +87,10 @@ from .._validate import (
     short,
     wrong_type,
 )
-from ._compiled import DRAFT4_URIS, resolve_local
+from ._checks import _DECODER, MAX_CONTENT, _content, _jsonschema, _quoted, _violations
 from ._infer import (
     CANONICAL,
     DETAIL_TYPE_KEY,
-    DRAFT4,
     MAX_SCHEMA_NAME,
     SOURCE_KEY,
     Shape,
@@ -127,9 +102,9 @@ from ._infer import (
     undress,
     widen,
 )
+from ._records import Registry, RegistrySummary, Schema, SchemaSummary, SchemaType, SchemaVersionSummary
 
-__all__ = ["AWS_EVENTS_REGISTRY", "DISCOVERED_REGISTRY", "Registry", "RegistrySummary", "Schema", "SchemaRegistry",
-           "SchemaSummary", "SchemaType", "SchemaVersionSummary"]
+__all__ = ["AWS_EVENTS_REGISTRY", "DISCOVERED_REGISTRY", "SchemaRegistry"]
 
 log = logging.getLogger("eventbus.schemas")
 
@@ -137,116 +112,13 @@ REGISTRY_NAME: Final = r"[.\-_A-Za-z0-9]+"
 SCHEMA_NAME: Final = r"[.\-_A-Za-z0-9@]+"
 MAX_REGISTRY_NAME: Final = 64
 MAX_DESCRIPTION: Final = 256
-MAX_CONTENT: Final = 100_000  # characters of a schema's content
 TYPES: Final = ("OpenApi3", "JSONSchemaDraft4")
 DISCOVERED_REGISTRY: Final = "discovered-schemas"
 AWS_EVENTS_REGISTRY: Final = "aws.events"
 BUILT_IN: Final = (AWS_EVENTS_REGISTRY, DISCOVERED_REGISTRY)
-OPENAPI_EVENT: Final = "#/components/schemas/AWSEvent"  # where AWS's OpenApi3 event schemas put the event
-_MESSAGE: Final = 200  # characters of a validator's message kept in a violation
-_VALUE: Final = 80  # characters of the value a validator's message starts with
 _MAX_WARNED: Final = 1_024  # (what was logged once) kept, so that a warning is not repeated; the oldest goes
 
-SchemaType = Literal["OpenApi3", "JSONSchemaDraft4"]
-
-_COMPACT: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 _CANONICAL: Final = CANONICAL
-_READABLE: Final = json.JSONEncoder(ensure_ascii=False)  # a value in a message: JSON as people write it
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
-
-
-# -- records ---------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Registry:
-    """A registry as ``describe_registry`` shows it (a snapshot)."""
-
-    registry_name: str
-    registry_arn: str
-    description: str | None = None
-
-    def as_aws(self) -> dict[str, Any]:
-        """AWS's DescribeRegistry (and CreateRegistry, UpdateRegistry) response shape."""
-        out: dict[str, Any] = {}
-        if self.description is not None:
-            out["Description"] = self.description
-        out.update(RegistryArn=self.registry_arn, RegistryName=self.registry_name, Tags={})
-        return out
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RegistrySummary:
-    """A registry as ``list_registries`` lists it."""
-
-    registry_name: str
-    registry_arn: str
-
-    def as_aws(self) -> dict[str, Any]:
-        """AWS's RegistrySummary shape."""
-        return {"RegistryArn": self.registry_arn, "RegistryName": self.registry_name, "Tags": {}}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Schema:
-    """One version of a schema as ``describe_schema`` shows it (a snapshot).
-    ``description`` and ``last_modified`` are the schema's; ``content``,
-    ``type`` and ``version_created_date`` the version's."""
-
-    registry_name: str
-    schema_name: str
-    schema_arn: str
-    schema_version: str
-    type: SchemaType
-    content: str
-    description: str | None
-    last_modified: datetime
-    version_created_date: datetime
-
-    def as_aws(self) -> dict[str, Any]:
-        """AWS's DescribeSchema response shape."""
-        out: dict[str, Any] = {"Content": self.content}
-        if self.description is not None:
-            out["Description"] = self.description
-        out.update(LastModified=self.last_modified, SchemaArn=self.schema_arn, SchemaName=self.schema_name,
-                   SchemaVersion=self.schema_version, Tags={}, Type=self.type,
-                   VersionCreatedDate=self.version_created_date)
-        return out
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SchemaSummary:
-    """A schema as ``list_schemas`` lists it."""
-
-    registry_name: str
-    schema_name: str
-    schema_arn: str
-    last_modified: datetime
-    version_count: int
-
-    def as_aws(self) -> dict[str, Any]:
-        """AWS's SchemaSummary shape."""
-        return {"LastModified": self.last_modified, "SchemaArn": self.schema_arn, "SchemaName": self.schema_name,
-                "Tags": {}, "VersionCount": self.version_count}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SchemaVersionSummary:
-    """A version as ``list_schema_versions`` lists it."""
-
-    schema_name: str
-    schema_arn: str
-    schema_version: str
-    type: SchemaType
-
-    def as_aws(self) -> dict[str, Any]:
-        """AWS's SchemaVersionSummary shape."""
-        return {"SchemaArn": self.schema_arn, "SchemaName": self.schema_name, "SchemaVersion": self.schema_version,
-                "Type": self.type}
 
 
 # -- the store -------------------------------------------------------------------------
@@ -725,10 +597,6 @@ def _pair(source: str | None, detail_type: str | None) -> str:
     return f"source {_quoted(source)} and detail-type {_quoted(detail_type)}"
 
 
-def _quoted(text: str | None) -> str:
-    return short(json.dumps(text, ensure_ascii=False))
-
-
 def _marks(schema_type: SchemaType, value: dict[str, Any]) -> tuple[str, str] | None:
     """The source and detail-type a schema's content names as its events' (AWS's
     ``x-amazon-events-source`` and ``x-amazon-events-detail-type``: at the root
@@ -759,294 +627,5 @@ def _type(value: object) -> SchemaType:
     return cast(SchemaType, value)
 
 
-def _content(content: object, schema_type: SchemaType) -> tuple[str, dict[str, Any]]:
-    """The content's text and its JSON object, checked."""
-    if isinstance(content, Mapping):
-        try:
-            text = deep(_COMPACT.encode, content)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise ValidationError(f"Content is not JSON: {short(exc)}") from None
-    elif isinstance(content, str):
-        text = content
-    else:
-        raise wrong_type("Content", content, "<class 'str'>, <class 'dict'>")
-    if not text:
-        raise out_of_range("content", text, "Member must have length greater than or equal to 1")
-    check_str("content", text)  # (valid Unicode: a mapping may hold lone surrogates)
-    if len(text) > MAX_CONTENT:
-        raise out_of_range("content", text, f"Member must have length less than or equal to {MAX_CONTENT}")
-    try:
-        value = deep(_DECODER.decode, text)
-    except RecursionError:
-        raise ValidationError("Content is nested too deeply to be read.") from None
-    except ValueError as exc:
-        raise ValidationError(f"Content is not valid JSON: {short(exc)}") from None
-    if not isinstance(value, dict):
-        raise ValidationError(f"Content must be a JSON object, not {_kind(value)}.")
-    if schema_type == "JSONSchemaDraft4":
-        for path, node in _subschemas(value, "JSONSchemaDraft4"):  # (first: another draft's keywords confuse the rest)
-            if "$schema" in node and not (isinstance(node["$schema"], str) and node["$schema"] in DRAFT4_URIS):
-                raise ValidationError(f"Content is not a valid JSONSchemaDraft4 schema: at {_path(path)}: $schema "
-                                      f"{_quoted(node['$schema'])} is not Draft 4's \"{DRAFT4}\"")
-        jsonschema = _jsonschema()
-        try:
-            deep(jsonschema.Draft4Validator.check_schema, value)
-        except RecursionError:
-            raise ValidationError("Content is nested too deeply to be checked as a JSON Schema.") from None
-        except jsonschema.SchemaError as exc:
-            raise ValidationError(f"Content is not a valid JSONSchemaDraft4 schema: at "
-                                  f"{_path(exc.absolute_path)}: {_message(exc)}") from None
-    _refuse_loops(value, schema_type)
-    return text, value
-
-
-#: Draft 4's keywords whose value is a schema, a list of schemas, or an object of schemas.
-_ONE_SCHEMA: Final = ("additionalItems", "additionalProperties", "items", "not")
-_SCHEMA_LISTS: Final = ("allOf", "anyOf", "items", "oneOf")
-_SCHEMA_MAPS: Final = ("definitions", "dependencies", "patternProperties", "properties")
-
-
-def _subschemas(document: dict[str, Any], schema_type: SchemaType) -> Iterator[tuple[list[Any], dict[str, Any]]]:
-    """Every schema object in the document, with its path (outermost first): the
-    root of a JSONSchemaDraft4 schema, an OpenApi3 document's
-    ``components.schemas``, and every schema under them (the values of
-    Draft 4's schema keywords; not what ``enum``, ``default`` or an
-    annotation holds).  Anything malformed is passed over; no recursion."""
-    todo: list[tuple[list[Any], dict[str, Any]]] = []
-    if schema_type == "OpenApi3":
-        components = document.get("components")
-        schemas = components.get("schemas") if isinstance(components, dict) else None
-        if isinstance(schemas, dict):
-            todo.extend((["components", "schemas", name], node) for name, node in schemas.items()
-                        if isinstance(node, dict))
-        todo.reverse()
-    else:
-        todo.append(([], document))
-    while todo:
-        path, node = todo.pop()
-        yield path, node
-        found: list[tuple[list[Any], dict[str, Any]]] = []
-        for word, sub in node.items():
-            if word in _ONE_SCHEMA and isinstance(sub, dict):
-                found.append(([*path, word], sub))
-            elif word in _SCHEMA_LISTS and isinstance(sub, list):
-                found.extend(([*path, word, index], item) for index, item in enumerate(sub) if isinstance(item, dict))
-            elif word in _SCHEMA_MAPS and isinstance(sub, dict):
-                found.extend(([*path, word, key], item) for key, item in sub.items() if isinstance(item, dict))
-        todo.extend(reversed(found))
-
-
-def _event_root(document: dict[str, Any], schema_type: SchemaType) -> dict[str, Any] | str:
-    """The schema an event is checked against, or why there is none: a
-    JSONSchemaDraft4 schema itself; for an OpenApi3 document, its
-    ``components.schemas.AWSEvent`` (where AWS's event schemas put the
-    event): the document with a ``$ref`` to it (Draft 4: a ``$ref``
-    overrides the keywords beside it)."""
-    if schema_type != "OpenApi3":
-        return document
-    components = document.get("components")
-    schemas = components.get("schemas") if isinstance(components, dict) else None
-    if not (isinstance(schemas, dict) and isinstance(schemas.get("AWSEvent"), dict)):
-        return "the OpenApi3 document has no components.schemas.AWSEvent"
-    return {**document, "$ref": OPENAPI_EVENT}
-
-
-def _validation_root(document: dict[str, Any], schema_type: SchemaType) -> dict[str, Any] | str:
-    """``_event_root``, and for an OpenApi3 document, OpenAPI 3.0's ``nullable:
-    true`` written as Draft 4 says it, on a copy: ``"null"`` added to a
-    ``type`` beside it, ``null`` to an ``enum`` (OpenAPI: "a true value adds
-    "null" to the allowed types specified by the type keyword"; without a
-    ``type`` or an ``enum`` it adds nothing)."""
-    if (schema_type != "OpenApi3" or isinstance(_event_root(document, schema_type), str)
-            or not any(node.get("nullable") is True for _, node in _subschemas(document, "OpenApi3"))):
-        return _event_root(document, schema_type)
-    document = deep(copy.deepcopy, document)
-    for _, node in _subschemas(document, "OpenApi3"):
-        if node.get("nullable") is True and "$ref" not in node:  # (beside a $ref, Draft 4 reads nothing)
-            declared = node.get("type")
-            if isinstance(declared, str) and declared != "null":
-                node["type"] = [declared, "null"]
-            elif isinstance(declared, list) and "null" not in declared:
-                node["type"] = [*declared, "null"]
-            enum = node.get("enum")
-            if isinstance(enum, list) and not any(member is None for member in enum):
-                node["enum"] = [*enum, None]
-    return _event_root(document, schema_type)
-
-
-def _refuse_loops(document: dict[str, Any], schema_type: SchemaType) -> None:
-    """Refuse a chain of ``$ref``s that comes back on itself without reaching a
-    schema (``{"$ref": "#"}``, two definitions that name each other): it
-    admits nothing and checks nothing, and jsonschema follows it until its
-    stack runs out, at every event.  A schema that refers to itself from
-    below a keyword (a tree's node, whose children are nodes) is no loop:
-    each step goes into the event.  References ``_compiled`` cannot follow
-    (another document, through an ``id``) are left to jsonschema."""
-    event_root = _event_root(document, schema_type)
-    root = document if isinstance(event_root, str) else event_root
-    ends: set[int] = set()  # nodes whose chain reaches a schema (or leaves the document)
-    for path, node in _subschemas(document, schema_type):
-        if "$ref" not in node or id(node) in ends:
-            continue
-        chain, seen, hop = [node["$ref"]], [id(node)], resolve_local(root, node["$ref"])
-        while hop is not None and "$ref" in hop and id(hop) not in ends:
-            if id(hop) in seen:
-                chain.append(hop["$ref"])
-                raise ValidationError(f"Content is not a valid {schema_type} schema: at {_path(path)}: the $ref "
-                                      f"chain {' -> '.join(short(ref) for ref in chain)} loops without reaching a "
-                                      "schema")
-            seen.append(id(hop))
-            chain.append(hop["$ref"])
-            hop = resolve_local(root, hop["$ref"])
-        ends.update(seen)
-
-
 def _same_json(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return bool(deep(_CANONICAL.encode, a) == deep(_CANONICAL.encode, b))
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    return "a number"
-
-
-_JSONSCHEMA: Any = None
-
-
-def _jsonschema() -> Any:
-    """The ``jsonschema`` package, imported when first needed (discovery does not need it)."""
-    global _JSONSCHEMA
-    if _JSONSCHEMA is None:
-        _JSONSCHEMA = importlib.import_module("jsonschema")
-    return _JSONSCHEMA
-
-
-def _path(parts: Any) -> str:
-    """A JSON path: ``$.detail.items[0]["odd key"]`` (a key with hyphens, such as
-    ``detail-type``, stays dotted)."""
-    out = ["$"]
-    for part in parts:
-        if isinstance(part, int):
-            out.append(f"[{part}]")
-        elif part.replace("-", "_").isidentifier():
-            out.append(f".{part}")
-        else:
-            out.append(f"[{json.dumps(part, ensure_ascii=False)}]")
-    return "".join(out)
-
-
-_OFFLINE: Any = None
-
-
-def _offline() -> Any:
-    """A ``referencing`` registry that retrieves nothing: jsonschema's validators
-    resolve a reference within the schema and to the JSON Schema meta-schemas
-    (which jsonschema adds to any registry), and a remote one is
-    ``Unresolvable``, at once; without it jsonschema fetches it over HTTP, with
-    no timeout, at every check."""
-    global _OFFLINE
-    if _OFFLINE is None:
-        _OFFLINE = importlib.import_module("referencing").Registry()
-    return _OFFLINE
-
-
-def _validator(version: _Version) -> tuple[Any, Any]:
-    """The version's jsonschema validator, or why it has none, and its fast check
-    (``_compiled``; ``None`` when the schema uses what it does not compile).
-    Compiled on first use and kept while the version is the latest (two
-    threads racing compile it twice, harmlessly); an older version's is
-    compiled for the call."""
-    validator = version.validator
-    if validator is not None:
-        return validator, version.compiled
-    keep = version.value is not None
-    root = _validation_root(version.document(), version.type)
-    if isinstance(root, str):
-        if keep:
-            version.validator = root
-        return root, None
-    validator = _jsonschema().Draft4Validator(root, registry=_offline())
-    from ._compiled import compile_draft4  # (with jsonschema: discovery needs neither)
-
-    compiled = compile_draft4(root)
-    if keep:
-        version.compiled = compiled  # (set first: a thread that sees the validator sees it too)
-        version.validator = validator
-    return validator, compiled
-
-
-def _errors(validator: Any, event: dict[str, Any], every: bool) -> list[Any]:
-    if every:
-        return sorted(validator.iter_errors(event), key=lambda error: _path(error.absolute_path))
-    best = _jsonschema().exceptions.best_match(validator.iter_errors(event))
-    return [] if best is None else [best]
-
-
-def _violations(registry: str, schema: str, version: _Version, event: dict[str, Any], *,
-                every: bool) -> list[str]:
-    """What is wrong with the event under the version, one message each: the
-    best match (``every`` false: the bus's hook) or all of them.  The bus's
-    hook asks the compiled check first: the same verdict as jsonschema's, in
-    a fraction of the time; jsonschema runs only for an event it finds
-    invalid (for the message), or when there is none."""
-    head = f"Event does not match schema {schema} version {version.number} in registry {registry}"
-    validator, compiled = version.validator, version.compiled
-    if validator is None:
-        validator, compiled = _validator(version)
-    if isinstance(validator, str):
-        return [f"{head}: the schema cannot check events: {validator}"]
-    if compiled is not None and not every:
-        try:
-            if compiled(event):
-                return []
-        except Exception:  # nested past its budget (RecursionError) or a value it cannot judge: jsonschema judges
-            pass
-    try:
-        errors = deep(_errors, validator, event, every)
-    except RecursionError:
-        return [f"{head}: the event is nested too deeply to be checked"]
-    except Exception as exc:  # the schema is broken (e.g. an unresolvable $ref): say so, never raise to the bus
-        return [f"{head}: the schema cannot check events: {short(exc, _MESSAGE)}"]
-    return [f"{head}: at {_path(error.absolute_path)}: {_message(error)}" for error in errors]
-
-
-def _message(error: Any) -> str:
-    """A jsonschema error's message, cut to ``_MESSAGE`` characters, with the value
-    it starts with (jsonschema writes the instance's ``repr``: ``None``,
-    ``True``, ``'4'``) written as JSON (``null``, ``true``, ``"4"``), cut to
-    ``_VALUE`` characters."""
-    message: str = error.message
-    instance = error.instance
-    try:
-        shown = repr(instance)
-    except Exception:  # (an int past Python's digit limit for str(), an odd object)
-        shown = None
-    if shown is not None and message.startswith(shown):
-        value = _json_start(instance)
-        if value is not None:
-            message = value + message[len(shown):]
-    return short(message, _MESSAGE)
-
-
-def _json_start(value: Any) -> str | None:
-    """``value`` as JSON, cut to ``_VALUE`` characters (encoded no further than
-    that), or ``None`` when it is not JSON."""
-    out: list[str] = []
-    size = 0
-    try:
-        for chunk in _READABLE.iterencode(value):
-            out.append(chunk)
-            size += len(chunk)
-            if size > _VALUE:
-                break
-    except (TypeError, ValueError, RecursionError):
-        return None
-    text = "".join(out)
-    return text if len(text) <= _VALUE else text[:_VALUE - 3] + "..."
