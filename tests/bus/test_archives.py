@@ -521,8 +521,13 @@ class FailingStore(MemoryArchiveStore):
 
     def expire(self, archive: str, ingested_before: int, *, limit: int | None = None) -> int:
         if self.failing == "expire":
-            raise OSError("disk gone")
+            raise OSError("expire was called")
         return super().expire(archive, ingested_before, limit=limit)
+
+    def read(self, archive: str, start: int, end: int, **kwargs: Any) -> Any:
+        if self.failing == "read":
+            raise OSError("disk gone")
+        return super().read(archive, start, end, **kwargs)
 
 
 def test_a_store_that_fails_loses_the_archive_copy_loudly_never_the_delivery(
@@ -546,7 +551,7 @@ def test_a_replay_whose_store_fails_ends_failed_with_the_reason() -> None:
     clock, bus, got = setup(archive_store=store)
     bus.create_archive("orders", retention_days=1)
     put(bus, 3)
-    store.failing = "expire"
+    store.failing = "read"
     bus.start_replay("r", "orders", start_time=T0, end_time=T0 + timedelta(hours=1))
     clock.run_until_idle()
     replay = bus.describe_replay("r")
@@ -666,3 +671,27 @@ def test_events_put_while_archives_change_are_archived_once_each() -> None:
     assert len(set(texts)) == 3000
     assert len(written) == len(set(written))  # no event went to one archive twice ("flip" included)
     assert sum(arn.endswith("/flip") for arn, _ in written) > 0
+
+
+def test_a_large_backlog_of_expired_events_is_deleted_a_batch_per_call(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import eventbus._bus._archives as archives_module
+
+    monkeypatch.setattr(archives_module, "SWEEP_BATCH", 10)
+    with SqliteArchiveStore(tmp_path / "a.db") as store:
+        clock, bus, got = setup(archive_store=store)
+        bus.create_archive("day", retention_days=1)
+        put(bus, 25)
+        clock.advance(timedelta(days=2))
+        assert [bus.describe_archive("day").event_count for _ in range(4)] == [15, 5, 0, 0]
+
+
+def test_a_replay_never_deletes_expired_events_itself() -> None:
+    store = FailingStore()
+    clock, bus, got = setup(archive_store=store)
+    bus.create_archive("day", retention_days=1)
+    put(bus, 2)
+    store.failing = "expire"  # (a replay that swept would fail)
+    bus.start_replay("r", "day", start_time=T0, end_time=T0 + timedelta(hours=1))
+    clock.run_until_idle()
+    assert bus.describe_replay("r").state == "COMPLETED"

@@ -215,3 +215,47 @@ def test_stopping_the_checks_takes_no_registry() -> None:
     clock, bus, schemas, _ = setup()
     with pytest.raises(ValidationError, match=r"validate_events\(None\) stops the checks"):
         bus.validate_events(None, "contracts")
+
+
+def test_replayed_events_are_checked_like_any_other() -> None:
+    clock, bus, schemas, got = setup()
+    bus.create_archive("all")
+    bus.put_events([entry({"id": "a", "total": 1}), entry({"id": "b"}), entry({"id": "c"})])
+    clock.run_until_idle()
+    contracts(schemas)  # the contract comes after the events were put
+    bus.validate_events(schemas, "contracts", mode="reject")
+    got.clear()
+    bus.start_replay("r", "all", start_time=T0, end_time=T0 + timedelta(hours=1))
+    clock.run_until_idle()
+    assert [event["detail"]["id"] for event in got] == ["a"]
+    replay = bus.describe_replay("r")
+    assert (replay.state, replay.state_reason, replay.events_replayed) == (
+        "COMPLETED", "2 events broke their schema and were not replayed.", 3)
+    bus.validate_events(schemas, "contracts", mode="report")
+    bus.start_replay("r2", "all", start_time=T0, end_time=T0 + timedelta(hours=1))
+    clock.run_until_idle()
+    replayed = [journey for journey in bus.journeys() if journey.violations]
+    assert len(replayed) == 2
+    assert bus.describe_replay("r2").state_reason is None
+
+
+def test_an_event_replayed_on_another_bus_is_checked_where_it_arrives() -> None:
+    clock = ManualClock(T0)
+    schemas = SchemaRegistry(clock=clock)
+    contracts(schemas)
+    producer, consumer = EventBus("producer", clock=clock), EventBus("consumer", clock=clock)
+    got: list[dict[str, Any]] = []
+    consumer.put_rule("all", event_pattern={"source": ["shop"]})
+    consumer.put_targets("all", [Target(got.append, target_id="t")])
+    dlq = Queue("dlq", clock=clock)
+    producer.put_rule("fwd", event_pattern={"source": ["shop"]})
+    producer.put_targets("fwd", [Target(consumer, target_id="consumer", dead_letter_queue=dlq)])
+    producer.create_archive("all")
+    producer.put_events([entry({"id": "b"})])
+    clock.run_until_idle()
+    assert [event["detail"]["id"] for event in got] == ["b"]  # (no checks yet)
+    consumer.validate_events(schemas, "contracts", mode="reject")
+    producer.start_replay("r", "all", start_time=T0, end_time=T0 + timedelta(hours=1))
+    clock.run_until_idle()
+    assert len(got) == 1
+    assert dlq.receive()[0].attributes["ERROR_CODE"] == "SCHEMA_VIOLATION"

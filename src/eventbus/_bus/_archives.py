@@ -11,11 +11,13 @@ replays.  Events are written to the archive store once per ``put_events``
 call, in one write.
 
 Retention counts from ingestion, on the bus's clock.  What has expired is
-never read (reads apply the cut-off) and is deleted lazily: all of it before
-an archive is described, and, as events arrive, a bounded batch at a time,
-once a minute or once per hundredth of the retention (whichever is longer),
-so that a long-running bus with a retention stays bounded (within about 1%
-of its retention's worth of events) without stalling a ``put_events``.
+never read (reads apply the cut-off) and is deleted lazily, a bounded batch
+at a time and never under the bus's lock: when an archive is described or
+listed, and, as events arrive, once a minute or once per hundredth of the
+retention (whichever is longer), so that a long-running bus with a
+retention stays bounded (within about 1% of its retention's worth of
+events) and no call stalls on a large backlog (``EventCount`` may then
+include expired events not yet deleted, as AWS's counts lag too).
 
 An archive store that fails to write does not fail ``put_events`` (its
 events were already routed, as AWS archives apart from delivery): the
@@ -183,6 +185,7 @@ class _Run:
     end: int
     up_to: int  # the archive's high-water mark when the replay started: nothing later is replayed
     after: tuple[int, int] | None = None
+    refused: int = 0  # events the bus's contract checks refused
 
 
 class Archives:
@@ -333,7 +336,7 @@ class Archives:
 
     def describe(self, name: str) -> Archive:
         entry = self._entry(name)
-        self._sweep(entry, millis(self._bus.clock.now()))
+        self._sweep(entry, millis(self._bus.clock.now()), SWEEP_BATCH)
         return self._record(entry)
 
     def list_archives(self, name_prefix: str | None, state: str | None) -> list[Archive]:
@@ -342,7 +345,7 @@ class Archives:
         found = []
         for name, entry in sorted(self._entries.items()):
             if (name_prefix is None or name.startswith(name_prefix)) and state in (None, "ENABLED"):
-                self._sweep(entry, now)
+                self._sweep(entry, now, SWEEP_BATCH)
                 found.append(self._record(entry))
         return found
 
@@ -502,7 +505,6 @@ class Archives:
                 entry = run.archive
                 if run.record.state == "STARTING":
                     run.record = replace(run.record, state="RUNNING")
-                    self._sweep(entry, millis(bus.clock.now()))
             page = self.store.read(entry.arn, run.start, run.end, after=run.after, up_to=run.up_to,
                                    ingested_since=entry.cutoff(millis(bus.clock.now())), limit=PAGE)
             with bus._lock:
@@ -512,14 +514,20 @@ class Archives:
             for time, seq, text in page:
                 event = json.loads(text)
                 event["replay-name"] = name
-                bus._route(event, 0, fresh=True, rules=run.rules)
+                violation, refused = bus._verdict(event)
+                if refused:
+                    run.refused += 1
+                else:
+                    bus._route(event, 0, fresh=True, rules=run.rules, violation=violation)
                 run.after = (time, seq)
             with bus._lock:
                 if page:
                     run.record = replace(run.record, event_last_replayed_time=_from_millis(page[-1][0]),
                                          events_replayed=run.record.events_replayed + len(page))
                 if len(page) < PAGE:
-                    self._end(run, "CANCELLED" if run.record.state == "CANCELLING" else "COMPLETED")
+                    reason = None if not run.refused else \
+                        f"{run.refused} events broke their schema and were not replayed."
+                    self._end(run, "CANCELLED" if run.record.state == "CANCELLING" else "COMPLETED", reason)
                     return
                 self._next(run)
         except Exception as exc:  # a store or clock that fails: the replay ends, and says why

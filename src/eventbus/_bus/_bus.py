@@ -402,16 +402,11 @@ class EventBus(Sealed):
                 results.append({"ErrorCode": read.code, "ErrorMessage": read.message})
                 continue
             event = self._envelope(read)
-            violation = None
-            validation = self._validation
-            if validation is not None:
-                violation = validation[0]._violation(validation[1], event)
-                if violation is not None:
-                    if validation[2]:
-                        failed += 1
-                        results.append({"ErrorCode": "InvalidArgument", "ErrorMessage": violation})
-                        continue
-                    log.info("eventbus: bus %s: %s", self.name, violation)
+            violation, refused = self._verdict(event)
+            if refused:
+                failed += 1
+                results.append({"ErrorCode": "InvalidArgument", "ErrorMessage": str(violation)})
+                continue
             results.append({"EventId": self._route(event, 0, fresh=True, pending=pending, violation=violation)})
         if pending:
             archives.write(pending, millis(self.clock.now()))
@@ -610,15 +605,24 @@ class EventBus(Sealed):
         if not isinstance(event, dict) or not all(isinstance(event.get(key), str) for key in _ENVELOPE) \
                 or not isinstance(event.get("detail", {}), dict) or not isinstance(event.get("resources", []), list):
             raise ValidationError("Parameter Event is not valid.")
-        violation = None
-        validation = self._validation
-        if validation is not None and "replay-name" not in event:
-            violation = validation[0]._violation(validation[1], event)
-            if violation is not None:
-                if validation[2]:  # (the sending target's delivery fails: its dead-letter queue gets the event)
-                    raise NonRetryableError(violation, error_code="SCHEMA_VIOLATION")
-                log.info("eventbus: bus %s: %s", self.name, violation)
+        violation, refused = self._verdict(event)
+        if refused:  # (the sending target's delivery fails: its dead-letter queue gets the event)
+            raise NonRetryableError(str(violation), error_code="SCHEMA_VIOLATION")
         self._route(event, hops, violation=violation)
+
+    def _verdict(self, event: dict[str, Any]) -> tuple[str | None, bool]:
+        """The contract check of an event the bus is accepting (put, routed here, or
+        replayed): how it breaks its schema (``None``: it does not, or nothing is
+        checked), and whether the bus refuses it (``reject`` mode)."""
+        validation = self._validation
+        if validation is None:
+            return None, False
+        violation = validation[0]._violation(validation[1], event)
+        if violation is None:
+            return None, False
+        if not validation[2]:
+            log.info("eventbus: bus %s: %s", self.name, violation)
+        return violation, validation[2]
 
     # -- schemas: discovery and contract checks ---------------------------------------
     def start_discovery(self, schemas: SchemaRegistry) -> None:
@@ -644,7 +648,8 @@ class EventBus(Sealed):
         ``"report"`` accepts it and records the violation in its journey (and the
         log).  Events another bus routes here are checked too: rejected, the
         sending target's delivery fails, not retried (``SCHEMA_VIOLATION`` in its
-        dead-letter queue).  ``validate_events(None)`` stops checking.
+        dead-letter queue); so are replayed events (rejected, one is not resent,
+        and the replay's ``state_reason`` counts them).  ``validate_events(None)`` stops checking.
         eventbus's own: AWS does not validate events."""
         if mode not in ("report", "reject"):
             raise ValidationError(f"mode must be 'report' or 'reject', not {short(mode)!r}")
