@@ -185,7 +185,9 @@ def test_schema_settings_are_checked_when_given(call: Any, error: type[Exception
     assert bus.put_events([entry({})])["FailedEntryCount"] == 0  # nothing was turned on
 
 
-def test_events_routed_from_another_bus_are_checked_too() -> None:
+def forwarding() -> tuple[ManualClock, SchemaRegistry, EventBus, EventBus, list[dict[str, Any]], Queue]:
+    """A producer bus whose rule forwards shop events to a consumer bus (with a
+    dead-letter queue), the consumer's rule collecting them, and the contracts."""
     clock = ManualClock(T0)
     schemas = SchemaRegistry(clock=clock)
     contracts(schemas)
@@ -196,6 +198,11 @@ def test_events_routed_from_another_bus_are_checked_too() -> None:
     dlq = Queue("dlq", clock=clock)
     producer.put_rule("fwd", event_pattern={"source": ["shop"]})
     producer.put_targets("fwd", [Target(consumer, target_id="consumer", dead_letter_queue=dlq)])
+    return clock, schemas, producer, consumer, got, dlq
+
+
+def test_events_routed_from_another_bus_are_checked_too() -> None:
+    clock, schemas, producer, consumer, got, dlq = forwarding()
     consumer.validate_events(schemas, "contracts", mode="reject")
     producer.put_events([entry({"id": "a", "total": 1}), entry({"id": "b"})])
     clock.run_until_idle()
@@ -240,16 +247,7 @@ def test_replayed_events_are_checked_like_any_other() -> None:
 
 
 def test_an_event_replayed_on_another_bus_is_checked_where_it_arrives() -> None:
-    clock = ManualClock(T0)
-    schemas = SchemaRegistry(clock=clock)
-    contracts(schemas)
-    producer, consumer = EventBus("producer", clock=clock), EventBus("consumer", clock=clock)
-    got: list[dict[str, Any]] = []
-    consumer.put_rule("all", event_pattern={"source": ["shop"]})
-    consumer.put_targets("all", [Target(got.append, target_id="t")])
-    dlq = Queue("dlq", clock=clock)
-    producer.put_rule("fwd", event_pattern={"source": ["shop"]})
-    producer.put_targets("fwd", [Target(consumer, target_id="consumer", dead_letter_queue=dlq)])
+    clock, schemas, producer, consumer, got, dlq = forwarding()
     producer.create_archive("all")
     producer.put_events([entry({"id": "b"})])
     clock.run_until_idle()

@@ -419,7 +419,12 @@ def _object_check(props: tuple[tuple[str, frozenset[type], _Check], ...], requir
     """The object keywords of one node, for a dict: ``props`` (key, the exact
     types its check passes at once, its check), ``required``, and ``extra``:
     True (any other key), False (no other key) or the check of the other
-    keys' values."""
+    keys' values.
+
+    Hot path (every checked event runs one per object node): each case of
+    ``props`` / ``extra`` gets a closure of its own that does only what that
+    case needs, rather than one closure testing the case per event; hence
+    five near-copies of one loop, on purpose."""
     if not props and extra is not False and extra is not True:
         extra_check = extra
 
