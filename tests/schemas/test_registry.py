@@ -1085,3 +1085,11 @@ def test_under_any_size_limit_a_discovered_schema_fits_and_validates_every_event
             assert validator.is_valid(e)
             assert registry._violation(DISCOVERED, e) is None
         hypothesis_event("widened" if '"type":"object"}' in content or '"object"]}' in content else "not widened")
+
+
+def test_a_schema_created_without_a_type_is_draft_4() -> None:
+    registry = SchemaRegistry()
+    registry.create_registry("mine")
+    made = registry.create_schema("mine", "s@T", {"type": "object"})
+    assert (made.type, registry.describe_schema("mine", "s@T").as_aws()["Type"]) == ("JSONSchemaDraft4",
+                                                                                     "JSONSchemaDraft4")

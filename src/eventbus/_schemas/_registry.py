@@ -312,8 +312,9 @@ class SchemaRegistry(Sealed):
                       version_created_date=version.created)
 
     def create_schema(self, registry_name: str, schema_name: str, content: str | Mapping[str, Any],
-                      type: SchemaType, *, description: str | None = None) -> Schema:
-        """Create a schema, at version "1" (AWS's CreateSchema).  ``content``: JSON
+                      type: SchemaType = "JSONSchemaDraft4", *, description: str | None = None) -> Schema:
+        """Create a schema, at version "1" (AWS's CreateSchema; ``type`` is required
+        there, and defaults here to the dialect eventbus discovers and checks in).  ``content``: JSON
         text or a mapping (written as compact JSON), a JSON object of 1 to
         100,000 characters as text; ``type``: ``"JSONSchemaDraft4"`` or
         ``"OpenApi3"``.  Schemas of the built-in registries are EventBridge's
