@@ -1,8 +1,20 @@
-"""``python -m eventbus demo``: a short tour of the matcher, an event bus, the delivery runtime, schedules,
-a pipe, an archive and its replay, and schema discovery with a contract check."""
+"""``python -m eventbus``: a short tour (``demo``), and tools for patterns and schedules.
+
+    python -m eventbus demo                          the tour: the matcher, a bus, delivery, schedules, a pipe,
+                                                     an archive and its replay, schema discovery and checks
+    python -m eventbus test-pattern PATTERN EVENT    AWS's TestEventPattern: prints true or false
+    python -m eventbus explain PATTERN EVENT         why the event does or does not match
+    python -m eventbus next-fires EXPRESSION [--tz ZONE] [-n N] [--after TIME]
+
+PATTERN and EVENT are JSON text, ``@path`` (a file) or ``-`` (standard input).
+Exit status: 0 a match (or done), 1 no match, 2 bad input (the error in AWS's
+words on standard error).
+"""
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -10,6 +22,7 @@ from typing import Any
 
 from . import (
     EventBus,
+    EventBusError,
     Function,
     InvalidEventPatternError,
     ManualClock,
@@ -20,12 +33,15 @@ from . import (
     Scheduler,
     SchemaRegistry,
     Target,
+    ValidationError,
     compile_pattern,
+    explain,
     numeric,
+    parse_schedule_expression,
     prefix,
     test_event_pattern,
 )
-from ._clock import stopwatch
+from ._clock import default_clock, stopwatch
 from ._pattern._api import PatternSource
 
 EVENT = {
@@ -247,8 +263,58 @@ def archive_demo() -> None:
     print(f"  a producer that drifts is refused: {result['Entries'][0]['ErrorMessage']}")
 
 
+def _read(argument: str) -> str:
+    """A command-line argument that is JSON text, ``@path`` or ``-`` (standard input)."""
+    if argument == "-":
+        return sys.stdin.read()
+    if argument.startswith("@"):
+        with open(argument[1:], encoding="utf-8") as fh:
+            return fh.read()
+    return argument
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m eventbus", description="eventbus: Amazon EventBridge in "
+                                     "process. PATTERN and EVENT are JSON text, @path or - (standard input).")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("demo", help="a short tour of the library")
+    test = commands.add_parser("test-pattern", help="AWS's TestEventPattern: prints true or false")
+    test.add_argument("pattern")
+    test.add_argument("event")
+    why = commands.add_parser("explain", help="why an event does or does not match a pattern")
+    why.add_argument("pattern")
+    why.add_argument("event")
+    fires = commands.add_parser("next-fires", help="the next fire times of a schedule expression")
+    fires.add_argument("expression", help="cron(...), rate(...) or at(...)")
+    fires.add_argument("--tz", default="UTC", help="the time zone the expression is read in (default UTC)")
+    fires.add_argument("-n", type=int, default=5, help="how many fire times (default 5)")
+    fires.add_argument("--after", help="ISO 8601 time to start from (default: now)")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "test-pattern":
+        matched = test_event_pattern(_read(args.event), _read(args.pattern))
+        print("true" if matched else "false")
+        return 0 if matched else 1
+    if args.command == "explain":
+        answer = explain(_read(args.pattern), _read(args.event))
+        print(answer.describe())
+        return 0 if answer.matched else 1
+    expression = parse_schedule_expression(args.expression)
+    if args.n < 1:
+        raise ValidationError(f"-n must be at least 1, not {args.n}")
+    after = default_clock().now() if args.after is None else datetime.fromisoformat(args.after)
+    if after.tzinfo is None:
+        after = after.replace(tzinfo=UTC)
+    for when in itertools.islice(expression.fire_times(after, tz=args.tz), args.n):
+        print(when.isoformat())
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    if argv[1:2] in ([], ["demo"]):
+    args = _parser().parse_args(argv[1:])
+    if args.command in (None, "demo"):
         demo()
         bus_demo()
         delivery_demo()
@@ -256,8 +322,11 @@ def main(argv: list[str]) -> int:
         pipe_demo()
         archive_demo()
         return 0
-    print("usage: python -m eventbus demo", file=sys.stderr)
-    return 2
+    try:
+        return _run(args)
+    except (EventBusError, ValueError, OSError) as exc:  # bad input: said plainly, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -22,13 +22,17 @@ from ._api import (
     test_event_pattern,
     wildcard,
 )
+from ._explain import Explanation, FieldCheck, PatternBranch, explain
 from ._index import RuleIndex
 from ._matchers import Matcher, MatchType
 
 __all__ = [
     "EventPattern",
+    "Explanation",
+    "FieldCheck",
     "MatchType",
     "Matcher",
+    "PatternBranch",
     "RuleIndex",
     "anything_but",
     "cidr",
@@ -37,6 +41,7 @@ __all__ = [
     "equals_ignore_case",
     "exact",
     "exists",
+    "explain",
     "numeric",
     "prefix",
     "reference_match",
