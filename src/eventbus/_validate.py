@@ -19,8 +19,8 @@ from typing import Any
 from ._exceptions import ValidationError
 
 __all__ = ["ACCOUNT", "MAX_DELAY_SECONDS", "REGION", "Sealed", "check_bool", "check_callable", "check_datetime",
-           "check_instance", "check_int", "check_name", "check_seconds", "check_str", "out_of_range", "short",
-           "wrong_type"]
+           "check_description", "check_instance", "check_int", "check_name", "check_seconds", "check_str",
+           "out_of_range", "short", "wrong_type"]
 
 REGION = r"[a-z]{2}(-[a-z]+)+-\d"  # an AWS region name, e.g. us-east-1
 ACCOUNT = r"\d{12}"  # an AWS account id
@@ -53,6 +53,16 @@ def out_of_range(name: str, value: object, constraint: str) -> ValidationError:
     """The service's wording for a value that breaks a constraint."""
     return ValidationError(f"1 validation error detected: Value '{short(value)}' at '{name}' failed to satisfy "
                            f"constraint: {constraint}")
+
+
+def check_description(name: str, value: object, max_length: int) -> str | None:
+    """An optional description: ``None``, or text of at most ``max_length`` characters."""
+    if value is None:
+        return None
+    text = check_str(name, value)
+    if len(text) > max_length:
+        raise out_of_range(name, text, f"Member must have length less than or equal to {max_length}")
+    return text
 
 
 def check_int(name: str, value: object, low: int, high: int | None = None) -> int:

@@ -519,6 +519,11 @@ class FailingStore(MemoryArchiveStore):
             raise OSError("disk full")
         super().append(records)
 
+    def drop_archive(self, archive: str) -> None:
+        if self.failing == "drop":
+            raise OSError("disk gone")
+        super().drop_archive(archive)
+
     def expire(self, archive: str, ingested_before: int, *, limit: int | None = None) -> int:
         if self.failing == "expire":
             raise OSError("expire was called")
@@ -695,3 +700,46 @@ def test_a_replay_never_deletes_expired_events_itself() -> None:
     bus.start_replay("r", "day", start_time=T0, end_time=T0 + timedelta(hours=1))
     clock.run_until_idle()
     assert bus.describe_replay("r").state == "COMPLETED"
+
+
+def test_a_delete_the_store_refuses_leaves_the_archive_as_it_was() -> None:
+    store = FailingStore()
+    clock, bus, _ = setup(archive_store=store)
+    bus.create_archive("orders")
+    store.failing = "drop"
+    with pytest.raises(OSError, match="disk gone"):
+        bus.delete_archive("orders")
+    store.failing = ""
+    put(bus, 1)
+    assert bus.describe_archive("orders").event_count == 1  # still there, still archiving
+    bus.delete_archive("orders")
+    assert store.archives() == []
+
+
+def test_what_a_put_events_call_routed_is_archived_even_if_a_later_entry_raises(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, bus, _ = setup()
+    bus.create_archive("orders")
+    route = bus._route
+    calls = []
+
+    def route_then_fail(event: dict[str, Any], hops: int, **kwargs: Any) -> str:
+        calls.append(event["id"])
+        if len(calls) == 2:
+            raise RuntimeError("a bug downstream")
+        return route(event, hops, **kwargs)
+
+    monkeypatch.setattr(bus, "_route", route_then_fail)
+    with pytest.raises(RuntimeError):
+        bus.put_events([{"Source": "shop", "DetailType": "order", "Detail": "{}"}] * 3)
+    assert bus.describe_archive("orders").event_count == 1
+
+
+def test_a_large_sqlite_archive_is_dropped_in_batches(tmp_path: Path) -> None:
+    with SqliteArchiveStore(tmp_path / "a.db") as store:
+        store.save_archive("big", "bus", {})
+        store.save_archive("other", "bus", {})
+        store.append([("big", k, k, "{}") for k in range(25_000)] + [("other", 1, 1, "{}")])
+        store.drop_archive("big")
+        assert store._db.execute("SELECT count(*) FROM events").fetchone() == (1,)
+        assert store.stats("other") == (1, 2)

@@ -47,7 +47,8 @@ class Archive:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Replay:
     """A replay (a snapshot; ``as_aws()`` gives AWS's DescribeReplay shape).
-    ``event_last_replayed_time`` is the event time of the last event replayed."""
+    ``event_last_replayed_time`` is the event time of the last event replayed;
+    ``events_replayed`` (eventbus's own) counts the events resent so far."""
 
     name: str
     arn: str

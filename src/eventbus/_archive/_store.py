@@ -76,12 +76,15 @@ class ArchiveStore(Protocol):
         ...
 
     def high_water(self) -> int:
-        """The highest sequence number given so far (0 before the first event)."""
+        """A sequence number at least as high as every event's kept so far (0 before
+        the first): no event appended later has one at or below it."""
         ...
 
     def expire(self, archive: str, ingested_before: int, *, limit: int | None = None) -> int:
-        """Delete the events ingested before the time (at most ``limit`` of them);
-        returns how many."""
+        """Delete the events ingested before the time; returns how many.  ``limit``
+        bounds the work of one call where the store can (sqlite deletes at most
+        that many; the memory store rebuilds its list in one pass, whatever the
+        limit, and may return more)."""
         ...
 
     def stats(self, archive: str) -> tuple[int, int]:
@@ -231,6 +234,7 @@ CREATE INDEX IF NOT EXISTS events_by_ingestion ON events (archive, ingested);
 """
 
 Synchronous = Literal["NORMAL", "FULL"]
+_DROP_BATCH: Final = 10_000  # events a dropped archive's deletion removes per transaction
 
 
 
@@ -260,6 +264,8 @@ class SqliteArchiveStore:
             self._db.execute(f"PRAGMA synchronous = {synchronous}")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
+            if "_db" in self.__dict__:
+                self._db.close()
             raise ValidationError(f"Cannot open the archive store {str(self.path)!r}: {exc}") from None
         self._ids: dict[str, int] = {}
         self._closed = False
@@ -283,14 +289,20 @@ class SqliteArchiveStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; on any failure (the commit's too) rolled back, so
+        the connection never stays inside a transaction the next write cannot begin."""
         db = self._open()
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:  # (the first error is the one to report)
+                    pass
             raise
-        db.execute("COMMIT")
 
     def save_archive(self, archive: str, source: str, definition: dict[str, Any], *, create: bool = False) -> bool:
         text = json.dumps(definition, sort_keys=True)
@@ -305,14 +317,22 @@ class SqliteArchiveStore:
             return True
 
     def drop_archive(self, archive: str) -> None:
+        """The definition goes at once (nothing is appended to the archive after
+        it); its events, in batches, each a transaction of its own, so that
+        other archives' writers do not wait for a large archive's deletion."""
         with self._lock:
             found = self._id(archive)
             if found is None:
                 return
             with self._transaction() as db:
-                db.execute("DELETE FROM events WHERE archive = ?", (found,))
                 db.execute("DELETE FROM archives WHERE id = ?", (found,))
             del self._ids[archive]
+        while True:
+            with self._lock, self._transaction() as db:
+                gone = db.execute("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE archive = ? "
+                                  "LIMIT ?)", (found, _DROP_BATCH)).rowcount
+            if gone < _DROP_BATCH:
+                return
 
     def archives(self, source: str | None = None) -> list[dict[str, Any]]:
         with self._lock:

@@ -56,7 +56,15 @@ from .._exceptions import (
     ValidationError,
 )
 from .._pattern import RuleIndex
-from .._validate import check_datetime, check_int, check_name, check_str, out_of_range, short, wrong_type
+from .._validate import (
+    check_datetime,
+    check_description,
+    check_int,
+    check_name,
+    out_of_range,
+    short,
+    wrong_type,
+)
 
 if TYPE_CHECKING:
     from ._bus import EventBus
@@ -138,6 +146,8 @@ def _stored_text(event: Mapping[str, Any], text: str) -> str:
     """The text to archive: the routed text, or, when it holds text that is not
     valid Unicode (a lone surrogate from a ``\\ud800`` escape), the same JSON
     value with non-ASCII escaped, which any store can keep."""
+    if text.isascii():  # (the common case, without a copy)
+        return text
     try:
         text.encode()
     except UnicodeEncodeError:
@@ -245,13 +255,7 @@ class Archives:
 
     @staticmethod
     def _description(description: object) -> str | None:
-        if description is not None:
-            text = check_str("Description", description)
-            if len(text) > MAX_DESCRIPTION:
-                raise out_of_range("Description", text,
-                                   f"Member must have length less than or equal to {MAX_DESCRIPTION}")
-            return text
-        return None
+        return check_description("Description", description, MAX_DESCRIPTION)
 
     @staticmethod
     def _retention(days: object) -> int:
@@ -264,14 +268,9 @@ class Archives:
         missing in between (``RuleIndex.add`` replaces a pattern in one step)."""
         entries = dict(self._entries)
         entries[entry.name] = entry
-        everything = tuple(item for item in entries.values() if item.pattern is None)
-        if entry.pattern is not None:
+        if entry.pattern is not None:  # (an archive's pattern can change, never go: update cannot clear it)
             self._index.add(entry.name, probe.pattern(entry.name) if probe is not None else entry.pattern)
-            self._snapshot = (entries, everything)
-        else:
-            self._snapshot = (entries, everything)
-            if entry.name in self._index:
-                self._index.remove(entry.name)
+        self._snapshot = (entries, tuple(item for item in entries.values() if item.pattern is None))
 
     def create(self, name: str, event_pattern: object, retention_days: object, description: object) -> str:
         name = self._name(name)
@@ -290,8 +289,7 @@ class Archives:
         return arn
 
     def update(self, name: str, event_pattern: object, retention_days: object, description: object) -> Archive:
-        self._entry(name)  # (an unknown archive is the first thing to say)
-        name = self._name(name)
+        name = self._entry(name).name  # (an unknown archive is the first thing to say)
         text, probe = self._pattern(name, event_pattern) if event_pattern is not None else (None, None)
         days = None if retention_days is None else self._retention(retention_days)
         description = self._description(description)
@@ -313,18 +311,18 @@ class Archives:
         bus = self._bus
         with bus._lock:
             entry = self._entry(name)
+            self.store.drop_archive(entry.arn)  # (first: a store that fails leaves the archive where it was)
             entries = dict(self._entries)
             del entries[entry.name]
             self._snapshot = (entries, tuple(item for item in entries.values() if item.pattern is None))
             if entry.name in self._index:
                 self._index.remove(entry.name)
-            self.store.drop_archive(entry.arn)
 
-    def _sweep(self, entry: _Entry, now: int, limit: int | None = None) -> None:
-        """Delete what has expired (at most ``limit`` events) and set the next sweep."""
+    def _sweep(self, entry: _Entry, now: int) -> None:
+        """Delete what has expired (a batch at most) and set the next sweep."""
         if entry.retention_days:
             entry.next_sweep = now + max(SWEEP_EVERY, entry.retention_days * _DAY_MS // SWEEP_SHARE)
-            if self.store.expire(entry.arn, entry.cutoff(now), limit=limit) == limit:
+            if self.store.expire(entry.arn, entry.cutoff(now), limit=SWEEP_BATCH) >= SWEEP_BATCH:
                 entry.next_sweep = now  # (more to delete: the next arriving event goes on)
 
     def _record(self, entry: _Entry) -> Archive:
@@ -336,7 +334,7 @@ class Archives:
 
     def describe(self, name: str) -> Archive:
         entry = self._entry(name)
-        self._sweep(entry, millis(self._bus.clock.now()), SWEEP_BATCH)
+        self._sweep(entry, millis(self._bus.clock.now()))
         return self._record(entry)
 
     def list_archives(self, name_prefix: str | None, state: str | None) -> list[Archive]:
@@ -345,7 +343,7 @@ class Archives:
         found = []
         for name, entry in sorted(self._entries.items()):
             if (name_prefix is None or name.startswith(name_prefix)) and state in (None, "ENABLED"):
-                self._sweep(entry, now, SWEEP_BATCH)
+                self._sweep(entry, now)
                 found.append(self._record(entry))
         return found
 
@@ -353,9 +351,12 @@ class Archives:
     def capture(self, event: Mapping[str, Any], text: str, now: datetime, pending: Pending | None) -> None:
         """Archive an event the bus accepted (not a replayed one: the bus checks)."""
         entries, everything = self._snapshot
-        names = {entry.name for entry in everything}
-        if len(names) < len(entries):
-            names.update(self._index.match(event))
+        if not everything:
+            names: set[str] | list[str] = list(self._index.match(event))  # (a set already: each name once)
+        else:
+            names = {entry.name for entry in everything}
+            if len(names) < len(entries):
+                names.update(self._index.match(event))
         matched = [entries[name] for name in names if name in entries]
         if not matched:
             return
@@ -389,7 +390,7 @@ class Archives:
         for entry in self._entries.values():
             if entry.arn in arns and entry.retention_days and now >= entry.next_sweep:
                 try:
-                    self._sweep(entry, now, SWEEP_BATCH)
+                    self._sweep(entry, now)
                 except Exception as exc:  # (the next sweep tries again; reads skip what has expired anyway)
                     log.error("eventbus: bus %s: archive %s: deleting expired events failed: %s", self._bus.name,
                               entry.name, exc)
@@ -511,19 +512,21 @@ class Archives:
                 if self._gone(run):  # (deleted while the page was read: what was read is not replayed)
                     return
             name = run.record.name
+            refused_here = 0
             for time, seq, text in page:
                 event = json.loads(text)
                 event["replay-name"] = name
                 violation, refused = bus._verdict(event)
                 if refused:
-                    run.refused += 1
+                    refused_here += 1
                 else:
                     bus._route(event, 0, fresh=True, rules=run.rules, violation=violation)
                 run.after = (time, seq)
             with bus._lock:
+                run.refused += refused_here
                 if page:
                     run.record = replace(run.record, event_last_replayed_time=_from_millis(page[-1][0]),
-                                         events_replayed=run.record.events_replayed + len(page))
+                                         events_replayed=run.record.events_replayed + len(page) - refused_here)
                 if len(page) < PAGE:
                     reason = None if not run.refused else \
                         f"{run.refused} events broke their schema and were not replayed."

@@ -10,6 +10,12 @@ make of it; the target delivers it later, on the clock, with its retry
 policy and dead-letter queue.  Nothing runs inline: ``put_events`` returns
 before any target is called.
 
+Each accepted event is also archived by the bus's archives whose patterns
+it matches (``_archives.py``; not a replayed event), folded into its
+discovered schema when discovery is on, and checked against its schema when
+``validate_events`` is on (before it is routed: a refused entry goes no
+further).
+
 Bus to bus: a target may be another ``EventBus`` on the same clock.  As in
 AWS, an event may cross one bus-to-bus hop: an event that arrived from
 another bus and is routed on to a third fails that delivery with AWS's
@@ -54,6 +60,7 @@ from .._validate import (
     REGION,
     Sealed,
     check_bool,
+    check_description,
     check_instance,
     check_int,
     check_name,
@@ -94,7 +101,8 @@ class EventBus(Sealed):
     """An EventBridge event bus, in process.
 
     ``EventBus(name="default", *, clock=None, account="123456789012",
-    region="us-east-1", max_rules=300, journey_retention=10_000, seed=None)``.
+    region="us-east-1", max_rules=300, journey_retention=10_000, seed=None,
+    archive_store=None)``.
     ``max_rules`` is AWS's quota of rules per bus (adjustable there, and here).
     ``archive_store`` keeps the bus's archives (in memory by default;
     ``SqliteArchiveStore`` keeps them in a file, and a bus opened again on it
@@ -166,11 +174,8 @@ class EventBus(Sealed):
             raise ValidationError(f"1 validation error detected: Value '{short(state)}' at 'state' failed to satisfy "
                                   "constraint: Member must satisfy enum value set: [" + ", ".join(STATES) + "]")
         if description is not None:
-            check_str("Description", description)
-            if len(description) > MAX_DESCRIPTION:
-                raise ValidationError(f"1 validation error detected: Value '{short(description)}' at 'description' "
-                                      "failed to satisfy constraint: Member must have length less than or equal to "
-                                      f"{MAX_DESCRIPTION}")
+            check_str("Description", description)  # (botocore's name for a wrong type; the service's for a length)
+            check_description("description", description, MAX_DESCRIPTION)
         if event_pattern is None and schedule_expression is None:
             raise ValidationError("Parameter(s) EventPattern or ScheduleExpression must be specified.")
         schedule = None
@@ -389,9 +394,23 @@ class EventBus(Sealed):
         if self.clock.closed:
             raise ClockClosedError(f"The clock of event bus {self.name} has been shut down")
         results: list[PutEventsResultEntry] = []
-        failed = 0
         archives = self._archives
         pending: Pending | None = [] if archives.active else None  # archived once the call has routed them
+        try:
+            failed = self._put(checked, results, pending)
+        finally:  # (what was routed is archived, even if a later entry raised)
+            if pending:
+                archives.write(pending, millis(self.clock.now()))
+        if failed:
+            with self._counts_lock:
+                self._counts["failed_entries"] += failed
+            log.info("eventbus: bus %s: %d of %d PutEvents entries failed", self.name, failed, len(checked))
+        return {"FailedEntryCount": failed, "Entries": results}
+
+    def _put(self, checked: list[Mapping[str, Any]], results: list[PutEventsResultEntry],
+             pending: Pending | None) -> int:
+        """Route each checked entry (put_events's loop); returns how many failed."""
+        failed = 0
         for raw in checked:
             read = read_entry(raw)
             if isinstance(read, Accepted) and read.bus_name is not None and read.bus_name not in (self.name,
@@ -408,13 +427,7 @@ class EventBus(Sealed):
                 results.append({"ErrorCode": "InvalidArgument", "ErrorMessage": str(violation)})
                 continue
             results.append({"EventId": self._route(event, 0, fresh=True, pending=pending, violation=violation)})
-        if pending:
-            archives.write(pending, millis(self.clock.now()))
-        if failed:
-            with self._counts_lock:
-                self._counts["failed_entries"] += failed
-            log.info("eventbus: bus %s: %d of %d PutEvents entries failed", self.name, failed, len(checked))
-        return {"FailedEntryCount": failed, "Entries": results}
+        return failed
 
     def publish(self, *, source: str, detail_type: str, detail: Mapping[str, Any] | None = None,
                 resources: Sequence[str] = (), time: Any = None) -> str:
@@ -667,8 +680,9 @@ class EventBus(Sealed):
     # -- archives and replay -------------------------------------------------------
     def create_archive(self, name: str, *, event_pattern: str | Mapping[str, Any] | None = None,
                        retention_days: int = 0, description: str | None = None) -> str:
-        """Archive every event put on this bus that matches ``event_pattern`` (all
-        events without one), from now on (AWS's CreateArchive); returns its ARN.
+        """Archive every event this bus accepts (put, or routed from another bus)
+        that matches ``event_pattern`` (all events without one), from now on
+        (AWS's CreateArchive); returns its ARN.
         ``retention_days=0`` keeps them forever; retention counts from when the
         bus ingested each event, on the bus's clock.  Replayed events are not
         archived again."""

@@ -9,7 +9,7 @@ from typing import Any, Final, Literal
 from .._delivery import DeliveryMetrics, Target
 from .._schedule._recurring import Recurring
 
-__all__ = ["FIELDS", "Rule", "RuleEntry", "State", "minus"]
+__all__ = ["FIELDS", "Rule", "RuleEntry", "State"]
 
 State = Literal["ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"]
 

@@ -307,18 +307,18 @@ def _violations(registry: str, schema: str, version: _Version, event: dict[str, 
     hook asks the compiled check first: the same verdict as jsonschema's, in
     a fraction of the time; jsonschema runs only for an event it finds
     invalid (for the message), or when there is none."""
-    head = f"Event does not match schema {schema} version {version.number} in registry {registry}"
     validator, compiled = version.validator, version.compiled
     if validator is None:
         validator, compiled = _validator(version)
-    if isinstance(validator, str):
-        return [f"{head}: the schema cannot check events: {validator}"]
-    if compiled is not None and not every:
+    if compiled is not None and not every and not isinstance(validator, str):
         try:
-            if compiled(event):
+            if compiled(event):  # (the hot path: a valid event, nothing else built)
                 return []
         except Exception:  # nested past its budget (RecursionError) or a value it cannot judge: jsonschema judges
             pass
+    head = f"Event does not match schema {schema} version {version.number} in registry {registry}"
+    if isinstance(validator, str):
+        return [f"{head}: the schema cannot check events: {validator}"]
     try:
         errors = deep(_errors, validator, event, every)
     except RecursionError:

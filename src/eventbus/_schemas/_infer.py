@@ -79,7 +79,7 @@ from .._validate import check_instance, short
 
 __all__ = ["CANONICAL", "DETAIL_TYPE_KEY", "DRAFT4", "MAX_DEPTH", "MAX_PROPERTIES", "MAX_SCHEMA_NAME", "SOURCE_KEY",
            "Shape", "absorb_event", "deep", "dress", "infer", "is_date_time", "labels", "merge", "schema_name_for",
-           "title_for", "undress", "widen"]
+           "schema_name_unchecked", "title_for", "undress", "widen"]
 
 DRAFT4: Final = "http://json-schema.org/draft-04/schema#"
 MAX_DEPTH: Final = 255  # levels of containers (the event itself is level 1)
@@ -450,11 +450,13 @@ def schema_name_for(source: str, detail_type: str) -> str:
     valid schema name."""
     check_instance("source", source, str, "<class 'str'>")  # (not check_str: what is not ASCII is left out)
     check_instance("detail_type", detail_type, str, "<class 'str'>")
-    return _schema_name(source, detail_type)
+    return schema_name_unchecked(source, detail_type)
 
 
 @lru_cache(maxsize=4096)
-def _schema_name(source: str, detail_type: str) -> str:
+def schema_name_unchecked(source: str, detail_type: str) -> str:
+    """``schema_name_for`` of two strings already known to be strings (the
+    registry's per-event hooks), cached."""
     return f"{_NOT_IN_NAME.sub('', source)}@{title_for(detail_type)}"[:MAX_SCHEMA_NAME]
 
 

@@ -79,6 +79,7 @@ from .._validate import (
     ACCOUNT,
     REGION,
     Sealed,
+    check_description,
     check_instance,
     check_int,
     check_name,
@@ -99,6 +100,7 @@ from ._infer import (
     dress,
     labels,
     schema_name_for,
+    schema_name_unchecked,
     undress,
     widen,
 )
@@ -118,7 +120,6 @@ AWS_EVENTS_REGISTRY: Final = "aws.events"
 BUILT_IN: Final = (AWS_EVENTS_REGISTRY, DISCOVERED_REGISTRY)
 _MAX_WARNED: Final = 1_024  # (what was logged once) kept, so that a warning is not repeated; the oldest goes
 
-_CANONICAL: Final = CANONICAL
 
 
 # -- the store -------------------------------------------------------------------------
@@ -477,7 +478,7 @@ class SchemaRegistry(Sealed):
         if type(event) is not dict:
             return None
         source, detail_type = labels(event)
-        name = None if source is None or detail_type is None else schema_name_for(source, detail_type)
+        name = None if source is None or detail_type is None else schema_name_unchecked(source, detail_type)
         with self._lock:
             registry = self._registries.get(registry_name)
             if registry is None:
@@ -505,7 +506,7 @@ class SchemaRegistry(Sealed):
         source, detail_type = labels(event)
         if source is None or detail_type is None:
             return
-        name = schema_name_for(source, detail_type)
+        name = schema_name_unchecked(source, detail_type)  # (labels() gave strings: the cached name, unchecked)
         with self._lock:
             state = self._discovery.get(name)
             try:
@@ -561,7 +562,7 @@ class SchemaRegistry(Sealed):
 
     def _write_discovered(self, name: str, state: _Discovery) -> None:
         schema_value = dress(deep(state.shape.render), state.source, state.detail_type)
-        text = deep(_CANONICAL.encode, schema_value)
+        text = deep(CANONICAL.encode, schema_value)
         if len(text) > MAX_CONTENT:
             # Widen rather than stop: collapse object nodes, the widest first, until the schema fits; it still
             # admits every event seen, and keeps covering the events that come.
@@ -570,7 +571,7 @@ class SchemaRegistry(Sealed):
                             MAX_CONTENT)
             while len(text) > MAX_CONTENT and widen(state.shape, len(text) - MAX_CONTENT):
                 schema_value = dress(deep(state.shape.render), state.source, state.detail_type)
-                text = deep(_CANONICAL.encode, schema_value)
+                text = deep(CANONICAL.encode, schema_value)
             if len(text) > MAX_CONTENT:  # (its source and detail-type alone are too long)
                 self._warn_once(("too long", name), "schema discovery: the schema %s would pass %d characters even "
                                 "with every object collapsed; it is not written", name, MAX_CONTENT)
@@ -615,9 +616,7 @@ def _marks(schema_type: SchemaType, value: dict[str, Any]) -> tuple[str, str] | 
 
 
 def _description(description: object) -> None:
-    if description is not None and len(check_str("description", description)) > MAX_DESCRIPTION:
-        raise out_of_range("description", description,
-                           f"Member must have length less than or equal to {MAX_DESCRIPTION}")
+    check_description("description", description, MAX_DESCRIPTION)
 
 
 def _type(value: object) -> SchemaType:
@@ -629,4 +628,4 @@ def _type(value: object) -> SchemaType:
 
 
 def _same_json(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return bool(deep(_CANONICAL.encode, a) == deep(_CANONICAL.encode, b))
+    return bool(deep(CANONICAL.encode, a) == deep(CANONICAL.encode, b))
