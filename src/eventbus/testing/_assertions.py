@@ -1,0 +1,66 @@
+"""Assertions that read like the question a test asks, and fail with the answer.
+
+A failed match shows the event, the pattern and why they do not match
+(``explain``); a rule an event did not match shows the event's journey
+and the rule's pattern.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .._bus import EventBus
+from .._exceptions import ResourceNotFoundError
+from .._pattern import explain
+from .._pattern._api import PatternSource
+
+__all__ = ["assert_matches", "assert_no_match", "assert_rule_matched"]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str | bytes):
+        return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def assert_matches(pattern: PatternSource, event: Mapping[str, Any] | str) -> None:
+    """Fail unless ``event`` matches ``pattern``; the message says which fields did not."""
+    answer = explain(pattern, event)
+    if not answer.matched:
+        raise AssertionError(f"the event does not match the pattern\n  pattern: {_text(pattern)}\n  event: "
+                             f"{_text(event)}\n{answer.describe()}")
+
+
+def assert_no_match(pattern: PatternSource, event: Mapping[str, Any] | str) -> None:
+    """Fail if ``event`` matches ``pattern``; the message says which branch did."""
+    answer = explain(pattern, event)
+    if answer.matched:
+        raise AssertionError(f"the event matches the pattern\n  pattern: {_text(pattern)}\n  event: "
+                             f"{_text(event)}\n{answer.describe()}")
+
+
+def assert_rule_matched(bus: EventBus, event_id: str, rule: str) -> None:
+    """Fail unless the bus routed the event ``event_id`` to ``rule``; the message
+    shows the event's journey (the rules it did match, each delivery) and the
+    rule's pattern (``assert_matches(pattern, event)`` says why, given the
+    event)."""
+    try:
+        journey = bus.journey(event_id)
+    except ResourceNotFoundError as exc:
+        raise AssertionError(str(exc)) from None
+    if rule in journey.rules:
+        return
+    lines = [f"event {event_id} did not match rule {rule!r} of bus {bus.name}", journey.describe()]
+    try:
+        pattern = bus.describe_rule(rule).event_pattern
+    except ResourceNotFoundError:
+        lines.append(f"(the bus has no rule {rule!r})")
+    else:
+        state = bus.describe_rule(rule).state
+        lines.append(f"  rule {rule!r} ({state}) has the pattern {pattern}")
+    raise AssertionError("\n".join(lines))
