@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from eventbus import EventBus, ManualClock, Target
-from eventbus.testing import assert_matches, assert_no_match, assert_rule_matched
+from eventbus.testing import assert_delivered, assert_matches, assert_no_match, assert_rule_matched
 
 pytest_plugins = ["pytester"]
 
@@ -82,3 +82,27 @@ def test_assert_rule_matched_shows_the_journey_and_the_pattern(eventbus_clock: M
         assert_rule_matched(bus, event_id, "gone")
     with pytest.raises(AssertionError, match="No journey for event 'nope'"):
         assert_rule_matched(bus, "nope", "any")
+
+
+def test_assert_delivered_checks_the_outcome_and_the_attempts(eventbus_clock: ManualClock) -> None:
+    bus = EventBus()
+    calls = []
+
+    def flaky(event: dict[str, object]) -> None:
+        calls.append(event)
+        if len(calls) < 3:
+            raise ConnectionError("down")
+
+    bus.put_rule("all", event_pattern={"source": ["shop"]})
+    bus.put_targets("all", [Target(flaky, target_id="flaky")])
+    event_id = bus.publish(source="shop", detail_type="Order", detail={})
+    eventbus_clock.run_until_idle()
+    delivery = assert_delivered(bus, event_id, "flaky", attempts=3)
+    assert delivery.ended_as == "succeeded"
+    with pytest.raises(AssertionError) as raised:
+        assert_delivered(bus, event_id, "flaky", ended_as="dead_lettered", attempts=1)
+    assert str(raised.value).startswith(f"event {event_id}'s delivery to target 'flaky' ended as succeeded, not "
+                                        "dead_lettered and took 3 attempts, not 1\nevent ")
+    assert "attempt 1 at 2024-01-01T00:00:00Z: ConnectionError: down" in str(raised.value)
+    with pytest.raises(AssertionError, match="has no delivery to target 'other' through rule 'all'"):
+        assert_delivered(bus, event_id, "other", rule="all")

@@ -11,12 +11,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .._bus import EventBus
+from .._bus import EventBus, TargetDelivery
 from .._exceptions import ResourceNotFoundError
 from .._pattern import explain
 from .._pattern._api import PatternSource
 
-__all__ = ["assert_matches", "assert_no_match", "assert_rule_matched"]
+__all__ = ["assert_delivered", "assert_matches", "assert_no_match", "assert_rule_matched"]
 
 
 def _text(value: Any) -> str:
@@ -64,3 +64,31 @@ def assert_rule_matched(bus: EventBus, event_id: str, rule: str) -> None:
         state = bus.describe_rule(rule).state
         lines.append(f"  rule {rule!r} ({state}) has the pattern {pattern}")
     raise AssertionError("\n".join(lines))
+
+
+def assert_delivered(bus: EventBus, event_id: str, target_id: str, *, rule: str | None = None,
+                     ended_as: str = "succeeded", attempts: int | None = None) -> TargetDelivery:
+    """Fail unless the event's delivery to ``target_id`` (through ``rule``, if
+    given) ended as ``ended_as`` (``succeeded``, ``dead_lettered``, ``dropped``
+    or ``pending``) after ``attempts`` attempts (if given); returns the
+    delivery.  The message shows the event's journey."""
+    try:
+        journey = bus.journey(event_id)
+    except ResourceNotFoundError as exc:
+        raise AssertionError(str(exc)) from None
+    found = [delivery for delivery in journey.deliveries
+             if delivery.target_id == target_id and (rule is None or delivery.rule == rule)]
+    through = "" if rule is None else f" through rule {rule!r}"
+    if len(found) != 1:
+        what = "no delivery" if not found else f"{len(found)} deliveries (give rule= to pick one)"
+        raise AssertionError(f"event {event_id} has {what} to target {target_id!r}{through}\n{journey.describe()}")
+    delivery = found[0]
+    wrong = []
+    if delivery.ended_as != ended_as:
+        wrong.append(f"ended as {delivery.ended_as}, not {ended_as}")
+    if attempts is not None and len(delivery.attempts) != attempts:
+        wrong.append(f"took {len(delivery.attempts)} attempts, not {attempts}")
+    if wrong:
+        raise AssertionError(f"event {event_id}'s delivery to target {target_id!r}{through} "
+                             f"{' and '.join(wrong)}\n{journey.describe()}")
+    return delivery
