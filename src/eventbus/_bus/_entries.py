@@ -14,7 +14,6 @@ bytes of ``Source``, ``DetailType``, ``Detail`` and each of ``Resources``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any, Final, NotRequired, TypedDict
 
 from typing_extensions import ReadOnly
 
+from .._delivery._payload import STRICT
 from .._exceptions import ValidationError
 from .._stack import on_a_fresh_stack
 from .._validate import short, wrong_type
@@ -165,10 +165,6 @@ def _required(name: str) -> EntryError:
 _MALFORMED: Final = EntryError("MalformedDetail", "Detail is malformed.")
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(name)
-
-
 def _check_numbers(value: Any) -> bool:
     """Whether every integer fits a signed 64-bit integer (AWS's limit) and every
     other number a double, iteratively."""
@@ -186,7 +182,7 @@ def _check_numbers(value: Any) -> bool:
     return True
 
 
-_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+_DECODER: Final = STRICT  # (the delivery layer's: JSON, and only JSON)
 
 
 def _parse_time(value: datetime | str | int | float) -> datetime | None:

@@ -30,8 +30,8 @@ from .._exceptions import ValidationError
 from .._stack import on_a_fresh_stack
 from .._validate import short, wrong_type
 
-__all__ = ["COMPACT", "MAX_ATTRIBUTES", "MAX_DEPTH", "Parsed", "check_depth", "first_kb", "loads", "parse_text",
-           "to_attributes", "to_text", "value_of", "wire_text"]
+__all__ = ["COMPACT", "MAX_ATTRIBUTES", "MAX_DEPTH", "STRICT", "Parsed", "check_depth", "first_kb", "loads",
+           "parse_text", "to_attributes", "to_text", "value_of", "wire_text"]
 
 MAX_DEPTH = 200  # objects and arrays, as for event patterns
 MAX_ATTRIBUTES = 10  # SQS's limit on message attributes
@@ -95,11 +95,11 @@ def parse_text(text: str | bytes | bytearray, what: str) -> tuple[str, Any]:
             raise ValidationError(f"{what} is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
     _check_unicode(text, what)
     check_depth(text, what)
-    value = loads(text, what, _STRICT.decode)
+    value = loads(text, what, STRICT.decode)
     return text, value
 
 
-_STRICT = json.JSONDecoder(parse_constant=_refuse_constant)
+STRICT = json.JSONDecoder(parse_constant=_refuse_constant)  # JSON, and only JSON: no NaN or Infinity
 
 
 def value_of(body: str) -> Any:

@@ -41,6 +41,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from .._delivery._payload import COMPACT, STRICT
 from .._exceptions import ValidationError
 from .._validate import check_str, out_of_range, short, wrong_type
 from ._compiled import DRAFT4_URIS, resolve_local
@@ -57,15 +58,9 @@ OPENAPI_EVENT: Final = "#/components/schemas/AWSEvent"  # where AWS's OpenApi3 e
 _MESSAGE: Final = 200  # characters of a validator's message kept in a violation
 _VALUE: Final = 80  # characters of the value a validator's message starts with
 
-_COMPACT: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 _READABLE: Final = json.JSONEncoder(ensure_ascii=False)  # a value in a message: JSON as people write it
 
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+_DECODER: Final = STRICT  # (the delivery layer's: JSON, and only JSON)
 
 
 # -- schema content ----------------------------------------------------------------------
@@ -73,7 +68,7 @@ def _content(content: object, schema_type: SchemaType) -> tuple[str, dict[str, A
     """The content's text and its JSON object, checked."""
     if isinstance(content, Mapping):
         try:
-            text = deep(_COMPACT.encode, content)
+            text = deep(COMPACT.encode, content)
         except (TypeError, ValueError, RecursionError) as exc:
             raise ValidationError(f"Content is not JSON: {short(exc)}") from None
     elif isinstance(content, str):
