@@ -26,7 +26,7 @@ from typing import Any
 from .._exceptions import ValidationError
 from ._api import PatternSource, compile_pattern
 from ._json import EVENT_NOT_VALID, parse_event_text
-from ._reference import accepts, expand, flatten_event, rule_matches
+from ._reference import accepts, allows_absence, expand, flatten_event, is_big_number, rule_matches
 
 __all__ = ["Explanation", "FieldCheck", "PatternBranch", "explain"]
 
@@ -36,7 +36,7 @@ Found = tuple[Any, tuple[int, ...]]
 
 def _show(value: Any) -> str:
     """A value as JSON text (a number read from event text keeps its digits)."""
-    if type(value).__name__ == "BigNumber":
+    if is_big_number(value):
         return str(value.text)
     try:
         return json.dumps(value, ensure_ascii=False)
@@ -133,10 +133,6 @@ class Explanation:
         return "\n".join(lines)
 
 
-def _allows_absence(entries: list[Any]) -> bool:
-    return any(isinstance(entry, Mapping) and entry.get("exists") is False for entry in entries)
-
-
 def _branch(number: int, rule: dict[str, list[Any]], fields: Mapping[str, list[Any]]) -> PatternBranch:
     matched = rule_matches(rule, fields)
     checks = []
@@ -144,7 +140,7 @@ def _branch(number: int, rule: dict[str, list[Any]], fields: Mapping[str, list[A
         found = tuple((value, tuple(index for _, index in trail)) for value, trail in fields.get(path, []))
         accepted = tuple(item for item in found if any(accepts(entry, item[0]) for entry in entries))
         # a field that may be absent is satisfied when it is, or (with arrays) when the branch matched
-        ok = bool(accepted) or (_allows_absence(entries) and (not found or matched))
+        ok = bool(accepted) or (allows_absence(entries) and (not found or matched))
         checks.append(FieldCheck(path, tuple(entries), found, accepted, ok))
     reason = None
     if not matched and all(check.ok for check in checks):

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["Field", "flatten_event", "reference_matches"]
+__all__ = ["Field", "allows_absence", "flatten_event", "is_big_number", "reference_matches"]
 
 # (value, trail); a trail is a tuple of (array number, element index) pairs.
 Field = tuple[Any, tuple[tuple[int, int], ...]]
@@ -90,15 +90,16 @@ def expand(pattern: Mapping[str, Any], base: str = "") -> list[Rule]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) or _big(value)
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) or is_big_number(value)
 
 
-def _big(value: Any) -> bool:
+def is_big_number(value: Any) -> bool:
+    """A number read from event text kept as written (the matcher's ``BigNumber``)."""
     return type(value).__name__ == "BigNumber"
 
 
 def _decimal(value: Any) -> Decimal:
-    if _big(value):
+    if is_big_number(value):
         return Decimal(value.text)
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
@@ -293,13 +294,18 @@ def _consistent(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...]) 
     return all(chosen.get(array, index) == index for array, index in b)
 
 
+def allows_absence(entries: list[Any]) -> bool:
+    """Whether a value list holds ``{"exists": false}``: its path may be left absent."""
+    return any(isinstance(entry, Mapping) and entry.get("exists") is False for entry in entries)
+
+
 def rule_matches(rule: Rule, fields: Mapping[str, list[Field]]) -> bool:
     """Whether one alternative of a pattern matches the flattened event."""
     candidates: list[tuple[str, list[Field | None]]] = []
     for path, entries in rule.items():
         present = fields.get(path, [])
         options: list[Field | None] = [f for f in present if any(accepts(e, f[0]) for e in entries)]
-        if any(isinstance(e, Mapping) and e.get("exists") is False for e in entries):
+        if allows_absence(entries):
             options.append(None)  # left absent: checked once every other path has chosen
         if not options:
             return False
