@@ -61,10 +61,10 @@ from .._validate import (
     check_description,
     check_int,
     check_name,
-    out_of_range,
     short,
     wrong_type,
 )
+from ._rules import compile_event_pattern
 
 if TYPE_CHECKING:
     from ._bus import EventBus
@@ -239,19 +239,9 @@ class Archives:
             raise ResourceNotFoundError(f"Archive {name} does not exist.")
         return entry
 
-    def _pattern(self, name: str, pattern: object) -> tuple[str | None, RuleIndex[str]]:
-        probe: RuleIndex[str] = RuleIndex()
-        if pattern is None:
-            return None, probe
-        if not isinstance(pattern, str | Mapping):
-            raise wrong_type("EventPattern", pattern, "<class 'str'>")
-        if isinstance(pattern, str) and len(pattern) > MAX_PATTERN:  # (one limit, one message, whatever the form)
-            raise out_of_range("EventPattern", pattern, f"Member must have length less than or equal to {MAX_PATTERN}")
-        probe.add(name, pattern)  # (refused in AWS's words before anything changes)
-        text = pattern if isinstance(pattern, str) else json.dumps(probe.pattern(name).to_json(), ensure_ascii=False)
-        if len(text) > MAX_PATTERN:
-            raise out_of_range("EventPattern", text, f"Member must have length less than or equal to {MAX_PATTERN}")
-        return text, probe
+    @staticmethod
+    def _pattern(name: str, pattern: object) -> tuple[str | None, RuleIndex[str]]:
+        return compile_event_pattern(name, pattern, MAX_PATTERN)
 
     @staticmethod
     def _description(description: object) -> str | None:

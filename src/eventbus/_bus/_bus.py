@@ -79,7 +79,7 @@ from ._entries import (
     read_entry,
 )
 from ._journey import Journey, Journeys
-from ._rules import FIELDS, Rule, RuleEntry, State
+from ._rules import FIELDS, Rule, RuleEntry, State, compile_event_pattern
 
 __all__ = ["EventBus", "Rule"]
 
@@ -191,16 +191,7 @@ class EventBus(Sealed):
             schedule = parse_schedule_expression(schedule_expression, dialect="rule")
             if self.clock.closed:  # (refused before anything changes: the rule's timer could not be set)
                 raise ClockClosedError(f"The clock of event bus {self.name} has been shut down")
-        probe: RuleIndex[str] = RuleIndex()
-        text: str | None = None
-        if event_pattern is not None:
-            if not isinstance(event_pattern, str | Mapping):
-                raise wrong_type("EventPattern", event_pattern, "<class 'str'>")
-            probe.add(name, event_pattern)  # compiled (and refused, in AWS's words) before anything changes
-            if isinstance(event_pattern, str):
-                text = event_pattern
-            else:
-                text = json.dumps(probe.pattern(name).to_json(), ensure_ascii=False)
+        text, probe = compile_event_pattern(name, event_pattern)  # (refused before anything changes)
         arn = self._rule_arn(name)
         with self._lock:
             entry = self._rules.get(name)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
 from .._delivery import DeliveryMetrics, Target
+from .._pattern import RuleIndex
 from .._schedule._recurring import Recurring
+from .._validate import out_of_range, wrong_type
 
-__all__ = ["FIELDS", "Rule", "RuleEntry", "State"]
+__all__ = ["FIELDS", "Rule", "RuleEntry", "State", "compile_event_pattern"]
 
 State = Literal["ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"]
 
@@ -100,3 +104,25 @@ class RuleEntry:
             for field, value in minus(target.metrics, base).items():
                 out[field] += value
         return out
+
+
+def compile_event_pattern(name: str, pattern: object,
+                          max_length: int | None = None) -> tuple[str | None, RuleIndex[str]]:
+    """An ``EventPattern`` argument (JSON text or a mapping), compiled into a probe
+    index under ``name`` (refused in AWS's words before anything changes), and
+    its text (a mapping written as JSON); ``(None, empty probe)`` for ``None``.
+    ``max_length``: the longest text allowed, checked before compiling when the
+    pattern is text (one limit, one message, whatever the form)."""
+    probe: RuleIndex[str] = RuleIndex()
+    if pattern is None:
+        return None, probe
+    if not isinstance(pattern, str | Mapping):
+        raise wrong_type("EventPattern", pattern, "<class 'str'>")
+    too_long = f"Member must have length less than or equal to {max_length}"
+    if max_length is not None and isinstance(pattern, str) and len(pattern) > max_length:
+        raise out_of_range("EventPattern", pattern, too_long)
+    probe.add(name, pattern)
+    text = pattern if isinstance(pattern, str) else json.dumps(probe.pattern(name).to_json(), ensure_ascii=False)
+    if max_length is not None and len(text) > max_length:
+        raise out_of_range("EventPattern", text, too_long)
+    return text, probe
