@@ -108,6 +108,12 @@ class _Kept:
         self.bytes = 0
 
 
+def _utf8_size(text: str) -> int:
+    """The bytes of the text in UTF-8 (archive sizes count them), without a copy
+    for ASCII text, the common case: this runs for every archived event."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
 def _key(item: _Item) -> tuple[int, int]:
     return item[0], item[1]
 
@@ -158,7 +164,7 @@ class MemoryArchiveStore:
                     continue  # (dropped meanwhile)
                 events = kept.events
                 self._seq += 1
-                size = len(text.encode())
+                size = _utf8_size(text)
                 item = (time, self._seq, ingested, text, size)
                 if not events or _key(events[-1]) < (time, self._seq):
                     events.append(item)
@@ -355,7 +361,7 @@ class SqliteArchiveStore:
                 rows.append((found, time, ingested, text))
                 total = totals.setdefault(found, [0, 0])
                 total[0] += 1
-                total[1] += len(text.encode())
+                total[1] += _utf8_size(text)
             if not rows:
                 return
             with self._transaction() as db:
