@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["on_a_fresh_stack"]
+__all__ = ["deep", "on_a_fresh_stack"]
 
 T = TypeVar("T")
 
@@ -36,3 +36,12 @@ def on_a_fresh_stack(function: Callable[..., T], *args: Any) -> T:
     if not done:
         raise result
     return result  # type: ignore[no-any-return]
+
+
+def deep(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)``, run again on a fresh stack if the caller's is too deep
+    for its (bounded) recursion: the usual path costs one ``try``."""
+    try:
+        return function(*args)
+    except RecursionError:
+        return on_a_fresh_stack(function, *args)

@@ -69,12 +69,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from .._exceptions import ValidationError
-from .._stack import on_a_fresh_stack
+from .._stack import deep, on_a_fresh_stack
 from .._validate import check_instance, short
 
 __all__ = ["CANONICAL", "DETAIL_TYPE_KEY", "DRAFT4", "MAX_DEPTH", "MAX_PROPERTIES", "MAX_SCHEMA_NAME", "SOURCE_KEY",
@@ -420,15 +420,6 @@ def widen(shape: Shape, excess: int) -> int:
             nodes[up].full -= saving
             up = nodes[up].parent
     return count
-
-
-def deep(function: Callable[..., T], *args: Any) -> T:
-    """``function(*args)``, rerun on a fresh stack when the caller's is too deep
-    for the (bounded) recursion of inference."""
-    try:
-        return function(*args)
-    except RecursionError:
-        return on_a_fresh_stack(function, *args)
 
 
 @lru_cache(maxsize=4096)
