@@ -50,6 +50,7 @@ from ._exceptions import (
     ResourceNotFoundError,
     ServiceQuotaExceededError,
     ThrottlingError,
+    UnsupportedOperationError,
     ValidationError,
     WaitTimeoutError,
 )
@@ -79,6 +80,7 @@ from ._pipes import Pipe, Stream, StreamRecord
 from ._schedule import Schedule, ScheduleExpression, ScheduleGroup, Scheduler, parse_schedule_expression
 from ._schemas import Registry, RegistrySummary, Schema, SchemaRegistry, SchemaSummary, SchemaVersionSummary
 from ._transform import transform_input
+from ._world import World
 
 __version__ = "0.1.0"
 
@@ -150,8 +152,10 @@ __all__ = [
     "TargetDelivery",
     "ThrottlingError",
     "Timer",
+    "UnsupportedOperationError",
     "ValidationError",
     "WaitTimeoutError",
+    "World",
     "anything_but",
     "cidr",
     "compile_filter_pattern",

@@ -20,7 +20,9 @@ The tree::
     ├── WaitTimeoutError(TimeoutError)   wait() gave up before the delivery ended
     ├── QueueFullError                   send() on a queue holding ``capacity`` messages
     ├── ThrottlingError                  a function's reserved concurrency is used up (TooManyRequestsException)
-    └── NonRetryableError                raised by a handler or destination: skip the retries
+    ├── NonRetryableError                raised by a handler or destination: skip the retries
+    └── UnsupportedOperationError(NotImplementedError)
+                                         a boto3 call eventbus.testing.mock_aws does not answer
 
 Where AWS has words for an error, the message is AWS's text, so that a user
 can search for it; otherwise it names the parameter or construct at fault.
@@ -45,6 +47,7 @@ __all__ = [
     "ResourceNotFoundError",
     "ServiceQuotaExceededError",
     "ThrottlingError",
+    "UnsupportedOperationError",
     "ValidationError",
     "WaitTimeoutError",
 ]
@@ -176,3 +179,9 @@ class NonRetryableError(EventBusError):
     def __init__(self, message: str, *, error_code: str = "NO_RESOURCE") -> None:
         super().__init__(message)
         self.error_code = error_code
+
+
+class UnsupportedOperationError(EventBusError, NotImplementedError):
+    """A boto3 call ``eventbus.testing.mock_aws`` does not answer (a service or an
+    operation it does not model).  Raised, never answered with an empty
+    response, so a test never passes on an answer nobody computed."""

@@ -94,7 +94,10 @@ class MarshalError(Exception):
 
 def _error_type(exc: BaseException) -> str:
     kind = error_class(exc)
-    return "Runtime.MarshalError" if issubclass(kind, MarshalError) else kind.__name__
+    if issubclass(kind, MarshalError):
+        return "Runtime.MarshalError"
+    named = getattr(kind, "lambda_error_type", None)  # an error that names itself as Lambda does
+    return named if isinstance(named, str) else kind.__name__
 
 
 def _error_payload(exc: BaseException) -> dict[str, Any]:

@@ -15,8 +15,10 @@ from .._bus import EventBus, TargetDelivery
 from .._exceptions import ResourceNotFoundError
 from .._pattern import explain
 from .._pattern._api import PatternSource
+from .._world import World
 
-__all__ = ["assert_delivered", "assert_matches", "assert_no_match", "assert_rule_matched"]
+__all__ = ["assert_dead_lettered", "assert_delivered", "assert_matches", "assert_no_match", "assert_received",
+           "assert_rule_matched"]
 
 
 def _text(value: Any) -> str:
@@ -92,3 +94,50 @@ def assert_delivered(bus: EventBus, event_id: str, target_id: str, *, rule: str 
         raise AssertionError(f"event {event_id}'s delivery to target {target_id!r}{through} "
                              f"{' and '.join(wrong)}\n{journey.describe()}")
     return delivery
+
+
+def _describe_all(items: list[Any], limit: int = 10) -> str:
+    first = max(0, len(items) - limit)
+    shown = [f"    {number}: {_text(item)}" for number, item in enumerate(items[first:], start=first)]
+    more = f"\n    ... {len(items) - limit} earlier ones not shown" if len(items) > limit else ""
+    return ("\n".join(shown) + more) if shown else "    (nothing)"
+
+
+def _check_received(what: str, items: list[Any], expected: Any, times: int | None) -> list[Any]:
+    matching = items
+    if expected is not None:
+        matching = [item for item in items if (expected(item) if callable(expected) else item == expected)]
+    wrong = []
+    if expected is not None and not matching:
+        wanted = getattr(expected, "__name__", "the predicate") if callable(expected) else _text(expected)
+        wrong.append(f"nothing equal to {wanted}" if not callable(expected) else f"nothing for which {wanted} "
+                     "is true")
+    if times is not None and len(matching) != times:
+        wrong.append(f"{len(matching)} {'matching ' if expected is not None else ''}"
+                     f"{'item' if len(matching) == 1 else 'items'}, not {times}")
+    if wrong:
+        raise AssertionError(f"{what} received {' and '.join(wrong)}; it received:\n{_describe_all(items)}")
+    return matching
+
+
+def assert_received(world: World, name_or_arn: str, expected: Any = None, *, times: int | None = None) -> list[Any]:
+    """Fail unless the function (its handler's calls: retries count) or queue (the
+    messages it holds, JSON bodies parsed) named ``name_or_arn`` received
+    ``expected`` (a value compared with ``==``, or a predicate), ``times`` times
+    if given (without ``expected``: ``times`` items in all).  Returns what
+    matched.  The message lists what it did receive."""
+    return _check_received(name_or_arn, world.received(name_or_arn), expected, times)
+
+
+def assert_dead_lettered(world: World, queue: str, expected: Any = None, *, count: int | None = None) -> list[Any]:
+    """Fail unless the dead-letter queue ``queue`` (name, URL or ARN) holds
+    ``expected`` (the original event as a value, or a predicate over each
+    message's parsed body), ``count`` times if given; without ``expected``,
+    fail unless it holds ``count`` messages (any at all if ``count`` is
+    ``None``).  Returns the matching bodies."""
+    items = world.received(queue)
+    if expected is None and count is None:
+        if not items:
+            raise AssertionError(f"dead-letter queue {queue} is empty")
+        return items
+    return _check_received(f"dead-letter queue {queue}", items, expected, count)

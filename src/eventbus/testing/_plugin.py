@@ -1,4 +1,8 @@
-"""The pytest plugin (``pytest11`` entry point ``eventbus``): virtual time for tests.
+"""The pytest plugin (``pytest11`` entry point ``eventbus``): virtual time, a world, boto3.
+
+``eventbus_world`` is an ``eventbus.World`` on the test's ``eventbus_clock``
+(``world.advance(minutes=5)`` moves it).  ``eventbus_aws`` is the same world
+with boto3 answered from it (``mock_aws``) for the test.
 
 ``eventbus_clock`` is a ``ManualClock``, made the default clock for the test
 (everything built without ``clock=`` runs on it: buses, targets, schedules,
@@ -19,8 +23,9 @@ from typing import Any
 import pytest
 
 from .._clock import ManualClock, use_clock
+from .._world import World
 
-__all__ = ["eventbus_clock", "pytest_configure"]
+__all__ = ["eventbus_aws", "eventbus_clock", "eventbus_world", "pytest_configure"]
 
 MARKER = "eventbus_clock"
 
@@ -55,3 +60,20 @@ def eventbus_clock(request: pytest.FixtureRequest) -> Iterator[ManualClock]:
     with use_clock(ManualClock(start, seed=seed)) as clock:
         yield clock
     clock.shutdown(drain=False)
+
+
+@pytest.fixture
+def eventbus_world(eventbus_clock: ManualClock) -> World:
+    """An ``eventbus.World`` (one account and region) on ``eventbus_clock``."""
+    return World(clock=eventbus_clock)
+
+
+@pytest.fixture
+def eventbus_aws(eventbus_world: World) -> Iterator[World]:
+    """``eventbus_world``, with boto3's events, scheduler, pipes, lambda and sqs
+    clients answered from it for the test (``eventbus.testing.mock_aws``; needs
+    boto3: the ``testing`` extra)."""
+    from ._mock import mock_aws  # (boto3 is imported only by tests that ask for it)
+
+    with mock_aws(eventbus_world):
+        yield eventbus_world
