@@ -42,7 +42,8 @@ from ._pipes import Pipe
 from ._schedule import Scheduler
 from ._validate import ACCOUNT, REGION, check_callable, check_name
 
-__all__ = ["FunctionEntry", "Invocation", "PipeEntry", "QueueEntry", "World", "lambda_arn", "queue_url"]
+__all__ = ["ArnDestination", "FunctionEntry", "Invocation", "PipeEntry", "QueueArnDestination", "QueueEntry", "World",
+           "lambda_arn", "queue_url"]
 
 _FUNCTION_NAME = r"[a-zA-Z0-9-_]+"
 
@@ -150,6 +151,16 @@ class ArnDestination:
 
     def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None) -> None:
         self._world.resolve(self.arn).deliver(payload, attributes)
+
+
+
+class QueueArnDestination(ArnDestination):
+    """An SQS queue named by ARN: it also takes the text as the target rendered it,
+    kept byte for byte (as AWS puts a target's ``Input`` on SQS), so a queue
+    target may be given any text."""
+
+    def deliver_text(self, text: str, attributes: Mapping[str, str] | None = None) -> None:
+        self._world.queue(self.arn).deliver_text(text, attributes)
 
 
 class World:
@@ -291,8 +302,8 @@ class World:
                 return self.bus(arn)
             except ResourceNotFoundError:
                 pass
-        self.resolve_kind(arn)
-        return ArnDestination(self, arn)
+        kind = self.resolve_kind(arn)
+        return QueueArnDestination(self, arn) if kind == "sqs" else ArnDestination(self, arn)
 
     def resolve_kind(self, arn: str) -> str:
         """The kind of resource ``arn`` names (``lambda``, ``sqs``, ``events``), checked

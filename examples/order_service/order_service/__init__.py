@@ -1,0 +1,1 @@
+"""An order service on EventBridge, written with boto3 only (see ../README.md)."""
