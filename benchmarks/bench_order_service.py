@@ -11,7 +11,9 @@ twice: ``tests_moto`` (moto's ``mock_aws``; the tests moto fails are marked
 pass time differ).  This runs each suite in its own pytest process, with
 ``--runxfail`` so every assertion is judged, and prints per question whether
 it passes under each, and each suite's wall time (best of 3, same run) and
-their ratio.
+their ratio.  Then the cost of one call: 1,000 ``put_events`` through boto3
+to a rule with an SQS target, and 1,000 ``send_message`` + ``receive_message``
++ ``delete_message``, under each mock in this process (best of 3).
 """
 
 from __future__ import annotations
@@ -46,6 +48,36 @@ def run(suite: str) -> tuple[float, dict[str, str]]:
         return elapsed, outcomes
 
 
+def per_call(backend: str, calls: int = 1_000) -> tuple[float, float]:
+    """Microseconds per put_events (one matching rule, an SQS target) and per
+    send/receive/delete round, through boto3 under ``backend``'s mock."""
+    import boto3
+
+    if backend == "moto":
+        from moto import mock_aws as mock
+    else:
+        from eventbus.testing import mock_aws as mock
+    with mock():
+        events, sqs = boto3.client("events", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="r", EventPattern='{"source": ["shop"]}')
+        events.put_targets(Rule="r", Targets=[{"Id": "q", "Arn": arn}])
+        entry = {"Source": "shop", "DetailType": "OrderPlaced", "Detail": '{"id": 1}'}
+        started = time.perf_counter()
+        for _ in range(calls):
+            events.put_events(Entries=[entry])
+        put = (time.perf_counter() - started) / calls * 1e6
+        sqs.purge_queue(QueueUrl=url)
+        started = time.perf_counter()
+        for _ in range(calls):
+            sqs.send_message(QueueUrl=url, MessageBody="x")
+            [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        rounds = (time.perf_counter() - started) / calls * 1e6
+    return put, rounds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -70,7 +102,17 @@ def main() -> None:
     print()
     print_table(["suite", "passes", "wall time (best)"],
                 [[suite, f"{passing[suite]}/{len(outcomes[suite])}", f"{times[suite]:.2f} s"] for suite in SUITES])
-    print(f"\neventbus / moto wall time: {times['eventbus'] / times['moto']:.2f}x")
+    print(f"\neventbus / moto wall time: {times['eventbus'] / times['moto']:.2f}x\n")
+    costs: dict[str, tuple[float, float]] = {}
+    for _ in range(args.repeat):
+        for backend in ("moto", "eventbus"):
+            put, rounds = per_call(backend)
+            best = costs.get(backend, (put, rounds))
+            costs[backend] = (min(best[0], put), min(best[1], rounds))
+    print_table(["mock", "put_events (us/call)", "send+receive+delete (us/round)"],
+                [[backend, f"{put:.0f}", f"{rounds:.0f}"] for backend, (put, rounds) in costs.items()])
+    print(f"\nper call, moto / eventbus: put_events {costs['moto'][0] / costs['eventbus'][0]:.2f}x, "
+          f"queue round {costs['moto'][1] / costs['eventbus'][1]:.2f}x")
 
 
 if __name__ == "__main__":
