@@ -79,6 +79,7 @@ from ._pattern import (
 from ._pipes import Pipe, Stream, StreamRecord
 from ._schedule import Schedule, ScheduleExpression, ScheduleGroup, Scheduler, parse_schedule_expression
 from ._schemas import Registry, RegistrySummary, Schema, SchemaRegistry, SchemaSummary, SchemaVersionSummary
+from ._template import LoadedTemplate, load_template
 from ._transform import transform_input
 from ._world import World
 
@@ -108,6 +109,7 @@ __all__ = [
     "Journey",
     "LambdaContext",
     "LimitExceededError",
+    "LoadedTemplate",
     "LoopBlockingError",
     "ManualClock",
     "MatchType",
@@ -164,6 +166,7 @@ __all__ = [
     "exact",
     "exists",
     "explain",
+    "load_template",
     "numeric",
     "parse_schedule_expression",
     "prefix",

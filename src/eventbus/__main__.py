@@ -5,8 +5,13 @@
     python -m eventbus test-pattern PATTERN EVENT    AWS's TestEventPattern: prints true or false
     python -m eventbus explain PATTERN EVENT         why the event does or does not match
     python -m eventbus next-fires EXPRESSION [--tz ZONE] [-n N] [--after TIME]
+    python -m eventbus topology TEMPLATE [--output FILE]
+                                                     a CloudFormation template (JSON, cdk synth's too) as a
+                                                     Mermaid flowchart: buses, rules, targets, DLQs, schedules,
+                                                     pipes, event source mappings, queue redrive
 
-PATTERN and EVENT are JSON text, ``@path`` (a file) or ``-`` (standard input).
+PATTERN and EVENT are JSON text, ``@path`` (a file) or ``-`` (standard input);
+TEMPLATE is a path or ``-``.
 Exit status: 0 a match (or done), 1 no match, 2 bad input (the error in AWS's
 words on standard error).
 """
@@ -18,6 +23,7 @@ import itertools
 import json
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from . import (
@@ -43,6 +49,7 @@ from . import (
 )
 from ._clock import default_clock, stopwatch
 from ._pattern._api import PatternSource
+from ._template import mermaid_topology
 
 EVENT = {
     "version": "0",
@@ -289,10 +296,32 @@ def _parser() -> argparse.ArgumentParser:
     fires.add_argument("--tz", default="UTC", help="the time zone the expression is read in (default UTC)")
     fires.add_argument("-n", type=int, default=5, help="how many fire times (default 5)")
     fires.add_argument("--after", help="ISO 8601 time to start from (default: now)")
+    drawing = commands.add_parser("topology", help="a CloudFormation template's topology as a Mermaid flowchart")
+    drawing.add_argument("template", help="the template: a JSON file (cdk.out/*.template.json) or - (standard input)")
+    drawing.add_argument("--output", help="write the flowchart to this file instead of standard output")
     return parser
 
 
+def _topology(args: argparse.Namespace) -> int:
+    """The template's Mermaid flowchart, drawn from the template alone (no handler is imported)."""
+    if args.template == "-":
+        given = sys.stdin.read()
+        if not given.strip():
+            raise ValidationError("the template on standard input is empty")
+        text = mermaid_topology(given)
+    else:
+        text = mermaid_topology(Path(args.template))
+    if args.output is None:
+        print(text, end="")
+    else:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "topology":
+        return _topology(args)
     if args.command == "test-pattern":
         matched = test_event_pattern(_read(args.event), _read(args.pattern))
         print("true" if matched else "false")
