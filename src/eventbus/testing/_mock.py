@@ -13,18 +13,26 @@ answered from the world, with no network and no HTTP:
 
 botocore still checks the arguments against the service model first
 (``ParamValidationError``).  Clients created before the mock was started,
-even before eventbus was imported, are answered too: while any mock is
-active, ``BaseClient._make_api_call`` makes sure the client's event emitter
-carries the two handlers (each client gets a copy of its session's emitter,
-so registering on sessions would miss clients that exist already).  After
+even before eventbus was imported, are answered too: once a mock has
+started, ``BaseClient._make_api_call`` makes sure, while any mock is active,
+that the client's event emitter carries the two handlers (each client gets a
+copy of its session's emitter, so registering on sessions would miss
+clients that exist already).  When no mock is active, a client made under
+one (it holds the mock's fake credentials) refuses its calls rather than
+send them to AWS; any other client works as botocore makes it work.
+
+Mocks started in different threads or asyncio tasks answer their own
+thread's or task's calls; a thread or task that started none (a worker of
+the code under test) is answered by the last mock started anywhere.  After
 each outermost call the world runs what is due now (``World.settle``), so a
 handler reached by ``PutEvents`` has run when ``put_events`` returns; retries
 and schedules wait for ``advance``.
 
 A call to another service, or to an operation not modelled, raises
-``UnsupportedOperationError`` naming it.  The mock sets fake credentials and
-a default region in the environment while active (as moto does), so no real
-credentials are looked up or used.
+``UnsupportedOperationError`` naming it.  While mocks are active the
+environment holds fake credentials and the region (as moto does) and no
+``AWS_PROFILE``, so no real credentials are looked up or used; the last mock
+to stop puts the environment back as it was.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 from .._clock import Clock
@@ -50,11 +59,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _PARAMS = "eventbus_mock_params"
 _lock = threading.RLock()
-_active: list[MockAws] = []  # started mocks, innermost last: it answers
+_active: list[MockAws] = []  # started mocks, in the order they started (any thread or task)
+# the mocks started in this thread or task, innermost last: the last of them still active answers its calls;
+# a thread or task that started none (a worker thread of the code under test) is answered by the last started
+_here: ContextVar[tuple[MockAws, ...]] = ContextVar("eventbus_mock_aws", default=())
 _original: Any = None  # BaseClient._make_api_call before the first mock started
+_saved_environment: dict[str, str | None] = {}  # the variables the mocks changed, as they were before
 _depth = threading.local()
-_FAKE_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "eventbus-testing", "AWS_SECRET_ACCESS_KEY": "eventbus-testing",
-                     "AWS_SESSION_TOKEN": "eventbus-testing", "AWS_SECURITY_TOKEN": "eventbus-testing"}
+_FAKE_KEY = "eventbus-testing"
+_FAKE_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": _FAKE_KEY, "AWS_SECRET_ACCESS_KEY": _FAKE_KEY,
+                     "AWS_SESSION_TOKEN": _FAKE_KEY, "AWS_SECURITY_TOKEN": _FAKE_KEY}
+_REMOVED_ENVIRONMENT = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")  # a profile would win over the fake credentials
 
 
 def _botocore() -> Any:
@@ -69,17 +84,38 @@ def _botocore() -> Any:
     return sys.modules["botocore"]
 
 
+def _answering() -> MockAws | None:
+    """The mock that answers a call made here (see ``_here``)."""
+    with _lock:
+        for mock in reversed(_here.get()):
+            if mock in _active:
+                return mock
+        return _active[-1] if _active else None
+
+
 def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
     if _active:
         context[_PARAMS] = dict(params)
 
 
+def _made_under_a_mock(request_signer: Any) -> bool:
+    credentials = getattr(request_signer, "_credentials", None)
+    return getattr(credentials, "access_key", None) == _FAKE_KEY
+
+
+def _stopped(operation: str) -> ValidationError:
+    return ValidationError(f"This client was made under eventbus.testing.mock_aws (it holds the mock's fake "
+                           f"credentials) and no mock is active now: {operation} would go to AWS. Make the "
+                           "client again outside the mock, or call it while a mock is active")
+
+
 def _answer(model: Any, params: dict[str, Any], context: dict[str, Any], request_signer: Any = None,
             **_: Any) -> Any:
-    with _lock:
-        mock = _active[-1] if _active else None
+    mock = _answering()
     if mock is None:
-        return None  # (the mock stopped: the call goes on as botocore would make it)
+        if _made_under_a_mock(request_signer):
+            raise _stopped(model.name)
+        return None  # (a real client, used after the mocks stopped: the call goes on as botocore makes it)
     botocore = _botocore()
     world = mock.world
     region = getattr(request_signer, "region_name", None)
@@ -134,16 +170,12 @@ def _patch() -> None:
     def _make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         if _active:
             _ensure_handlers(self)
-        return _original(self, operation_name, api_params)
+        elif _made_under_a_mock(getattr(self, "_request_signer", None)):
+            raise _stopped(operation_name)
+        return original(self, operation_name, api_params)
 
+    original = _original
     base._make_api_call = _make_api_call
-
-
-def _unpatch() -> None:
-    global _original
-    if _original is not None:
-        _botocore().client.BaseClient._make_api_call = _original
-        _original = None
 
 
 class MockAws:
@@ -159,37 +191,48 @@ class MockAws:
         self._given = world
         self._settings = {"clock": clock, "account": account, "region": region}
         self.world: World = world if world is not None else World(clock=clock, account=account, region=region)
-        self._environment: dict[str, str | None] = {}
 
     def __repr__(self) -> str:
         return f"<mock_aws {'active' if self in _active else 'inactive'} {self.world!r}>"
 
     def start(self) -> World:
-        """Answer boto3 from the world until ``stop()``; returns the world."""
+        """Answer boto3 from the world until ``stop()``; returns the world.  Calls
+        made in this thread or task go to the last mock started in it; calls from
+        a thread or task that started none go to the last mock started anywhere."""
         _botocore()
         with _lock:
             if self in _active:
                 raise ValidationError("This mock_aws is active already")
             _patch()
+            if not _active:  # the first mock: keep the environment as it was, for the last one to restore
+                _saved_environment.clear()
+                _saved_environment.update({key: os.environ.get(key)
+                                           for key in (*_FAKE_ENVIRONMENT, "AWS_DEFAULT_REGION",
+                                                       *_REMOVED_ENVIRONMENT)})
             _active.append(self)
-            wanted = {**_FAKE_ENVIRONMENT, "AWS_DEFAULT_REGION": self.world.region}
-            self._environment = {key: os.environ.get(key) for key in wanted}
-            os.environ.update(wanted)
+            _here.set((*_here.get(), self))
+            os.environ.update({**_FAKE_ENVIRONMENT, "AWS_DEFAULT_REGION": self.world.region})
+            for key in _REMOVED_ENVIRONMENT:
+                os.environ.pop(key, None)
         return self.world
 
     def stop(self) -> None:
-        """Stop answering (calls go back to botocore's own handling)."""
+        """Stop answering.  Clients made while a mock was active refuse calls once
+        none is (they hold its fake credentials); other clients go back to
+        botocore's own handling."""
         with _lock:
             if self not in _active:
                 return
             _active.remove(self)
-            for key, value in self._environment.items():
+            _here.set(tuple(mock for mock in _here.get() if mock is not self))
+            if _active:
+                os.environ["AWS_DEFAULT_REGION"] = _active[-1].world.region
+                return
+            for key, value in _saved_environment.items():
                 if value is None:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-            if not _active:
-                _unpatch()
 
     def __enter__(self) -> World:
         return self.start()
@@ -198,8 +241,15 @@ class MockAws:
         self.stop()
 
     def __call__(self, fn: F) -> F:
-        """Decorate a test: each call runs under a fresh mock (a fresh world unless
-        one was given), so tests do not share resources."""
+        """Decorate a test function, or a class whose ``test*`` methods are each
+        decorated: each call runs under a fresh mock (a fresh world unless one was
+        given), so tests do not share resources."""
+        if inspect.isclass(fn):
+            for name, member in list(vars(fn).items()):
+                if name.startswith("test") and inspect.isfunction(member):
+                    setattr(fn, name, self(member))
+            return fn
+
         def fresh() -> MockAws:
             return MockAws(self._given, **cast(Any, self._settings))
 
@@ -227,7 +277,7 @@ def mock_aws(world: World | None = None, *, clock: Clock | None = None, account:
 def current_world() -> World:
     """The world the innermost active ``mock_aws`` answers from (for helpers that
     move its time or read what happened without being handed it)."""
-    with _lock:
-        if not _active:
-            raise ValidationError("No mock_aws is active: current_world() is the world of an active mock")
-        return _active[-1].world
+    mock = _answering()
+    if mock is None:
+        raise ValidationError("No mock_aws is active: current_world() is the world of an active mock")
+    return mock.world

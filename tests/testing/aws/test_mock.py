@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from typing import Any
 
 import boto3
@@ -13,7 +14,7 @@ import botocore.stub
 import pytest
 
 from eventbus import ManualClock, World
-from eventbus.testing import MockAws, UnsupportedOperationError, mock_aws, supported
+from eventbus.testing import MockAws, UnsupportedOperationError, current_world, mock_aws, supported
 
 pytest_plugins = ["pytester"]
 
@@ -23,17 +24,19 @@ def _bus_names(client: Any) -> list[str]:
 
 
 def test_a_context_manager_answers_from_its_world_and_stops_answering_after() -> None:
+    made_before = boto3.client("events", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
     with mock_aws() as world:
         client = boto3.client("events")
         client.create_event_bus(Name="orders")
         assert _bus_names(client) == ["default", "orders"]
+        assert _bus_names(made_before) == ["default", "orders"]
         assert "orders" in world.buses
-    # afterwards the same client goes to botocore's own handling: with no credentials or
-    # endpoint it cannot be answered in process any more (we stop it before the network)
-    stub = botocore.stub.Stubber(client)
+    # afterwards a client made outside the mock goes to botocore's own handling again
+    # (here a Stubber answers it, so the test makes no network call)
+    stub = botocore.stub.Stubber(made_before)
     stub.add_response("list_event_buses", {"EventBuses": []})
     with stub:
-        assert client.list_event_buses()["EventBuses"] == []
+        assert made_before.list_event_buses()["EventBuses"] == []
 
 
 def test_a_client_created_before_the_mock_started_is_answered_too() -> None:
@@ -164,3 +167,95 @@ def test_the_plugin_fixtures_answer_boto3_on_virtual_time(pytester: pytest.Pytes
     """)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_a_decorated_class_gets_a_fresh_mock_for_each_test_method() -> None:
+    @mock_aws()
+    class TestOrders:
+        def test_one(self) -> list[str]:
+            boto3.client("sqs").create_queue(QueueName="one")
+            return sorted(current_world().queues)
+
+        def test_two(self) -> list[str]:
+            return sorted(current_world().queues)
+
+        def helper(self) -> str:  # not a test: left alone
+            return "plain"
+
+    assert isinstance(TestOrders, type)
+    instance = TestOrders()
+    assert (instance.test_one(), instance.test_two(), instance.helper()) == (["one"], [], "plain")
+
+
+def test_mocks_in_two_threads_answer_their_own_threads_calls() -> None:
+    started, finish = threading.Barrier(2), threading.Event()
+    seen: dict[str, list[str]] = {}
+
+    def run(name: str) -> None:
+        with mock_aws() as world:
+            started.wait()
+            boto3.client("sqs").create_queue(QueueName=f"{name}-1")
+            if name == "b":
+                finish.set()  # b stops first; a's calls must still go to a's world, with its environment
+            else:
+                finish.wait()
+            started.wait()
+            boto3.client("sqs").create_queue(QueueName=f"{name}-2")
+            seen[name] = sorted(world.queues)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == {"a": ["a-1", "a-2"], "b": ["b-1", "b-2"]}
+
+
+def test_decorated_coroutines_gathered_keep_their_own_worlds() -> None:
+    @mock_aws()
+    async def make(name: str) -> list[str]:
+        boto3.client("sqs").create_queue(QueueName=name)
+        await asyncio.sleep(0)  # the other task runs here (a real loop step, not time)
+        return sorted(current_world().queues)
+
+    async def both() -> list[list[str]]:
+        return list(await asyncio.gather(make("first"), make("second")))
+
+    assert asyncio.run(both()) == [["first"], ["second"]]
+
+
+def test_a_worker_thread_of_the_code_under_test_is_answered_by_the_mock() -> None:
+    found: list[str] = []
+    with mock_aws() as world:
+        worker = threading.Thread(target=lambda: found.append(
+            boto3.client("sqs").create_queue(QueueName="from-worker")["QueueUrl"]))
+        worker.start()
+        worker.join(10)
+        assert list(world.queues) == ["from-worker"]
+    assert found[0].endswith("/from-worker")
+
+
+def test_the_environment_is_restored_by_the_last_mock_to_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "prod-admin")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    outer = mock_aws(region="eu-west-1")
+    inner = mock_aws(region="us-west-2")
+    outer.start()
+    inner.start()
+    assert "AWS_PROFILE" not in os.environ  # a profile would win over the fake credentials
+    outer.stop()  # stopped out of order: inner still answers, with its region
+    assert os.environ["AWS_DEFAULT_REGION"] == "us-west-2"
+    assert boto3.client("sqs").create_queue(QueueName="q")["QueueUrl"].startswith("https://sqs.us-west-2.")
+    inner.stop()
+    assert (os.environ["AWS_PROFILE"], os.environ["AWS_DEFAULT_REGION"]) == ("prod-admin", "ap-south-1")
+
+
+def test_a_client_made_under_a_mock_refuses_calls_after_it_stopped() -> None:
+    with mock_aws():
+        made_inside = boto3.client("sqs")
+        unused_inside = boto3.client("events")
+        made_inside.list_queues()
+    with pytest.raises(ValueError, match="made under eventbus.testing.mock_aws.*ListQueues would go to AWS"):
+        made_inside.list_queues()
+    with pytest.raises(ValueError, match="ListEventBuses would go to AWS"):
+        unused_inside.list_event_buses()
