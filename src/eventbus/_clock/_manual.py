@@ -10,7 +10,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
-from .._exceptions import ClockClosedError, LoopBlockingError, ValidationError
+from .._exceptions import ClockClosedError, LoopBlockingError, ValidationError, WaitTimeoutError
 from .._validate import check_datetime
 from ._base import (
     Clock,
@@ -109,6 +109,21 @@ class ManualClock(Clock):
                 bucket.append(timer)
             self._count += 1
 
+    def _reinstate(self, timer: Timer) -> None:
+        """Put back, first in line, a timer ``_pop_due`` handed out and that did not run."""
+        with self._lock:
+            timer.done = False
+            if not timer.standing:
+                self._work += 1
+            key = (timer.when - _EPOCH) // _MICROSECOND
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                self._buckets[key] = deque((timer,))
+                heapq.heappush(self._instants, key)
+            else:
+                bucket.appendleft(timer)
+            self._count += 1
+
     def _withdraw(self, timer: Timer) -> bool | None:
         """Cancel a timer; once cancelled ones are many, drop them from the heap."""
         with self._lock:
@@ -201,11 +216,24 @@ class ManualClock(Clock):
         """Move time forward to ``when``, running everything due by then."""
         return self._advance_to(when, "advance_to_async")
 
-    def _advance_to(self, when: datetime, twin: str) -> int:
+    def _advance_to(self, when: datetime, twin: str, *, per_instant: int | None = None) -> int:
+        """``advance_to``'s loop.  ``per_instant``: give up (``WaitTimeoutError``) when
+        that many callbacks in a row run at one instant: work that never settles
+        (a loop with no delay in it) fails instead of hanging."""
         when = self._target(when)
         ran = 0
+        instant, at_instant = None, 0
         while (timer := self._pop_due(when, twin)) is not None:
             ran += 1
+            if per_instant is not None:
+                at_instant = at_instant + 1 if timer.when == instant else 1
+                instant = timer.when
+                if at_instant > per_instant:
+                    self._reinstate(timer)
+                    raise WaitTimeoutError(
+                        f"More than {per_instant:,} callbacks ran at {timer.when.isoformat()} without time "
+                        f"moving: the work does not settle (a loop, such as a target that sends its rule the "
+                        f"events it matches?); the last was {timer.label or timer.callback!r}")
             standing = self if timer.standing else None
             if _RUNNING_STANDING.get() is standing:  # (the common case: nothing to set)
                 run_to_completion(timer.callback(), f"ManualClock (use {twin})")

@@ -155,6 +155,9 @@ def _wire_code(model: Any, name: str) -> str:
 
 def _ensure_handlers(client: Any) -> None:
     events = client.meta.events
+    if getattr(events, "_eventbus_mock_aws", False):
+        return  # (registering checks the handlers' signatures each time: done once per emitter)
+    events._eventbus_mock_aws = True
     events.register_first("before-parameter-build.*.*", _keep_params, unique_id="eventbus-mock-aws-params")
     events.register_first("before-call.*.*", _answer, unique_id="eventbus-mock-aws-answer")
 

@@ -350,3 +350,34 @@ def test_permissions_are_kept_and_shown(world: World) -> None:
     lam.remove_permission(FunctionName="f", StatementId="s")
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.get_policy(FunctionName="f")
+
+
+def test_an_event_loop_fails_the_call_instead_of_hanging(world: World) -> None:
+    events = boto3.client("events")
+
+    def echo(event: Any, context: Any) -> None:  # sends its rule the very events it matches
+        events.put_events(Entries=[{"Source": "loop", "DetailType": "d", "Detail": "{}"}])
+
+    world.register_function("echo", echo)
+    world.max_callbacks_per_instant = 500
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["loop"]}))
+    events.put_targets(Rule="r", Targets=[{"Id": "e", "Arn": world.function("echo").arn}])
+    with pytest.raises(TimeoutError, match=r"More than 5\d\d callbacks ran at 2024-01-01T00:00:00\+00:00 without "
+                                           "time moving: the work does not settle"):
+        events.put_events(Entries=[{"Source": "loop", "DetailType": "d", "Detail": "{}"}])
+    assert 200 < len(world.invocations("echo")) < 1000
+
+
+def test_many_events_put_before_settling_are_not_taken_for_a_loop() -> None:
+    world = World()
+    world.max_callbacks_per_instant = 50
+    queue_arn = "arn:aws:sqs:us-east-1:123456789012:q"
+    from eventbus.testing._aws import answer
+
+    answer(world, "sqs", "CreateQueue", {"QueueName": "q"})
+    answer(world, "events", "PutRule", {"Name": "r", "EventPattern": json.dumps({"source": ["bulk"]})})
+    answer(world, "events", "PutTargets", {"Rule": "r", "Targets": [{"Id": "q", "Arn": queue_arn}]})
+    for _ in range(100):
+        world.bus().put_events([{"Source": "bulk", "DetailType": "d", "Detail": "{}"}] * 10)
+    world.settle()  # 1,000 deliveries at one instant: allowed for by the work pending at the start
+    assert len(world.queue("q")) == 1000
