@@ -25,10 +25,13 @@ import functools
 import importlib
 import inspect
 import json
+import os
+import re
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +49,10 @@ __all__ = ["ArnDestination", "FunctionEntry", "Invocation", "PipeEntry", "QueueA
            "lambda_arn", "queue_url"]
 
 _FUNCTION_NAME = r"[a-zA-Z0-9-_]+"
+# Lambda's FunctionName: a name, a partial ARN or a full ARN, with an optional version or alias
+_FUNCTION_REFERENCE = re.compile(r"(?:arn:aws[a-zA-Z-]*:lambda:)?(?:(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-\d):)?"
+                                 r"(?:(?P<account>\d{12}):)?(?:function:)?(?P<name>[a-zA-Z0-9\-_.]+)"
+                                 r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9\-_]+))?")
 
 
 def lambda_arn(region: str, account: str, name: str) -> str:
@@ -110,31 +117,63 @@ RECEIVED_KEPT = 1_000  # calls kept per function (the oldest go first)
 
 
 def _recording(world: World, name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-    """``handler`` wrapped to keep each call (bounded) in ``world.calls[name]``."""
+    """``handler`` wrapped to run as Lambda runs it: with the function's
+    environment variables set (and ``AWS_LAMBDA_FUNCTION_NAME``, ``AWS_REGION``)
+    while it runs, each call kept (bounded) in ``world.calls[name]``."""
     def keep(event: Any, result: Any, error: BaseException | None) -> None:
         calls = world.calls.setdefault(name, deque(maxlen=RECEIVED_KEPT))
         calls.append(Invocation(name, event, world.clock.now(), result, error))
 
+    def environment() -> dict[str, str]:
+        entry = world.functions.get(name)
+        given = ((entry.configuration.get("Environment") or {}).get("Variables") or {}) if entry else {}
+        return {"AWS_LAMBDA_FUNCTION_NAME": name, "AWS_REGION": world.region, "AWS_DEFAULT_REGION": world.region,
+                **{str(k): str(v) for k, v in given.items()}}
+
     if inspect.iscoroutinefunction(handler):
         async def run_async(event: Any, context: Any) -> Any:
-            try:
-                result = await handler(event, context)
-            except BaseException as exc:
-                keep(event, None, exc)
-                raise
+            with _environment(environment()):
+                try:
+                    result = await handler(event, context)
+                except BaseException as exc:
+                    keep(event, None, exc)
+                    raise
             keep(event, result, None)
             return result
         return functools.update_wrapper(run_async, handler)
 
     def run(event: Any, context: Any) -> Any:
-        try:
-            result = handler(event, context)
-        except BaseException as exc:
-            keep(event, None, exc)
-            raise
+        with _environment(environment()):
+            try:
+                result = handler(event, context)
+            except BaseException as exc:
+                keep(event, None, exc)
+                raise
         keep(event, result, None)
         return result
     return functools.update_wrapper(run, handler)
+
+
+_environment_lock = threading.RLock()
+
+
+@contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``variables`` set, put back afterwards.  (The process has
+    one environment: handlers running at the same time in several threads see
+    each other's variables; under a ``ManualClock`` they run one at a time.)"""
+    with _environment_lock:
+        before = {key: os.environ.get(key) for key in variables}
+        os.environ.update(variables)
+    try:
+        yield
+    finally:
+        with _environment_lock:
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 class ArnDestination:
@@ -183,6 +222,7 @@ class World:
         self.buses: dict[str, EventBus] = {}
         self.buses["default"] = self._new_bus("default")
         self.bus_created: dict[str, datetime] = {"default": self.clock.now()}
+        self.bus_settings: dict[str, dict[str, Any]] = {}  # CreateEventBus's Description and Tags
         # AWS's target definitions as given, per (bus, rule) and target id, for ListTargetsByRule
         self.targets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.scheduler = Scheduler(clock=self.clock, account=self.account, region=self.region)
@@ -273,15 +313,25 @@ class World:
         return self.function_entry(name_or_arn).function
 
     def function_entry(self, name_or_arn: str) -> FunctionEntry:
-        name = name_or_arn
-        if name.startswith("arn:"):
-            parts = name.split(":")
-            name = parts[6] if len(parts) >= 7 else name
-        found = self.functions.get(name)
+        """The function's entry, by any form Lambda's ``FunctionName`` takes: a name,
+        ``name:$LATEST``, ``account:function:name``, a partial or full ARN.  A form
+        naming another account or region, or a version or alias other than
+        ``$LATEST`` (not modelled), is not found."""
+        found = _FUNCTION_REFERENCE.fullmatch(name_or_arn) if isinstance(name_or_arn, str) else None
         if found is None:
-            raise ResourceNotFoundError(
-                f"Function not found: {lambda_arn(self.region, self.account, name)}")
-        return found
+            raise ValidationError(f"1 validation error detected: Value '{name_or_arn}' at 'functionName' failed to "
+                                  "satisfy constraint: Member must satisfy regular expression pattern: "
+                                  "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?"
+                                  "(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?")
+        region, account, name, qualifier = found.group("region", "account", "name", "qualifier")
+        entry = self.functions.get(name)
+        arn = lambda_arn(region or self.region, account or self.account, name)
+        if qualifier not in (None, "$LATEST"):
+            arn = f"{arn}:{qualifier}"
+        if entry is None or (region or self.region) != self.region or (account or self.account) != self.account \
+                or qualifier not in (None, "$LATEST"):
+            raise ResourceNotFoundError(f"Function not found: {arn}")
+        return entry
 
     def pipe(self, name: str) -> Pipe:
         """The pipe with this name."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -381,3 +382,95 @@ def test_many_events_put_before_settling_are_not_taken_for_a_loop() -> None:
         world.bus().put_events([{"Source": "bulk", "DetailType": "d", "Detail": "{}"}] * 10)
     world.settle()  # 1,000 deliveries at one instant: allowed for by the work pending at the start
     assert len(world.queue("q")) == 1000
+
+
+def test_function_names_take_every_form_lambda_takes(world: World) -> None:
+    world.register_function("fn", lambda event, context: "ran")
+    lam = boto3.client("lambda")
+    for name in ("fn", "fn:$LATEST", "123456789012:function:fn", "arn:aws:lambda:us-east-1:123456789012:function:fn"):
+        assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == "ran", name
+    assert json.loads(lam.invoke(FunctionName="fn", Qualifier="$LATEST")["Payload"].read()) == "ran"
+    for name, qualifier in (("fn", "42"), ("arn:aws:lambda:us-east-1:999999999999:function:fn", None)):
+        with pytest.raises(lam.exceptions.ResourceNotFoundException, match="Function not found"):
+            lam.invoke(FunctionName=name, **({} if qualifier is None else {"Qualifier": qualifier}))
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.delete_function(FunctionName="fn", Qualifier="1")  # not the whole function
+    assert lam.get_function(FunctionName="fn")["Configuration"]["FunctionName"] == "fn"
+
+
+def test_a_handler_sees_its_environment_variables_while_it_runs(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TABLE", raising=False)
+    lam = boto3.client("lambda")
+    lam.create_function(FunctionName="env", Runtime="python3.12", Role="r", Handler="os.getenv",
+                        Code={"ZipFile": b""}, Environment={"Variables": {"TABLE": "orders"}})
+    # os.getenv(event, context): the event is the variable's name, the context its default
+    answer = lam.invoke(FunctionName="env", Payload=json.dumps("TABLE"))
+    assert json.loads(answer["Payload"].read()) == "orders"
+    assert "TABLE" not in os.environ  # put back afterwards
+    name = lam.invoke(FunctionName="env", Payload=json.dumps("AWS_LAMBDA_FUNCTION_NAME"))
+    assert json.loads(name["Payload"].read()) == "env"
+
+
+def test_invoke_answers_lambdas_statuses_and_size_error(world: World) -> None:
+    world.register_function("f", lambda event, context: None)
+    lam = boto3.client("lambda")
+    queued = lam.invoke(FunctionName="f", InvocationType="Event", Payload=b"{}")
+    assert queued["ResponseMetadata"]["HTTPStatusCode"] == 202
+    with pytest.raises(lam.exceptions.RequestTooLargeException) as caught:
+        lam.invoke(FunctionName="f", InvocationType="Event", Payload=json.dumps("x" * 1_100_000))
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    with pytest.raises(lam.exceptions.InvalidRequestContentException) as bad:
+        lam.invoke(FunctionName="f", Payload=b"{nope")
+    assert bad.value.response["Error"]["Message"].count("Could not parse") == 1
+
+
+def test_an_event_source_mapping_is_updated_and_listed_by_source(world: World) -> None:
+    batches: list[list[str]] = []
+    world.register_function("consume", lambda event, context: batches.append([r["body"] for r in event["Records"]]))
+    first_url, first = _queue("first")
+    _, second = _queue("second")
+    lam = boto3.client("lambda")
+    mapping = lam.create_event_source_mapping(EventSourceArn=first, FunctionName="consume", BatchSize=1)
+    lam.create_event_source_mapping(EventSourceArn=second, FunctionName="consume")
+    assert [m["EventSourceArn"] for m in lam.list_event_source_mappings(EventSourceArn=first)
+            ["EventSourceMappings"]] == [first]
+    lam.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=5, MaximumBatchingWindowInSeconds=5,
+                                    FilterCriteria={"Filters": [
+        {"Pattern": json.dumps({"body": ["keep"]})}]})
+    shown = lam.get_event_source_mapping(UUID=mapping["UUID"])
+    assert (shown["BatchSize"], shown["State"], len(shown["FilterCriteria"]["Filters"])) == (5, "Enabled", 1)
+    sqs = boto3.client("sqs")
+    for body in ("keep", "drop", "keep"):
+        sqs.send_message(QueueUrl=first_url, MessageBody=body)
+    world.advance(seconds=6)
+    assert batches == [["keep", "keep"]]  # one batch of up to 5 within the 5 s window, filtered
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        lam.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=100, MaximumBatchingWindowInSeconds=0)
+
+
+def test_list_operations_page_as_aws_pages(world: World) -> None:
+    events = boto3.client("events")
+    for number in range(5):
+        events.put_rule(Name=f"rule-{number}", EventPattern=PATTERN)
+    first = events.list_rules(Limit=2)
+    assert [r["Name"] for r in first["Rules"]] == ["rule-0", "rule-1"] and first["NextToken"]
+    assert "CreatedBy" not in first["Rules"][0]  # (ListRules's shape; DescribeRule's has it)
+    pages = list(events.get_paginator("list_rules").paginate(PaginationConfig={"PageSize": 2}))
+    assert [[r["Name"] for r in p["Rules"]] for p in pages] == [["rule-0", "rule-1"], ["rule-2", "rule-3"],
+                                                                 ["rule-4"]]
+    with pytest.raises(events.exceptions.ClientError, match="nextToken provided is invalid"):
+        events.list_rules(NextToken="99")
+    world.register_function("a", lambda event, context: None)
+    world.register_function("b", lambda event, context: None)
+    lam = boto3.client("lambda")
+    listed = lam.list_functions(MaxItems=1)
+    assert [f["FunctionName"] for f in listed["Functions"]] == ["a"] and listed["NextMarker"] == "1"
+
+
+def test_create_event_bus_keeps_its_description_and_refuses_what_it_does_not_model(world: World) -> None:
+    events = boto3.client("events")
+    made = events.create_event_bus(Name="orders", Description="order events", Tags=[{"Key": "team", "Value": "x"}])
+    assert made["Description"] == "order events"
+    assert events.describe_event_bus(Name="orders")["Description"] == "order events"
+    with pytest.raises(events.exceptions.ClientError, match="does not model CreateEventBus's DeadLetterConfig"):
+        events.create_event_bus(Name="other", DeadLetterConfig={"Arn": "arn:aws:sqs:us-east-1:123456789012:q"})

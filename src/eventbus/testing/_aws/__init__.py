@@ -46,9 +46,10 @@ def answer(world: World, service: str, operation: str, params: Mapping[str, Any]
             f"eventbus.testing.mock_aws does not answer {service}.{operation} yet; it answers "
             f"{', '.join(sorted(operations))}")
     try:
-        return 200, handler(world, params)
+        response = handler(world, params)
     except Exception as exc:
         error = translate(service, exc)
         if error is None:
             raise
         return error.status, {"Error": {"Code": error.code, "Message": error.message}}
+    return response.pop("__status__", 200), response  # (an operation may answer another success status)

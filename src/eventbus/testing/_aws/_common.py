@@ -26,7 +26,7 @@ from ..._exceptions import (
 )
 from ..._world import World
 
-__all__ = ["AwsError", "Operation", "Operations", "get", "translate"]
+__all__ = ["AwsError", "Operation", "Operations", "get", "page", "translate"]
 
 Operation = Callable[[World, Mapping[str, Any]], dict[str, Any]]
 Operations = dict[str, Operation]
@@ -82,3 +82,22 @@ def get(params: Mapping[str, Any], name: str, default: Any = None) -> Any:
     """A parameter, or ``default`` when the call left it out."""
     value = params.get(name)
     return default if value is None else value
+
+
+def page(items: list[Any], params: Mapping[str, Any], key: str, *, limit: str = "Limit", token: str = "NextToken",
+         next_token: str = "NextToken", most: int = 100) -> dict[str, Any]:
+    """One page of a list answer: ``items[start:start + limit]`` under ``key``, and
+    ``next_token`` when more follow (the token is the next item's position, as
+    text).  A token the list never gave is AWS's ``ValidationException``."""
+    given = params.get(token)
+    try:
+        start = 0 if given is None else int(given)
+    except ValueError:
+        raise AwsError("ValidationException", f"The nextToken provided is invalid: {given}") from None
+    if not 0 <= start <= len(items):
+        raise AwsError("ValidationException", f"The nextToken provided is invalid: {given}")
+    size = int(get(params, limit, most))
+    out: dict[str, Any] = {key: items[start:start + size]}
+    if start + size < len(items):
+        out[next_token] = str(start + size)
+    return out

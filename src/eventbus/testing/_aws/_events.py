@@ -16,7 +16,7 @@ from ..._delivery import RetryPolicy, Target
 from ..._exceptions import ResourceNotFoundError, ValidationError
 from ..._pattern import test_event_pattern
 from ..._world import World
-from ._common import AwsError, Operations, get
+from ._common import AwsError, Operations, get, page
 
 __all__ = ["OPERATIONS"]
 
@@ -36,6 +36,9 @@ def _bus(world: World, params: Mapping[str, Any], key: str = "EventBusName") -> 
 def _bus_shape(world: World, bus: EventBus) -> dict[str, Any]:
     created = world.bus_created.get(bus.name)
     out: dict[str, Any] = {"Name": bus.name, "Arn": bus.arn}
+    description = world.bus_settings.get(bus.name, {}).get("Description")
+    if description is not None:
+        out["Description"] = description
     if created is not None:
         out.update({"CreationTime": created, "LastModifiedTime": created})
     return out
@@ -44,6 +47,10 @@ def _bus_shape(world: World, bus: EventBus) -> dict[str, Any]:
 @_op
 def create_event_bus(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     name = params["Name"]
+    for unmodelled in ("EventSourceName", "DeadLetterConfig", "KmsKeyIdentifier", "LogConfig"):
+        if params.get(unmodelled) is not None:
+            raise ValidationError(f"eventbus does not model CreateEventBus's {unmodelled} (partner event sources, "
+                                  "a bus's own dead-letter queue, encryption keys, logging): leave it out")
     with world.lock:
         if name in world.buses:
             raise AwsError("ResourceAlreadyExistsException", f"Event bus {name} already exists.")
@@ -52,7 +59,12 @@ def create_event_bus(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
         bus = EventBus(name, clock=world.clock, account=world.account, region=world.region)
         world.buses[name] = bus
         world.bus_created[name] = world.clock.now()
-    return {"EventBusArn": bus.arn}
+        world.bus_settings[name] = {"Description": params.get("Description"),
+                                    "Tags": {tag["Key"]: tag["Value"] for tag in get(params, "Tags", [])}}
+    out: dict[str, Any] = {"EventBusArn": bus.arn}
+    if params.get("Description") is not None:
+        out["Description"] = params["Description"]
+    return out
 
 
 @_op
@@ -63,6 +75,7 @@ def delete_event_bus(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     with world.lock:
         world.buses.pop(name, None)
         world.bus_created.pop(name, None)
+        world.bus_settings.pop(name, None)
         for key in [key for key in world.targets if key[0] == name]:
             del world.targets[key]
     return {}
@@ -76,8 +89,8 @@ def describe_event_bus(world: World, params: Mapping[str, Any]) -> dict[str, Any
 @_op
 def list_event_buses(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     prefix = get(params, "NamePrefix", "")
-    return {"EventBuses": [_bus_shape(world, bus) for name, bus in sorted(world.buses.items())
-                           if name.startswith(prefix)]}
+    return page([_bus_shape(world, bus) for name, bus in sorted(world.buses.items()) if name.startswith(prefix)],
+                params, "EventBuses")
 
 
 # -- rules -------------------------------------------------------------------------------
@@ -109,7 +122,8 @@ def describe_rule(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
 @_op
 def list_rules(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     rules = _bus(world, params).list_rules(params.get("NamePrefix"))
-    return {"Rules": [rule.as_aws() for rule in rules]}
+    # (ListRules's Rule shape has no CreatedBy; DescribeRule's answer has)
+    return page([{k: v for k, v in rule.as_aws().items() if k != "CreatedBy"} for rule in rules], params, "Rules")
 
 
 @_op
@@ -130,7 +144,7 @@ def list_rule_names_by_target(world: World, params: Mapping[str, Any]) -> dict[s
     arn = params["TargetArn"]
     names = sorted(rule for (bus_name, rule), targets in world.targets.items()
                    if bus_name == bus.name and any(t["Arn"] == arn for t in targets.values()))
-    return {"RuleNames": names}
+    return page(names, params, "RuleNames")
 
 
 # -- targets -----------------------------------------------------------------------------
@@ -183,7 +197,7 @@ def list_targets_by_rule(world: World, params: Mapping[str, Any]) -> dict[str, A
     rule = params["Rule"]
     targets = bus.list_targets_by_rule(rule)
     kept = world.targets.get((bus.name, rule), {})
-    return {"Targets": [kept.get(t.target_id) or {"Id": t.target_id, "Arn": t.arn} for t in targets]}
+    return page([kept.get(t.target_id) or {"Id": t.target_id, "Arn": t.arn} for t in targets], params, "Targets")
 
 
 # -- events ------------------------------------------------------------------------------
@@ -260,9 +274,9 @@ def list_archives(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     buses = [world.bus(source)] if source is not None else list(world.buses.values())
     archives = [a for bus in buses for a in bus.list_archives(name_prefix=params.get("NamePrefix"),
                                                               state=params.get("State"))]
-    return {"Archives": [_summary(a.as_aws(), ("ArchiveName", "EventSourceArn", "State", "StateReason",
+    return page([_summary(a.as_aws(), ("ArchiveName", "EventSourceArn", "State", "StateReason",
                                                "RetentionDays", "SizeBytes", "EventCount", "CreationTime"))
-                         for a in sorted(archives, key=lambda a: a.name)]}
+                 for a in sorted(archives, key=lambda a: a.name)], params, "Archives")
 
 
 @_op
@@ -301,11 +315,11 @@ def list_replays(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     replays = [r for bus in world.buses.values()
                for r in bus.list_replays(name_prefix=params.get("NamePrefix"), state=params.get("State"))]
     source = params.get("EventSourceArn")
-    return {"Replays": [_summary(r.as_aws(), ("ReplayName", "EventSourceArn", "State", "StateReason",
+    return page([_summary(r.as_aws(), ("ReplayName", "EventSourceArn", "State", "StateReason",
                                               "EventStartTime", "EventEndTime", "EventLastReplayedTime",
                                               "ReplayStartTime", "ReplayEndTime"))
-                        for r in sorted(replays, key=lambda r: r.name)
-                        if source is None or r.event_source_arn == source]}
+                 for r in sorted(replays, key=lambda r: r.name)
+                 if source is None or r.event_source_arn == source], params, "Replays")
 
 
 @_op

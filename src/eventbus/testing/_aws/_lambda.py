@@ -21,7 +21,7 @@ from ..._delivery._payload import COMPACT
 from ..._exceptions import ValidationError
 from ..._pipes import Pipe
 from ..._world import FunctionEntry, World, _lambda_time, lambda_arn
-from ._common import AwsError, Operations, get
+from ._common import AwsError, Operations, get, page
 
 __all__ = ["OPERATIONS"]
 
@@ -82,33 +82,42 @@ def _shown(entry: FunctionEntry) -> dict[str, Any]:
 
 @_op
 def get_function(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
-    entry = world.function_entry(params["FunctionName"])
+    entry = _entry(world, params)
     return {"Configuration": _shown(entry),
             "Code": {"RepositoryType": "S3", "Location": f"eventbus://{entry.name}"}}
 
 
 @_op
 def get_function_configuration(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
-    return _shown(world.function_entry(params["FunctionName"]))
+    return _shown(_entry(world, params))
 
 
 @_op
 def list_functions(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
-    return {"Functions": [_shown(entry) for _, entry in sorted(world.functions.items())]}
+    return page([_shown(entry) for _, entry in sorted(world.functions.items())], params, "Functions",
+                limit="MaxItems", token="Marker", next_token="NextMarker")
 
 
 @_op
 def delete_function(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
-    entry = world.function_entry(params["FunctionName"])
+    entry = _entry(world, params)
     with world.lock:
         entry.function.delete()
         world.functions.pop(entry.name, None)
     return {}
 
 
+def _entry(world: World, params: Mapping[str, Any]) -> FunctionEntry:
+    """The function ``FunctionName`` names, with ``Qualifier`` if given (only
+    ``$LATEST`` exists: versions and aliases are not modelled)."""
+    name = params["FunctionName"]
+    qualifier = params.get("Qualifier")
+    return world.function_entry(name if qualifier is None else f"{name}:{qualifier}")
+
+
 @_op
 def invoke(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
-    entry = world.function_entry(params["FunctionName"])
+    entry = _entry(world, params)
     kind = get(params, "InvocationType", "RequestResponse")
     payload = params.get("Payload")
     if payload is not None and hasattr(payload, "read"):  # (boto3 takes a file too)
@@ -118,11 +127,13 @@ def invoke(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     try:
         answer = entry.function.invoke(payload or "{}", kind)
     except ValidationError as exc:
-        if "JSON" in str(exc) or "request body" in str(exc):
-            raise AwsError("InvalidRequestContentException", "Could not parse request body into json: "
-                           f"{exc}") from None
+        text = str(exc)
+        if text.startswith("Request must be smaller than"):
+            raise AwsError("RequestTooLargeException", text, 413) from None
+        if text.startswith("Could not parse request body"):
+            raise AwsError("InvalidRequestContentException", text) from None
         raise
-    out: dict[str, Any] = {"StatusCode": answer["StatusCode"]}
+    out: dict[str, Any] = {"StatusCode": answer["StatusCode"], "__status__": answer["StatusCode"]}
     if kind == "RequestResponse":
         out["ExecutedVersion"] = answer.get("ExecutedVersion", "$LATEST")
         if "FunctionError" in answer:
@@ -210,6 +221,37 @@ def _mapping_shape(world: World, uuid: str) -> dict[str, Any]:
     return {**{k: v for k, v in mapping.items() if not k.startswith("_")}, "State": state}
 
 
+def _mapping_pipe(world: World, uuid: str, settings: Mapping[str, Any], enabled: bool) -> Pipe:
+    """The pipe that polls the mapping's queue for its function (Lambda's poller)."""
+    queue = world.queue(settings["EventSourceArn"])
+    name = world.function_entry(settings["FunctionArn"]).name
+    report = "ReportBatchItemFailures" in settings["FunctionResponseTypes"]
+
+    def invoke(records: list[Any]) -> Any:
+        result = world.function(name)({"Records": records})
+        return result if report else None
+
+    invoke.__qualname__ = invoke.__name__ = f"lambda {name}"
+    filters = [f["Pattern"] for f in (settings.get("FilterCriteria") or {}).get("Filters") or []]
+    return Pipe(f"esm-{uuid[:8]}", queue, invoke, filters=filters, batch_size=settings["BatchSize"],
+                maximum_batching_window_in_seconds=settings["MaximumBatchingWindowInSeconds"],
+                desired_state="RUNNING" if enabled else "STOPPED", clock=world.clock,
+                account=world.account, region=world.region)
+
+
+def _batching(params: Mapping[str, Any], before: Mapping[str, Any] | None) -> tuple[int, int]:
+    batch = int(get(params, "BatchSize", before["BatchSize"] if before else 10))
+    window = int(get(params, "MaximumBatchingWindowInSeconds",
+                     before["MaximumBatchingWindowInSeconds"] if before else 0))
+    if not 1 <= batch <= 10_000:
+        raise AwsError("InvalidParameterValueException", f"1 validation error detected: Value '{batch}' at "
+                       "'batchSize' failed to satisfy constraint: Member must have value less than or equal to 10000")
+    if batch > 10 and window < 1:
+        raise AwsError("InvalidParameterValueException", "Maximum batch window in seconds must be greater than 0 "
+                       "if maximum batch size is greater than 10")
+    return batch, window
+
+
 @_op
 def create_event_source_mapping(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     source = params.get("EventSourceArn")
@@ -217,33 +259,17 @@ def create_event_source_mapping(world: World, params: Mapping[str, Any]) -> dict
         raise ValidationError("eventbus models event source mappings from SQS queues; EventSourceArn must name one")
     queue = world.queue(source)
     entry = world.function_entry(params["FunctionName"])
-    batch = int(get(params, "BatchSize", 10))
-    window = int(get(params, "MaximumBatchingWindowInSeconds", 0))
-    if batch > 10 and window < 1:
-        raise AwsError("InvalidParameterValueException", "Maximum batch window in seconds must be greater than 0 "
-                       "if maximum batch size is greater than 10")
-    filters = [f["Pattern"] for f in (get(params, "FilterCriteria", {}).get("Filters") or [])]
-    report = "ReportBatchItemFailures" in get(params, "FunctionResponseTypes", [])
-    name = entry.name
+    batch, window = _batching(params, None)
     uuid = world.new_id()
-
-    def invoke(records: list[Any]) -> Any:
-        result = world.function(name)({"Records": records})
-        if report:
-            return result
-        return None
-
-    invoke.__qualname__ = invoke.__name__ = f"lambda {name}"
-    pipe = Pipe(f"esm-{uuid[:8]}", queue, invoke, filters=filters, batch_size=batch,
-                maximum_batching_window_in_seconds=window,
-                desired_state="RUNNING" if get(params, "Enabled", True) else "STOPPED", clock=world.clock,
-                account=world.account, region=world.region)
-    world.mappings[uuid] = {"UUID": uuid, "BatchSize": batch, "MaximumBatchingWindowInSeconds": window,
-                            "EventSourceArn": queue.arn, "FunctionArn": entry.configuration["FunctionArn"],
-                            "LastModified": world.clock.now(), "StateTransitionReason": "USER_INITIATED",
-                            "FunctionResponseTypes": ["ReportBatchItemFailures"] if report else []}
-    if filters:
-        world.mappings[uuid]["FilterCriteria"] = {"Filters": [{"Pattern": p} for p in filters]}
+    settings: dict[str, Any] = {
+        "UUID": uuid, "BatchSize": batch, "MaximumBatchingWindowInSeconds": window, "EventSourceArn": queue.arn,
+        "FunctionArn": entry.configuration["FunctionArn"], "LastModified": world.clock.now(),
+        "StateTransitionReason": "USER_INITIATED",
+        "FunctionResponseTypes": list(get(params, "FunctionResponseTypes", []))}
+    if params.get("FilterCriteria") is not None:
+        settings["FilterCriteria"] = {"Filters": [dict(f) for f in params["FilterCriteria"].get("Filters") or []]}
+    pipe = _mapping_pipe(world, uuid, settings, bool(get(params, "Enabled", True)))
+    world.mappings[uuid] = settings
     world.mapping_pipes[uuid] = pipe
     return {**_mapping_shape(world, uuid), "State": "Creating"}
 
@@ -265,19 +291,33 @@ def get_event_source_mapping(world: World, params: Mapping[str, Any]) -> dict[st
 def list_event_source_mappings(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     function = params.get("FunctionName")
     arn = None if function is None else world.function_entry(function).configuration["FunctionArn"]
-    return {"EventSourceMappings": [_mapping_shape(world, uuid) for uuid, mapping in world.mappings.items()
-                                    if arn is None or mapping["FunctionArn"] == arn]}
+    source = params.get("EventSourceArn")
+    found = [_mapping_shape(world, uuid) for uuid, mapping in world.mappings.items()
+             if (arn is None or mapping["FunctionArn"] == arn)
+             and (source is None or mapping["EventSourceArn"] == source)]
+    return page(found, params, "EventSourceMappings", limit="MaxItems", token="Marker", next_token="NextMarker")
 
 
 @_op
 def update_event_source_mapping(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     uuid = _mapping(world, params)
-    enabled = params.get("Enabled")
-    pipe = world.mapping_pipes[uuid]
-    if enabled is True:
-        pipe.start()
-    elif enabled is False:
-        pipe.stop()
+    settings = dict(world.mappings[uuid])
+    if params.get("FunctionName") is not None:
+        settings["FunctionArn"] = world.function_entry(params["FunctionName"]).configuration["FunctionArn"]
+    settings["BatchSize"], settings["MaximumBatchingWindowInSeconds"] = _batching(params, settings)
+    if params.get("FunctionResponseTypes") is not None:
+        settings["FunctionResponseTypes"] = list(params["FunctionResponseTypes"])
+    if params.get("FilterCriteria") is not None:
+        settings["FilterCriteria"] = {"Filters": [dict(f) for f in params["FilterCriteria"].get("Filters") or []]}
+    old = world.mapping_pipes[uuid]
+    enabled = params["Enabled"] if params.get("Enabled") is not None else old.current_state == "RUNNING"
+    new = _mapping_pipe(world, uuid, settings, False)  # (built first: a bad filter leaves the old one running)
+    old.stop()
+    settings["LastModified"] = world.clock.now()
+    world.mappings[uuid] = settings
+    world.mapping_pipes[uuid] = new
+    if enabled:
+        new.start()
     return {**_mapping_shape(world, uuid), "State": "Updating"}
 
 
