@@ -195,3 +195,9 @@ class MemoryQueueStore:
 
     def snapshot(self) -> list[StoredMessage]:
         return [m.copy() for m in self._items.values()]
+
+    def get(self, message_id: str) -> StoredMessage | None:
+        """A copy of one message, or ``None`` if the store does not hold it (in O(1);
+        not part of the ``QueueStore`` protocol: callers check for it)."""
+        found = self._items.get(message_id)
+        return None if found is None else found.copy()

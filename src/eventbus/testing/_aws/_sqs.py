@@ -3,29 +3,84 @@
 Queues are ``eventbus.Queue``: visibility timeouts, receive counts and the
 redrive policy run on the world's clock.  Long polling (``WaitTimeSeconds``)
 answers at once: time moves only when the test moves it.
+
+The receipt handles ReceiveMessage hands out are opaque to the caller but
+carry the queue's name, the message id and the queue's own handle, so
+DeleteMessage and ChangeMessageVisibility (and their batches) reach the
+message at once, whatever the queue holds.  As in SQS, deleting with a stale
+handle (the message was received again since) or deleting twice succeeds
+and may delete nothing; only a handle no queue issued is
+``ReceiptHandleIsInvalid``.
+
+AWS's limits are checked with AWS's codes: a message (body and attributes)
+up to the queue's ``MaximumMessageSize`` (1 MiB by default), SQS's character
+set (``InvalidMessageContents``), the batch rules, the attribute ranges
+(``InvalidAttributeValue``) and one PurgeQueue per queue every 60 seconds
+(on the world's clock).
+
+Not modelled, and said so: FIFO queues, delays (``DelaySeconds`` other than
+0) and Binary message attributes are refused with a ValidationError naming
+them.  ``MessageRetentionPeriod`` is accepted, checked and shown, but no
+message expires: messages are kept until they are deleted, purged or moved
+to a dead-letter queue.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..._delivery import Queue
+from ..._delivery import Message, Queue, StoredMessage
 from ..._exceptions import ResourceNotFoundError, ValidationError
-from ..._world import World
-from ._common import AwsError, Operations, get
+from ..._world import QueueEntry, World
+from ._common import AwsError, Operations, get, translate
 
 __all__ = ["OPERATIONS"]
 
 OPERATIONS: Operations = {}
 
+MAX_MESSAGE_SIZE = 1_048_576  # bytes (1 MiB): a message, and a batch's messages together
+MAX_VISIBILITY = 43_200  # seconds (12 hours)
+MAX_WAIT = 20  # seconds, ReceiveMessage's WaitTimeSeconds
+MAX_BATCH = 10
+PURGE_INTERVAL = timedelta(seconds=60)
+MAX_TAGS = 50
+
 # the attributes CreateQueue takes (others are refused by name); the defaults GetQueueAttributes shows
-_DEFAULTS = {"DelaySeconds": "0", "MaximumMessageSize": "262144", "MessageRetentionPeriod": "345600",
+_DEFAULTS = {"DelaySeconds": "0", "MaximumMessageSize": str(MAX_MESSAGE_SIZE), "MessageRetentionPeriod": "345600",
              "ReceiveMessageWaitTimeSeconds": "0", "VisibilityTimeout": "30"}
 _SETTABLE = {*_DEFAULTS, "RedrivePolicy", "RedriveAllowPolicy", "Policy", "KmsMasterKeyId",
              "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled"}
+# the integer attributes' valid values (CreateQueue's documentation)
+_RANGES = {"DelaySeconds": (0, 900), "MaximumMessageSize": (1024, MAX_MESSAGE_SIZE),
+           "MessageRetentionPeriod": (60, 1_209_600), "ReceiveMessageWaitTimeSeconds": (0, MAX_WAIT),
+           "VisibilityTimeout": (0, MAX_VISIBILITY), "KmsDataKeyReusePeriodSeconds": (60, 86_400)}
+_FIFO_ONLY = {"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"}
+_NOT_FIFO = ("eventbus models standard queues; FIFO queues are not modelled (a .fifo name, or the attributes "
+             f"{', '.join(sorted(_FIFO_ONLY))})")
+_NO_DELAY = "eventbus's queues deliver at once: DelaySeconds other than 0 is not modelled"
+
+_INTEGER = re.compile(r"-?[0-9]+")
+_BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_NUMBER = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
+_DATA_TYPE = re.compile(r"(String|Number|Binary)(\..+)?", re.DOTALL)
+# SQS's characters: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF
+_BAD_CHARACTER = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ALLOWED = "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
+# a queue's own handle as Lambda and pipe records carry it (a UUID): see _find_raw
+_RAW_HANDLE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_HANDLE_PREFIX = "eventbus-sqs"
+_TOKEN_PREFIX = "eventbus-sqs-list"
+_MOVING = datetime.max.replace(tzinfo=UTC)  # (MemoryQueueStore: hidden while moved to the dead-letter queue)
 
 
 def _op(fn: Any) -> Any:
@@ -37,17 +92,147 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _millis(when: datetime) -> str:
+    return str(int(when.timestamp() * 1000))
+
+
+def _invalid(message: str) -> AwsError:
+    return AwsError("InvalidParameterValue", message)
+
+
+# -- what the API keeps beside a queue -----------------------------------------------------------
+@dataclass
+class _Side:
+    """What SQS shows that an ``eventbus.Queue`` does not keep: the last purge, the
+    message attributes' data types other than String, first receive times."""
+
+    purged_at: datetime | None = None
+    types: dict[str, dict[str, str]] = field(default_factory=dict)  # message id -> {name: DataType}
+    first_received: dict[str, datetime] = field(default_factory=dict)  # message id -> first ReceiveMessage
+
+    def forget(self, message_id: str) -> None:
+        self.types.pop(message_id, None)
+        self.first_received.pop(message_id, None)
+
+    def compact(self, queue: Queue) -> None:
+        """Drop what belongs to messages gone by other ways than DeleteMessage (a
+        Lambda or pipe reading the queue, a redrive) once the tables outgrow the
+        queue: amortised O(1) per entry."""
+        if len(self.types) + len(self.first_received) > 2 * len(queue) + 64:
+            held = {m.message_id for m in queue.store.snapshot()}
+            self.types = {k: v for k, v in self.types.items() if k in held}
+            self.first_received = {k: v for k, v in self.first_received.items() if k in held}
+
+
+_sides: weakref.WeakKeyDictionary[Queue, _Side] = weakref.WeakKeyDictionary()
+_sides_lock = threading.Lock()
+
+
+def _side(queue: Queue) -> _Side:
+    with _sides_lock:
+        found = _sides.get(queue)
+        if found is None:
+            found = _sides[queue] = _Side()
+        return found
+
+
+# -- receipt handles ------------------------------------------------------------------------
+def _handle_out(queue: Queue, message: Message) -> str:
+    """The receipt handle the API hands out: the queue's name, the message id, the
+    queue's own handle and a check on them, base64-encoded (opaque, as SQS's are;
+    the check tells a handle cut short or altered from one the queue issued)."""
+    text = f"{queue.name}:{message.message_id}:{message.receipt_handle}"
+    return base64.b64encode(f"{_HANDLE_PREFIX}:{text}:{_check(text)}".encode()).decode("ascii")
+
+
+def _check(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:12]
+
+
+def _not_issued(handle: str) -> AwsError:
+    return AwsError("ReceiptHandleIsInvalid", f"The input receipt handle \"{handle}\" is not a valid receipt handle.")
+
+
+def _handle_in(queue: Queue, handle: str) -> tuple[str, str]:
+    """``(message id, the queue's handle)`` from a handle ReceiveMessage gave out
+    (in O(1)); ``ReceiptHandleIsInvalid`` for one this queue did not issue."""
+    try:
+        text = base64.b64decode(handle.encode("ascii"), validate=True).decode("utf-8")
+    except (UnicodeError, binascii.Error, ValueError):
+        return _find_raw(queue, handle)
+    parts = text.split(":")
+    if len(parts) != 5 or parts[0] != _HANDLE_PREFIX or parts[1] != queue.name or not parts[2] or not parts[3] \
+            or parts[4] != _check(":".join(parts[1:4])):
+        raise _not_issued(handle)
+    return parts[2], parts[3]
+
+
+def _find_raw(queue: Queue, handle: str) -> tuple[str, str]:
+    """A queue's own handle, as the records a Lambda function or a pipe reading the
+    queue are given carry it (``receiptHandle``): found by looking through the
+    queue (O(n): only this path pays it)."""
+    if _RAW_HANDLE.fullmatch(handle):
+        for message in queue.messages():
+            if message.receipt_handle == handle:
+                return message.message_id, handle
+    raise _not_issued(handle)
+
+
+def _held(queue: Queue, message_id: str) -> StoredMessage | None | bool:
+    """The stored message (``None``: gone), from a store that can look one up by id
+    in O(1) (``MemoryQueueStore.get``); ``False`` when the store cannot say
+    without a scan.  (``Queue.change_visibility`` re-hides a message whose
+    visibility ran out, where SQS answers ``MessageNotInflight``: this tells.)"""
+    lookup = getattr(queue.store, "get", None)
+    if not callable(lookup):
+        return False
+    found = lookup(message_id)
+    return found if isinstance(found, StoredMessage) else None
+
+
+# -- queues ---------------------------------------------------------------------------------
+def _check_queue_attributes(attributes: Mapping[str, str]) -> None:
+    for key, value in attributes.items():
+        if key in _FIFO_ONLY:
+            raise ValidationError(_NOT_FIFO)
+        if key not in _SETTABLE:
+            raise AwsError("InvalidAttributeName", f"Unknown Attribute {key}.")
+        bad = False
+        if key in _RANGES:
+            low, high = _RANGES[key]
+            bad = not _INTEGER.fullmatch(value) or not low <= int(value) <= high
+        elif key == "SqsManagedSseEnabled":
+            bad = value.lower() not in ("true", "false")
+        if bad:
+            raise AwsError("InvalidAttributeValue", f"Invalid value for the parameter {key}.")
+
+
+def _check_tags(tags: Mapping[str, Any], already: Iterable[str] = ()) -> dict[str, str]:
+    out = {str(key): str(value) for key, value in tags.items()}
+    for key, value in out.items():
+        if not 1 <= len(key) <= 128:
+            raise _invalid("Tag keys must be between 1 and 128 characters in length.")
+        if len(value) > 256:
+            raise _invalid("Tag values may only be up to 256 characters in length.")
+    if len({*already, *out}) > MAX_TAGS:
+        raise _invalid(f"Too many tags added for queue: a queue takes up to {MAX_TAGS} tags.")
+    return out
+
+
 @_op
 def create_queue(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     name = params["QueueName"]
     attributes = {key: str(value) for key, value in get(params, "Attributes", {}).items()}
-    for key in attributes:
-        if key not in _SETTABLE:
-            raise AwsError("InvalidAttributeName", f"Unknown Attribute {key}.")
-    if name.endswith(".fifo") or attributes.get("FifoQueue") == "true":
-        raise ValidationError("eventbus models standard queues; FIFO queues are not modelled")
+    if name.endswith(".fifo"):
+        raise ValidationError(_NOT_FIFO)
+    _check_queue_attributes(attributes)
     if attributes.get("DelaySeconds", "0") != "0":
-        raise ValidationError("eventbus's queues deliver at once: DelaySeconds other than 0 is not modelled")
+        raise ValidationError(_NO_DELAY)
+    tags = _check_tags(get(params, "tags", {}))
     with world.lock:
         existing = world.queues.get(name)
         if existing is not None:
@@ -59,20 +244,16 @@ def create_queue(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
         dead_letter, max_receives = None, None
         if "RedrivePolicy" in attributes:
             dead_letter, max_receives = _redrive(world, attributes["RedrivePolicy"])
-        try:
-            visibility = float(attributes.get("VisibilityTimeout", "30"))
-        except ValueError:
-            raise AwsError("InvalidAttributeValue", "Invalid value for the parameter VisibilityTimeout.") from None
+        visibility = int(attributes.get("VisibilityTimeout", _DEFAULTS["VisibilityTimeout"]))
         queue = Queue(name, clock=world.clock, visibility_timeout=visibility, dead_letter_queue=dead_letter,
                       max_receive_count=max_receives, region=world.region, account=world.account)
-        entry = world.add_queue(queue, attributes, get(params, "tags", {}))
+        entry = world.add_queue(queue, attributes, tags)
     return {"QueueUrl": entry.url}
 
 
 def _redrive(world: World, text: str) -> tuple[Queue, int]:
     def invalid(reason: str) -> AwsError:
-        return AwsError("InvalidParameterValue", f"Value {text} for parameter RedrivePolicy is invalid. "
-                        f"Reason: {reason}")
+        return _invalid(f"Value {text} for parameter RedrivePolicy is invalid. Reason: {reason}")
     try:
         policy = json.loads(text)
     except ValueError:
@@ -99,8 +280,33 @@ def get_queue_url(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
 @_op
 def list_queues(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     prefix = get(params, "QueueNamePrefix", "")
-    urls = [entry.url for name, entry in sorted(world.queues.items()) if name.startswith(prefix)]
-    return {"QueueUrls": urls} if urls else {}
+    most = params.get("MaxResults")
+    if most is not None and not 1 <= most <= 1000:
+        raise _invalid(f"Value {most} for parameter MaxResults is invalid. Reason: MaxResults must be an integer "
+                       "between 1 and 1000.")
+    with world.lock:
+        entries = sorted((name, entry.url) for name, entry in world.queues.items() if name.startswith(prefix))
+    token = params.get("NextToken")
+    if token is not None:
+        after = _token_in(token)
+        entries = [(name, url) for name, url in entries if name > after]
+    limit = 1000 if most is None else most
+    page = entries[:limit]
+    out: dict[str, Any] = {"QueueUrls": [url for _, url in page]} if page else {}
+    if most is not None and len(entries) > limit:  # (AWS gives NextToken only to a call that set MaxResults)
+        out["NextToken"] = base64.b64encode(f"{_TOKEN_PREFIX}:{page[-1][0]}".encode()).decode("ascii")
+    return out
+
+
+def _token_in(token: str) -> str:
+    try:
+        text = base64.b64decode(token.encode("ascii"), validate=True).decode("utf-8")
+    except (UnicodeError, binascii.Error, ValueError):
+        text = ""
+    marker, _, after = text.partition(":")
+    if marker != _TOKEN_PREFIX or not after:
+        raise _invalid("Invalid NextToken value.")
+    return after
 
 
 @_op
@@ -113,110 +319,314 @@ def delete_queue(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
 
 @_op
 def purge_queue(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
-    world.queue(params["QueueUrl"]).purge()
+    queue = world.queue(params["QueueUrl"])
+    side = _side(queue)
+    now = world.clock.now()
+    with _sides_lock:
+        if side.purged_at is not None and now - side.purged_at < PURGE_INTERVAL:
+            raise AwsError("PurgeQueueInProgress", f"Only one PurgeQueue operation on {queue.name} is allowed every "
+                           "60 seconds.", 403)
+        side.purged_at = now
+    queue.purge()
+    side.types.clear()
+    side.first_received.clear()
     return {}
 
 
-def _attributes_in(params: Mapping[str, Any]) -> dict[str, str] | None:
-    given = params.get("MessageAttributes")
-    if not given:
-        return None
-    out: dict[str, str] = {}
-    for name, value in given.items():
-        if "StringValue" not in value:
-            raise ValidationError(f"eventbus keeps string message attributes; {name} has no StringValue")
-        out[name] = value["StringValue"]
+# -- tags -----------------------------------------------------------------------------------
+@_op
+def tag_queue(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    entry = world.queue_entry(params["QueueUrl"])
+    with world.lock:
+        entry.tags.update(_check_tags(params["Tags"], entry.tags))
+    return {}
+
+
+@_op
+def untag_queue(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    entry = world.queue_entry(params["QueueUrl"])
+    with world.lock:
+        for key in params["TagKeys"]:
+            entry.tags.pop(key, None)
+    return {}
+
+
+@_op
+def list_queue_tags(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    entry = world.queue_entry(params["QueueUrl"])
+    with world.lock:
+        tags = dict(entry.tags)
+    return {"Tags": tags} if tags else {}
+
+
+# -- sending --------------------------------------------------------------------------------
+@dataclass
+class _Outgoing:
+    """A message checked as SQS checks it, ready for ``Queue.send``."""
+
+    body: str
+    attributes: dict[str, tuple[str, str]]  # name -> (DataType, StringValue)
+    size: int  # bytes: the body and every attribute's name, type and value
+
+    def send(self, queue: Queue) -> dict[str, Any]:
+        values = {name: value for name, (_, value) in self.attributes.items()}
+        message_id = queue.send(self.body, values or None)
+        types = {name: kind for name, (kind, _) in self.attributes.items() if kind != "String"}
+        if types:
+            side = _side(queue)
+            side.types[message_id] = types
+            side.compact(queue)
+        out = {"MessageId": message_id, "MD5OfMessageBody": _md5(self.body)}
+        if self.attributes:
+            out["MD5OfMessageAttributes"] = _md5_attributes(self.attributes)
+        return out
+
+
+def _md5_attributes(attributes: Mapping[str, tuple[str, str]]) -> str:
+    """SQS's MD5OfMessageAttributes: per attribute, sorted by name, the name, the
+    DataType (each UTF-8 after its 4-byte big-endian length), the transport type
+    (1: a string value) and the value (likewise length-prefixed)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for name in sorted(attributes):
+        kind, value = attributes[name]
+        for part in (name, kind):
+            data = part.encode("utf-8")
+            digest.update(len(data).to_bytes(4, "big") + data)
+        data = value.encode("utf-8")
+        digest.update(b"\x01" + len(data).to_bytes(4, "big") + data)
+    return digest.hexdigest()
+
+
+def _check_contents(text: str, what: str) -> None:
+    found = _BAD_CHARACTER.search(text)
+    if found is not None:
+        raise AwsError("InvalidMessageContents", f"Invalid binary character '#x{ord(found.group()):X}' was found in "
+                       f"the {what}, the set of allowed characters is {_ALLOWED}")
+
+
+def _message_attributes(given: Mapping[str, Any] | None) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for name, value in (given or {}).items():
+        kind = value.get("DataType") or ""
+        if name.lower().startswith(("aws.", "amazon.")):
+            raise _invalid(f"You can't use message attribute names beginning with AWS. or Amazon. ('{name}'): these "
+                           "strings are reserved for internal use.")
+        if not _DATA_TYPE.fullmatch(kind) or len(kind) > 256:
+            raise _invalid(f"The message attribute '{name}' has an invalid message attribute type, the set of "
+                           "supported type prefixes is Binary, Number, and String.")
+        if kind.startswith("Binary") or "BinaryValue" in value or "BinaryListValues" in value \
+                or "StringListValues" in value:
+            raise ValidationError(f"eventbus keeps String and Number message attributes; {name}'s Binary (or list) "
+                                  "value is not modelled")
+        text = value.get("StringValue")
+        if not text:
+            raise _invalid(f"The message attribute '{name}' must contain non-empty message attribute value for "
+                           f"message attribute type '{kind}'.")
+        if kind.startswith("Number") and not _NUMBER.fullmatch(text):
+            raise _invalid(f"Can't cast the value of message (user) attribute '{name}' to a number.")
+        _check_contents(text, f"message attribute {name}")
+        out[name] = (kind, text)
     return out
+
+
+def _delay(params: Mapping[str, Any]) -> None:
+    delay = params.get("DelaySeconds")
+    if delay is None or delay == 0:
+        return
+    if not 0 <= delay <= 900:
+        raise _invalid(f"Value {delay} for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 and "
+                       "<= 900.")
+    raise ValidationError(_NO_DELAY)
+
+
+def _outgoing(entry: QueueEntry, params: Mapping[str, Any]) -> _Outgoing:
+    """One message (SendMessage's parameters, or a batch entry) checked as SQS checks it."""
+    _delay(params)
+    attributes = _message_attributes(params.get("MessageAttributes"))
+    body = params["MessageBody"]
+    if not body:
+        raise _invalid("The request must contain the parameter MessageBody.")
+    _check_contents(body, "message body")
+    size = _utf8_size(body) + sum(_utf8_size(name) + _utf8_size(kind) + _utf8_size(value)
+                                  for name, (kind, value) in attributes.items())
+    limit = int(entry.attributes.get("MaximumMessageSize", _DEFAULTS["MaximumMessageSize"]))
+    if size > limit:
+        raise _invalid(f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes.")
+    return _Outgoing(body, attributes, size)
 
 
 @_op
 def send_message(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
-    queue = world.queue(params["QueueUrl"])
-    if get(params, "DelaySeconds", 0):
-        raise ValidationError("eventbus's queues deliver at once: DelaySeconds other than 0 is not modelled")
-    body = params["MessageBody"]
-    message_id = queue.send(body, _attributes_in(params))
-    return {"MessageId": message_id, "MD5OfMessageBody": _md5(body)}
+    entry = world.queue_entry(params["QueueUrl"])
+    return _outgoing(entry, params).send(entry.queue)
+
+
+def _batch(params: Mapping[str, Any], action: str) -> list[Mapping[str, Any]]:
+    """A batch's entries, checked as SQS checks every batch request."""
+    entries = list(params["Entries"])
+    if not entries:
+        raise AwsError("EmptyBatchRequest", f"There should be at least one {action}RequestEntry in the request.")
+    if len(entries) > MAX_BATCH:
+        raise AwsError("TooManyEntriesInBatchRequest", f"Maximum number of entries per request are {MAX_BATCH}. You "
+                       f"have sent {len(entries)}.")
+    seen: set[str] = set()
+    for entry in entries:
+        if not _BATCH_ID.fullmatch(entry["Id"]):
+            raise AwsError("InvalidBatchEntryId", "A batch entry id can only contain alphanumeric characters, "
+                           "hyphens and underscores. It can be at most 80 letters long.")
+        if entry["Id"] in seen:
+            raise AwsError("BatchEntryIdsNotDistinct", f"Id {entry['Id']} repeated.")
+        seen.add(entry["Id"])
+    return entries
+
+
+def _failed(entry_id: str, exc: Exception) -> dict[str, Any]:
+    error = translate("sqs", exc)
+    if error is None:
+        raise exc
+    return {"Id": entry_id, "SenderFault": error.status < 500, "Code": error.code, "Message": error.message}
 
 
 @_op
 def send_message_batch(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
-    queue = world.queue(params["QueueUrl"])
-    entries = list(params["Entries"])
-    if len(entries) > 10:
-        raise AwsError("TooManyEntriesInBatchRequest", f"Maximum number of entries per request are 10. You have "
-                       f"sent {len(entries)}.")
-    ids = [entry["Id"] for entry in entries]
-    if len(set(ids)) != len(ids):
-        raise AwsError("BatchEntryIdsNotDistinct", "Two or more batch entries in the request have the same Id.")
-    successful = []
-    for entry in entries:
-        message_id = queue.send(entry["MessageBody"], _attributes_in(entry))
-        successful.append({"Id": entry["Id"], "MessageId": message_id, "MD5OfMessageBody": _md5(entry["MessageBody"])})
+    queue_entry = world.queue_entry(params["QueueUrl"])
+    entries = _batch(params, "SendMessageBatch")
+    checked = [_outgoing(queue_entry, entry) for entry in entries]  # (all checked before any is sent)
+    total = sum(message.size for message in checked)
+    if total > MAX_MESSAGE_SIZE:
+        raise AwsError("BatchRequestTooLong", f"Batch requests cannot be longer than {MAX_MESSAGE_SIZE} bytes. You "
+                       f"have sent {total} bytes.")
+    successful = [{"Id": entry["Id"], **message.send(queue_entry.queue)}
+                  for entry, message in zip(entries, checked, strict=True)]
     return {"Successful": successful, "Failed": []}
+
+
+# -- receiving ------------------------------------------------------------------------------
+def _wanted_attribute(name: str, patterns: set[str]) -> bool:
+    if name in patterns or "All" in patterns or ".*" in patterns:
+        return True
+    return any(pattern.endswith(".*") and name.startswith(pattern[:-1]) for pattern in patterns)
 
 
 @_op
 def receive_message(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     queue = world.queue(params["QueueUrl"])
+    wait = params.get("WaitTimeSeconds")
+    if wait is not None and not 0 <= wait <= MAX_WAIT:
+        raise _invalid(f"Value {wait} for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= "
+                       f"{MAX_WAIT}, if provided.")
+    now = queue.clock.now()
     messages = queue.receive(get(params, "MaxNumberOfMessages", 1), params.get("VisibilityTimeout"))
     wanted = set(get(params, "AttributeNames", [])) | set(get(params, "MessageSystemAttributeNames", []))
+    names = set(get(params, "MessageAttributeNames", []))
+    side = _side(queue)
     out = []
     for message in messages:
-        shown: dict[str, Any] = {"MessageId": message.message_id, "ReceiptHandle": message.receipt_handle,
+        if message.receive_count == 1:
+            side.first_received[message.message_id] = now
+        shown: dict[str, Any] = {"MessageId": message.message_id, "ReceiptHandle": _handle_out(queue, message),
                                  "MD5OfBody": _md5(message.body), "Body": message.body}
         if wanted:
-            system = {"ApproximateReceiveCount": str(message.receive_count),
-                      "SentTimestamp": str(int(message.sent_at.timestamp() * 1000)) if message.sent_at else "0"}
-            shown["Attributes"] = {k: v for k, v in system.items() if "All" in wanted or k in wanted}
-        names = set(get(params, "MessageAttributeNames", []))
+            system = {"ApproximateReceiveCount": str(message.receive_count), "SenderId": queue.account,
+                      "SentTimestamp": _millis(message.sent_at) if message.sent_at else "0"}
+            first = side.first_received.get(message.message_id)
+            if first is not None:
+                system["ApproximateFirstReceiveTimestamp"] = _millis(first)
+            chosen = {k: v for k, v in system.items() if "All" in wanted or k in wanted}
+            if chosen:
+                shown["Attributes"] = chosen
         if names and message.attributes:
-            shown["MessageAttributes"] = {k: {"StringValue": v, "DataType": "String"}
-                                          for k, v in message.attributes.items()
-                                          if "All" in names or ".*" in names or k in names}
+            types = side.types.get(message.message_id, {})
+            attributes = {k: (types.get(k, "String"), v) for k, v in message.attributes.items()
+                          if _wanted_attribute(k, names)}
+            if attributes:
+                shown["MessageAttributes"] = {k: {"StringValue": v, "DataType": kind}
+                                              for k, (kind, v) in attributes.items()}
+                shown["MD5OfMessageAttributes"] = _md5_attributes(attributes)
         out.append(shown)
+    side.compact(queue)
     return {"Messages": out} if out else {}
 
 
-def _by_handle(queue: Queue, handle: str) -> Any:
-    for message in queue.messages():
-        if message.receipt_handle == handle:
-            return message
-    return None
+# -- deleting and changing visibility -------------------------------------------------------
+def _delete(queue: Queue, handle: str) -> None:
+    message_id, own = _handle_in(queue, handle)
+    if queue.delete(Message(message_id, "", {}, receipt_handle=own)):
+        _side(queue).forget(message_id)
+    # (else: a stale handle, or deleted already: SQS answers success and may delete nothing)
 
 
 @_op
 def delete_message(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
-    queue = world.queue(params["QueueUrl"])
-    handle = params["ReceiptHandle"]
-    message = _by_handle(queue, handle)
-    if message is None:
-        raise AwsError("ReceiptHandleIsInvalid", f"The input receipt handle \"{handle}\" is not a valid receipt "
-                       "handle.")
-    queue.delete(message)
+    _delete(world.queue(params["QueueUrl"]), params["ReceiptHandle"])
     return {}
 
 
 @_op
-def change_message_visibility(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+def delete_message_batch(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     queue = world.queue(params["QueueUrl"])
-    message = _by_handle(queue, params["ReceiptHandle"])
-    if message is None:
-        raise AwsError("ReceiptHandleIsInvalid", f"The input receipt handle \"{params['ReceiptHandle']}\" is not "
-                       "a valid receipt handle.")
-    queue.change_visibility(message, params["VisibilityTimeout"])
+    successful, failed = [], []
+    for entry in _batch(params, "DeleteMessageBatch"):
+        try:
+            _delete(queue, entry["ReceiptHandle"])
+        except Exception as exc:
+            failed.append(_failed(entry["Id"], exc))
+        else:
+            successful.append({"Id": entry["Id"]})
+    return {"Successful": successful, "Failed": failed}
+
+
+def _change_visibility(queue: Queue, handle: str, timeout: Any) -> None:
+    message_id, own = _handle_in(queue, handle)
+    if timeout is None:
+        raise AwsError("MissingParameter", "The request must contain the parameter VisibilityTimeout.")
+    if not 0 <= timeout <= MAX_VISIBILITY:
+        raise _invalid(f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and "
+                       f"{MAX_VISIBILITY}, if provided.")
+    gone = _invalid(f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not "
+                    "available for visibility timeout change.")
+    held = _held(queue, message_id)
+    if held is None or (isinstance(held, StoredMessage) and held.visible_at == _MOVING):
+        raise gone
+    if isinstance(held, StoredMessage):
+        if held.visible_at is None or held.visible_at <= queue.clock.now():
+            raise AwsError("MessageNotInflight", "The message referred to isn't in flight.")
+        if held.receipt_handle != own:  # received again since
+            raise gone
+    try:
+        queue.change_visibility(Message(message_id, "", {}, receipt_handle=own), timeout)
+    except ValidationError:
+        raise gone from None
+
+
+@_op
+def change_message_visibility(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    _change_visibility(world.queue(params["QueueUrl"]), params["ReceiptHandle"], params["VisibilityTimeout"])
     return {}
 
 
+@_op
+def change_message_visibility_batch(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    queue = world.queue(params["QueueUrl"])
+    successful, failed = [], []
+    for entry in _batch(params, "ChangeMessageVisibilityBatch"):
+        try:
+            _change_visibility(queue, entry["ReceiptHandle"], entry.get("VisibilityTimeout"))
+        except Exception as exc:
+            failed.append(_failed(entry["Id"], exc))
+        else:
+            successful.append({"Id": entry["Id"]})
+    return {"Successful": successful, "Failed": failed}
+
+
+# -- queue attributes -----------------------------------------------------------------------
 @_op
 def get_queue_attributes(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     entry = world.queue_entry(params["QueueUrl"])
     queue = entry.queue
     now = world.clock.now()
-    held = queue.messages()
-    stored = {m.message_id: m for m in queue.store.snapshot()}
-    hidden = sum(1 for m in held if (s := stored.get(m.message_id)) is not None and s.visible_at is not None
-                 and s.visible_at > now)
+    held = queue.store.snapshot()
+    hidden = sum(1 for m in held if m.visible_at is not None and m.visible_at > now)
     created = str(int(entry.created.timestamp()))
     everything = {**_DEFAULTS, **entry.attributes, "QueueArn": queue.arn,
                   "ApproximateNumberOfMessages": str(len(held) - hidden),
@@ -236,7 +646,8 @@ def get_queue_attributes(world: World, params: Mapping[str, Any]) -> dict[str, A
     return {"Attributes": chosen} if chosen else {}
 
 
-# attributes kept and shown, with no effect on delivery in process (permissions and encryption)
+# attributes kept and shown, with no effect on delivery in process (permissions and encryption); MaximumMessageSize
+# applies to the next message sent; MessageRetentionPeriod is not modelled (messages are kept until deleted)
 _KEPT_ONLY = {"Policy", "RedriveAllowPolicy", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled",
               "MessageRetentionPeriod", "MaximumMessageSize", "ReceiveMessageWaitTimeSeconds"}
 
@@ -245,9 +656,8 @@ _KEPT_ONLY = {"Policy", "RedriveAllowPolicy", "KmsMasterKeyId", "KmsDataKeyReuse
 def set_queue_attributes(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     entry = world.queue_entry(params["QueueUrl"])
     given = {key: str(value) for key, value in params["Attributes"].items()}
+    _check_queue_attributes(given)
     for key, value in given.items():
-        if key not in _SETTABLE:
-            raise AwsError("InvalidAttributeName", f"Unknown Attribute {key}.")
         if key not in _KEPT_ONLY and value != entry.attributes.get(key, _DEFAULTS.get(key)):
             raise ValidationError(f"eventbus sets a queue's {key} when the queue is created: give it to CreateQueue "
                                   "(SetQueueAttributes changes only attributes that do not affect delivery: "
