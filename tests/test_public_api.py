@@ -230,3 +230,17 @@ def test_the_clock_imports_nothing_above_it() -> None:
             if name.startswith("eventbus"):
                 assert name.startswith(("eventbus._clock", "eventbus._exceptions", "eventbus._validate")), (
                     path.name, name)
+
+
+def test_the_world_the_aws_double_and_templates_sit_below_the_testing_package() -> None:
+    """``eventbus.World``, the AWS double (``_aws``) and ``load_template`` are the
+    library's own: ``eventbus.testing`` (the boto3 glue, the plugin) sits on
+    them, never the other way round, and only it touches boto3/botocore."""
+    for path in [SRC / "_world.py", *sorted((SRC / "_aws").glob("*.py")), *sorted((SRC / "_template").glob("*.py"))]:
+        for name in _imports(path):
+            assert not name.startswith(("eventbus.testing", "boto3", "botocore", "moto")), (path.name, name)
+    for path in sorted(SRC.rglob("*.py")):
+        if "testing" in path.relative_to(SRC).parts:
+            continue
+        for name in _imports(path):
+            assert not name.startswith(("boto3", "botocore")), (path, name)

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eventbus import ResourceNotFoundError, ValidationError, World
+from eventbus._aws._common import AwsError, page
 from eventbus._template._intrinsics import order
-from eventbus.testing._aws._common import AwsError, page
 
 NODES = st.lists(st.sampled_from("ABCDEFGHIJ"), min_size=1, max_size=10, unique=True)
 

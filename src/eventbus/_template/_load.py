@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .._aws import SERVICES, answer
 from .._exceptions import ResourceNotFoundError, ValidationError
 from .._world import World
 from ._document import TemplateSource, read
@@ -177,12 +178,11 @@ def _prepare_functions(result: Plan, handlers: Mapping[str, Handler]) -> dict[st
 
 
 def _check_support(result: Plan) -> None:
-    from ..testing._aws import SERVICES  # (eventbus.testing imports the world: imported late)
 
     for planned in result.resources.values():
         missing = [f"{c.service}.{c.operation}" for c in planned.calls if c.operation not in SERVICES[c.service]]
         if missing:
-            planned.unmodelled.append(f"eventbus.testing does not answer {', '.join(missing)} yet")
+            planned.unmodelled.append(f"eventbus's AWS double does not answer {', '.join(missing)} yet")
             planned.calls.clear()
 
 
@@ -212,7 +212,7 @@ def load_template(source: TemplateSource, handlers: Mapping[str, Handler] | None
 
     Each resource is created by the AWS API call boto3 would make
     (``CreateEventBus``, ``PutRule`` and ``PutTargets``, ``CreateQueue`` ...),
-    answered by ``eventbus.testing``'s AWS double, so AWS's validation
+    answered by the AWS double (``eventbus._aws``, which ``mock_aws`` answers boto3 from), so AWS's validation
     applies; an error answer raises ``ValidationError`` naming the logical id
     with AWS's code and message (what was created before it stays in the
     world).  CloudFormation's ways are kept: a resource the template does not
@@ -238,7 +238,6 @@ def load_template(source: TemplateSource, handlers: Mapping[str, Handler] | None
     unmodelled = result.unmodelled()
     if strict and unmodelled:
         raise _unmodelled_error(unmodelled)
-    from ..testing._aws import answer
 
     created: dict[str, str] = {}
     uuids: dict[str, str] = {}

@@ -10,6 +10,7 @@
   ``assert_no_match``, ``assert_rule_matched``, ``assert_delivered`` ...).
 """
 
+from .._aws import supported
 from .._exceptions import UnsupportedOperationError
 from .._world import World
 from ._assertions import (
@@ -20,7 +21,6 @@ from ._assertions import (
     assert_received,
     assert_rule_matched,
 )
-from ._aws import supported
 from ._mock import MockAws, current_world, mock_aws
 
 __all__ = ["MockAws", "UnsupportedOperationError", "World", "assert_dead_lettered", "assert_delivered",

@@ -48,10 +48,10 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
+from .._aws import answer
 from .._clock import Clock
 from .._exceptions import ValidationError
 from .._world import World
-from ._aws import answer
 
 __all__ = ["MockAws", "current_world", "mock_aws"]
 

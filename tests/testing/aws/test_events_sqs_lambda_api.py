@@ -373,7 +373,7 @@ def test_many_events_put_before_settling_are_not_taken_for_a_loop() -> None:
     world = World()
     world.max_callbacks_per_instant = 50
     queue_arn = "arn:aws:sqs:us-east-1:123456789012:q"
-    from eventbus.testing._aws import answer
+    from eventbus._aws import answer
 
     answer(world, "sqs", "CreateQueue", {"QueueName": "q"})
     answer(world, "events", "PutRule", {"Name": "r", "EventPattern": json.dumps({"source": ["bulk"]})})

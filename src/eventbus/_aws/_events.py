@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from ..._bus import EventBus, PutEventsRequestEntry
-from ..._delivery import RetryPolicy, Target
-from ..._exceptions import ResourceNotFoundError, ValidationError
-from ..._pattern import test_event_pattern
-from ..._world import World
+from .._bus import EventBus, PutEventsRequestEntry
+from .._delivery import RetryPolicy, Target
+from .._exceptions import ResourceNotFoundError, ValidationError
+from .._pattern import test_event_pattern
+from .._world import World
 from ._common import AwsError, Operations, get, page
 
 __all__ = ["OPERATIONS"]

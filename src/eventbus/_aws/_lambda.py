@@ -17,10 +17,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..._delivery._payload import COMPACT
-from ..._exceptions import ValidationError
-from ..._pipes import Pipe
-from ..._world import FunctionEntry, World, _lambda_time, lambda_arn
+from .._delivery._payload import COMPACT
+from .._exceptions import ValidationError
+from .._pipes import Pipe
+from .._world import FunctionEntry, World, _lambda_time, lambda_arn
 from ._common import AwsError, Operations, get, page
 
 __all__ = ["OPERATIONS"]

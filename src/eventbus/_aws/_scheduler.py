@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from ..._delivery import RetryPolicy, Target
-from ..._exceptions import ConflictError, ResourceNotFoundError, ValidationError
-from ..._schedule import Schedule
-from ..._world import World
+from .._delivery import RetryPolicy, Target
+from .._exceptions import ConflictError, ResourceNotFoundError, ValidationError
+from .._schedule import Schedule
+from .._world import World
 from ._common import Operations, get
 
 __all__ = ["OPERATIONS"]

@@ -18,11 +18,11 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..._exceptions import ConflictError, ResourceNotFoundError, ValidationError
-from ..._pipes import Pipe
-from ..._transform import _COMPACT
-from ..._validate import out_of_range
-from ..._world import PipeEntry, World
+from .._exceptions import ConflictError, ResourceNotFoundError, ValidationError
+from .._pipes import Pipe
+from .._transform import _COMPACT
+from .._validate import out_of_range
+from .._world import PipeEntry, World
 from ._common import Operations, get
 
 __all__ = ["OPERATIONS"]

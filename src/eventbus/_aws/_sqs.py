@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..._delivery import Message, Queue, StoredMessage
-from ..._exceptions import ResourceNotFoundError, ValidationError
-from ..._world import QueueEntry, World
+from .._delivery import Message, Queue, StoredMessage
+from .._exceptions import ResourceNotFoundError, ValidationError
+from .._world import QueueEntry, World
 from ._common import AwsError, Operations, get, translate
 
 __all__ = ["OPERATIONS"]

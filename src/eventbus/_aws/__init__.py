@@ -2,8 +2,9 @@
 
 ``answer(world, service, operation, params)`` returns ``(status, response)``:
 200 and AWS's response shape, or AWS's error status and ``{"Error": {"Code":
-..., "Message": ...}}``.  It needs neither boto3 nor botocore; ``_mock.py``
-feeds it from botocore's events.  An operation the world does not answer
+..., "Message": ...}}``.  It needs neither boto3 nor botocore:
+``eventbus.testing.mock_aws`` feeds it from botocore's events, and
+``eventbus.load_template`` creates a template's resources through it.  An operation the world does not answer
 raises ``UnsupportedOperationError`` naming it: never a silent empty answer.
 """
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..._exceptions import UnsupportedOperationError
-from ..._world import World
+from .._exceptions import UnsupportedOperationError
+from .._world import World
 from . import _events, _lambda, _pipes, _scheduler, _sqs
 from ._common import AwsError, Operations, translate
 

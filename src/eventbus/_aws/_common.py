@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..._exceptions import (
+from .._exceptions import (
     ConflictError,
     IllegalStatusError,
     InvalidEventPatternError,
@@ -24,7 +24,7 @@ from ..._exceptions import (
     ThrottlingError,
     ValidationError,
 )
-from ..._world import World
+from .._world import World
 
 __all__ = ["AwsError", "Operation", "Operations", "get", "page", "translate"]
 
