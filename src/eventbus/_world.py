@@ -226,6 +226,9 @@ class World:
         # AWS's target definitions as given, per (bus, rule) and target id, for ListTargetsByRule
         self.targets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.scheduler = Scheduler(clock=self.clock, account=self.account, region=self.region)
+        # what GetSchedule shows that a Schedule does not keep (RoleArn, KmsKeyArn), per (group, name), with the
+        # target it was given for
+        self.schedule_settings: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         self.queues: dict[str, QueueEntry] = {}
         self.functions: dict[str, FunctionEntry] = {}
         self.pipes: dict[str, PipeEntry] = {}

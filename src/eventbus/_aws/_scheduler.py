@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
-from .._delivery import RetryPolicy, Target
+from .._delivery import RetryPolicy
 from .._exceptions import ConflictError, ResourceNotFoundError, ValidationError
 from .._schedule import Schedule
 from .._world import World
@@ -32,9 +31,8 @@ _UNMODELLED = ("EcsParameters", "EventBridgePutEventsV2Parameters", "EventBridge
                "KinesisParameters", "SageMakerPipelineParameters", "SqsParameters")
 _SUMMARY = ("Arn", "CreationDate", "GroupName", "LastModificationDate", "Name", "State")
 
-# per world, per (group, schedule): the Target the scheduler built and what the request gave that the
-# scheduler does not keep; shown only while the schedule still has that Target (an update builds another)
-_kept: WeakKeyDictionary[World, dict[tuple[str, str], tuple[Target, dict[str, Any]]]] = WeakKeyDictionary()
+# World.schedule_settings, per (group, schedule): the Target the scheduler built and what the request gave
+# that the scheduler does not keep; shown only while the schedule still has that Target (an update builds another)
 
 
 def _op(fn: Any) -> Any:
@@ -64,32 +62,10 @@ def _date(name: str, value: object) -> datetime | None:
     raise ValidationError(f"Invalid timestamp for {name}: {value!r}")
 
 
-class _QueueArn:
-    """An SQS queue named by ARN, found at each delivery (as ``World.destination``'s),
-    that takes a schedule's input as text: the message body is the input as given,
-    byte for byte, and need not be JSON (AWS's SQS targets take any text)."""
-
-    def __init__(self, world: World, arn: str) -> None:
-        self._world = world
-        self.arn = arn
-        self.clock = world.clock
-
-    def __repr__(self) -> str:
-        return f"<Queue {self.arn}>"
-
-    def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None) -> None:
-        self._world.queue(self.arn).deliver(payload, attributes)
-
-    def deliver_text(self, text: str, attributes: Mapping[str, str] | None = None) -> None:
-        self._world.queue(self.arn).deliver_text(text, attributes)
-
-
 def _destination(world: World, arn: str) -> Any:
     kind = world.resolve_kind(arn)
-    if kind == "sqs":
-        return _QueueArn(world, arn)
     if kind != "events":
-        return world.destination(arn)  # (a function, found at each fire)
+        return world.destination(arn)  # (a function or queue, found at each fire; a queue keeps the input as text)
     if ":event-bus/" not in arn:
         raise ValidationError(f"eventbus models event buses as EventBridge targets; {arn} is not an event bus ARN")
     try:
@@ -123,7 +99,7 @@ def _settings(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
         "flexible_time_window": dict(params["FlexibleTimeWindow"]),
         "state": get(params, "State", "ENABLED"),
         "retry_policy": policy,
-        "dead_letter_queue": None if dead_letter is None else _QueueArn(world, dead_letter),
+        "dead_letter_queue": None if dead_letter is None else world.destination(dead_letter),
         "action_after_completion": get(params, "ActionAfterCompletion", "NONE"),
         "input": definition.get("Input"),
         "description": params.get("Description"),
@@ -136,11 +112,11 @@ def _keep(world: World, params: Mapping[str, Any]) -> None:
     extra: dict[str, Any] = {"RoleArn": params["Target"]["RoleArn"]}
     if params.get("KmsKeyArn") is not None:
         extra["KmsKeyArn"] = params["KmsKeyArn"]
-    _kept.setdefault(world, {})[(record.group_name, record.name)] = (record.target, extra)
+    world.schedule_settings[(record.group_name, record.name)] = (record.target, extra)
 
 
 def _kept_for(world: World, record: Schedule) -> dict[str, Any]:
-    found = _kept.get(world, {}).get((record.group_name, record.name))
+    found = world.schedule_settings.get((record.group_name, record.name))
     return found[1] if found is not None and found[0] is record.target else {}
 
 
@@ -207,7 +183,7 @@ def get_schedule(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
 def delete_schedule(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     with world.lock:
         world.scheduler.delete_schedule(params["Name"], group=params.get("GroupName"))
-        _kept.get(world, {}).pop((get(params, "GroupName", "default"), params["Name"]), None)
+        world.schedule_settings.pop((get(params, "GroupName", "default"), params["Name"]), None)
     return {}
 
 
@@ -255,7 +231,7 @@ def delete_schedule_group(world: World, params: Mapping[str, Any]) -> dict[str, 
     name = params["Name"]
     with world.lock:
         world.scheduler.delete_schedule_group(name)
-        kept = _kept.get(world, {})
+        kept = world.schedule_settings
         for key in [key for key in kept if key[0] == name]:
             del kept[key]
     return {}

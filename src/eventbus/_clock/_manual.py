@@ -98,31 +98,29 @@ class ManualClock(Clock):
             timer._holder = self
             if _RUNNING_STANDING.get() is self:
                 timer.standing = True  # work a schedule started stands with it
-            if not timer.standing:
-                self._work += 1
-            key = (timer.when - _EPOCH) // _MICROSECOND
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                self._buckets[key] = deque((timer,))
-                heapq.heappush(self._instants, key)
-            else:
-                bucket.append(timer)
-            self._count += 1
+            self._insert(timer, first=False)
 
     def _reinstate(self, timer: Timer) -> None:
         """Put back, first in line, a timer ``_pop_due`` handed out and that did not run."""
         with self._lock:
             timer.done = False
-            if not timer.standing:
-                self._work += 1
-            key = (timer.when - _EPOCH) // _MICROSECOND
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                self._buckets[key] = deque((timer,))
-                heapq.heappush(self._instants, key)
-            else:
-                bucket.appendleft(timer)
-            self._count += 1
+            self._insert(timer, first=True)
+
+    def _insert(self, timer: Timer, *, first: bool) -> None:
+        """File a timer under its instant (last of those due then, or ``first``);
+        the caller holds the lock."""
+        if not timer.standing:
+            self._work += 1
+        key = (timer.when - _EPOCH) // _MICROSECOND
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            self._buckets[key] = deque((timer,))
+            heapq.heappush(self._instants, key)
+        elif first:
+            bucket.appendleft(timer)
+        else:
+            bucket.append(timer)
+        self._count += 1
 
     def _withdraw(self, timer: Timer) -> bool | None:
         """Cancel a timer; once cancelled ones are many, drop them from the heap."""

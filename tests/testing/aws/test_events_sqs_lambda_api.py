@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -13,15 +12,10 @@ import boto3
 import pytest
 
 from eventbus import NonRetryableError, World
-from eventbus.testing import assert_dead_lettered, assert_received, mock_aws
+from eventbus.testing import assert_dead_lettered, assert_received
 
 PATTERN = json.dumps({"source": ["shop"], "detail": {"total": [{"numeric": [">", 0]}]}})
 
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with mock_aws() as made:
-        yield made
 
 
 def _queue(name: str, **attributes: str) -> tuple[str, str]:

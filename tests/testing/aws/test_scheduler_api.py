@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from eventbus import Queue, World
-from eventbus.testing import mock_aws
 
 boto3 = pytest.importorskip("boto3", reason="boto3 is not installed: pip install -e '.[dev,testing]' runs these tests")
 
@@ -27,11 +25,6 @@ def function_arn(name: str) -> str:
 def queue_arn(name: str) -> str:
     return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
 
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with mock_aws() as world:
-        yield world
 
 
 @pytest.fixture

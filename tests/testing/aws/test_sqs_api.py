@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from eventbus import MemoryQueueStore, Queue, World
-from eventbus.testing import mock_aws
 
 boto3 = pytest.importorskip("boto3", reason="boto3 is not installed: pip install -e '.[dev,testing]' runs these tests")
 
 MIB = 1_048_576
 NOT_MODELLED_DELAY = "DelaySeconds other than 0 is not modelled"
 
-
-@pytest.fixture
-def world() -> Iterator[World]:
-    with mock_aws() as world:
-        yield world
 
 
 @pytest.fixture
