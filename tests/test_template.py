@@ -133,7 +133,6 @@ def test_a_template_cloudformation_refuses_is_refused(resolver: Resolver, value:
 
 @pytest.mark.parametrize(("value", "message"), [
     ({"Fn::ImportValue": "OtherStack-Url"}, "Fn::ImportValue is not modelled"),
-    ({"Fn::If": ["IsProd", "a", "b"]}, r"Fn::If is not modelled \(conditions are not evaluated\)"),
     ({"Fn::Frobnicate": 1}, "unknown intrinsic function Fn::Frobnicate"),
     ({"Ref": "Secret"}, "parameter Secret has no value"),
 ])
@@ -430,9 +429,9 @@ def test_strict_refuses_listing_every_unmodelled_resource_before_creating_anythi
     with pytest.raises(ValidationError) as caught:
         load_template(UNMODELLED, world=world)
     text = str(caught.value)
-    for logical_id in ("Workflow", "Topic", "Both", "Imported", "Node", "Maybe", "Fifo", "Outputs.Url"):
+    for logical_id in ("Workflow", "Topic", "Both", "Imported", "Node", "Fifo", "Outputs.Url"):
         assert f"\n  {logical_id}: " in text, logical_id
-    assert "(Workflow, Topic, Both, Imported, Node, Maybe, Fifo, Outputs.Url)" in text
+    assert "(Workflow, Topic, Both, Imported, Node, Fifo, Outputs.Url)" in text
     assert world.queues == {}  # nothing was created
 
 
@@ -443,15 +442,16 @@ def test_not_strict_creates_what_it_can_and_reports_the_rest() -> None:
         "Workflow": "resource type AWS::StepFunctions::StateMachine is not modelled",
         "Topic": "resource type AWS::SNS::Topic is not modelled",
         "Both": "Targets[1] (flow) arn:aws:states:us-east-1:123456789012:stateMachine:flow: eventbus delivers to "
-                "Lambda functions, SQS queues and event buses only; Targets[2] (fifo): SqsParameters not modelled",
+                "Lambda functions, SQS queues and event buses only; Targets[2] (fifo): SqsParameters not modelled; "
+                "refers to Workflow, not created (see it)",
         "Imported": "Environment: Fn::ImportValue is not modelled (values exported by other stacks are unknown "
                     "here)",
         "Node": "Runtime nodejs20.x: eventbus runs Python callables; give this function one in handlers= (by Node, "
                 f"{loaded.ref('Node')} or its Handler)",
-        "Maybe": "Condition IsProd: conditions are not evaluated, so whether this resource exists is not known",
         "Fifo": "FifoQueue: eventbus models standard queues only",
         "Outputs.Url": "Fn::ImportValue is not modelled (values exported by other stacks are unknown here)",
     }
+    assert loaded.ignored["Maybe"] == "Condition IsProd is false: not created (as CloudFormation)"
     # the rule delivers to the target it could keep
     loaded.world.bus().put_events([{"Source": "shop", "DetailType": "x", "Detail": "{}"}])
     loaded.world.settle()
@@ -513,3 +513,50 @@ def test_an_error_answer_names_the_logical_id_and_awss_code(resource: dict[str, 
 def test_what_is_not_a_template_is_refused(source: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         load_template(source)
+
+
+def test_conditions_are_evaluated_as_cloudformation_evaluates_them() -> None:
+    conditions = {
+        "IsProd": {"Fn::Equals": [{"Ref": "Stage"}, "prod"]},
+        "InUs": {"Fn::Equals": [{"Fn::Select": [0, {"Fn::Split": ["-", {"Ref": "AWS::Region"}]}]}, "us"]},
+        "ProdInUs": {"Fn::And": [{"Condition": "IsProd"}, {"Condition": "InUs"}]},
+        "NotProd": {"Fn::Not": [{"Condition": "IsProd"}]},
+        "Either": {"Fn::Or": [{"Condition": "NotProd"}, {"Fn::Equals": [{"Ref": "Size"}, 7]}]},
+    }
+    made = template({
+        "Always": {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": {"Fn::If": ["IsProd", "orders-prod", "orders-dev"]},
+            "VisibilityTimeout": {"Fn::If": ["ProdInUs", 60, {"Ref": "AWS::NoValue"}]}}},
+        "ProdOnly": {"Type": "AWS::SQS::Queue", "Condition": "IsProd", "Properties": {"QueueName": "audit"}},
+        "DevOnly": {"Type": "AWS::SQS::Queue", "Condition": "NotProd", "Properties": {"QueueName": "scratch"}},
+    }, Parameters={"Stage": {"Type": "String", "Default": "dev"}, "Size": {"Type": "Number", "Default": "7"}},
+        Conditions=conditions, Outputs={"Audit": {"Condition": "IsProd", "Value": {"Ref": "ProdOnly"}},
+                                        "Either": {"Value": {"Fn::If": ["Either", "yes", "no"]}}})
+    dev = load_template(made)
+    assert sorted(dev.world.queues) == ["orders-dev", "scratch"]
+    assert dev.world.queue_entry("orders-dev").queue.visibility_timeout == 30  # NoValue: the default
+    assert dev.ignored == {"ProdOnly": "Condition IsProd is false: not created (as CloudFormation)"}
+    assert dev.outputs == {"Either": "yes"}  # the Audit output's condition is false: no output
+    prod = load_template(made, parameters={"Stage": "prod"})
+    assert sorted(prod.world.queues) == ["audit", "orders-prod"]
+    assert prod.world.queue_entry("orders-prod").queue.visibility_timeout == 60
+    assert prod.outputs["Audit"].endswith("/audit") and prod.outputs["Either"] == "yes"  # "7" equals 7
+
+
+def test_conditions_cloudformation_refuses_are_refused() -> None:
+    def loading(conditions: dict[str, Any], resource_condition: str = "A") -> None:
+        load_template(template({"Q": {"Type": "AWS::SQS::Queue", "Condition": resource_condition}},
+                               Conditions=conditions))
+
+    with pytest.raises(ValidationError, match="Circular dependency between conditions: A -> B -> A"):
+        loading({"A": {"Condition": "B"}, "B": {"Fn::Not": [{"Condition": "A"}]}})
+    with pytest.raises(ValidationError, match=r"Unresolved condition dependencies \[Nope\]"):
+        loading({"A": {"Fn::Equals": ["x", "x"]}}, "Nope")
+    with pytest.raises(ValidationError, match="Fn::And takes 2 to 10 conditions"):
+        loading({"A": {"Fn::And": [{"Fn::Equals": ["x", "x"]}]}})
+    with pytest.raises(ValidationError, match=r"Unresolved resource dependencies \[Gone\]: Gone is not created, "
+                                              "its Condition Off is false"):
+        load_template(template({
+            "Gone": {"Type": "AWS::SQS::Queue", "Condition": "Off"},
+            "User": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Fn::GetAtt": ["Gone", "QueueName"]}}},
+        }, Conditions={"Off": {"Fn::Equals": ["a", "b"]}}))

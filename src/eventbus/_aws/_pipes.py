@@ -25,15 +25,15 @@ from .._validate import out_of_range
 from .._world import PipeEntry, World
 from ._common import Operations, get
 
-__all__ = ["OPERATIONS"]
+__all__ = ["ENRICHMENT_KEYS", "OPERATIONS", "SOURCE_KEYS", "TARGET_KEYS"]
 
 OPERATIONS: Operations = {}
 
 MAX_DESCRIPTION = 512
 # what eventbus's pipes do not model: other sources, HTTP enrichments, other targets' parameter blocks
-_SOURCE_KEYS = ("FilterCriteria", "SqsQueueParameters")
-_ENRICHMENT_KEYS = ("InputTemplate",)
-_TARGET_KEYS = ("InputTemplate", "LambdaFunctionParameters", "EventBridgeEventBusParameters")
+SOURCE_KEYS = ("FilterCriteria", "SqsQueueParameters")
+ENRICHMENT_KEYS = ("InputTemplate",)
+TARGET_KEYS = ("InputTemplate", "LambdaFunctionParameters", "EventBridgeEventBusParameters")
 _BUS_KEYS = ("DetailType", "Source", "Resources")
 _SUMMARY = ("Name", "Arn", "DesiredState", "CurrentState", "StateReason", "CreationTime", "LastModifiedTime",
             "Source", "Target", "Enrichment")
@@ -202,11 +202,11 @@ def create_pipe(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
         raise out_of_range("description", description,
                            f"Member must have length less than or equal to {MAX_DESCRIPTION}")
     source_parameters = get(params, "SourceParameters", {})
-    _only(source_parameters, _SOURCE_KEYS, "SourceParameters", "its pipes read SQS queues")
+    _only(source_parameters, SOURCE_KEYS, "SourceParameters", "its pipes read SQS queues")
     enrichment_parameters = get(params, "EnrichmentParameters", {})
-    _only(enrichment_parameters, _ENRICHMENT_KEYS, "EnrichmentParameters", "its enrichments are Lambda functions")
+    _only(enrichment_parameters, ENRICHMENT_KEYS, "EnrichmentParameters", "its enrichments are Lambda functions")
     target_parameters = get(params, "TargetParameters", {})
-    _only(target_parameters, _TARGET_KEYS, "TargetParameters",
+    _only(target_parameters, TARGET_KEYS, "TargetParameters",
           "its pipes deliver to Lambda functions, standard SQS queues and event buses")
     queue = _source(world, params["Source"])
     enrichment = _enrichment(world, params.get("Enrichment"))

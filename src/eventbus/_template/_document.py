@@ -35,6 +35,7 @@ class Document:
     parameters: dict[str, Any]
     parameter_types: dict[str, str]
     mappings: dict[str, Any]
+    conditions: dict[str, Any]
     outputs: dict[str, Any]
     transform: Any
     stack_name: str
@@ -108,7 +109,10 @@ def read(source: TemplateSource, parameters: Mapping[str, Any] | None = None,
         raise ValidationError(f"Template format error: unsupported structure: {', '.join(unknown)} "
                               f"(a template's sections are {', '.join(sorted(_SECTIONS))})")
     resources = template.get("Resources")
-    if not isinstance(resources, Mapping) or not resources:
+    if resources is not None and not isinstance(resources, Mapping):
+        raise ValidationError(f"Template format error: Resources must be an object (logical id -> resource), "
+                              f"not {type(resources).__name__}")
+    if not resources:
         raise ValidationError("Template format error: at least one Resources member must be defined.")
     for logical, resource in resources.items():
         if not isinstance(logical, str) or not _LOGICAL_ID.fullmatch(logical):
@@ -134,6 +138,14 @@ def read(source: TemplateSource, parameters: Mapping[str, Any] | None = None,
     if clashes:
         raise ValidationError(f"Template format error: {clashes} are both a parameter and a resource")
     return Document(resources={k: dict(v) for k, v in resources.items()}, parameters=values, parameter_types=types,
-                    mappings=dict(template.get("Mappings") or {}), outputs=dict(template.get("Outputs") or {}),
+                    mappings=dict(template.get("Mappings") or {}), conditions=_conditions(template),
+                    outputs=dict(template.get("Outputs") or {}),
                     transform=template.get("Transform"),
                     stack_name=stack_name or _stack_name(resources, stem))
+
+
+def _conditions(template: Mapping[str, Any]) -> dict[str, Any]:
+    conditions = template.get("Conditions") or {}
+    if not isinstance(conditions, Mapping):
+        raise ValidationError("Template format error: Conditions must be an object (name -> condition)")
+    return dict(conditions)

@@ -2,8 +2,11 @@
 
 ``Resolver.resolve(value)`` replaces ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``,
 ``Fn::Join``, ``Fn::Select``, ``Fn::Split``, ``Fn::FindInMap``,
-``Fn::Base64`` and ``Fn::GetAZs`` in a property value, and drops what
-``Ref: AWS::NoValue`` names.  A resource's ``Ref`` value and attributes come
+``Fn::Base64``, ``Fn::GetAZs`` and ``Fn::If`` in a property value, and drops
+what ``Ref: AWS::NoValue`` names.  ``Resolver.condition(name)`` evaluates
+the template's ``Conditions`` (``Fn::Equals``, ``Fn::And``, ``Fn::Or``,
+``Fn::Not``, ``Condition``) from parameter values and pseudo parameters,
+as CloudFormation does when it creates a stack.  A resource's ``Ref`` value and attributes come
 from ``identities`` (filled in dependency order by the planner).
 
 Two kinds of failure, kept apart on purpose:
@@ -69,6 +72,16 @@ def is_intrinsic(value: object) -> bool:
 def sub_names(text: str) -> list[str]:
     """The names ``${...}`` refers to in an ``Fn::Sub`` string (``${!x}`` is literal)."""
     return [name.strip() for bang, name in _SUB.findall(text) if not bang]
+
+
+def _comparable(value: Any) -> Any:
+    """A value as ``Fn::Equals`` compares it (CloudFormation compares the texts:
+    a number parameter ``"7"`` equals ``7``)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return str(value)
+    return value
 
 
 def _getatt_parts(argument: object, where: str) -> tuple[str, Any]:
@@ -174,12 +187,60 @@ class Resolver:
 
     def __init__(self, *, account: str, region: str, stack_name: str, parameters: Mapping[str, Any] | None = None,
                  mappings: Mapping[str, Any] | None = None, identities: dict[str, Identity] | None = None,
-                 resources: Mapping[str, Any] | None = None) -> None:
+                 resources: Mapping[str, Any] | None = None, conditions: Mapping[str, Any] | None = None) -> None:
         self.account, self.region, self.stack_name = account, region, stack_name
         self.parameters: dict[str, Any] = dict(parameters or {})
         self.mappings: Mapping[str, Any] = mappings or {}
         self.identities: dict[str, Identity] = identities if identities is not None else {}
         self.resources: Mapping[str, Any] = resources if resources is not None else self.identities
+        self.conditions: Mapping[str, Any] = conditions or {}
+        self._verdicts: dict[str, bool] = {}
+        self._evaluating: list[str] = []
+        self.absent: dict[str, str] = {}  # resources not created because their Condition is false -> it
+
+    # -- conditions ------------------------------------------------------------------------
+    def condition(self, name: object) -> bool:
+        """The value of the template's condition ``name`` (evaluated once)."""
+        if not isinstance(name, str) or name not in self.conditions:
+            raise ValidationError(f"Template format error: Unresolved condition dependencies [{name}] in the "
+                                  "Conditions block of the template")
+        if name in self._verdicts:
+            return self._verdicts[name]
+        if name in self._evaluating:
+            cycle = self._evaluating[self._evaluating.index(name):] + [name]
+            raise ValidationError("Template format error: Circular dependency between conditions: "
+                                  + " -> ".join(cycle))
+        self._evaluating.append(name)
+        try:
+            verdict = self._truth(self.conditions[name], f"Conditions.{name}")
+        finally:
+            self._evaluating.pop()
+        self._verdicts[name] = verdict
+        return verdict
+
+    def _truth(self, value: Any, where: str) -> bool:
+        """A condition function's value: ``Fn::Equals``, ``Fn::And``, ``Fn::Or``,
+        ``Fn::Not`` or ``{"Condition": name}``."""
+        if not isinstance(value, dict) or len(value) != 1:
+            raise ValidationError(f"Template error: {where} must be a condition function, not {value!r}")
+        key, argument = next(iter(value.items()))
+        if key == "Condition":
+            return bool(self.condition(argument))
+        if key == "Fn::Equals":
+            if not isinstance(argument, list) or len(argument) != 2:
+                raise ValidationError(f"Template error: {where}: Fn::Equals takes two values, not {argument!r}")
+            left, right = (self.resolve(side) for side in argument)
+            return bool(_comparable(left) == _comparable(right))
+        if key == "Fn::Not":
+            if not isinstance(argument, list) or len(argument) != 1:
+                raise ValidationError(f"Template error: {where}: Fn::Not takes one condition, not {argument!r}")
+            return not self._truth(argument[0], where)
+        if key in ("Fn::And", "Fn::Or"):
+            if not isinstance(argument, list) or not 2 <= len(argument) <= 10:
+                raise ValidationError(f"Template error: {where}: {key} takes 2 to 10 conditions, not {argument!r}")
+            verdicts = (self._truth(item, where) for item in argument)
+            return all(verdicts) if key == "Fn::And" else any(verdicts)
+        raise ValidationError(f"Template error: {where}: {key} is not a condition function")
 
     @property
     def partition(self) -> str:
@@ -209,6 +270,9 @@ class Resolver:
     def ref(self, name: str) -> Any:
         if name in PSEUDO:
             return self.pseudo(name)
+        if name in self.absent:
+            raise ValidationError(f"Template format error: Unresolved resource dependencies [{name}]: {name} is not "
+                                  f"created, its Condition {self.absent[name]} is false (refer to it in Fn::If)")
         if name in self.parameters:
             value = self.parameters[name]
             if value is None:
@@ -224,6 +288,8 @@ class Resolver:
         return identity.ref
 
     def get_att(self, logical: str, attribute: str) -> Any:
+        if logical in self.absent:
+            self.ref(logical)  # (refused: it is not created)
         identity = self.identities.get(logical)
         if identity is None:
             if logical in self.resources:
@@ -297,11 +363,17 @@ class Resolver:
         if key == "Fn::GetAZs":
             region = self.resolve(argument) or self.region
             return [f"{region}{zone}" for zone in "abc"]
+        if key == "Fn::If":
+            if not isinstance(argument, list) or len(argument) != 3:
+                raise ValidationError(f"Template error: Fn::If takes [condition, value if true, value if false], "
+                                      f"not {argument!r}")
+            return self.resolve(argument[1] if self.condition(argument[0]) else argument[2])
         if key in _FUNCTIONS:
             raise Unmodelled(f"{key} is not modelled" + (" (values exported by other stacks are unknown here)"
                                                          if key == "Fn::ImportValue" else
-                                                         " (conditions are not evaluated)"
-                                                         if key in ("Fn::If", "Fn::Equals", "Fn::And", "Fn::Or",
+                                                         " (a condition function belongs in Conditions or "
+                                                         "Fn::If)"
+                                                         if key in ("Fn::Equals", "Fn::And", "Fn::Or",
                                                                     "Fn::Not") else ""))
         raise Unmodelled(f"unknown intrinsic function {key}")
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .._aws._pipes import ENRICHMENT_KEYS, SOURCE_KEYS, TARGET_KEYS
+
 __all__ = ["IGNORED", "KINDS", "Call", "Context", "Kind", "Planned", "coerce", "generated_name", "target_kind"]
 
 _INERT = frozenset({"Description", "Tags", "KmsKeyIdentifier", "KmsKeyArn"})
@@ -282,10 +284,10 @@ def _schedule(p: Planned) -> None:
     p.calls.append(Call("scheduler", "CreateSchedule", params))
 
 
-_PIPE_PARAMETERS = {"SourceParameters": {"FilterCriteria", "SqsQueueParameters"},
-                    "EnrichmentParameters": {"InputTemplate"},
-                    "TargetParameters": {"InputTemplate", "LambdaFunctionParameters", "SqsQueueParameters",
-                                         "EventBridgeEventBusParameters"}}
+# what the pipes double takes (one list: a template is reported before anything is created, never refused
+# half way through)
+_PIPE_PARAMETERS = {"SourceParameters": set(SOURCE_KEYS), "EnrichmentParameters": set(ENRICHMENT_KEYS),
+                    "TargetParameters": set(TARGET_KEYS)}
 
 
 def _pipe(p: Planned) -> None:

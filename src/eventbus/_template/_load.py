@@ -186,6 +186,19 @@ def _check_support(result: Plan) -> None:
             planned.calls.clear()
 
 
+def _with_dangling(result: Plan, created: Mapping[str, str], unmodelled: dict[str, str]) -> dict[str, str]:
+    """``unmodelled``, with each created resource that refers to a resource left out
+    for not being modelled named too: what it does with that reference (a target,
+    a destination) cannot work."""
+    out = dict(unmodelled)
+    for logical_id in created:
+        missing = [dep for dep in result.graph.get(logical_id, ()) if dep not in created and dep in unmodelled]
+        if missing:
+            note = f"refers to {', '.join(missing)}, not created (see {'them' if len(missing) > 1 else 'it'})"
+            out[logical_id] = f"{out[logical_id]}; {note}" if logical_id in out else note
+    return out
+
+
 def _unmodelled_error(unmodelled: Mapping[str, str]) -> ValidationError:
     lines = "\n".join(f"  {logical_id}: {reason}" for logical_id, reason in unmodelled.items())
     return ValidationError(f"The template holds {len(unmodelled)} resource(s) eventbus does not model "
@@ -224,12 +237,16 @@ def load_template(source: TemplateSource, handlers: Mapping[str, Handler] | None
 
     ``strict=True`` (the default) raises ``ValidationError`` listing every
     resource eventbus does not model (an unknown type, a rule target that is
-    not a function, queue or bus, ``Fn::ImportValue``, a ``Condition``, a
-    handler that cannot be imported ...) before creating anything.
-    ``strict=False`` creates what it can and reports the rest in
-    ``.unmodelled``.  IAM roles and policies, Lambda permissions, queue and
-    bus policies, log groups and CDK metadata are accepted as not affecting
-    delivery (``.ignored``).  Returns a ``LoadedTemplate``.
+    not a function, queue or bus, ``Fn::ImportValue``, a handler that cannot
+    be imported ...) before creating anything.  ``strict=False`` creates what
+    it can and reports the rest in ``.unmodelled``, naming also each created
+    resource that refers to one left out.  ``Conditions`` are evaluated from
+    the parameters and pseudo parameters (``Fn::Equals``, ``Fn::And``,
+    ``Fn::Or``, ``Fn::Not``, ``Fn::If``): a resource whose condition is false
+    is not created (``.ignored`` says so).  IAM roles and policies, Lambda
+    permissions, queue and bus policies, log groups and CDK metadata are
+    accepted as not affecting delivery (``.ignored``).  Returns a
+    ``LoadedTemplate``.
     """
     world = world if world is not None else World()
     result = plan(read(source, parameters, stack_name), account=world.account, region=world.region)
@@ -264,6 +281,7 @@ def load_template(source: TemplateSource, handlers: Mapping[str, Handler] | None
         else:
             created[logical_id] = str(attributes["Arn"])
     ignored = {k: str(p.ignored) for k, p in result.resources.items() if p.ignored is not None}
+    unmodelled = _with_dangling(result, created, unmodelled)
     return LoadedTemplate(world, MappingProxyType(created), MappingProxyType(ignored), MappingProxyType(unmodelled),
                           MappingProxyType(dict(result.outputs)), result.resolver.stack_name, result,
                           MappingProxyType(uuids))

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._exceptions import ValidationError
 from ._document import Document
-from ._intrinsics import Identity, Resolver, Unmodelled, dependencies, order
+from ._intrinsics import NO_VALUE, Identity, Resolver, Unmodelled, dependencies, order
 from ._kinds import (
     IGNORED,
     KINDS,
@@ -43,6 +43,7 @@ class Plan:
     resources: dict[str, Planned]
     outputs: dict[str, Any] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # "Transform", "Outputs.X"
+    graph: dict[str, list[str]] = field(default_factory=dict)  # each resource's dependencies
 
     def identity(self, logical_id: str) -> Identity:
         return self.resolver.identities[logical_id]
@@ -112,9 +113,10 @@ def plan(document: Document, *, account: str, region: str) -> Plan:
                                              logical_id) | _depends_on(resource, resources, logical_id))
              for logical_id, resource in resources.items()}
     resolver = Resolver(account=account, region=region, stack_name=document.stack_name,
-                        parameters=document.parameters, mappings=document.mappings, resources=resources)
+                        parameters=document.parameters, mappings=document.mappings, resources=resources,
+                        conditions=document.conditions)
     context = Context(account, region, resolver.partition, document.stack_name)
-    result = Plan(context, resolver, order(graph), {})
+    result = Plan(context, resolver, order(graph), {}, graph=graph)
     if document.transform is not None:
         result.problems["Transform"] = (f"Transform {document.transform}: macros (SAM and others) are not "
                                         "expanded; load the processed template instead")
@@ -124,18 +126,33 @@ def plan(document: Document, *, account: str, region: str) -> Plan:
         if not isinstance(output, Mapping) or "Value" not in output:
             raise ValidationError(f"Template format error: Output {name} must have a Value")
         dependencies(output["Value"], resources, document.parameters, f"Outputs.{name}")
-        if "Condition" in output:
-            result.problems[f"Outputs.{name}"] = f"Condition {output['Condition']}: conditions are not evaluated"
-            continue
         try:
-            result.outputs[name] = resolver.resolve(output["Value"])
+            if "Condition" in output and not resolver.condition(output["Condition"]):
+                continue  # (as CloudFormation: an output whose condition is false is not made)
+            value = resolver.resolve(output["Value"])
         except Unmodelled as exc:
             result.problems[f"Outputs.{name}"] = str(exc)
+            continue
+        if value is NO_VALUE:
+            raise ValidationError(f"Template format error: Output {name}'s Value is AWS::NoValue")
+        result.outputs[name] = value
     return result
 
 
 def _plan_one(context: Context, resolver: Resolver, logical_id: str, resource: Mapping[str, Any]) -> Planned:
     type_name = resource["Type"]
+    condition = resource.get("Condition")
+    if condition is not None:
+        try:
+            exists = resolver.condition(condition)
+        except Unmodelled as exc:
+            return Planned(logical_id, type_name, "", logical_id, {}, unmodelled=[
+                f"Condition {condition}: {exc}, so whether this resource exists is not known"])
+        if not exists:
+            resolver.absent[logical_id] = str(condition)
+            planned = Planned(logical_id, type_name, "", logical_id, {}, extra={"label": logical_id})
+            planned.ignored = f"Condition {condition} is false: not created (as CloudFormation)"
+            return planned
     problems: list[str] = []
     properties = _resolve_properties(resolver, resource.get("Properties", {}), problems)
     kind = KINDS.get(type_name)
@@ -160,10 +177,6 @@ def _plan_one(context: Context, resolver: Resolver, logical_id: str, resource: M
         return planned
     if kind is None:
         planned.unmodelled = [f"resource type {type_name} is not modelled"]
-        return planned
-    if "Condition" in resource:
-        planned.unmodelled = [f"Condition {resource['Condition']}: conditions are not evaluated, so whether "
-                              "this resource exists is not known"]
         return planned
     if problems:
         return planned  # a property eventbus cannot resolve: not created
