@@ -229,6 +229,7 @@ class World:
         # what GetSchedule shows that a Schedule does not keep (RoleArn, KmsKeyArn), per (group, name), with the
         # target it was given for
         self.schedule_settings: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+        self.tags: dict[str, dict[str, str]] = {}  # by ARN: schedule groups' and pipes' tags (TagResource)
         self.queues: dict[str, QueueEntry] = {}
         self.functions: dict[str, FunctionEntry] = {}
         self.pipes: dict[str, PipeEntry] = {}

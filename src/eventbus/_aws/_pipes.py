@@ -192,11 +192,9 @@ def _state(entry: PipeEntry) -> dict[str, Any]:
 
 
 # -- operations --------------------------------------------------------------------------
-@_op
-def create_pipe(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+def _build(world: World, params: Mapping[str, Any], desired: Any) -> Pipe:
+    """The ``Pipe`` a CreatePipe (or UpdatePipe's merged) request describes."""
     name = params["Name"]
-    if name in world.pipes:
-        raise ConflictError(f"Pipe {name} already exists.")
     description = params.get("Description")
     if description is not None and len(description) > MAX_DESCRIPTION:
         raise out_of_range("description", description,
@@ -214,21 +212,56 @@ def create_pipe(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     sqs = get(source_parameters, "SqsQueueParameters", {})
     filters = [f["Pattern"] for f in get(get(source_parameters, "FilterCriteria", {}), "Filters", [])
                if f.get("Pattern") is not None]
+    return Pipe(name, queue, target, filters=filters, enrichment=enrichment,
+                enrichment_input_template=enrichment_parameters.get("InputTemplate"),
+                target_input_template=target_parameters.get("InputTemplate"),
+                batch_size=int(get(sqs, "BatchSize", 10)),
+                maximum_batching_window_in_seconds=int(get(sqs, "MaximumBatchingWindowInSeconds", 0)),
+                desired_state=desired, clock=world.clock, account=world.account, region=world.region)
+
+
+@_op
+def create_pipe(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    name = params["Name"]
+    if name in world.pipes:
+        raise ConflictError(f"Pipe {name} already exists.")
     desired = get(params, "DesiredState", "RUNNING")
     with world.lock:
         if name in world.pipes:
             raise ConflictError(f"Pipe {name} already exists.")
-        pipe = Pipe(name, queue, target, filters=filters, enrichment=enrichment,
-                    enrichment_input_template=enrichment_parameters.get("InputTemplate"),
-                    target_input_template=target_parameters.get("InputTemplate"),
-                    batch_size=int(get(sqs, "BatchSize", 10)),
-                    maximum_batching_window_in_seconds=int(get(sqs, "MaximumBatchingWindowInSeconds", 0)),
-                    desired_state=desired, clock=world.clock, account=world.account, region=world.region)
+        pipe = _build(world, params, desired)
         now = world.clock.now()
         definition = {key: copy.deepcopy(value) for key, value in params.items() if value is not None}
         definition["DesiredState"] = desired
         entry = PipeEntry(pipe, definition, now, now)
         world.pipes[name] = entry
+        world.tags[pipe.arn] = dict(get(params, "Tags", {}))
+    return _state(entry)
+
+
+@_op
+def update_pipe(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    """AWS's UpdatePipe: what the request gives replaces what the pipe had (the
+    source stays; ``SourceParameters``' filters and batching may change).  The
+    pipe is built again; messages the old one holds in flight come back to the
+    queue after their visibility timeout and are read by the new one."""
+    name = params["Name"]
+    with world.lock:
+        entry = _entry(world, name)
+        merged = copy.deepcopy(entry.definition)
+        for key, value in params.items():
+            if value is None:
+                continue
+            if key == "SourceParameters":
+                merged["SourceParameters"] = {**merged.get("SourceParameters", {}), **copy.deepcopy(value)}
+            else:
+                merged[key] = copy.deepcopy(value)
+        desired = merged.get("DesiredState", "RUNNING")
+        pipe = _build(world, merged, "STOPPED")  # (built first: a bad update leaves the old pipe running)
+        entry.pipe.stop()
+        entry.pipe, entry.definition, entry.modified = pipe, merged, world.clock.now()
+        if desired == "RUNNING":
+            pipe.start()
     return _state(entry)
 
 
@@ -266,6 +299,7 @@ def delete_pipe(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
         entry = _entry(world, params["Name"])
         entry.pipe.stop()
         del world.pipes[entry.pipe.name]
+        world.tags.pop(entry.pipe.arn, None)
     # AWS answers while the pipe is being deleted
     return {**_state(entry), "DesiredState": "DELETED", "CurrentState": "DELETING"}
 
@@ -296,3 +330,30 @@ def list_pipes(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     if end < len(shown):
         out["NextToken"] = str(end)
     return out
+
+
+def _tagged_pipe(world: World, arn: str) -> str:
+    for entry in world.pipes.values():
+        if entry.pipe.arn == arn:
+            world.tags.setdefault(arn, {})
+            return arn
+    raise ResourceNotFoundError(f"Pipe {arn.rsplit('/', 1)[-1]} does not exist.")
+
+
+@_op
+def tag_resource(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    world.tags[_tagged_pipe(world, params["resourceArn"])].update(params["tags"])
+    return {}
+
+
+@_op
+def untag_resource(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    arn = _tagged_pipe(world, params["resourceArn"])
+    for key in params["tagKeys"]:
+        world.tags[arn].pop(key, None)
+    return {}
+
+
+@_op
+def list_tags_for_resource(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    return {"tags": dict(world.tags[_tagged_pipe(world, params["resourceArn"])])}

@@ -208,7 +208,40 @@ def _summary(record: Schedule) -> dict[str, Any]:
 @_op
 def create_schedule_group(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     tags = {tag["Key"]: tag["Value"] for tag in get(params, "Tags", [])}
-    return {"ScheduleGroupArn": world.scheduler.create_schedule_group(params["Name"], tags=tags)}
+    arn = world.scheduler.create_schedule_group(params["Name"], tags=tags)
+    world.tags[arn] = dict(tags)
+    return {"ScheduleGroupArn": arn}
+
+
+def _tagged_group(world: World, arn: str) -> str:
+    """A schedule group's ARN (only groups take tags in Scheduler)."""
+    prefix = f"arn:aws:scheduler:{world.region}:{world.account}:schedule-group/"
+    if not arn.startswith(prefix):
+        raise ValidationError(f"eventbus tags schedule groups (Scheduler's taggable resource); {arn} is not one")
+    group = world.scheduler.get_schedule_group(arn[len(prefix):])  # (ResourceNotFoundException if absent)
+    world.tags.setdefault(group.arn, {})
+    return group.arn
+
+
+@_op
+def tag_resource(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    arn = _tagged_group(world, params["ResourceArn"])
+    world.tags[arn].update({tag["Key"]: tag["Value"] for tag in params["Tags"]})
+    return {}
+
+
+@_op
+def untag_resource(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    arn = _tagged_group(world, params["ResourceArn"])
+    for key in params["TagKeys"]:
+        world.tags[arn].pop(key, None)
+    return {}
+
+
+@_op
+def list_tags_for_resource(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    arn = _tagged_group(world, params["ResourceArn"])
+    return {"Tags": [{"Key": key, "Value": value} for key, value in sorted(world.tags[arn].items())]}
 
 
 @_op
@@ -230,7 +263,9 @@ def list_schedule_groups(world: World, params: Mapping[str, Any]) -> dict[str, A
 def delete_schedule_group(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     name = params["Name"]
     with world.lock:
+        arn = world.scheduler.get_schedule_group(name).arn
         world.scheduler.delete_schedule_group(name)
+        world.tags.pop(arn, None)
         kept = world.schedule_settings
         for key in [key for key in kept if key[0] == name]:
             del kept[key]

@@ -422,3 +422,46 @@ def test_a_description_longer_than_aws_allows_is_refused(pipes: Any, source: str
                             "equal to 512")
     create(pipes, Description="x" * 512)
     assert pipes.describe_pipe(Name="orders")["Description"] == "x" * 512
+
+
+def test_update_pipe_changes_the_filter_and_batching_and_keeps_the_rest(world: World, pipes: Any, sqs: Any) -> None:
+    seen: list[list[Any]] = []
+    world.register_function("sink", lambda batch, context: seen.append([json.loads(r["body"]) for r in batch]))
+    url = sqs.create_queue(QueueName="in")["QueueUrl"]
+    pipes.create_pipe(Name="p", RoleArn=ROLE, Source=queue_arn("in"), Target=function_arn("sink"),
+                      SourceParameters={"FilterCriteria": {"Filters": [
+                          {"Pattern": json.dumps({"body": {"kind": ["order"]}})}]}})
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"kind": "order", "n": 1}))
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"kind": "refund", "n": 2}))
+    world.settle()
+    assert seen == [[{"kind": "order", "n": 1}]]
+    answer = pipes.update_pipe(Name="p", RoleArn=ROLE, SourceParameters={
+        "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"body": {"kind": ["refund"]}})}]},
+        "SqsQueueParameters": {"BatchSize": 2, "MaximumBatchingWindowInSeconds": 10}})
+    assert (answer["Name"], answer["CurrentState"]) == ("p", "RUNNING")
+    for n in (3, 4):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"kind": "refund", "n": n}))
+    world.advance(seconds=11)
+    assert seen[1:] == [[{"kind": "refund", "n": 3}, {"kind": "refund", "n": 4}]]
+    described = pipes.describe_pipe(Name="p")
+    assert described["Target"] == function_arn("sink")  # kept
+    assert described["SourceParameters"]["SqsQueueParameters"] == {"BatchSize": 2,
+                                                                   "MaximumBatchingWindowInSeconds": 10}
+    with pytest.raises(pipes.exceptions.NotFoundException):
+        pipes.update_pipe(Name="absent", RoleArn=ROLE)
+    with pytest.raises(pipes.exceptions.ValidationException):  # a bad update leaves the pipe as it was
+        pipes.update_pipe(Name="p", RoleArn=ROLE, Target=function_arn("not-there"))
+    assert pipes.describe_pipe(Name="p")["Target"] == function_arn("sink")
+
+
+def test_pipe_tags_are_kept_changed_and_listed(world: World, pipes: Any, sqs: Any) -> None:
+    world.register_function("sink", lambda batch, context: None)
+    sqs.create_queue(QueueName="in")
+    arn = pipes.create_pipe(Name="p", RoleArn=ROLE, Source=queue_arn("in"), Target=function_arn("sink"),
+                            Tags={"team": "orders"})["Arn"]
+    pipes.tag_resource(resourceArn=arn, tags={"cost": "7"})
+    pipes.untag_resource(resourceArn=arn, tagKeys=["team"])
+    assert pipes.list_tags_for_resource(resourceArn=arn)["tags"] == {"cost": "7"}
+    pipes.delete_pipe(Name="p")
+    with pytest.raises(pipes.exceptions.NotFoundException):
+        pipes.list_tags_for_resource(resourceArn=arn)

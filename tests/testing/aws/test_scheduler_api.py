@@ -389,3 +389,13 @@ def test_invalid_requests_are_refused_with_aws_texts(scheduler: Any, change: dic
         scheduler.create_schedule(**request)
     assert error_of(info) == ("ValidationException", text, 400)
     assert scheduler.list_schedules()["Schedules"] == []
+
+
+def test_schedule_group_tags_are_kept_changed_and_listed(world: World, scheduler: Any) -> None:
+    arn = scheduler.create_schedule_group(Name="reports", Tags=[{"Key": "team", "Value": "ops"}])["ScheduleGroupArn"]
+    scheduler.tag_resource(ResourceArn=arn, Tags=[{"Key": "cost", "Value": "7"}])
+    scheduler.untag_resource(ResourceArn=arn, TagKeys=["team"])
+    assert scheduler.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "cost", "Value": "7"}]
+    scheduler.delete_schedule_group(Name="reports")
+    with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+        scheduler.list_tags_for_resource(ResourceArn=arn)
