@@ -262,7 +262,7 @@ class World:
             + timedelta(seconds=_number("seconds", seconds), minutes=_number("minutes", minutes),
                         hours=_number("hours", hours), days=_number("days", days))
         if total < timedelta(0):
-            raise ValidationError(f"advance() moves time forward; it was given {total}")
+            raise ValidationError(f"advance() moves time forward; it was given {total.total_seconds():g} seconds")
         return clock._advance_to(clock.now() + total, "advance_async", per_instant=self._per_instant(clock))
 
     def settle(self) -> int:
@@ -454,8 +454,19 @@ class World:
         last 1,000), or the bodies of the messages a queue holds (JSON parsed where
         they are JSON), oldest first."""
         if name_or_arn.startswith("arn:aws:sqs:") or "://" in name_or_arn or name_or_arn in self.queues:
-            return [_parsed(message.body) for message in self.queue(name_or_arn).messages()]
-        entry = self.function_entry(name_or_arn)
+            try:
+                queue = self.queue(name_or_arn)
+            except ResourceNotFoundError:
+                raise ResourceNotFoundError(f"No queue {name_or_arn} in this world; its queues: "
+                                            f"{', '.join(sorted(self.queues)) or 'none'}") from None
+            return [_parsed(message.body) for message in queue.messages()]
+        try:
+            entry = self.function_entry(name_or_arn)
+        except ResourceNotFoundError:
+            raise ResourceNotFoundError(
+                f"No function or queue named {name_or_arn} in this world; its functions: "
+                f"{', '.join(sorted(self.functions)) or 'none'}; its queues: "
+                f"{', '.join(sorted(self.queues)) or 'none'}") from None
         return [call.event for call in self.calls.get(entry.name, ())]
 
     def invocations(self, name_or_arn: str) -> list[Invocation]:

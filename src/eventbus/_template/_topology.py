@@ -165,8 +165,10 @@ class _Graph:
             label = str(target.get("Id", ""))
             if "InputTransformer" in target:
                 label += " (input transformer)"
-            elif "InputPath" in target or "Input" in target:
-                label += " (input)"
+            elif "InputPath" in target:
+                label += " (input path)"
+            elif "Input" in target:
+                label += " (constant input)"
             self.edge(rule, self.find(target.get("Arn")), label)
             dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
             self.edge(rule, self.find(dead_letter), f"DLQ of {target.get('Id', '')}", dashed=True)

@@ -46,7 +46,7 @@ import sys
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 from .._aws import answer
 from .._clock import Clock
@@ -270,10 +270,22 @@ class MockAws:
         return cast(F, run)
 
 
+@overload
+def mock_aws(world: F, /) -> F: ...
+
+
+@overload
 def mock_aws(world: World | None = None, *, clock: Clock | None = None, account: str = "123456789012",
-             region: str = "us-east-1") -> MockAws:
+             region: str = "us-east-1") -> MockAws: ...
+
+
+def mock_aws(world: Any = None, *, clock: Clock | None = None, account: str = "123456789012",
+             region: str = "us-east-1") -> Any:
     """Answer boto3's events, scheduler, pipes, lambda and sqs clients in process
-    from ``world`` (a new ``World`` on ``clock`` by default); see the module notes."""
+    from ``world`` (a new ``World`` on ``clock`` by default); see the module notes.
+    ``@mock_aws`` without parentheses decorates as ``@mock_aws()`` does."""
+    if world is not None and not isinstance(world, World) and (callable(world) or inspect.isclass(world)):
+        return MockAws(clock=clock, account=account, region=region)(world)
     return MockAws(world, clock=clock, account=account, region=region)
 
 

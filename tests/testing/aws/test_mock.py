@@ -138,7 +138,7 @@ def test_errors_are_the_modelled_exceptions_with_aws_codes_and_texts() -> None:
 
 def test_mock_aws_refuses_something_that_is_not_a_world() -> None:
     with pytest.raises(ValueError, match="takes an eventbus.testing.World"):
-        mock_aws(object())  # type: ignore[arg-type]
+        mock_aws(object())  # type: ignore[call-overload]
     assert isinstance(mock_aws(), MockAws)
 
 
@@ -259,3 +259,30 @@ def test_a_client_made_under_a_mock_refuses_calls_after_it_stopped() -> None:
         made_inside.list_queues()
     with pytest.raises(ValueError, match="ListEventBuses would go to AWS"):
         unused_inside.list_event_buses()
+
+
+def test_the_bare_decorator_works_as_moto_users_write_it() -> None:
+    @mock_aws
+    def create() -> list[str]:
+        boto3.client("sqs").create_queue(QueueName="bare")
+        return sorted(current_world().queues)
+
+    assert create() == ["bare"]
+    assert create() == ["bare"]  # a fresh world each call
+
+
+def test_asking_what_an_unknown_name_received_lists_what_the_world_has() -> None:
+    from eventbus import ResourceNotFoundError
+    from eventbus.testing import assert_received
+
+    with mock_aws() as world:
+        world.register_function("save", lambda event, context: None)
+        boto3.client("sqs").create_queue(QueueName="orders")
+        with pytest.raises(ResourceNotFoundError, match="No function or queue named ordrs in this world; its "
+                                                        "functions: save; its queues: orders"):
+            assert_received(world, "ordrs")
+        with pytest.raises(ResourceNotFoundError, match="No queue arn:aws:sqs:us-east-1:123456789012:x in this "
+                                                        "world; its queues: orders"):
+            world.received("arn:aws:sqs:us-east-1:123456789012:x")
+        with pytest.raises(ValueError, match="it was given -60 seconds"):
+            world.advance(minutes=-1)
