@@ -23,7 +23,7 @@ from .._pipes import Pipe
 from .._transform import _COMPACT
 from .._validate import out_of_range
 from .._world import PipeEntry, World
-from ._common import Operations, get
+from ._common import Operations, get, page
 
 __all__ = ["ENRICHMENT_KEYS", "OPERATIONS", "SOURCE_KEYS", "TARGET_KEYS"]
 
@@ -318,18 +318,7 @@ def list_pipes(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
                 and (desired is None or described["DesiredState"] == desired)
                 and (current is None or described["CurrentState"] == current)):
             shown.append({key: described[key] for key in _SUMMARY if key in described})
-    token = params.get("NextToken")
-    try:
-        start = 0 if token is None else int(token)
-    except ValueError:
-        raise ValidationError(f"Invalid NextToken: {token}") from None
-    if not 0 <= start <= len(shown):
-        raise ValidationError(f"Invalid NextToken: {token}")
-    end = start + int(get(params, "Limit", 100))
-    out: dict[str, Any] = {"Pipes": shown[start:end]}
-    if end < len(shown):
-        out["NextToken"] = str(end)
-    return out
+    return page(shown, params, "Pipes")
 
 
 def _tagged_pipe(world: World, arn: str) -> str:

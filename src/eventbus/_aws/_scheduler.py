@@ -12,7 +12,7 @@ scheduler does not keep (the target's ``RoleArn``, the schedule's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from .._delivery import RetryPolicy
 from .._exceptions import ConflictError, ResourceNotFoundError, ValidationError
 from .._schedule import Schedule
 from .._world import World
-from ._common import Operations, get
+from ._common import Operations, get, page
 
 __all__ = ["OPERATIONS"]
 
@@ -125,20 +125,6 @@ def _group_checked(world: World, params: Mapping[str, Any]) -> None:
     world.scheduler.get_schedule_group(get(params, "GroupName", "default"))
 
 
-def _page(items: Sequence[Any], params: Mapping[str, Any], size_key: str, default: int) -> tuple[list[Any], Any]:
-    """One page of ``items`` (``NextToken`` is the offset of the next one)."""
-    token = params.get("NextToken")
-    try:
-        start = 0 if token is None else int(token)
-    except ValueError:
-        raise ValidationError(f"Invalid NextToken: {token}") from None
-    if not 0 <= start <= len(items):
-        raise ValidationError(f"Invalid NextToken: {token}")
-    size = int(get(params, size_key, default))
-    end = start + size
-    return list(items[start:end]), (str(end) if end < len(items) else None)
-
-
 # -- schedules ---------------------------------------------------------------------------
 @_op
 def create_schedule(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -191,11 +177,7 @@ def delete_schedule(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
 def list_schedules(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     records = world.scheduler.list_schedules(group=params.get("GroupName"), name_prefix=params.get("NamePrefix"),
                                              state=params.get("State"))
-    page, token = _page(records, params, "MaxResults", 100)
-    out: dict[str, Any] = {"Schedules": [_summary(record) for record in page]}
-    if token is not None:
-        out["NextToken"] = token
-    return out
+    return page([_summary(record) for record in records], params, "Schedules", limit="MaxResults")
 
 
 def _summary(record: Schedule) -> dict[str, Any]:
@@ -252,11 +234,7 @@ def get_schedule_group(world: World, params: Mapping[str, Any]) -> dict[str, Any
 @_op
 def list_schedule_groups(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     groups = world.scheduler.list_schedule_groups(name_prefix=params.get("NamePrefix"))
-    page, token = _page(groups, params, "MaxResults", 100)
-    out: dict[str, Any] = {"ScheduleGroups": [group.as_aws() for group in page]}
-    if token is not None:
-        out["NextToken"] = token
-    return out
+    return page([group.as_aws() for group in groups], params, "ScheduleGroups", limit="MaxResults")
 
 
 @_op
