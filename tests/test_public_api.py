@@ -244,3 +244,13 @@ def test_the_world_the_aws_double_and_templates_sit_below_the_testing_package() 
             continue
         for name in _imports(path):
             assert not name.startswith(("boto3", "botocore")), (path, name)
+
+
+def test_the_store_protocol_sits_at_the_bottom() -> None:
+    """The work stores keep records, leases and due times: they know nothing of
+    buses, targets, clocks or schedules (the callers pass every time in)."""
+    for path in sorted((SRC / "_store").glob("*.py")):
+        for name in _imports(path):
+            if name.startswith("eventbus"):
+                assert name.startswith(("eventbus._store", "eventbus._exceptions", "eventbus._validate")), (
+                    path.name, name)

@@ -1,0 +1,678 @@
+"""The Store protocol: one conformance suite, run against every store, then
+what only the sqlite store promises (a file that outlives its process, its
+settings, a failed transaction leaving nothing behind)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventbus import EventBusError, ValidationError
+from eventbus._store import (
+    DeadLetter,
+    Enqueued,
+    MemoryStore,
+    ScheduleClaim,
+    SqliteStore,
+    Store,
+    StoredSchedule,
+    Work,
+)
+from eventbus._store import _sqlite as sqlite_module
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+LEASE = timedelta(seconds=10)
+Factory = Callable[..., Store]
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
+    """Stores of the parameter's kind, closed after the test."""
+    made: list[Store] = []
+
+    def factory(**kwargs: Any) -> Store:
+        store: Store = (MemoryStore(**kwargs) if request.param == "memory"
+                            else SqliteStore(tmp_path / f"work{len(made)}.db", **kwargs))
+        made.append(store)
+        return store
+
+    yield factory
+    for store in made:
+        store.close()
+
+
+@pytest.fixture
+def store(make: Factory) -> Store:
+    return make()
+
+
+def claim(store: Store, seconds: float, *, queue: str = "q", limit: int = 10, owner: str = "w1",
+          lease: timedelta = LEASE) -> list[Work]:
+    return store.claim(queue, now=at(seconds), limit=limit, lease=lease, owner=owner)
+
+
+def payloads(works: list[Work]) -> list[str]:
+    return [w.payload for w in works]
+
+
+def follow(payload: str, *, queue: str = "next", key: str | None = None, seconds: float = 0) -> Enqueued:
+    return Enqueued(queue=queue, payload=payload, not_before=at(seconds), key=key)
+
+
+# -- the protocol and its records
+
+
+def test_every_store_speaks_the_protocol(store: Store) -> None:
+    assert isinstance(store, Store)
+    assert store.key_retention == timedelta(hours=24)
+
+
+def test_the_key_retention_is_a_setting(make: Factory) -> None:
+    assert make(key_retention=90).key_retention == timedelta(seconds=90)
+    assert make(key_retention=timedelta(minutes=5)).key_retention == timedelta(minutes=5)
+    with pytest.raises(ValidationError, match="Value '-1' at 'key_retention' failed to satisfy constraint"):
+        make(key_retention=-1)
+
+
+def test_records_are_frozen_and_enqueued_is_checked_when_built() -> None:
+    entry = Enqueued(queue="q", payload="{}", not_before=T0, key="k")
+    with pytest.raises(AttributeError):
+        entry.queue = "other"  # type: ignore[misc]
+    assert entry == Enqueued(queue="q", payload="{}", not_before=T0, key="k")
+    with pytest.raises(ValidationError, match="queue must not be empty"):
+        Enqueued(queue="", payload="{}", not_before=T0)
+    with pytest.raises(ValidationError, match="key must not be empty"):
+        Enqueued(queue="q", payload="{}", not_before=T0, key="")
+    with pytest.raises(ValidationError, match="Invalid type for parameter payload, value: b'{}'"):
+        Enqueued(queue="q", payload=b"{}", not_before=T0)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="at 'payload' failed to satisfy constraint: Member must be valid "
+                                              "Unicode text"):
+        Enqueued(queue="q", payload="\ud800", not_before=T0)
+    with pytest.raises(TypeError):
+        Enqueued("q", "{}", T0)  # type: ignore[call-arg]  # (keyword-only)
+
+
+# -- enqueue, ids and idempotency keys
+
+
+def test_ids_are_unique_text_and_never_reused(store: Store) -> None:
+    first = store.enqueue("q", "a", not_before=T0)
+    second = store.enqueue("other", "b", not_before=T0)
+    assert isinstance(first, str) and isinstance(second, str) and first != second
+    [work] = claim(store, 0)
+    assert store.ack(work)
+    [work] = claim(store, 0, queue="other")
+    assert store.ack(work)
+    third = store.enqueue("q", "c", not_before=T0)  # (the newest item ended: its id is not handed out again)
+    assert third not in (first, second)
+
+
+def test_a_key_is_remembered_while_its_item_lives_and_for_the_retention_after_it_ends(make: Factory) -> None:
+    store = make(key_retention=60)
+    kept = store.enqueue("q", "first", not_before=T0, key="e1/t1")
+    assert kept is not None
+    assert store.enqueue("q", "again", not_before=T0, key="e1/t1") is None
+    assert store.enqueue("other", "same key, other queue", not_before=T0, key="e1/t1") is not None
+    [work] = claim(store, 0)
+    assert store.retry(work, not_before=at(1))  # (still alive)
+    assert store.enqueue("q", "again", not_before=T0, key="e1/t1") is None
+    [work] = claim(store, 1)
+    assert store.ack(work, at=at(5))
+    assert store.enqueue("q", "after the ack", not_before=T0, key="e1/t1") is None
+    assert store.sweep(at(64.999999)) == 0  # retention ends at 5 + 60
+    assert store.enqueue("q", "just before the end", not_before=T0, key="e1/t1") is None
+    assert store.sweep(at(65)) == 1
+    assert store.enqueue("q", "after the sweep", not_before=T0, key="e1/t1") is not None
+    assert payloads(claim(store, 100)) == ["after the sweep"]
+
+
+def test_an_unswept_key_stays_remembered_however_late_it_is(make: Factory) -> None:
+    store = make(key_retention=0)
+    store.enqueue("q", "a", not_before=T0, key="k")
+    [work] = claim(store, 0)
+    assert store.ack(work)  # at = claimed_at: retention ended at once, but nothing forgot it yet
+    assert store.enqueue("q", "b", not_before=at(10_000), key="k") is None
+    assert store.sweep(at(0)) == 1
+    assert store.enqueue("q", "b", not_before=at(10_000), key="k") is not None
+
+
+def test_a_dead_lettered_items_key_is_retained_from_when_it_ended(make: Factory) -> None:
+    store = make(key_retention=30)
+    store.enqueue("q", "a", not_before=T0, key="k")
+    [work] = claim(store, 7)
+    assert store.dead_letter(work, reason="poison")  # at = claimed_at = T0 + 7
+    assert store.enqueue("q", "b", not_before=T0, key="k") is None
+    assert store.sweep(at(36.9)) == 0
+    assert store.sweep(at(37)) == 1
+    assert store.enqueue("q", "b", not_before=T0, key="k") is not None
+
+
+def test_enqueue_many_adds_in_order_and_applies_keys_within_the_batch(store: Store) -> None:
+    store.enqueue("q", "old", not_before=T0, key="k0")
+    ids = store.enqueue_many([follow("a", queue="q", key="k1"), follow("dup", queue="q", key="k1"),
+                              follow("b", queue="q"), follow("also dup", queue="q", key="k0"),
+                              follow("c", queue="q", key="k2")])
+    assert [i is None for i in ids] == [False, True, False, True, False]
+    assert payloads(claim(store, 0)) == ["old", "a", "b", "c"]
+    assert store.enqueue_many([]) == []
+
+
+# -- claims
+
+
+def test_claim_takes_the_earliest_due_first_up_to_the_limit(store: Store) -> None:
+    for payload, seconds in [("t3", 3), ("t1", 1), ("t2", 2), ("t1 again", 1), ("t10", 10)]:
+        store.enqueue("q", payload, not_before=at(seconds))
+    store.enqueue("other", "elsewhere", not_before=T0)
+    assert claim(store, 0.5) == []
+    first = claim(store, 2, limit=2)
+    assert payloads(first) == ["t1", "t1 again"]
+    assert payloads(claim(store, 2)) == ["t2"]
+    assert payloads(claim(store, 9.9)) == ["t3"]
+    assert payloads(claim(store, 10, limit=1)) == ["t10"]
+    assert claim(store, 11.9) == []  # (every lease runs until 12 or later)
+    assert payloads(claim(store, 0, queue="other")) == ["elsewhere"]
+    assert claim(store, 0, queue="nothing here") == []
+
+
+def test_a_claim_leases_each_item_and_says_so(store: Store) -> None:
+    item = store.enqueue("q", '{"n": 1}', not_before=at(-5), key="e/t")
+    [work] = claim(store, 2, owner="worker-7", lease=timedelta(seconds=30))
+    assert (work.queue, work.id, work.payload, work.key) == ("q", item, '{"n": 1}', "e/t")
+    assert (work.not_before, work.attempts, work.owner) == (at(-5), 1, "worker-7")
+    assert (work.claimed_at, work.lease_until) == (at(2), at(32))
+    assert isinstance(work.claim, str) and work.claim
+    assert claim(store, 31.999999) == []  # leased
+    assert store.counts("q") == {"ready": 0, "leased": 1, "dead": 0}
+
+
+def test_a_lease_that_runs_out_is_taken_over_and_the_old_claim_is_refused(store: Store) -> None:
+    store.enqueue("q", "job", not_before=T0, key="k")
+    [old] = claim(store, 0, owner="crashed")
+    [new] = claim(store, 10, owner="survivor")  # the lease ran out at 10
+    assert (new.id, new.attempts, new.owner, new.not_before) == (old.id, 2, "survivor", at(10))
+    assert new.claim != old.claim
+    # every call with the old claim is refused and writes nothing
+    assert store.ack(old, then=[follow("from the old claim")]) is False
+    assert store.dead_letter(old, reason="late", then=[follow("from the old claim")]) is False
+    assert store.retry(old, not_before=at(11)) is False
+    assert store.extend(old, until=at(100)) is False
+    assert store.counts("q") == {"ready": 0, "leased": 1, "dead": 0}
+    assert store.counts("next") == {"ready": 0, "leased": 0, "dead": 0}
+    assert store.dead_letters("q") == []
+    assert store.next_due("q") == at(20)  # the survivor's lease is untouched
+    assert store.ack(new)
+    assert store.counts("q") == {"ready": 0, "leased": 0, "dead": 0}
+    assert store.ack(new) is False  # (ended)
+
+
+def test_a_holder_whose_lease_ran_out_may_still_end_it_if_nobody_took_over(store: Store) -> None:
+    store.enqueue("q", "slow", not_before=T0)
+    [work] = claim(store, 0)
+    assert store.next_due("q") == at(10)
+    assert store.ack(work, at=at(25))  # 15 s after the lease ran out, but nobody claimed it
+    assert store.counts("q") == {"ready": 0, "leased": 0, "dead": 0}
+
+
+def test_attempts_count_claims_and_retry_hands_the_item_back_for_later(store: Store) -> None:
+    store.enqueue("q", "flaky", not_before=T0)
+    [first] = claim(store, 0)
+    assert store.retry(first, not_before=at(30))
+    assert store.counts("q") == {"ready": 1, "leased": 0, "dead": 0}
+    assert store.next_due("q") == at(30)
+    assert claim(store, 29.999) == []
+    assert store.retry(first, not_before=at(1)) is False  # handed back: its claim is over
+    assert store.ack(first) is False
+    [second] = claim(store, 31)
+    assert (second.attempts, second.not_before) == (2, at(30))
+    assert store.retry(second, not_before=at(0))  # (into the past: due at once)
+    [third] = claim(store, 31)
+    assert third.attempts == 3
+    assert store.ack(third)
+
+
+def test_extend_moves_the_end_of_the_lease(store: Store) -> None:
+    store.enqueue("q", "long job", not_before=T0)
+    [work] = claim(store, 0)
+    assert store.extend(work, until=at(50))
+    assert store.next_due("q") == at(50)
+    assert claim(store, 49) == []
+    [later] = claim(store, 50, owner="w2")
+    assert (later.attempts, later.not_before) == (2, at(50))
+    assert store.extend(work, until=at(500)) is False  # taken over
+    assert store.ack(work) is False
+    assert store.extend(later, until=at(55)) and store.ack(later)
+
+
+# -- follow-ups and dead letters
+
+
+def test_ack_enqueues_its_follow_ups_with_the_end_of_the_item(make: Factory) -> None:
+    store = make(key_retention=60)
+    store.enqueue("q", "delivery", not_before=T0, key="e1/t1")
+    store.enqueue("dest", "already there", not_before=T0, key="d-1")
+    [work] = claim(store, 0)
+    assert store.ack(work, then=[
+        follow("destination record", queue="dest", key="d-2", seconds=5),
+        follow("skipped: its key is remembered", queue="dest", key="d-1"),
+        follow("skipped: the ended item's own key is retained first", queue="q", key="e1/t1"),
+        follow("no key", queue="dest", seconds=5),
+        follow("skipped: a key earlier in the batch", queue="dest", key="d-2")])
+    assert store.counts("q") == {"ready": 0, "leased": 0, "dead": 0}
+    assert payloads(claim(store, 5, queue="dest")) == ["already there", "destination record", "no key"]
+
+
+def test_dead_letter_keeps_a_record_and_enqueues_its_follow_ups(store: Store) -> None:
+    item = store.enqueue("q", '{"poison": true}', not_before=T0, key="e9/t1")
+    [work] = claim(store, 3)
+    assert store.retry(work, not_before=at(4))
+    [work] = claim(store, 4)
+    assert store.dead_letter(work, reason="MaximumRetryAttempts", then=[follow("to the DLQ", queue="dlq")])
+    assert store.dead_letters("q") == [DeadLetter(queue="q", id=item or "", payload='{"poison": true}', attempts=2,
+                                                  reason="MaximumRetryAttempts", at=at(4), key="e9/t1")]
+    assert store.counts("q") == {"ready": 0, "leased": 0, "dead": 1}
+    assert payloads(claim(store, 4, queue="dlq")) == ["to the DLQ"]
+    assert store.dead_letter(work, reason="twice") is False
+    assert len(store.dead_letters("q")) == 1
+
+
+def test_dead_letters_are_listed_in_order_and_dropped_by_time(store: Store) -> None:
+    for n in range(4):
+        store.enqueue("q", f"p{n}", not_before=T0)
+    works = claim(store, 0)
+    for n, work in enumerate(works):
+        assert store.dead_letter(work, reason=f"r{n}", at=at(10 * n))
+    assert [d.reason for d in store.dead_letters("q")] == ["r0", "r1", "r2", "r3"]
+    assert [d.at for d in store.dead_letters("q", limit=2)] == [at(0), at(10)]
+    assert store.dead_letters("elsewhere") == []
+    assert store.drop_dead_letters("q", before=at(20)) == 2  # at 0 and 10; not 20
+    assert [d.payload for d in store.dead_letters("q")] == ["p2", "p3"]
+    assert store.drop_dead_letters("q") == 2
+    assert store.counts("q") == {"ready": 0, "leased": 0, "dead": 0}
+    assert store.drop_dead_letters("elsewhere") == 0
+
+
+def test_a_bad_follow_up_is_refused_before_anything_is_written(store: Store) -> None:
+    store.enqueue("q", "job", not_before=T0)
+    [work] = claim(store, 0)
+    bad: list[Any] = [follow("fine"), {"queue": "q", "payload": "not an Enqueued"}]
+    with pytest.raises(ValidationError, match="Invalid type for parameter then"):
+        store.ack(work, then=bad)
+    with pytest.raises(ValidationError, match="Invalid type for parameter then"):
+        store.dead_letter(work, reason="x", then="not a list")  # type: ignore[arg-type]
+    assert store.counts("q") == {"ready": 0, "leased": 1, "dead": 0}
+    assert store.counts("next") == {"ready": 0, "leased": 0, "dead": 0}
+    assert store.ack(work)  # (still held)
+
+
+# -- next_due, sweep, counts
+
+
+def test_next_due_is_when_the_next_item_becomes_claimable(store: Store) -> None:
+    assert store.next_due() is None and store.next_due("q") is None
+    store.enqueue("q", "a", not_before=at(20))
+    store.enqueue("q", "b", not_before=at(5))
+    store.enqueue("r", "c", not_before=at(8))
+    assert (store.next_due("q"), store.next_due("r"), store.next_due()) == (at(5), at(8), at(5))
+    [b] = claim(store, 6)
+    assert store.next_due("q") == at(16)  # b's lease ends before a is due
+    assert store.next_due() == at(8)
+    assert store.ack(b)
+    assert store.next_due("q") == at(20)
+    [c] = claim(store, 9, queue="r")
+    assert store.next_due() == at(19)
+    assert store.dead_letter(c, reason="x")
+    assert (store.next_due("r"), store.next_due()) == (None, at(20))
+
+
+def test_sweep_releases_run_out_leases_first_then_forgets_keys_a_bounded_amount_at_a_time(make: Factory) -> None:
+    store = make(key_retention=0)
+    for key in ["zeta", "alpha", "mid"]:  # three ended items: keys to forget, at 1, 2 and 3
+        store.enqueue("k", key, not_before=T0, key=key)
+    for end, work in enumerate(claim(store, 0, queue="k"), start=1):
+        assert store.ack(work, at=at(end))
+    for n in range(5):
+        store.enqueue("q", f"p{n}", not_before=T0)
+    works = claim(store, 0)
+    for work, end in zip(works, [4, 1, 3, 2, 9], strict=True):
+        assert store.extend(work, until=at(end))
+    assert store.sweep(at(5), limit=2) == 2  # the leases that ended first: p1's and p3's
+    assert store.counts("q") == {"ready": 2, "leased": 3, "dead": 0}
+    assert store.extend(works[1], until=at(9)) is False and store.ack(works[3]) is False  # their claims are over
+    assert store.extend(works[0], until=at(4)) and store.extend(works[2], until=at(3))  # (still held)
+    assert store.sweep(at(5), limit=3) == 3  # p2's and p0's leases, then the key that ended first
+    assert store.enqueue("k", "zeta again", not_before=T0, key="zeta") is not None
+    assert store.enqueue("k", "alpha again", not_before=T0, key="alpha") is None
+    assert store.sweep(at(5)) == 2  # alpha and mid (p4's lease runs until 9)
+    assert store.enqueue("k", "alpha again", not_before=T0, key="alpha") is not None
+    assert store.sweep(at(8.999999)) == 0
+    assert store.sweep(at(100)) == 1
+    assert store.counts("q") == {"ready": 5, "leased": 0, "dead": 0}
+    # a released item stays due when its lease ran out: the order of claims does not depend on sweeps
+    assert [(w.payload, w.not_before, w.attempts) for w in claim(store, 100)] == [
+        ("p1", at(1), 2), ("p3", at(2), 2), ("p2", at(3), 2), ("p0", at(4), 2), ("p4", at(9), 2)]
+
+
+def test_counts_are_per_queue(store: Store) -> None:
+    assert store.counts("q") == {"ready": 0, "leased": 0, "dead": 0}
+    for n in range(4):
+        store.enqueue("q", f"p{n}", not_before=at(n * 100))  # (not yet due counts as ready too)
+    store.enqueue("r", "x", not_before=T0)
+    a, = claim(store, 0)
+    assert store.counts("q") == {"ready": 3, "leased": 1, "dead": 0}
+    assert store.dead_letter(a, reason="r")
+    assert store.counts("q") == {"ready": 3, "leased": 0, "dead": 1}
+    assert store.counts("r") == {"ready": 1, "leased": 0, "dead": 0}
+
+
+# -- schedules
+
+
+def test_schedules_are_put_replaced_listed_and_deleted(store: Store) -> None:
+    assert store.schedules() == [] and store.get_schedule("s") is None
+    store.put_schedule("nightly", at(3600), '{"expr": "cron(0 0 * * ? *)"}')
+    store.put_schedule("once", None, "{}")
+    store.put_schedule("a-rate", at(60), '{"expr": "rate(1 minute)"}')
+    store.put_schedule("nightly", at(7200), '{"expr": "cron(0 1 * * ? *)"}')  # replaced
+    assert store.get_schedule("nightly") == StoredSchedule(name="nightly", next_fire=at(7200),
+                                                           data='{"expr": "cron(0 1 * * ? *)"}')
+    assert [s.name for s in store.schedules()] == ["a-rate", "nightly", "once"]
+    assert store.next_schedule_due() == at(60)
+    assert store.delete_schedule("a-rate") and not store.delete_schedule("a-rate")
+    assert store.next_schedule_due() == at(7200)
+    assert store.delete_schedule("nightly")
+    assert store.next_schedule_due() is None  # ("once" has no more fires)
+
+
+def test_of_two_owners_claiming_a_due_schedule_only_one_gets_it(store: Store) -> None:
+    store.put_schedule("s", at(60), "{}")
+    assert store.claim_due_schedules(now=at(59), lease=LEASE, owner="a", limit=5) == []
+    [won] = store.claim_due_schedules(now=at(60), lease=LEASE, owner="a", limit=5)
+    assert store.claim_due_schedules(now=at(61), lease=LEASE, owner="b", limit=5) == []
+    assert won == ScheduleClaim(name="s", next_fire=at(60), data="{}", owner="a", claim=won.claim,
+                                lease_until=at(70))
+    assert store.get_schedule("s") == StoredSchedule(name="s", next_fire=at(60), data="{}", owner="a",
+                                                     lease_until=at(70))
+    assert store.next_schedule_due() == at(70)
+    # a owner that dies: its lease runs out, b fires the same fire time, a's late report is refused
+    [taken] = store.claim_due_schedules(now=at(70), lease=LEASE, owner="b", limit=5)
+    assert (taken.next_fire, taken.owner) == (at(60), "b") and taken.claim != won.claim
+    assert store.schedule_fired(won, next_fire=at(120), then=[follow("a's fire")]) is False
+    assert store.counts("next")["ready"] == 0
+    assert store.schedule_fired(taken, next_fire=at(120), then=[follow("b's fire")])
+    assert payloads(claim(store, 70, queue="next")) == ["b's fire"]
+    assert store.schedule_fired(taken, next_fire=at(180)) is False  # (reported already)
+
+
+def test_a_fire_moves_the_schedule_and_enqueues_its_deliveries_in_one_step(store: Store) -> None:
+    store.put_schedule("s", at(60), '{"target": "t"}')
+    [fire] = store.claim_due_schedules(now=at(61), lease=LEASE, owner="a", limit=1)
+    assert store.schedule_fired(fire, next_fire=at(120), then=[
+        follow('{"fire": 60}', queue="t", key="s/60"), follow("dup", queue="t", key="s/60")])
+    assert store.get_schedule("s") == StoredSchedule(name="s", next_fire=at(120), data='{"target": "t"}')
+    assert store.next_schedule_due() == at(120)
+    assert payloads(claim(store, 61, queue="t")) == ['{"fire": 60}']
+    [last] = store.claim_due_schedules(now=at(120), lease=LEASE, owner="a", limit=1)
+    assert store.schedule_fired(last, next_fire=None)
+    assert store.next_schedule_due() is None
+    assert store.claim_due_schedules(now=at(10**6), lease=LEASE, owner="a", limit=1) == []
+
+
+def test_replacing_or_deleting_a_schedule_refuses_a_claim_on_it(store: Store) -> None:
+    store.put_schedule("s", at(0), "v1")
+    [claim_v1] = store.claim_due_schedules(now=at(0), lease=LEASE, owner="a", limit=1)
+    store.put_schedule("s", at(500), "v2")
+    assert store.schedule_fired(claim_v1, next_fire=at(60), then=[follow("v1's fire")]) is False
+    assert store.get_schedule("s") == StoredSchedule(name="s", next_fire=at(500), data="v2")
+    assert store.counts("next")["ready"] == 0
+    [claim_v2] = store.claim_due_schedules(now=at(500), lease=LEASE, owner="a", limit=1)
+    assert store.delete_schedule("s")
+    assert store.schedule_fired(claim_v2, next_fire=at(600)) is False
+    assert store.get_schedule("s") is None
+    store.put_schedule("s", at(500), "v3")  # (the same name again: the old claim is still refused)
+    assert store.schedule_fired(claim_v2, next_fire=at(600)) is False
+
+
+def test_due_schedules_are_claimed_earliest_first_up_to_the_limit(store: Store) -> None:
+    for name, seconds in [("c", 30), ("b", 10), ("a", 30), ("d", 5), ("later", 99)]:
+        store.put_schedule(name, at(seconds), "{}")
+    first = store.claim_due_schedules(now=at(30), lease=LEASE, owner="x", limit=3)
+    assert [c.name for c in first] == ["d", "b", "a"]
+    assert [c.name for c in store.claim_due_schedules(now=at(30), lease=LEASE, owner="x", limit=3)] == ["c"]
+    # run-out leases are due when they end (all at 40, so by name), before "later" (99)
+    assert [c.name for c in store.claim_due_schedules(now=at(100), lease=LEASE, owner="y", limit=9)] == [
+        "a", "b", "c", "d", "later"]
+
+
+# -- bad arguments
+
+
+AWARE_TIMES: list[tuple[str, Callable[[Store, Work, ScheduleClaim, datetime], object]]] = [
+    ("not_before", lambda s, w, c, t: s.enqueue("q", "{}", not_before=t)),
+    ("not_before", lambda s, w, c, t: s.enqueue_many([Enqueued(queue="q", payload="{}", not_before=t)])),
+    ("now", lambda s, w, c, t: s.claim("q", now=t, limit=1, lease=LEASE, owner="o")),
+    ("at", lambda s, w, c, t: s.ack(w, at=t)),
+    ("not_before", lambda s, w, c, t: s.retry(w, not_before=t)),
+    ("at", lambda s, w, c, t: s.dead_letter(w, reason="r", at=t)),
+    ("until", lambda s, w, c, t: s.extend(w, until=t)),
+    ("now", lambda s, w, c, t: s.sweep(t)),
+    ("before", lambda s, w, c, t: s.drop_dead_letters("q", before=t)),
+    ("next_fire", lambda s, w, c, t: s.put_schedule("s", t, "{}")),
+    ("now", lambda s, w, c, t: s.claim_due_schedules(now=t, lease=LEASE, owner="o", limit=1)),
+    ("next_fire", lambda s, w, c, t: s.schedule_fired(c, next_fire=t)),
+]
+
+
+@pytest.mark.parametrize(("name", "call"), AWARE_TIMES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(AWARE_TIMES)])
+def test_naive_datetimes_are_refused_with_a_clear_error(
+        store: Store, name: str, call: Callable[[Store, Work, ScheduleClaim, datetime], object]) -> None:
+    store.enqueue("q", "{}", not_before=T0)
+    [work] = claim(store, 0)
+    store.put_schedule("s", T0, "{}")
+    [fire] = store.claim_due_schedules(now=T0, lease=LEASE, owner="o", limit=1)
+    with pytest.raises(ValidationError) as raised:
+        call(store, work, fire, datetime(2024, 1, 1, 12, 30))
+    assert str(raised.value) == (f"{name} must be an aware datetime (with a tzinfo, such as datetime.UTC), "
+                                 "not the naive 2024-01-01T12:30:00")
+    assert store.counts("q") == {"ready": 0, "leased": 1, "dead": 0}  # nothing changed
+    assert store.get_schedule("s") == StoredSchedule(name="s", next_fire=T0, data="{}", owner="o",
+                                                     lease_until=at(10))
+
+
+BAD_CALLS: list[tuple[str, Callable[[Store, Work], object]]] = [
+    ("limit.*greater than or equal to 1", lambda s, w: s.claim("q", now=T0, limit=0, lease=LEASE, owner="o")),
+    ("parameter limit, value: 2.0", lambda s, w: s.claim("q", now=T0, limit=2.0, lease=LEASE,  # type: ignore[arg-type]
+                                                         owner="o")),
+    ("lease must be a positive timedelta", lambda s, w: s.claim("q", now=T0, limit=1, lease=timedelta(0), owner="o")),
+    ("parameter lease, value: 10", lambda s, w: s.claim("q", now=T0, limit=1, lease=10, owner="o")),  # type: ignore[arg-type]
+    ("owner must not be empty", lambda s, w: s.claim("q", now=T0, limit=1, lease=LEASE, owner="")),
+    ("queue must not be empty", lambda s, w: s.claim("", now=T0, limit=1, lease=LEASE, owner="o")),
+    ("now \\+ lease is beyond the last time", lambda s, w: s.claim("q", now=datetime.max.replace(tzinfo=UTC),
+                                                                   limit=1, lease=LEASE, owner="o")),
+    ("parameter now, value: 0", lambda s, w: s.sweep(0)),  # type: ignore[arg-type]
+    ("parameter work, value: None", lambda s, w: s.ack(None)),  # type: ignore[arg-type]
+    ("parameter reason, value: 5", lambda s, w: s.dead_letter(w, reason=5)),  # type: ignore[arg-type]
+    ("parameter items", lambda s, w: s.enqueue_many([("q", "{}", T0)])),  # type: ignore[list-item]
+    ("parameter payload", lambda s, w: s.enqueue("q", {"a": 1}, not_before=T0)),  # type: ignore[arg-type]
+    ("parameter data", lambda s, w: s.put_schedule("s", T0, None)),  # type: ignore[arg-type]
+    ("name must not be empty", lambda s, w: s.put_schedule("", T0, "{}")),
+    ("claim must be an eventbus.ScheduleClaim", lambda s, w: s.schedule_fired(w, next_fire=None)),  # type: ignore[arg-type]
+    ("limit.*greater than or equal to 1", lambda s, w: s.sweep(T0, limit=0)),
+]
+
+
+@pytest.mark.parametrize(("text", "call"), BAD_CALLS, ids=[t for t, _ in BAD_CALLS])
+def test_bad_arguments_are_refused_and_change_nothing(
+        store: Store, text: str, call: Callable[[Store, Work], object]) -> None:
+    store.enqueue("q", "{}", not_before=T0)
+    [work] = claim(store, 0)
+    with pytest.raises(ValidationError, match=text):
+        call(store, work)
+    assert store.counts("q") == {"ready": 0, "leased": 1, "dead": 0}
+    assert store.ack(work)
+
+
+def test_a_forged_or_foreign_work_is_refused(store: Store) -> None:
+    store.enqueue("q", "{}", not_before=T0)
+    [work] = claim(store, 0)
+    for forged in ["x", "٣", "99999999999999999999", ""]:
+        fake = Work(queue="q", id=forged, payload="{}", key=None, not_before=T0, attempts=1, owner="o",
+                    claim=work.claim, claimed_at=T0, lease_until=at(10))
+        assert store.ack(fake) is False and store.retry(fake, not_before=T0) is False
+    assert store.ack(Work(queue="q", id=work.id, payload="{}", key=None, not_before=T0, attempts=1, owner="w1",
+                          claim="not the token", claimed_at=T0, lease_until=at(10))) is False
+    assert store.ack(work)
+
+
+def test_times_come_back_in_utc_whatever_zone_they_went_in(store: Store) -> None:
+    paris = timezone(timedelta(hours=2))
+    store.enqueue("q", "{}", not_before=datetime(2024, 1, 1, 2, 0, 0, 1, tzinfo=paris))
+    [work] = store.claim("q", now=datetime(2024, 1, 1, 2, 0, 5, tzinfo=paris), limit=1, lease=LEASE, owner="o")
+    assert work.not_before == datetime(2024, 1, 1, 0, 0, 0, 1, tzinfo=UTC)
+    assert work.not_before.tzinfo is UTC and work.claimed_at.tzinfo is UTC and work.lease_until.tzinfo is UTC
+    assert work.lease_until == at(15)
+    old = datetime(1900, 1, 1, tzinfo=UTC)  # (before the epoch: negative microseconds)
+    store.put_schedule("s", old, "{}")
+    assert store.next_schedule_due() == old
+
+
+def test_a_closed_store_says_so(store: Store) -> None:
+    store.close()
+    store.close()  # (twice: nothing to do)
+    with pytest.raises(ValidationError, match="The work store .*is closed"):
+        store.enqueue("q", "{}", not_before=T0)
+    with pytest.raises(ValidationError, match="is closed"):
+        store.next_due()
+    with pytest.raises(ValidationError, match="is closed"):
+        store.schedules()
+    with pytest.raises(ValidationError, match="is closed"):
+        store.enqueue_many([])
+
+
+def test_threads_claiming_together_never_share_an_item(store: Store) -> None:
+    total = 400
+    store.enqueue_many([follow(f"p{n}", queue="q") for n in range(total)])
+    got: list[list[str]] = [[] for _ in range(4)]
+    barrier = threading.Barrier(4)
+
+    def worker(k: int) -> None:
+        barrier.wait()
+        while works := claim(store, 1, limit=7, owner=f"w{k}", lease=timedelta(hours=1)):
+            for work in works:
+                assert store.ack(work)
+                got[k].append(work.payload)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    everything = [p for part in got for p in part]
+    assert sorted(everything) == sorted(f"p{n}" for n in range(total))
+    assert store.counts("q") == {"ready": 0, "leased": 0, "dead": 0}
+
+
+# -- the sqlite store alone
+
+
+def test_a_reopened_sqlite_file_holds_everything_committed(tmp_path: Path) -> None:
+    path = tmp_path / "work.db"
+    first = SqliteStore(path, key_retention=60)
+    first.enqueue("q", "held", not_before=T0, key="k1")
+    first.enqueue("q", "waiting", not_before=at(30), key="k2")
+    first.enqueue("q", "dead", not_before=T0)
+    held, dead = claim(first, 0, limit=2)
+    assert first.dead_letter(dead, reason="poison")
+    first.put_schedule("s", at(90), '{"x": 1}')
+    [fire] = first.claim_due_schedules(now=at(90), lease=LEASE, owner="a", limit=1)
+    # (no close: as if the process were killed)
+    second = SqliteStore(path, key_retention=60)
+    assert second.counts("q") == {"ready": 1, "leased": 1, "dead": 1}
+    assert second.enqueue("q", "dup", not_before=T0, key="k1") is None
+    assert second.ack(held)  # a claim made before the restart is still honoured
+    assert second.next_due("q") == at(30)
+    assert [d.reason for d in second.dead_letters("q")] == ["poison"]
+    assert second.schedule_fired(fire, next_fire=at(180))
+    assert second.get_schedule("s") == StoredSchedule(name="s", next_fire=at(180), data='{"x": 1}')
+    first.close()
+    second.close()
+
+
+def test_the_sqlite_store_is_in_wal_mode_and_claims_through_its_index(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "w.db") as store:
+        assert store._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert store._db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+        plans = [row[3] for row in store._db.execute(
+            "EXPLAIN QUERY PLAN " + sqlite_module._CLAIM,
+            {"queue": "q", "now": 0, "until": 1, "owner": "o", "limit": 5})]
+        assert "SEARCH work USING COVERING INDEX work_due (queue=? AND due<?)" in plans
+        assert store._db.execute("PRAGMA busy_timeout").fetchone() == (5000,)
+    with SqliteStore(tmp_path / "f.db", synchronous="FULL", busy_timeout=0.25) as store:
+        assert store._db.execute("PRAGMA synchronous").fetchone() == (2,)
+        assert store._db.execute("PRAGMA busy_timeout").fetchone() == (250,)
+
+
+@pytest.mark.parametrize(("kwargs", "text"), [
+    ({"path": 5}, "Invalid type for parameter path, value: 5"),
+    ({"synchronous": "OFF"}, "synchronous must be 'NORMAL' or 'FULL', not 'OFF'"),
+    ({"busy_timeout": -1}, "Value '-1' at 'busy_timeout' failed to satisfy constraint"),
+    ({"key_retention": float("nan")}, "Value 'nan' at 'key_retention'"),
+    ({"path": "/nonexistent-dir/x/work.db"}, "Cannot open the work store '/nonexistent-dir/x/work.db': "
+                                             "unable to open database file"),
+])
+def test_the_sqlite_store_refuses_bad_settings(tmp_path: Path, kwargs: dict[str, Any], text: str) -> None:
+    args: dict[str, Any] = {"path": tmp_path / "s.db", **kwargs}
+    with pytest.raises(ValidationError) as raised:
+        SqliteStore(args.pop("path"), **args)
+    assert text in str(raised.value)
+
+
+def test_an_sqlite_without_update_returning_is_refused_clearly(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    with pytest.raises(EventBusError) as raised:
+        SqliteStore(tmp_path / "w.db")
+    assert str(raised.value) == ("SqliteStore needs SQLite 3.35 or later (for UPDATE ... RETURNING); this "
+                                 "Python's sqlite3 module runs SQLite 3.34.1")
+    assert not (tmp_path / "w.db").exists()
+    sqlite_module.check_sqlite_version((3, 35, 0))  # (the first that has it)
+
+
+def test_a_file_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    SqliteStore(tmp_path / "w.db").close()
+    db = sqlite3.connect(tmp_path / "w.db")
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+    with pytest.raises(ValidationError, match=r"its schema \(version 2\) is newer than this eventbus's \(1\)"):
+        SqliteStore(tmp_path / "w.db")
+
+
+def test_a_transaction_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A follow-up that the database refuses (here a trigger) undoes the whole ack:
+    the item stays held, its key stays live, no follow-up is kept."""
+    with SqliteStore(tmp_path / "w.db", key_retention=0) as store:
+        store.enqueue("q", "job", not_before=T0, key="k")
+        [work] = claim(store, 0)
+        store._db.execute("CREATE TEMP TRIGGER refuse BEFORE INSERT ON work WHEN NEW.payload = 'boom' "
+                          "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        with pytest.raises(sqlite3.IntegrityError, match="refused"):
+            store.ack(work, then=[follow("kept?", queue="dest"), follow("boom", queue="dest")])
+        with pytest.raises(sqlite3.IntegrityError, match="refused"):
+            store.dead_letter(work, reason="x", then=[follow("boom", queue="dest")])
+        assert not store._db.in_transaction
+        assert store.counts("q") == {"ready": 0, "leased": 1, "dead": 0}
+        assert store.counts("dest") == {"ready": 0, "leased": 0, "dead": 0}
+        assert store.sweep(at(0)) == 0  # the key was not released to retention
+        store._db.execute("DROP TRIGGER refuse")
+        assert store.ack(work, then=[follow("kept", queue="dest")])
+        assert payloads(claim(store, 0, queue="dest")) == ["kept"]
