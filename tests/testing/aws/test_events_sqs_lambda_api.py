@@ -468,3 +468,35 @@ def test_create_event_bus_keeps_its_description_and_refuses_what_it_does_not_mod
     assert events.describe_event_bus(Name="orders")["Description"] == "order events"
     with pytest.raises(events.exceptions.ClientError, match="does not model CreateEventBus's DeadLetterConfig"):
         events.create_event_bus(Name="other", DeadLetterConfig={"Arn": "arn:aws:sqs:us-east-1:123456789012:q"})
+
+
+def test_invoke_configs_are_updated_field_by_field_and_deleted(world: World) -> None:
+    calls: list[Any] = []
+
+    def fails(event: Any, context: Any) -> Any:
+        calls.append(event)
+        raise RuntimeError("down")
+
+    world.register_function("fails", fails)
+    lam = boto3.client("lambda")
+    lam.put_function_event_invoke_config(FunctionName="fails", MaximumRetryAttempts=0)
+    updated = lam.update_function_event_invoke_config(FunctionName="fails", MaximumEventAgeInSeconds=120)
+    assert (updated["MaximumRetryAttempts"], updated["MaximumEventAgeInSeconds"]) == (0, 120)  # both kept
+    lam.invoke(FunctionName="fails", InvocationType="Event", Payload=b"{}")
+    world.advance(minutes=10)
+    assert len(calls) == 1  # no retries
+    lam.delete_function_event_invoke_config(FunctionName="fails")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException, match="doesn't have an EventInvokeConfig"):
+        lam.get_function_event_invoke_config(FunctionName="fails")
+    lam.invoke(FunctionName="fails", InvocationType="Event", Payload=b"{}")
+    world.advance(minutes=10)
+    assert len(calls) == 4  # Lambda's default again: 2 retries
+
+
+def test_a_deleted_queue_is_gone(world: World) -> None:
+    sqs = boto3.client("sqs")
+    url, _ = _queue("temporary")
+    sqs.delete_queue(QueueUrl=url)
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.get_queue_url(QueueName="temporary")
+    assert "QueueUrls" not in sqs.list_queues()
