@@ -487,16 +487,18 @@ def import_handler(handler: str) -> Callable[..., Any]:
     (``Runtime.ImportModuleError``) when invoked."""
     module_name, _, attribute = handler.rpartition(".")
     problem: str
-    try:
-        if not module_name or not attribute:
-            raise ImportError(f"Bad handler '{handler}': not enough values to unpack (expected 2, got 1)")
-        module = importlib.import_module(module_name.replace("/", "."))
-        found = getattr(module, attribute, None)
-        if callable(found):
-            return found  # type: ignore[no-any-return]
-        problem = f"Handler '{attribute}' missing on module '{module_name}'"
-    except Exception as exc:
-        problem = f"Unable to import module '{module_name}': {exc}"
+    if not module_name or not attribute:
+        problem = f"Bad handler '{handler}': not enough values to unpack (expected 2, got 1)"
+    else:
+        try:
+            module = importlib.import_module(module_name.replace("/", "."))
+        except Exception as exc:
+            problem = f"Unable to import module '{module_name}': {exc}"
+        else:
+            found = getattr(module, attribute, None)
+            if callable(found):
+                return found  # type: ignore[no-any-return]
+            problem = f"Handler '{attribute}' missing on module '{module_name}'"
 
     def cannot_import(event: Any, context: Any) -> Any:
         raise ImportModuleError(problem)
