@@ -500,3 +500,22 @@ def test_a_deleted_queue_is_gone(world: World) -> None:
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
         sqs.get_queue_url(QueueName="temporary")
     assert "QueueUrls" not in sqs.list_queues()
+
+
+def test_targets_built_from_aws_shapes_keep_every_setting(world: World) -> None:
+    events = boto3.client("events")
+    _, queue = _queue("inputs")
+    events.put_rule(Name="r", EventPattern=PATTERN)
+    events.put_targets(Rule="r", Targets=[
+        {"Id": "constant", "Arn": queue, "Input": '{"fixed": true}'},
+        {"Id": "path", "Arn": queue, "InputPath": "$.detail.id"},
+        {"Id": "retries", "Arn": queue, "RetryPolicy": {"MaximumRetryAttempts": 3}}])
+    events.put_events(Entries=[_order(4, bus="default")])
+    assert sorted(map(json.dumps, world.received("inputs")))[:2] == ['"o-1"', '{"fixed": true}']
+    [retrying] = [t for t in world.bus().list_targets_by_rule("r") if t.target_id == "retries"]
+    policy = retrying.retry_policy
+    assert (policy.maximum_retry_attempts, policy.maximum_event_age_in_seconds) == (3, 86400)  # the other: AWS's
+    with pytest.raises(events.exceptions.ClientError, match="is not an SQS queue ARN"):
+        events.put_targets(Rule="r", Targets=[{"Id": "x", "Arn": queue, "DeadLetterConfig": {
+            "Arn": "arn:aws:lambda:us-east-1:123456789012:function:f"}}])
+    assert [t["Id"] for t in events.list_targets_by_rule(Rule="r")["Targets"]] == ["constant", "path", "retries"]
