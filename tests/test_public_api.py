@@ -208,7 +208,8 @@ def test_archive_stores_sit_below_the_bus() -> None:
     for path in sorted((SRC / "_archive").glob("*.py")):
         for name in _imports(path):
             if name.startswith("eventbus"):
-                assert name.startswith(("eventbus._archive", "eventbus._exceptions", "eventbus._validate")), (
+                assert name.startswith(("eventbus._archive", "eventbus._exceptions", "eventbus._validate",
+                                        "eventbus._sqlite")), (
                     path.name, name)
 
 
@@ -252,5 +253,6 @@ def test_the_store_protocol_sits_at_the_bottom() -> None:
     for path in sorted((SRC / "_store").glob("*.py")):
         for name in _imports(path):
             if name.startswith("eventbus"):
-                assert name.startswith(("eventbus._store", "eventbus._exceptions", "eventbus._validate")), (
+                assert name.startswith(("eventbus._store", "eventbus._exceptions", "eventbus._validate",
+                                        "eventbus._sqlite")), (
                     path.name, name)

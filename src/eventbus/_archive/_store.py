@@ -29,13 +29,13 @@ import bisect
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from .._exceptions import ValidationError
-from .._validate import check_seconds, short, wrong_type
+from .._sqlite import Synchronous, checked_settings, connect, write_transaction
 
 __all__ = ["ArchiveStore", "MemoryArchiveStore", "Record", "SqliteArchiveStore"]
 
@@ -239,7 +239,6 @@ CREATE INDEX IF NOT EXISTS events_by_time ON events (archive, time, seq);
 CREATE INDEX IF NOT EXISTS events_by_ingestion ON events (archive, ingested);
 """
 
-Synchronous = Literal["NORMAL", "FULL"]
 _DROP_BATCH: Final = 10_000  # events a dropped archive's deletion removes per transaction
 
 
@@ -254,20 +253,10 @@ class SqliteArchiveStore:
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL",
                  busy_timeout: float = 5.0) -> None:
-        if not isinstance(path, str | Path):
-            raise wrong_type("path", path, "<class 'str'>, <class 'pathlib.Path'>")
-        if synchronous not in ("NORMAL", "FULL"):
-            raise ValidationError(f"synchronous must be 'NORMAL' or 'FULL', not {short(synchronous)!r}")
-        timeout_ms = round(check_seconds("busy_timeout", busy_timeout, 0.0, 3600.0) * 1000)
-        self.path = Path(path)
-        self.synchronous = synchronous
+        self.path, self.synchronous, timeout_ms = checked_settings(path, synchronous, busy_timeout)
         self._lock = threading.Lock()
         try:
-            # autocommit mode: each write below is one explicit transaction
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute(f"PRAGMA synchronous = {synchronous}")
+            self._db = connect(self.path, self.synchronous, timeout_ms)
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             if "_db" in self.__dict__:
@@ -293,22 +282,9 @@ class SqliteArchiveStore:
             found = self._ids[archive] = row[0]
         return found
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; on any failure (the commit's too) rolled back, so
-        the connection never stays inside a transaction the next write cannot begin."""
-        db = self._open()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                try:
-                    db.execute("ROLLBACK")
-                except sqlite3.Error:  # (the first error is the one to report)
-                    pass
-            raise
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction (the caller holds the lock)."""
+        return write_transaction(self._open())
 
     def save_archive(self, archive: str, source: str, definition: dict[str, Any], *, create: bool = False) -> bool:
         text = json.dumps(definition, sort_keys=True)

@@ -37,14 +37,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 from .._exceptions import EventBusError, ValidationError
-from .._validate import check_seconds, check_str, short, wrong_type
+from .._sqlite import Synchronous, checked_settings, connect, write_transaction
+from .._validate import check_str
 from ._protocol import (
     KEY_RETENTION,
     MICROSECOND,
@@ -68,7 +69,6 @@ from ._protocol import (
 
 __all__ = ["SqliteStore"]
 
-Synchronous = Literal["NORMAL", "FULL"]
 MIN_SQLITE: Final = (3, 35, 0)  # UPDATE ... RETURNING
 SCHEMA_VERSION: Final = 1
 
@@ -164,21 +164,11 @@ class SqliteStore:
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL", busy_timeout: float = 5.0,
                  key_retention: float | timedelta = KEY_RETENTION) -> None:
         check_sqlite_version(sqlite3.sqlite_version_info)
-        if not isinstance(path, str | Path):
-            raise wrong_type("path", path, "<class 'str'>, <class 'pathlib.Path'>")
-        if synchronous not in ("NORMAL", "FULL"):
-            raise ValidationError(f"synchronous must be 'NORMAL' or 'FULL', not {short(synchronous)!r}")
-        timeout_ms = round(check_seconds("busy_timeout", busy_timeout, 0.0, 3600.0) * 1000)
+        self.path, self.synchronous, timeout_ms = checked_settings(path, synchronous, busy_timeout)
         self._retention = check_retention(key_retention)
-        self.path = Path(path)
-        self.synchronous = synchronous
         self._lock = threading.Lock()
         try:
-            # autocommit mode: each write below is one explicit BEGIN IMMEDIATE transaction
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute(f"PRAGMA synchronous = {synchronous}")
+            self._db = connect(self.path, self.synchronous, timeout_ms)
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise ValidationError(f"Cannot open the work store {str(self.path)!r}: its schema (version "
@@ -206,23 +196,9 @@ class SqliteStore:
             raise ValidationError(f"The work store {str(self.path)!r} is closed")
         return self._db
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (the caller holds the lock); on any failure, the
-        commit's too, rolled back, so the connection never stays inside a
-        transaction and nothing half-done is kept."""
-        db = self._open()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                try:
-                    db.execute("ROLLBACK")
-                except sqlite3.Error:  # (the first error is the one to report)
-                    pass
-            raise
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction (the caller holds the lock)."""
+        return write_transaction(self._open())
 
     # -- work items
 
