@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Work store benchmark: enqueue, claim and ack through each Store.
 
-    python3 benchmarks/bench_store.py           # 100,000 items in memory, 20,000 in sqlite
-    python3 benchmarks/bench_store.py --quick   # a tenth of each
+    python3 benchmarks/bench_durable.py           # 100,000 items in memory, 20,000 in sqlite
+    python3 benchmarks/bench_durable.py --quick   # a tenth of each
 
 Each item is what a target's delivery will be once the stores are wired in:
 an event's JSON (about 400 bytes) with the key ``f"{event_id}/{target_arn}"``.
@@ -10,7 +10,8 @@ The items are enqueued one call each (a ``put_events`` of one event to one
 target), then claimed in batches of 10 or 100 and acked one by one, each
 ack its own transaction, as a worker does.  A second sqlite line enqueues in
 batches (``enqueue_many``, one transaction per 100 items: a ``put_events`` of
-many events) to show the cost of a commit; a last line runs sqlite with
+many events) to show the cost of a commit, and a third also settles each
+claimed batch with ``ack_many`` (one transaction per batch); a last line runs sqlite with
 ``synchronous="FULL"`` (a quarter of the items: each commit is synced).
 Times are made up and passed in (a store never reads the clock), so nothing
 here waits.
@@ -48,7 +49,7 @@ def payload(n: int) -> str:
                        "target": TARGET})
 
 
-def run(store: Store, n: int, batch: int, enqueue_batch: int) -> tuple[float, float]:
+def run(store: Store, n: int, batch: int, enqueue_batch: int, ack_batch: bool = False) -> tuple[float, float]:
     """Seconds to enqueue n items, then seconds to claim and ack them all."""
     texts = [payload(k) for k in range(n)]
     gc.collect()
@@ -68,8 +69,11 @@ def run(store: Store, n: int, batch: int, enqueue_batch: int) -> tuple[float, fl
         works = store.claim("deliveries", now=now, limit=batch, lease=LEASE, owner="bench")
         if not works:
             break
-        for work in works:
-            store.ack(work)
+        if ack_batch:
+            assert all(store.ack_many(works))
+        else:
+            for work in works:
+                store.ack(work)
         done += len(works)
         now += timedelta(milliseconds=1)
     settled = time.perf_counter() - started
@@ -93,6 +97,7 @@ def main() -> None:
     sizes: list[tuple[str, int, int]] = []
     with tempfile.TemporaryDirectory() as folder:
         cases: list[tuple[str, int, int, int, Callable[[], Store], Path | None]] = []
+        batched: set[str] = {"sqlite NORMAL, enqueue_many(100) + ack_many"}
         for batch in (10, 100):
             cases.append(("memory", n_memory, batch, 1, MemoryStore, None))
         for batch in (10, 100):
@@ -100,11 +105,14 @@ def main() -> None:
             cases.append(("sqlite NORMAL", n_sqlite, batch, 1, partial(SqliteStore, path), path))
         path = Path(folder) / "normal-many.db"
         cases.append(("sqlite NORMAL, enqueue_many(100)", n_sqlite, 100, 100, partial(SqliteStore, path), path))
+        path = Path(folder) / "normal-batched.db"
+        cases.append(("sqlite NORMAL, enqueue_many(100) + ack_many", n_sqlite, 100, 100, partial(SqliteStore, path),
+                      path))
         path = Path(folder) / "full.db"
         cases.append(("sqlite FULL", n_sqlite // 4, 100, 1, partial(SqliteStore, path, synchronous="FULL"), path))
         for name, n, batch, enqueue_batch, make, where in cases:
             store = make()
-            enqueued, settled = run(store, n, batch, enqueue_batch)
+            enqueued, settled = run(store, n, batch, enqueue_batch, name in batched)
             store.close()
             total = n / (enqueued + settled)
             rates[(name, batch)] = total

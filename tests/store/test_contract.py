@@ -676,3 +676,19 @@ def test_a_transaction_that_fails_half_way_leaves_nothing_behind(tmp_path: Path)
         store._db.execute("DROP TRIGGER refuse")
         assert store.ack(work, then=[follow("kept", queue="dest")])
         assert payloads(claim(store, 0, queue="dest")) == ["kept"]
+
+
+def test_ack_many_settles_a_claimed_batch_as_acks_one_by_one_would(store: Store) -> None:
+    for n in range(4):
+        store.enqueue("q", f'{{"n": {n}}}', not_before=at(0), key=f"k{n}")
+    first, second, third, fourth = claim(store, 1)
+    assert store.retry(third, not_before=at(0))  # its claim is stale now
+    assert store.ack_many([first, second, third, first]) == [True, True, False, False]
+    assert store.counts("q") == {"ready": 1, "leased": 1, "dead": 0}
+    assert store.enqueue("q", "{}", not_before=at(0), key="k0") is None  # the ended items' keys are retained
+    assert store.ack_many([]) == []
+    with pytest.raises(ValidationError, match="works"):
+        store.ack_many(iter([fourth]))  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="work"):
+        store.ack_many([fourth, "not work"])  # type: ignore[list-item]
+    assert store.counts("q")["leased"] == 1  # a refused call ends nothing

@@ -300,6 +300,14 @@ class StoreAgainstModel(RuleBasedStateMachine):
         event(f"ack: {'ended' if got else 'stale claim'}")
 
     @precondition(lambda self: self.tickets)
+    @rule(choices=st.lists(st.integers(0, 7), max_size=4))
+    def ack_many(self, choices: list[int]) -> None:
+        picked = [self.pick(self.tickets, choice) for choice in choices]
+        got = self.store.ack_many([work for work, _ in picked])
+        assert got == [self.model.ack(ticket, ticket["claimed_at"], []) for _, ticket in picked]
+        event(f"ack_many: {sum(got)} of {len(got)} ended")
+
+    @precondition(lambda self: self.tickets)
     @rule(choice=st.integers(0, 7), spec=follow_ups, reason=st.sampled_from(["r1", "r2"]),
           late=st.none() | st.integers(0, 3))
     def dead_letter(self, choice: int, spec: list[tuple[str, str | None, int]], reason: str,

@@ -53,6 +53,7 @@ from ._protocol import (
     check_retention,
     check_then,
     check_work,
+    check_works,
     ended_at,
     lease_end,
     lease_micros,
@@ -257,6 +258,17 @@ class MemoryStore:
             for entry in follow:
                 self._add(entry)
             return True
+
+    def ack_many(self, works: Sequence[Work]) -> list[bool]:
+        checked = check_works(works)
+        answers: list[bool] = []
+        with self._lock:
+            for work, at_us in checked:
+                item = self._held(work)
+                if item is not None:
+                    self._end(item, at_us)
+                answers.append(item is not None)
+        return answers
 
     def retry(self, work: Work, *, not_before: datetime) -> bool:
         check_work(work)

@@ -81,7 +81,7 @@ from typing import Final, Protocol, runtime_checkable
 from .._exceptions import ValidationError
 from .._validate import check_int, check_seconds, check_str, wrong_type
 
-__all__ = ["DeadLetter", "Enqueued", "ScheduleClaim", "StoredSchedule", "Work", "Store"]
+__all__ = ["DeadLetter", "Enqueued", "ScheduleClaim", "Store", "StoredSchedule", "Work"]
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND: Final = timedelta(microseconds=1)
@@ -146,6 +146,13 @@ def check_work(value: object) -> Work:
     if not isinstance(value, Work):
         raise wrong_type("work", value, "<class 'eventbus.Work'>")
     return value
+
+
+def check_works(value: object) -> list[tuple[Work, int]]:
+    """``ack_many``'s works, each with the time its key is retained from."""
+    if not isinstance(value, list | tuple):
+        raise wrong_type("works", value, "<class 'list'>, <class 'tuple'>")
+    return [(check_work(work), ended_at(work, None)) for work in value]
 
 
 def check_then(value: object, name: str = "then") -> tuple[Enqueued, ...]:
@@ -282,6 +289,13 @@ class Store(Protocol):
         """End the item (it is deleted; its key is retained from ``at``, by default
         ``work.claimed_at``) and enqueue ``then``, in one transaction.  ``False``,
         with nothing written, if the claim is stale."""
+        ...
+
+    def ack_many(self, works: Sequence[Work]) -> list[bool]:
+        """``ack`` each (no follow-ups; each key retained from its ``claimed_at``),
+        in order and in one transaction: a claimed batch settled at the cost of
+        one commit.  Each answer is ``ack``'s (a work given twice: the second is
+        stale)."""
         ...
 
     def retry(self, work: Work, *, not_before: datetime) -> bool:

@@ -61,6 +61,7 @@ from ._protocol import (
     check_retention,
     check_then,
     check_work,
+    check_works,
     ended_at,
     lease_end,
     lease_micros,
@@ -268,6 +269,17 @@ class SqliteStore:
             for entry in follow:
                 self._add(db, entry)
             return True
+
+    def ack_many(self, works: Sequence[Work]) -> list[bool]:
+        checked = check_works(works)
+        answers: list[bool] = []
+        with self._lock, self._transaction() as db:
+            for work, at_us in checked:
+                ended = self._end(db, work)
+                if ended is not None:
+                    self._retain(db, ended[0], ended[2], at_us)
+                answers.append(ended is not None)
+        return answers
 
     def retry(self, work: Work, *, not_before: datetime) -> bool:
         check_work(work)
