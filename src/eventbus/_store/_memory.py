@@ -246,29 +246,32 @@ class MemoryStore:
         if queue.size == 0 and not queue.dead:
             del self._queues[name]
 
+    def _finish(self, work: Work, at_us: int, follow: Sequence[Enqueued], reason: str | None = None) -> bool:
+        """End the held item (``reason``: as a dead letter) and add its follow-ups;
+        ``False`` if the claim is stale.  The caller holds the lock."""
+        item = self._held(work)
+        if item is None:
+            return False
+        if reason is not None:
+            self._queues[item.queue].dead.append(DeadLetter(
+                queue=item.queue, id=item.id, payload=item.payload, attempts=item.attempts, reason=reason,
+                at=as_datetime(at_us), key=item.key))
+        self._end(item, at_us)
+        for entry in follow:
+            self._add(entry)
+        return True
+
     def ack(self, work: Work, *, then: Sequence[Enqueued] = (), at: datetime | None = None) -> bool:
         check_work(work)
         follow = check_then(then)
         at_us = ended_at(work, at)
         with self._lock:
-            item = self._held(work)
-            if item is None:
-                return False
-            self._end(item, at_us)
-            for entry in follow:
-                self._add(entry)
-            return True
+            return self._finish(work, at_us, follow)
 
     def ack_many(self, works: Sequence[Work]) -> list[bool]:
         checked = check_works(works)
-        answers: list[bool] = []
         with self._lock:
-            for work, at_us in checked:
-                item = self._held(work)
-                if item is not None:
-                    self._end(item, at_us)
-                answers.append(item is not None)
-        return answers
+            return [self._finish(work, at_us, ()) for work, at_us in checked]
 
     def retry(self, work: Work, *, not_before: datetime) -> bool:
         check_work(work)
@@ -294,16 +297,7 @@ class MemoryStore:
         follow = check_then(then)
         at_us = ended_at(work, at)
         with self._lock:
-            item = self._held(work)
-            if item is None:
-                return False
-            self._queues[item.queue].dead.append(DeadLetter(
-                queue=item.queue, id=item.id, payload=item.payload, attempts=item.attempts, reason=reason,
-                at=as_datetime(at_us), key=item.key))
-            self._end(item, at_us)
-            for entry in follow:
-                self._add(entry)
-            return True
+            return self._finish(work, at_us, follow, reason)
 
     def extend(self, work: Work, *, until: datetime) -> bool:
         check_work(work)

@@ -257,29 +257,34 @@ class SqliteStore:
         if key is not None:
             db.execute("UPDATE keys SET expires = ? WHERE queue = ? AND key = ?", (at + self._retention, queue, key))
 
+    def _finish(self, db: sqlite3.Connection, work: Work, at_us: int, follow: Sequence[Enqueued],
+                reason: str | None = None) -> bool:
+        """End the held item (``reason``: as a dead letter), retain its key and add
+        its follow-ups, inside the caller's transaction; ``False`` if the claim is
+        stale."""
+        ended = self._end(db, work)
+        if ended is None:
+            return False
+        queue, payload, key, attempts = ended
+        if reason is not None:
+            db.execute("INSERT INTO dead (queue, item, payload, key, attempts, reason, at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (queue, work.id, payload, key, attempts, reason, at_us))
+        self._retain(db, queue, key, at_us)
+        for entry in follow:
+            self._add(db, entry)
+        return True
+
     def ack(self, work: Work, *, then: Sequence[Enqueued] = (), at: datetime | None = None) -> bool:
         check_work(work)
         follow = check_then(then)
         at_us = ended_at(work, at)
         with self._lock, self._transaction() as db:
-            ended = self._end(db, work)
-            if ended is None:
-                return False
-            self._retain(db, ended[0], ended[2], at_us)
-            for entry in follow:
-                self._add(db, entry)
-            return True
+            return self._finish(db, work, at_us, follow)
 
     def ack_many(self, works: Sequence[Work]) -> list[bool]:
         checked = check_works(works)
-        answers: list[bool] = []
         with self._lock, self._transaction() as db:
-            for work, at_us in checked:
-                ended = self._end(db, work)
-                if ended is not None:
-                    self._retain(db, ended[0], ended[2], at_us)
-                answers.append(ended is not None)
-        return answers
+            return [self._finish(db, work, at_us, ()) for work, at_us in checked]
 
     def retry(self, work: Work, *, not_before: datetime) -> bool:
         check_work(work)
@@ -297,16 +302,7 @@ class SqliteStore:
         follow = check_then(then)
         at_us = ended_at(work, at)
         with self._lock, self._transaction() as db:
-            ended = self._end(db, work)
-            if ended is None:
-                return False
-            queue, payload, key, attempts = ended
-            db.execute("INSERT INTO dead (queue, item, payload, key, attempts, reason, at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (queue, work.id, payload, key, attempts, reason, at_us))
-            self._retain(db, queue, key, at_us)
-            for entry in follow:
-                self._add(db, entry)
-            return True
+            return self._finish(db, work, at_us, follow, reason)
 
     def extend(self, work: Work, *, until: datetime) -> bool:
         check_work(work)
