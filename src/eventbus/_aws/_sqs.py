@@ -34,7 +34,7 @@ import json
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -562,18 +562,24 @@ def delete_message(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-@_op
-def delete_message_batch(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
-    queue = world.queue(params["QueueUrl"])
+def _each(entries: list[Mapping[str, Any]], do: Callable[[Mapping[str, Any]], None]) -> dict[str, Any]:
+    """A batch call's answer: ``do`` each entry; one that fails is listed in
+    ``Failed`` (``SenderFault``), not raised, as SQS answers."""
     successful, failed = [], []
-    for entry in _batch(params, "DeleteMessageBatch"):
+    for entry in entries:
         try:
-            _delete(queue, entry["ReceiptHandle"])
+            do(entry)
         except Exception as exc:
             failed.append(_failed(entry["Id"], exc))
         else:
             successful.append({"Id": entry["Id"]})
     return {"Successful": successful, "Failed": failed}
+
+
+@_op
+def delete_message_batch(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
+    queue = world.queue(params["QueueUrl"])
+    return _each(_batch(params, "DeleteMessageBatch"), lambda entry: _delete(queue, entry["ReceiptHandle"]))
 
 
 def _change_visibility(queue: Queue, handle: str, timeout: Any) -> None:
@@ -608,15 +614,8 @@ def change_message_visibility(world: World, params: Mapping[str, Any]) -> dict[s
 @_op
 def change_message_visibility_batch(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     queue = world.queue(params["QueueUrl"])
-    successful, failed = [], []
-    for entry in _batch(params, "ChangeMessageVisibilityBatch"):
-        try:
-            _change_visibility(queue, entry["ReceiptHandle"], entry.get("VisibilityTimeout"))
-        except Exception as exc:
-            failed.append(_failed(entry["Id"], exc))
-        else:
-            successful.append({"Id": entry["Id"]})
-    return {"Successful": successful, "Failed": failed}
+    return _each(_batch(params, "ChangeMessageVisibilityBatch"),
+                 lambda entry: _change_visibility(queue, entry["ReceiptHandle"], entry.get("VisibilityTimeout")))
 
 
 # -- queue attributes -----------------------------------------------------------------------
