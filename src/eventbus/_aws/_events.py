@@ -252,9 +252,12 @@ def _bus_of_replay(world: World, name: str) -> EventBus:
 @_op
 def create_archive(world: World, params: Mapping[str, Any]) -> dict[str, Any]:
     name = params["ArchiveName"]
-    for bus in world.buses.values():
-        if any(archive.name == name for archive in bus.list_archives()):
-            raise AwsError("ResourceAlreadyExistsException", f"Archive {name} already exists.")
+    try:
+        _bus_of_archive(world, name)  # (archive names are the account's, not a bus's)
+    except ResourceNotFoundError:
+        pass
+    else:
+        raise AwsError("ResourceAlreadyExistsException", f"Archive {name} already exists.")
     bus = world.bus(params["EventSourceArn"])
     bus.create_archive(name, event_pattern=params.get("EventPattern"),
                        retention_days=get(params, "RetentionDays", 0), description=params.get("Description"))
