@@ -238,7 +238,12 @@ def test_attempts_count_claims_and_retry_hands_the_item_back_for_later(store: St
     assert store.retry(second, not_before=at(0))  # (into the past: due at once)
     [third] = claim(store, 31)
     assert third.attempts == 3
-    assert store.ack(third)
+    assert third.payload == "flaky"
+    assert store.retry(third, not_before=at(32), payload="flaky, 3 failures")  # what the holder learnt
+    assert store.retry(third, not_before=at(32), payload="lost") is False  # (stale: nothing written)
+    [fourth] = claim(store, 32)
+    assert (fourth.attempts, fourth.payload) == (4, "flaky, 3 failures")
+    assert store.ack(fourth)
 
 
 def test_extend_moves_the_end_of_the_lease(store: Store) -> None:

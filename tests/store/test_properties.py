@@ -120,11 +120,13 @@ class Model:
             self.enqueue(*entry)
         return True
 
-    def retry(self, ticket: dict[str, Any], not_before: int) -> bool:
+    def retry(self, ticket: dict[str, Any], not_before: int, payload: str | None) -> bool:
         item = self.holding(ticket)
         if item is None:
             return False
         item.update(not_before=not_before, lease_until=None, owner=None, claim=None)
+        if payload is not None:
+            item["payload"] = payload
         return True
 
     def extend(self, ticket: dict[str, Any], until: int) -> bool:
@@ -320,11 +322,13 @@ class StoreAgainstModel(RuleBasedStateMachine):
         event(f"dead_letter: {'ended' if got else 'stale claim'}")
 
     @precondition(lambda self: self.tickets)
-    @rule(choice=st.integers(0, 7), delay=st.integers(-1, 5))
-    def retry(self, choice: int, delay: int) -> None:
+    @rule(choice=st.integers(0, 7), delay=st.integers(-1, 5), payload=st.none() | st.sampled_from(["r1", "r2"]))
+    def retry(self, choice: int, delay: int, payload: str | None) -> None:
         work, ticket = self.pick(self.tickets, choice)
-        got = self.store.retry(work, not_before=at(self.now + delay))
-        assert got == self.model.retry(ticket, self.now + delay)
+        got = self.store.retry(work, not_before=at(self.now + delay), payload=payload)
+        assert got == self.model.retry(ticket, self.now + delay, payload)
+        if got and payload is not None:
+            self.ids[work.id] = payload  # (the item's payload, from now on)
         event(f"retry: {'handed back' if got else 'stale claim'}")
 
     @precondition(lambda self: self.tickets)

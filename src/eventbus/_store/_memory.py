@@ -273,9 +273,11 @@ class MemoryStore:
         with self._lock:
             return [self._finish(work, at_us, ()) for work, at_us in checked]
 
-    def retry(self, work: Work, *, not_before: datetime) -> bool:
+    def retry(self, work: Work, *, not_before: datetime, payload: str | None = None) -> bool:
         check_work(work)
         due = micros("not_before", not_before)
+        if payload is not None:
+            check_str("payload", payload)
         with self._lock:
             item = self._held(work)
             if item is None:
@@ -285,6 +287,8 @@ class MemoryStore:
             item.gen += 1
             item.due = due
             item.lease_until = item.owner = item.claim = None
+            if payload is not None:
+                item.payload = payload
             heapq.heappush(queue.heap, (due, item.seq, item.gen, item))
             if len(queue.heap) > 2 * queue.size + _COMPACT_SLACK:
                 self._compact(queue)

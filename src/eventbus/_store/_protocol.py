@@ -298,9 +298,11 @@ class Store(Protocol):
         stale)."""
         ...
 
-    def retry(self, work: Work, *, not_before: datetime) -> bool:
+    def retry(self, work: Work, *, not_before: datetime, payload: str | None = None) -> bool:
         """Hand the item back, claimable again at ``not_before`` (``attempts`` kept,
-        the lease and its token dropped).  ``False`` if the claim is stale."""
+        the lease and its token dropped), with ``payload`` as its new payload if
+        given (what the holder learnt: a delivery's retry count, its last
+        error).  ``False``, with nothing written, if the claim is stale."""
         ...
 
     def dead_letter(self, work: Work, *, reason: str, then: Sequence[Enqueued] = (),

@@ -286,13 +286,16 @@ class SqliteStore:
         with self._lock, self._transaction() as db:
             return [self._finish(db, work, at_us, ()) for work, at_us in checked]
 
-    def retry(self, work: Work, *, not_before: datetime) -> bool:
+    def retry(self, work: Work, *, not_before: datetime, payload: str | None = None) -> bool:
         check_work(work)
         due = micros("not_before", not_before)
+        if payload is not None:
+            check_str("payload", payload)
         row_id = _row_id(work)
         with self._lock, self._transaction() as db:
-            changed = db.execute("UPDATE work SET due = ?, lease_until = NULL, owner = NULL, claim = NULL "
-                                 "WHERE id = ? AND claim = ?", (due, row_id, work.claim)).rowcount
+            changed = db.execute("UPDATE work SET due = ?, lease_until = NULL, owner = NULL, claim = NULL, "
+                                 "payload = coalesce(?, payload) WHERE id = ? AND claim = ?",
+                                 (due, payload, row_id, work.claim)).rowcount
         return changed == 1
 
     def dead_letter(self, work: Work, *, reason: str, then: Sequence[Enqueued] = (),
