@@ -79,6 +79,7 @@ from ._pattern import (
 from ._pipes import Pipe, Stream, StreamRecord
 from ._schedule import Schedule, ScheduleExpression, ScheduleGroup, Scheduler, parse_schedule_expression
 from ._schemas import Registry, RegistrySummary, Schema, SchemaRegistry, SchemaSummary, SchemaVersionSummary
+from ._store import DeadLetter, Enqueued, MemoryStore, ScheduleClaim, SqliteStore, Store, StoredSchedule, Work
 from ._template import LoadedTemplate, load_template
 from ._transform import transform_input
 from ._world import World
@@ -93,8 +94,10 @@ __all__ = [
     "Clock",
     "ClockClosedError",
     "ConflictError",
+    "DeadLetter",
     "DeliveryMetrics",
     "Destination",
+    "Enqueued",
     "EventBus",
     "EventBusError",
     "EventPattern",
@@ -116,6 +119,7 @@ __all__ = [
     "Matcher",
     "MemoryArchiveStore",
     "MemoryQueueStore",
+    "MemoryStore",
     "Message",
     "NonRetryableError",
     "Outcome",
@@ -137,6 +141,7 @@ __all__ = [
     "Rule",
     "RuleIndex",
     "Schedule",
+    "ScheduleClaim",
     "ScheduleExpression",
     "ScheduleGroup",
     "Scheduler",
@@ -146,7 +151,10 @@ __all__ = [
     "SchemaVersionSummary",
     "ServiceQuotaExceededError",
     "SqliteArchiveStore",
+    "SqliteStore",
+    "Store",
     "StoredMessage",
+    "StoredSchedule",
     "Stream",
     "StreamRecord",
     "SystemClock",
@@ -157,6 +165,7 @@ __all__ = [
     "UnsupportedOperationError",
     "ValidationError",
     "WaitTimeoutError",
+    "Work",
     "World",
     "anything_but",
     "cidr",

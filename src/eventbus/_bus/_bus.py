@@ -38,12 +38,15 @@ from typing import Any, Final, Literal, TypeVar
 from .._archive import Archive, ArchiveStore, Replay
 from .._clock import resolve_clock
 from .._delivery import RetryPolicy, Target
-from .._delivery._engine import Fanout, Job
+from .._delivery._durable import DEFAULT_LEASE, Durable, check_lease, check_store
+from .._delivery._engine import Fanout, Job, error_text
+from .._delivery._outcomes import Outcome
 from .._delivery._payload import COMPACT as _COMPACT
 from .._delivery._payload import Parsed, to_text
 from .._delivery._payload import value_of as _value
 from .._exceptions import (
     ClockClosedError,
+    EventBusError,
     LimitExceededError,
     NonRetryableError,
     ResourceNotFoundError,
@@ -54,6 +57,7 @@ from .._schedule._expression import ScheduleExpression, parse_schedule_expressio
 from .._schedule._recurring import Recurring
 from .._schemas import SchemaRegistry
 from .._stack import on_a_fresh_stack
+from .._store import Enqueued, Store
 from .._transform import WHOLE_EVENT, Context, event_time
 from .._validate import (
     ACCOUNT,
@@ -93,6 +97,7 @@ MAX_DESCRIPTION: Final = 512
 MAX_SCHEDULE: Final = 256  # characters of a ScheduleExpression
 STATES: Final = ("ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
 _HOP: Final = "THIRD_ACCOUNT_HOP_DETECTED"
+Kept = list[tuple[str, list[Job], list[Enqueued]]]  # routed events' deliveries to write: (event id, jobs, items)
 _ENVELOPE: Final = ("id", "account", "source", "time", "region", "detail-type")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,11 +107,16 @@ class EventBus(Sealed):
 
     ``EventBus(name="default", *, clock=None, account="123456789012",
     region="us-east-1", max_rules=300, journey_retention=10_000, seed=None,
-    archive_store=None)``.
+    archive_store=None, store=None, lease=300)``.
     ``max_rules`` is AWS's quota of rules per bus (adjustable there, and here).
     ``archive_store`` keeps the bus's archives (in memory by default;
     ``SqliteArchiveStore`` keeps them in a file, and a bus opened again on it
-    finds them).
+    finds them).  ``store`` (a ``SqliteStore``, or any eventbus store) keeps
+    every accepted delivery to the bus's targets until it ends, so that a
+    process that dies loses none: the next process on the same store, with
+    the same rules and targets, delivers them (at least once; see
+    docs/durability.md).  ``lease`` is how long, in seconds, an attempt may
+    run before another process takes the delivery over.
     """
 
     def __init__(
@@ -120,6 +130,8 @@ class EventBus(Sealed):
         journey_retention: int = 10_000,
         seed: int | None = None,
         archive_store: ArchiveStore | None = None,
+        store: Store | None = None,
+        lease: float = DEFAULT_LEASE,
     ) -> None:
         self.name = check_name("name", name, BUS_NAME, 256)
         self.clock = resolve_clock(clock)
@@ -144,6 +156,11 @@ class EventBus(Sealed):
         self._archives = Archives(self, archive_store)
         self._discoverer: SchemaRegistry | None = None  # start_discovery
         self._validation: tuple[SchemaRegistry, str, bool] | None = None  # validate_events: (schemas, registry, reject)
+        self.store = check_store(store)
+        self.lease = check_lease(lease).total_seconds()
+        self._durable = None if self.store is None else Durable(
+            self.store, f"events:{self.arn}", self.clock, self._durable_target, lease=check_lease(lease),
+            label=f"event bus {self.name}")
         self._sealed = True
 
     def __repr__(self) -> str:
@@ -350,8 +367,12 @@ class EventBus(Sealed):
                     entry.retire(old)
             for target in attached:
                 entry.attach(target)
+                if self._durable is not None:
+                    object.__setattr__(target, "_durable", self._durable)  # (set by the bus, not by users)
             entry.targets = after
             self._reroute(entry)
+        if self._durable is not None:  # deliveries kept for these targets (by an earlier process) can go on
+            self._durable.wake()
 
     def remove_targets(self, rule: str, ids: Iterable[str]) -> None:
         """Take targets off a rule by id (AWS's RemoveTargets); absent ids are ignored.
@@ -387,11 +408,14 @@ class EventBus(Sealed):
         results: list[PutEventsResultEntry] = []
         archives = self._archives
         pending: Pending | None = [] if archives.active else None  # archived once the call has routed them
+        kept: Kept | None = [] if self._durable is not None else None  # deliveries written when the call has routed
         try:
-            failed = self._put(checked, results, pending)
-        finally:  # (what was routed is archived, even if a later entry raised)
+            failed = self._put(checked, results, pending, kept)
+        finally:  # (what was routed is archived and kept, even if a later entry raised)
             if pending:
                 archives.write(pending, millis(self.clock.now()))
+            if kept:
+                failed += self._keep(kept, results)
         if failed:
             with self._counts_lock:
                 self._counts["failed_entries"] += failed
@@ -399,7 +423,7 @@ class EventBus(Sealed):
         return {"FailedEntryCount": failed, "Entries": results}
 
     def _put(self, checked: list[Mapping[str, Any]], results: list[PutEventsResultEntry],
-             pending: Pending | None) -> int:
+             pending: Pending | None, kept: Kept | None) -> int:
         """Route each checked entry (put_events's loop); returns how many failed."""
         failed = 0
         for raw in checked:
@@ -417,7 +441,8 @@ class EventBus(Sealed):
                 failed += 1
                 results.append({"ErrorCode": "InvalidArgument", "ErrorMessage": str(violation)})
                 continue
-            results.append({"EventId": self._route(event, 0, fresh=True, pending=pending, violation=violation)})
+            results.append({"EventId": self._route(event, 0, fresh=True, pending=pending, violation=violation,
+                                                   kept=kept)})
         return failed
 
     def publish(self, *, source: str, detail_type: str, detail: Mapping[str, Any] | None = None,
@@ -480,14 +505,16 @@ class EventBus(Sealed):
 
     def _route(self, event: dict[str, Any], hops: int, *, fresh: bool = False, only: str | None = None,
                rules: frozenset[str] | None = None, pending: Pending | None = None,
-               violation: str | None = None) -> str:
+               violation: str | None = None, kept: Kept | None = None) -> str:
         """Match one event, archive it, and hand it to every target of every matched rule.
         ``fresh``: the event was built here from values nothing else holds (an
         envelope of ``put_events``), so it can stand for its parsed text.
         ``only``: a scheduled rule's event, for that rule's targets alone (not
         archived).  ``rules``: a replayed event, for those rules alone (all if
         ``None``).  ``pending``: what put_events archives when the call ends.
-        ``violation``: how the event broke its schema (recorded in its journey)."""
+        ``violation``: how the event broke its schema (recorded in its journey).
+        ``kept``: with a store, where put_events collects the deliveries it writes
+        in one transaction when the call ends (else they are written here)."""
         try:  # first: an event that is not JSON goes no further
             try:
                 text = _COMPACT.encode(event)
@@ -539,6 +566,12 @@ class EventBus(Sealed):
                 shared = Parsed(event if fresh else _value(text))
             except RecursionError:  # deep, or called from deep in the stack: each parses its own
                 pass
+        durable = self._durable
+        if durable is not None:
+            jobs: list[Job] = []
+            items: list[Enqueued] = []
+            # the key of a delivery: a redelivered event (a bus-to-bus forward tried again) is not kept twice
+            suffix = f"/{event['replay-name']}" if "replay-name" in event else ""
         one_at_a_time = self.clock._one_at_a_time
         batch: list[Job] = []  # first attempts to make on one timer
         apart: list[Job] = []  # first attempts each on a timer of its own (async targets, threaded clocks)
@@ -562,10 +595,20 @@ class EventBus(Sealed):
                         target._not_delivered(text, journey)
                         continue
                     job = target._prepare(text, body, now, journey, hops)
-                if target._async:
+                if durable is not None:
+                    jobs.append(job)
+                    items.append(durable.item(job, f"{event_id}/{entry.record.arn}/{target.target_id}{suffix}"))
+                elif target._async:
                     apart.append(job)
                 else:
                     together(job)
+        if durable is not None:
+            if kept is not None:
+                kept.append((event_id, jobs, items))
+            elif self._keep([(event_id, jobs, items)], None):
+                raise EventBusError(f"the store of event bus {self.name} could not keep the deliveries of event "
+                                    f"{event_id}")
+            return event_id
         for job in apart:
             self._start(job)
         if batch:
@@ -575,6 +618,53 @@ class EventBus(Sealed):
             except ClockClosedError:
                 fanout.abandoned("the clock was shut down")
         return event_id
+
+    def _keep(self, kept: Kept, results: list[PutEventsResultEntry] | None) -> int:
+        """Write routed events' deliveries to the store, in one transaction; returns how
+        many events failed.  If the store refuses, those deliveries end as dropped
+        (with why) and their entries fail with ``InternalFailure`` (the caller may
+        send them again); a delivery the store already holds (same event, rule and
+        target) ends as a dropped duplicate."""
+        durable = self._durable
+        assert durable is not None
+        items = [item for _, _, event_items in kept for item in event_items]
+        try:
+            ids = durable.add(items)
+        except Exception as exc:
+            reason = f"the store could not keep it: {error_text(exc)}"
+            log.error("eventbus: bus %s: %s", self.name, reason)
+            for _, jobs, _ in kept:
+                for job in jobs:
+                    job.runner._end(job, Outcome.DROPPED, reason)
+            refused = {event_id for event_id, _, _ in kept}
+            if results is not None:
+                for at, result in enumerate(results):
+                    if result.get("EventId") in refused:
+                        results[at] = {"ErrorCode": "InternalFailure",
+                                       "ErrorMessage": f"The event could not be kept: {error_text(exc)}"}
+            return len(refused)
+        all_jobs = [job for _, jobs, _ in kept for job in jobs]
+        for job, item_id in zip(all_jobs, ids, strict=True):
+            if item_id is None:
+                job.runner._end(job, Outcome.DROPPED, "a duplicate: the store already holds this event's delivery "
+                                "to this target")
+        return 0
+
+    def _durable_target(self, data: dict[str, Any]) -> Target | None:
+        """The target that delivers a kept delivery: on its rule (removed targets with
+        deliveries pending, and deleted rules', included); ``None`` if not there."""
+        rule, target_id = data.get("r"), data.get("t")
+        with self._lock:
+            entries = [entry for entry in (self._rules.get(rule), *self._deleted)  # type: ignore[arg-type]
+                       if entry is not None and entry.record.name == rule]
+            for entry in entries:
+                target = entry.targets.get(target_id)  # type: ignore[arg-type]
+                if target is not None:
+                    return target
+                for retired, _ in entry.retired:
+                    if retired.target_id == target_id:
+                        return retired
+        return None
 
     @staticmethod
     def _start(job: Job) -> None:

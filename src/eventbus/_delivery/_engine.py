@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from inspect import isawaitable
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .._clock import Clock, resolve_clock, run_to_completion
 from .._exceptions import (
@@ -43,6 +43,10 @@ from .._exceptions import (
 from .._validate import Sealed, check_int
 from ._outcomes import Accounted, Ledger, Outcome, log
 from ._payload import Parsed, first_kb, loads
+
+if TYPE_CHECKING:
+    from .._store import Work
+    from ._durable import Durable
 
 __all__ = ["FINAL", "RETRY", "THROTTLE", "AttemptLog", "EventTooOldError", "Fanout", "Job", "Runner", "Trail",
            "error_code", "error_message", "error_text"]
@@ -93,6 +97,47 @@ class KeptError(Exception):
         self.kept_class = error_class(exc)
         self.error_code = error_code(exc)
 
+    def parts(self) -> list[str]:
+        """What a work store keeps of it: ``[module, class name, message, error code]``."""
+        return [self.kept_class.__module__, self.kept_class.__qualname__, str(self), self.error_code]
+
+    @classmethod
+    def restore(cls, parts: list[str]) -> KeptError:
+        """A ``KeptError`` from its ``parts()`` (read back from a work store): eventbus's
+        and Python's own error classes come back as themselves, others as a
+        stand-in class of the same name."""
+        module, name, message, code = parts
+        kept = cls.__new__(cls)
+        Exception.__init__(kept, message)
+        kept.kept_class = _error_class_named(module, name)
+        kept.error_code = code
+        return kept
+
+
+_STAND_INS: dict[tuple[str, str], type[BaseException]] = {}
+
+
+def _error_class_named(module: str, name: str) -> type[BaseException]:
+    if module == "builtins" or module.split(".")[0] == "eventbus":
+        import importlib
+
+        try:
+            found: object = importlib.import_module(module)
+            for part in name.split("."):
+                found = getattr(found, part)
+        except (ImportError, AttributeError):
+            pass
+        else:
+            if isinstance(found, type) and issubclass(found, BaseException):
+                return found
+    kind = _STAND_INS.get((module, name))
+    if kind is None:
+        if len(_STAND_INS) > 1000:
+            _STAND_INS.clear()
+        kind = _STAND_INS[(module, name)] = type(name.rpartition(".")[2], (Exception,),
+                                                 {"__module__": module, "__qualname__": name})
+    return kind
+
 
 class Trail(Protocol):
     """What follows deliveries from outside (an event's journey: one for all the
@@ -117,7 +162,7 @@ class Job:
     of every event, it is built in half the time a dataclass takes.)"""
 
     __slots__ = ("accepted_at", "attributes", "body", "calls", "hops", "id", "last_error", "log", "retries",
-                 "runner", "shared", "slot", "text", "throttles", "trail")
+                 "runner", "shared", "slot", "text", "throttles", "trail", "work")
 
     def __init__(self, id: str, text: str, attributes: dict[str, str] | None, accepted_at: datetime,
                  runner: Runner, body: str | None = None, trail: Trail | None = None, hops: int = 0,
@@ -137,6 +182,7 @@ class Job:
         self.retries = 0  # retries counted against the policy
         self.throttles = 0  # throttle retries (not counted against the policy, where they run apart)
         self.last_error: BaseException | None = None  # while a retry waits: the error that caused it
+        self.work: Work | None = None  # its claim, while a durable runner's attempt holds it (``_durable.py``)
 
     def __repr__(self) -> str:
         return (f"Job(id={self.id!r}, text={self.text!r}, attributes={self.attributes!r}, "
@@ -205,6 +251,7 @@ class Runner(Sealed, Accounted):
     _what: str  # names this runner in labels and logs
     _async: bool
     _rng_made: random.Random | None = None
+    _durable: Durable | None = None  # where pending deliveries are kept, when not on clock timers (``_durable.py``)
 
     def _setup(self, clock: object, seed: object, retention: object) -> None:
         self.clock: Clock = resolve_clock(clock)
@@ -271,6 +318,8 @@ class Runner(Sealed, Accounted):
         self._end(job, _SUCCEEDED)
 
     def _end(self, job: Job, outcome: Outcome, reason: str = "") -> None:
+        if job.work is not None:  # a durable delivery: the store first (so that a waiter sees it written)
+            self._durable.finish(job, outcome, reason)  # type: ignore[union-attr]
         self._ledger.end(job, outcome, reason)
         if job.trail is not None:
             job.trail._ended(job, outcome, reason)
@@ -292,7 +341,19 @@ class Runner(Sealed, Accounted):
             raise
         return job.id
 
+    def _who(self) -> dict[str, str]:
+        """Who delivers a durable delivery, for the work item (a target: its rule and id)."""
+        return {}
+
     def _schedule(self, job: Job, delay: float | None) -> None:
+        durable = self._durable
+        if durable is not None and (delay is not None or job.work is None):
+            if job.work is None:  # accepted here (not by a bus's fan-out): kept in the store at once
+                if durable.add([durable.item(job)]) == [None]:  # pragma: no cover - keyless items are never None
+                    raise AssertionError("a keyless work item was refused")
+            else:  # a retry: the item handed back with its new due time
+                durable.retry(job, delay)  # type: ignore[arg-type]
+            return
         label = (f"{self._what} {job.id}" if delay is None
                  else f"retry {job.retries + job.throttles} {self._what} {job.id}")
         self.clock._post(delay, job.attempt_async if self._async else job, label, job.abandoned, self._async)
@@ -428,11 +489,26 @@ class Runner(Sealed, Accounted):
         log.warning("eventbus: %s %s dropped after %d attempt(s): %s", self._what, job.id, job.calls, reason)
         self._end(job, Outcome.DROPPED, reason)
 
+    def _launch(self, job: Job) -> None:
+        """Run a claimed durable delivery's next attempt on the clock."""
+        try:
+            self._schedule(job, None)
+        except ClockClosedError:
+            self._abandoned(job, "the clock was shut down")
+
     def _abandoned(self, job: Job, reason: str) -> None:
+        if job.work is not None:  # a durable delivery: back in the store, for the next process
+            self._durable.release(job)  # type: ignore[union-attr]
+            self._ledger.reject(job)
+            return
         step = f"retry {job.retries + job.throttles}" if job.calls or job.throttles else "the first attempt"
         self._drop(job, f"{reason} before {step}")
 
     def _interrupted(self, job: Job, exc: BaseException) -> None:
+        if job.work is not None:  # a durable delivery: back in the store (its attempt did not finish)
+            self._durable.release(job)  # type: ignore[union-attr]
+            self._ledger.reject(job)
+            return
         reason = f"interrupted by {type(exc).__name__}: the attempt did not finish"
         log.error("eventbus: %s %s dropped (%s)", self._what, job.id, reason)
         self._end(job, Outcome.DROPPED, reason)

@@ -26,8 +26,10 @@ from typing import Any, ClassVar, Literal, TypedDict
 
 from .._clock import Clock, in_running_loop, is_async_callable, run_to_completion
 from .._exceptions import LoopBlockingError, ResourceNotFoundError, ThrottlingError, ValidationError
+from .._store import Store
 from .._validate import ACCOUNT, REGION, check_callable, check_int, check_name
 from ._destinations import DeliverFn, Destination, DestinationLike, as_destination, check_same_clock
+from ._durable import DEFAULT_LEASE, Durable, check_lease, check_store
 from ._engine import (
     FINAL,
     RETRY,
@@ -174,11 +176,15 @@ class Function(Runner):
     maximum_event_age_in_seconds=21600, on_success=None, on_failure=None,
     dead_letter_queue=None, reserved_concurrency=None, timeout=3,
     region="us-east-1", account="123456789012", seed=None,
-    outcome_retention=10_000)``.  Destinations take a ``Queue``, a
+    outcome_retention=10_000, store=None, lease=None)``.  Destinations take a ``Queue``, a
     ``Function``, any ``Destination`` or a plain callable.  Settings are
     read-only once built.  ``fn.handler`` is the bare handler; ``fn(payload)``
     is an invocation (every check, counted), returning the result or raising
-    the handler's error.
+    the handler's error.  ``store`` keeps queued invocations (``invoke(...,
+    "Event")``, ``deliver``) and their retries until they end, so that a
+    process that dies loses none (see ``EventBus``); ``lease`` (seconds, by
+    default 300 or twice the timeout if longer) is how long an attempt may run
+    before another process takes it over.
     """
 
     AGE_CONDITION: ClassVar[str] = "EventAgeExceeded"
@@ -204,6 +210,8 @@ class Function(Runner):
         account: str = "123456789012",
         seed: int | None = None,
         outcome_retention: int = 10_000,
+        store: Store | None = None,
+        lease: float | None = None,
     ) -> None:
         self.handler = check_callable("handler", handler)
         self.outcome_retention = outcome_retention
@@ -232,7 +240,17 @@ class Function(Runner):
         self._slots = _Slots(self.reserved_concurrency)
         self._deleted = False
         self._what = f"function {self.name}"
+        self.store = check_store(store)
+        self.lease = check_lease(max(DEFAULT_LEASE, 2 * self.timeout) if lease is None else lease).total_seconds()
+        if self.store is not None:
+            self._durable = Durable(self.store, f"lambda:{self.arn}", self.clock, self._itself,
+                                    lease=timedelta(seconds=self.lease), label=self._what)
         self._sealed = True
+        if self._durable is not None:  # invocations kept by an earlier process go on
+            self._durable.wake()
+
+    def _itself(self, data: dict[str, Any]) -> Function:
+        return self
 
     def _destination(self, target: object, what: str) -> DeliverFn | None:
         return None if target is None else as_destination(target, what, self.clock, "Function")[0]

@@ -184,6 +184,9 @@ class Target(Runner):
             if self._owner is owner:
                 self._owner = None
 
+    def _who(self) -> dict[str, str]:
+        return {"r": self._rule_arn.rpartition("/")[2], "t": self.target_id}
+
     def _has_clocked_destination(self) -> bool:
         return _clock_of(self.destination) is not None or _clock_of(self.dead_letter_queue) is not None
 
