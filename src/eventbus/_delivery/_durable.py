@@ -100,6 +100,10 @@ class Durable:
         self._timer_at: datetime | None = None  # when the pump's next timer fires, if one is posted
         self._in_flight = 0  # claimed here and not yet handed back or ended
         self._sweeps = 0
+        # while a tick runs attempts itself (a clock that runs callbacks one at a time): the
+        # deliveries that ended well, acked together when the tick ends (one transaction)
+        self._acks: list[Work] | None = None
+        self._ticking = 0  # the thread running that tick
 
     # -- writing ---------------------------------------------------------------
     def item(self, job: Job, key: str | None = None) -> Enqueued:
@@ -137,6 +141,9 @@ class Durable:
         if work is None:
             return
         job.work = None
+        if self._acks is not None and outcome is not Outcome.DROPPED and threading.get_ident() == self._ticking:
+            self._acks.append(work)  # (acked with the others when the tick ends)
+            return
         try:
             if outcome is Outcome.DROPPED:
                 self.store.dead_letter(work, reason=reason or "dropped", at=self.clock.now())
@@ -207,8 +214,20 @@ class Durable:
             works = self.store.claim(self.queue, now=now, limit=room, lease=self.lease, owner=self.owner)
             with self._lock:
                 self._in_flight += len(works)
-            for work in works:
-                self._start(work, now)
+            inline = self.clock._one_at_a_time  # (the clock would run the attempts one by one anyway)
+            if inline:
+                self._acks, self._ticking = [], threading.get_ident()
+            try:
+                for at, work in enumerate(works):
+                    try:
+                        self._start(work, now, inline)
+                    except BaseException:  # interrupted: the rest go back to the store as they were
+                        for rest in works[at + 1:]:
+                            self._release_work(rest)
+                        raise
+            finally:
+                if inline:
+                    self._flush()
             if len(works) == room:  # there may be more due now
                 self.wake(now)
                 return
@@ -229,7 +248,32 @@ class Durable:
         except Exception as exc:
             log.error("eventbus: %s: store maintenance failed: %s", self._label, exc)
 
-    def _start(self, work: Work, now: datetime) -> None:
+    def _flush(self) -> None:
+        """Ack together the deliveries a tick ended well (one transaction)."""
+        acks, self._acks = self._acks or [], None
+        if not acks:
+            return
+        try:
+            self.store.ack_many(acks)
+        except Exception as exc:  # they stay claimed: taken over when their leases run out
+            log.error("eventbus: %s: the store could not record the end of %d deliveries (%s); they will be "
+                      "delivered again after their lease", self._label, len(acks), exc)
+        finally:
+            with self._lock:
+                self._in_flight -= len(acks)
+                idle = self._in_flight == 0
+            if idle:
+                self.wake()
+
+    def _release_work(self, work: Work) -> None:
+        try:
+            self.store.retry(work, not_before=self.clock.now())
+        except Exception as exc:
+            log.error("eventbus: %s: the store could not hand work item %s back (%s)", self._label, work.id, exc)
+        finally:
+            self._done()
+
+    def _start(self, work: Work, now: datetime, inline: bool = False) -> None:
         try:
             data = json.loads(work.payload)
             runner = self._resolve(data)
@@ -248,7 +292,10 @@ class Durable:
             job = _decode(runner, data, work)
             runner._ledger.accept(job)
         job.work = work
-        runner._launch(job)
+        if inline and not runner._async:
+            runner._attempt(job)
+        else:
+            runner._launch(job)
 
     def _missing(self, work: Work, data: dict[str, Any], now: datetime) -> None:
         accepted = as_datetime(data["at"])
