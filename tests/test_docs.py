@@ -12,7 +12,8 @@ import pytest
 DOCS = Path(__file__).parents[1] / "docs"
 # each page, and how many examples it has at least
 PAGES = {"delivery.md": 5, "bus.md": 2, "input-transformers.md": 3, "schedules.md": 6, "pipes.md": 3,
-         "archives.md": 3, "schemas.md": 3, "testing.md": 1}
+         "archives.md": 3, "schemas.md": 3, "testing.md": 1,
+         "durability.md": 1}
 BLOCKS = [(page, i, code, expected) for page in PAGES for i, (code, expected) in enumerate(
     re.findall(r"```python\n(.*?)```\n(?:\n*```(?:text)?\n(.*?)```)?", (DOCS / page).read_text(), re.S))]
 
