@@ -19,11 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eventbus
-from eventbus import EventBus, Function, ManualClock, Outcome, Queue, RetryPolicy, SqliteStore, Target
+from eventbus import EventBus, Function, ManualClock, PutEventsRequestEntry, Queue, RetryPolicy, SqliteStore, Target
 from eventbus._store import MemoryStore, Store
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
-ENTRY = {"Source": "shop", "DetailType": "order", "Detail": "{}"}
+ENTRY: PutEventsRequestEntry = {"Source": "shop", "DetailType": "order", "Detail": "{}"}
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -66,7 +66,7 @@ def queue_name(bus: EventBus) -> str:
 
 
 def test_put_events_writes_each_delivery_before_it_returns(make_store: Callable[[], Store]) -> None:
-    store, clock, calls = make_store(), ManualClock(T0), []
+    store, clock, calls = make_store(), ManualClock(T0), list[str]()
     bus = bus_with(store, clock, failing(0, calls))
     bus.put_rule("all", event_pattern={"detail-type": ["order"]})
     bus.put_targets("all", [Target(lambda e: None, target_id="t2", clock=clock)])
@@ -80,7 +80,7 @@ def test_put_events_writes_each_delivery_before_it_returns(make_store: Callable[
 
 
 def test_a_retry_waits_in_the_store_with_its_count(make_store: Callable[[], Store]) -> None:
-    store, clock, calls = make_store(), ManualClock(T0), []
+    store, clock, calls = make_store(), ManualClock(T0), list[str]()
     dlq = Queue("dlq", clock=clock)
     bus = bus_with(store, clock, failing(10, calls), retries=2, dlq=dlq)
     bus.put_events([ENTRY])
@@ -105,7 +105,7 @@ def test_a_new_process_on_the_same_store_delivers_what_the_last_one_accepted(
     event_id = first.put_events([ENTRY])["Entries"][0]["EventId"]
     # the process dies here: its clock never ran; a new one opens the same store
     clock = ManualClock(T0 + timedelta(seconds=5))
-    second = bus_with(make_store(), clock, failing(0, calls))
+    bus_with(make_store(), clock, failing(0, calls))
     clock.advance(0)
     assert calls == [event_id]
 
@@ -144,7 +144,7 @@ def test_a_delivery_whose_holder_died_is_taken_over_after_its_lease(make_store: 
 
 
 def test_the_outcome_is_kept_for_a_dropped_delivery(make_store: Callable[[], Store]) -> None:
-    store, clock, calls = make_store(), ManualClock(T0), []
+    store, clock, calls = make_store(), ManualClock(T0), list[str]()
     bus = bus_with(store, clock, failing(10, calls), retries=0)
     bus.put_events([ENTRY])
     clock.advance(0)
@@ -263,5 +263,5 @@ def test_outcomes_with_a_store_are_those_without(failures: list[int], retries: i
     with_store = run(store)
     assert with_store == run(None)
     dropped = sum(m[2] for m in with_store[2])
-    assert store.counts(f"events:arn:aws:events:us-east-1:123456789012:event-bus/default") == {
+    assert store.counts("events:arn:aws:events:us-east-1:123456789012:event-bus/default") == {
         "ready": 0, "leased": 0, "dead": dropped}  # every item ended; each dropped one kept with its reason
