@@ -269,7 +269,7 @@ class EventBus(Sealed):
             "resources": [entry.record.arn],
             "detail": {},
         }
-        self._route(event, 0, fresh=True, only=rule)
+        self._route(event, 0, fresh=True, only=rule, fired=nominal)
 
     def _reroute(self, entry: RuleEntry) -> None:
         """Publish the rule's current targets to ``put_events``: a new dict each time."""
@@ -505,7 +505,7 @@ class EventBus(Sealed):
 
     def _route(self, event: dict[str, Any], hops: int, *, fresh: bool = False, only: str | None = None,
                rules: frozenset[str] | None = None, pending: Pending | None = None,
-               violation: str | None = None, kept: Kept | None = None) -> str:
+               violation: str | None = None, kept: Kept | None = None, fired: datetime | None = None) -> str:
         """Match one event, archive it, and hand it to every target of every matched rule.
         ``fresh``: the event was built here from values nothing else holds (an
         envelope of ``put_events``), so it can stand for its parsed text.
@@ -514,7 +514,9 @@ class EventBus(Sealed):
         ``None``).  ``pending``: what put_events archives when the call ends.
         ``violation``: how the event broke its schema (recorded in its journey).
         ``kept``: with a store, where put_events collects the deliveries it writes
-        in one transaction when the call ends (else they are written here)."""
+        in one transaction when the call ends (else they are written here).
+        ``fired``: a scheduled rule's fire time (with a store, its deliveries' key:
+        of the processes sharing the store, one delivers each fire)."""
         try:  # first: an event that is not JSON goes no further
             try:
                 text = _COMPACT.encode(event)
@@ -572,6 +574,8 @@ class EventBus(Sealed):
             items: list[Enqueued] = []
             # the key of a delivery: a redelivered event (a bus-to-bus forward tried again) is not kept twice
             suffix = f"/{event['replay-name']}" if "replay-name" in event else ""
+            if fired is not None:
+                suffix = f"@{fired.isoformat()}"
         one_at_a_time = self.clock._one_at_a_time
         batch: list[Job] = []  # first attempts to make on one timer
         apart: list[Job] = []  # first attempts each on a timer of its own (async targets, threaded clocks)
@@ -597,7 +601,9 @@ class EventBus(Sealed):
                     job = target._prepare(text, body, now, journey, hops)
                 if durable is not None:
                     jobs.append(job)
-                    items.append(durable.item(job, f"{event_id}/{entry.record.arn}/{target.target_id}{suffix}"))
+                    key = (f"{entry.record.arn}{suffix}/{target.target_id}" if fired is not None
+                           else f"{event_id}/{entry.record.arn}/{target.target_id}{suffix}")
+                    items.append(durable.item(job, key))
                 elif target._async:
                     apart.append(job)
                 else:
@@ -623,8 +629,8 @@ class EventBus(Sealed):
         """Write routed events' deliveries to the store, in one transaction; returns how
         many events failed.  If the store refuses, those deliveries end as dropped
         (with why) and their entries fail with ``InternalFailure`` (the caller may
-        send them again); a delivery the store already holds (same event, rule and
-        target) ends as a dropped duplicate."""
+        send them again); a delivery the store already holds (same key) is not
+        this process's to make: not counted, and its journey says why."""
         durable = self._durable
         assert durable is not None
         items = [item for _, _, event_items in kept for item in event_items]
@@ -645,18 +651,19 @@ class EventBus(Sealed):
             return len(refused)
         all_jobs = [job for _, jobs, _ in kept for job in jobs]
         for job, item_id in zip(all_jobs, ids, strict=True):
-            if item_id is None:
-                job.runner._end(job, Outcome.DROPPED, "a duplicate: the store already holds this event's delivery "
-                                "to this target")
+            if item_id is None:  # kept already (a forward tried again; another process's scheduled fire)
+                job.runner._ledger.reject(job)  # (not a delivery of this process: not counted)
+                if job.trail is not None:
+                    job.trail._ended(job, Outcome.DROPPED, "a duplicate: the store already holds this delivery")
         return 0
 
     def _durable_target(self, data: dict[str, Any]) -> Target | None:
         """The target that delivers a kept delivery: on its rule (removed targets with
         deliveries pending, and deleted rules', included); ``None`` if not there."""
-        rule, target_id = data.get("r"), data.get("t")
+        rule_arn, target_id = data.get("r"), data.get("t")
         with self._lock:
-            entries = [entry for entry in (self._rules.get(rule), *self._deleted)  # type: ignore[arg-type]
-                       if entry is not None and entry.record.name == rule]
+            entries = [entry for entry in (self._rules.get(str(rule_arn).rpartition("/")[2]), *self._deleted)
+                       if entry is not None and entry.record.arn == rule_arn]
             for entry in entries:
                 target = entry.targets.get(target_id)  # type: ignore[arg-type]
                 if target is not None:

@@ -299,7 +299,7 @@ class Durable:
 
     def _missing(self, work: Work, data: dict[str, Any], now: datetime) -> None:
         accepted = as_datetime(data["at"])
-        who = f"rule {data.get('r')} target {data.get('t')}" if "t" in data else self._label
+        who = f"rule {str(data.get('r')).rpartition('/')[2]} target {data.get('t')}" if "t" in data else self._label
         if now - accepted > timedelta(seconds=data.get("age", 86_400)):
             reason = f"{who} is not there (removed, or not put back after a restart) and the event grew too old"
             log.warning("eventbus: %s: delivery %s dropped: %s", self._label, data.get("j"), reason)
@@ -327,6 +327,8 @@ def _encode(job: Job, who: dict[str, str]) -> str:
         data["n"] = job.retries
     if job.throttles:
         data["th"] = job.throttles
+    if job.calls:
+        data["c"] = job.calls  # (attempts made: a schedule's input and dead letters name the attempt)
     error = job.last_error
     if error is not None:
         data["e"] = (error if isinstance(error, KeptError) else KeptError(error)).parts()
@@ -339,6 +341,7 @@ def _decode(runner: Runner, data: dict[str, Any], work: Work) -> Job:
               data.get("h", 0))
     job.retries = data.get("n", 0)
     job.throttles = data.get("th", 0)
+    job.calls = data.get("c", 0)
     if "e" in data:
         job.last_error = KeptError.restore(data["e"])
     return job

@@ -185,7 +185,7 @@ class Target(Runner):
                 self._owner = None
 
     def _who(self) -> dict[str, str]:
-        return {"r": self._rule_arn.rpartition("/")[2], "t": self.target_id}
+        return {"r": self._rule_arn, "t": self.target_id}  # (the rule's, or the schedule's, ARN)
 
     def _has_clocked_destination(self) -> bool:
         return _clock_of(self.destination) is not None or _clock_of(self.dead_letter_queue) is not None

@@ -32,7 +32,9 @@ from .._clock import Clock, resolve_clock
 from .._clock._base import utc
 from .._delivery import Destination, RetryPolicy, Target
 from .._delivery._destinations import speaks_protocol
-from .._delivery._engine import Job
+from .._delivery._durable import DEFAULT_LEASE, Durable, check_lease, check_store
+from .._delivery._engine import Job, error_text
+from .._delivery._outcomes import Outcome
 from .._exceptions import (
     ClockClosedError,
     ConflictError,
@@ -40,6 +42,7 @@ from .._exceptions import (
     ServiceQuotaExceededError,
     ValidationError,
 )
+from .._store import Store
 from .._transform import event_time
 from .._validate import (
     ACCOUNT,
@@ -55,7 +58,7 @@ from .._validate import (
     wrong_type,
 )
 from ._expression import ScheduleExpression, parse_schedule_expression
-from ._recurring import Recurring
+from ._recurring import Recurring, log
 
 __all__ = ["Schedule", "ScheduleGroup", "Scheduler"]
 
@@ -227,17 +230,26 @@ class Scheduler(Sealed):
     """EventBridge Scheduler, in process.
 
     ``Scheduler(*, clock=None, account="123456789012", region="us-east-1",
-    seed=None, max_schedules=1_000_000, max_schedule_groups=500)``.  Schedules
+    seed=None, max_schedules=1_000_000, max_schedule_groups=500, store=None,
+    lease=300)``.  Schedules
     fire on ``clock`` (under a ``ManualClock``, ``advance()`` fires them at
     their instants); ``seed`` fixes the flexible windows' offsets and the
     execution ids (by default they come from the clock's seed).  The quotas are
     AWS's defaults for schedule groups and a generous bound for schedules
     (AWS allows 10 million per region); both raise
     ``ServiceQuotaExceededError`` when reached.
+
+    ``store`` (a ``SqliteStore``) keeps each fire's delivery until it ends and
+    each schedule's last fire: several processes with the same schedules on
+    one store fire each time once between them (the fire's key is the
+    schedule and its time), and a schedule created again after a restart
+    goes on from its last fire (fires missed meanwhile fire once, late, as a
+    timer that ran late does).  See docs/durability.md.
     """
 
     def __init__(self, *, clock: object = None, account: str = "123456789012", region: str = "us-east-1",
-                 seed: int | None = None, max_schedules: int = 1_000_000, max_schedule_groups: int = 500) -> None:
+                 seed: int | None = None, max_schedules: int = 1_000_000, max_schedule_groups: int = 500,
+                 store: Store | None = None, lease: float = DEFAULT_LEASE) -> None:
         self.clock: Clock = resolve_clock(clock)
         self.account = check_name("account", account, ACCOUNT)
         self.region = check_name("region", region, REGION)
@@ -254,6 +266,11 @@ class Scheduler(Sealed):
         self._groups[DEFAULT_GROUP] = _Group(ScheduleGroup(name=DEFAULT_GROUP, arn=self._group_arn(DEFAULT_GROUP),
                                                            state="ACTIVE", creation_date=now,
                                                            last_modification_date=now))
+        self.store = check_store(store)
+        self.lease = check_lease(lease).total_seconds()
+        self._durable = None if self.store is None else Durable(
+            self.store, f"scheduler:{self.region}:{self.account}", self.clock, self._durable_target,
+            lease=check_lease(lease), label="scheduler")
         self._sealed = True
 
     def __repr__(self) -> str:
@@ -373,7 +390,9 @@ class Scheduler(Sealed):
             except BaseException:
                 self._remove(found, entry)
                 raise
-            return entry.record.arn
+        if self._durable is not None:  # fires kept for it (by an earlier process) can be delivered
+            self._durable.wake()
+        return entry.record.arn
 
     def update_schedule(
         self,
@@ -404,7 +423,9 @@ class Scheduler(Sealed):
                                 flexible_time_window, state, retry_policy, dead_letter_queue,
                                 action_after_completion, input, description, event_bridge_parameters, old)
             self._start(entry)
-            return entry.record.arn
+        if self._durable is not None:
+            self._durable.wake()
+        return entry.record.arn
 
     def get_schedule(self, name: str, *, group: str | None = None) -> Schedule:
         """The schedule (``.as_aws()``: AWS's GetSchedule shape)."""
@@ -432,6 +453,8 @@ class Scheduler(Sealed):
         with self._lock:
             found, entry = self._entry(name, group)
             self._remove(found, entry)
+        if self.store is not None:  # (made again later, it starts afresh)
+            self.store.delete_schedule(entry.record.arn)
 
     # -- inside ---------------------------------------------------------------------
     def _snapshot(self, entry: _Entry) -> Schedule:
@@ -529,11 +552,21 @@ class Scheduler(Sealed):
             start=None if one_time else start, end=None if one_time else end,
             window=minutes * 60.0, rng=self._rng, fired_until=fired_until,
             label=f"schedule {found.record.name}/{name}")
-        recurring.prepare(now)  # (refuses an at(...) past what a datetime holds)
+        kept = self._kept(arn, parsed, zone, start, end, minutes) if old is None else None
+        if kept is not None:  # made again after a restart: on from its last fire, not from now
+            fired, kept_anchor, kept_next = kept
+            recurring.fired_until = fired
+            if start is None and parsed.rate is not None:
+                recurring.anchor = kept_anchor
+            recurring.prepare(min(now, kept_next) if kept_next is not None else now)
+        else:
+            recurring.prepare(now)  # (refuses an at(...) past what a datetime holds)
         if self.clock.closed:
             raise ClockClosedError(f"The clock of this scheduler has been shut down: {self.clock!r}")
         built._attach(entry, self.clock, arn, holder="scheduler",
                       per_attempt=_attempt_filled if per_attempt else None, letter=entry.letter)
+        if self._durable is not None:
+            object.__setattr__(built, "_durable", self._durable)  # (set by the scheduler, not by users)
         # Checked: from here on nothing refuses.
         if old is not None:
             if old.recurring is not None:
@@ -614,6 +647,9 @@ class Scheduler(Sealed):
         if entry.version is version and recurring is not None and recurring.finished:
             self._completed(entry)  # (its last fire: DELETE removes it now; this delivery still runs)
         job = target._prepare(text, None, self.clock.now())
+        if self._durable is not None:
+            self._keep_fire(version, job, nominal)
+            return
         if target._async:
             try:
                 target._schedule(job, None)
@@ -621,6 +657,69 @@ class Scheduler(Sealed):
                 job.abandoned("the clock was shut down")
         else:
             target._attempt(job)
+
+
+    # -- with a store ---------------------------------------------------------
+    @staticmethod
+    def _definition(parsed: ScheduleExpression, zone: tzinfo, start: datetime | None, end: datetime | None,
+                    minutes: int) -> list[Any]:
+        """What decides a schedule's fire times (a kept last fire counts only for the same)."""
+        return [parsed.text, str(zone), None if start is None else start.isoformat(),
+                None if end is None else end.isoformat(), minutes]
+
+    def _kept(self, arn: str, parsed: ScheduleExpression, zone: tzinfo, start: datetime | None,
+              end: datetime | None, minutes: int) -> tuple[datetime, datetime, datetime | None] | None:
+        """A schedule's last fire, rate anchor and next fire as the store keeps them, if
+        the store has them for the same definition."""
+        if self.store is None:
+            return None
+        stored = self.store.get_schedule(arn)
+        if stored is None:
+            return None
+        data = json.loads(stored.data)
+        if data.get("definition") != self._definition(parsed, zone, start, end, minutes):
+            return None  # (changed since: it starts afresh)
+        return (datetime.fromisoformat(data["fired"]), datetime.fromisoformat(data["anchor"]), stored.next_fire)
+
+    def _keep_fire(self, version: _Version, job: Job, nominal: datetime) -> None:
+        """A fire with a store: its delivery is kept under the key (schedule, nominal
+        time), so that of the processes sharing the store one delivers it; then the
+        schedule's last fire is recorded."""
+        durable = self._durable
+        assert durable is not None and self.store is not None
+        record = version.record
+        target = record.target
+        try:
+            kept = durable.add([durable.item(job, f"{record.arn}@{nominal.isoformat()}")])
+        except Exception as exc:
+            target._end(job, Outcome.DROPPED, f"the store could not keep this fire: {error_text(exc)}")
+            return
+        if kept == [None]:  # another process fired this time already
+            target._ledger.reject(job)
+        recurring = version.entry.recurring
+        if recurring is None or version.entry.version is not version:
+            return
+        definition = self._definition(recurring.expression, recurring.zone, recurring.start_at, recurring.end,
+                                      int(recurring.window.total_seconds() // 60))
+        data = json.dumps({"definition": definition, "fired": nominal.isoformat(),
+                           "anchor": recurring.anchor.isoformat()})
+        try:
+            self.store.put_schedule(record.arn, recurring.next_fire, data)
+        except Exception as exc:  # (the fire is kept; a restart may fire this time again, and its key refuses it)
+            log.error("eventbus: scheduler: the store could not record the fire of %s at %s: %s", record.arn,
+                      nominal.isoformat(), error_text(exc))
+
+    def _durable_target(self, data: dict[str, Any]) -> Target | None:
+        """The target that delivers a kept fire: its schedule's (``None``: not there)."""
+        head, _, name = str(data.get("r")).rpartition("/")
+        group = head.rpartition("/")[2]
+        with self._lock:
+            found = self._groups.get(group)
+            entry = None if found is None else found.schedules.get(name)
+            if entry is None or entry.record.arn != data.get("r"):
+                return None
+            target = entry.record.target
+            return target if target.target_id == data.get("t") else None
 
 
 def _length(name: str, value: str, limit: int) -> None:

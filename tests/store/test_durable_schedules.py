@@ -1,0 +1,163 @@
+"""Schedules on a work store: each fire's delivery kept under the key (schedule,
+time), so that processes sharing a store fire each time once between them;
+each schedule's last fire kept, so that one made again after a restart goes
+on from there (the fires missed meanwhile fold into one late fire, as a late
+timer's do)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventbus import ManualClock, MemoryStore, Queue, RetryPolicy, Scheduler, SqliteStore, Store, Target
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+INPUT = '{"at": "<aws.scheduler.scheduled-time>", "attempt": "<aws.scheduler.attempt-number>"}'
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    """A second call is the same store "after a restart" (sqlite: the file opened again)."""
+    made: list[Store] = []
+    memory = MemoryStore()
+
+    def factory() -> Store:
+        store = memory if request.param == "memory" else SqliteStore(tmp_path / "work.db")
+        made.append(store)
+        return store
+
+    yield factory
+    for store in made:
+        store.close()
+
+
+def process(store: Store, clock: ManualClock, fired: list[Any], expression: str = "rate(1 hour)",
+            **settings: Any) -> Scheduler:
+    """A process as it starts: its scheduler on the store, the schedule made (again)."""
+    scheduler = Scheduler(clock=clock, store=store)
+    scheduler.create_schedule("hourly", expression, fired.append, input=INPUT, **settings)
+    return scheduler
+
+
+def times(fired: list[Any]) -> list[str]:
+    return [f["at"] for f in fired]
+
+
+def test_two_processes_on_one_store_fire_each_time_once(make_store: Callable[[], Store]) -> None:
+    fired: list[Any] = []
+    first, second = ManualClock(T0), ManualClock(T0)
+    process(make_store(), first, fired)
+    process(make_store(), second, fired)
+    for _ in range(3):
+        first.advance(3600)
+        second.advance(3600)
+    assert times(fired) == ["2025-01-01T00:00:00Z", "2025-01-01T01:00:00Z", "2025-01-01T02:00:00Z",
+                            "2025-01-01T03:00:00Z"]
+
+
+def test_a_schedule_made_again_after_a_restart_goes_on_from_its_last_fire(make_store: Callable[[], Store]) -> None:
+    fired: list[Any] = []
+    first = ManualClock(T0)
+    process(make_store(), first, fired)
+    first.advance(2 * 3600)  # fires at 0 h, 1 h, 2 h; then the process dies
+    later = ManualClock(T0 + timedelta(hours=5, minutes=30))
+    process(make_store(), later, fired)
+    later.advance(0)  # the fires of 3 h, 4 h and 5 h were missed: one late fire, for 5 h
+    assert times(fired)[3:] == ["2025-01-01T05:00:00Z"]
+    later.advance(3600)
+    assert times(fired)[3:] == ["2025-01-01T05:00:00Z", "2025-01-01T06:00:00Z"]  # the rate's own times
+
+
+def test_a_changed_schedule_starts_afresh(make_store: Callable[[], Store]) -> None:
+    fired: list[Any] = []
+    first = ManualClock(T0)
+    process(make_store(), first, fired)
+    first.advance(3600)
+    later = ManualClock(T0 + timedelta(hours=5, minutes=30))
+    process(make_store(), later, fired, expression="cron(0 7 * * ? *)")
+    later.advance(3 * 3600)
+    assert times(fired)[2:] == ["2025-01-01T07:00:00Z"]
+
+
+def test_a_one_time_schedule_that_fired_does_not_fire_again(make_store: Callable[[], Store]) -> None:
+    fired: list[Any] = []
+    first = ManualClock(T0)
+    process(make_store(), first, fired, expression="at(2025-01-01T01:00:00)")
+    first.advance(7200)
+    later = ManualClock(T0 + timedelta(hours=3))
+    process(make_store(), later, fired, expression="at(2025-01-01T01:00:00)")
+    later.advance(3600)
+    assert times(fired) == ["2025-01-01T01:00:00Z"]
+
+
+def test_a_fire_kept_by_a_process_that_died_is_delivered_by_the_next(make_store: Callable[[], Store]) -> None:
+    fired: list[Any] = []
+    attempts: list[Any] = []
+
+    def refuse(event: Any) -> None:
+        attempts.append(event)
+        raise RuntimeError("down")
+
+    first = ManualClock(T0)
+    scheduler = Scheduler(clock=first, store=make_store())
+    scheduler.create_schedule("hourly", "rate(1 hour)", Target(
+        refuse, target_id="t", clock=first, retry_policy=RetryPolicy(maximum_retry_attempts=5, base_delay=60,
+                                                                     max_delay=60)), input=INPUT)
+    first.advance(0)  # the first attempt fails; its retry waits in the store; the process dies
+    assert [a["attempt"] for a in attempts] == ["1"]
+    later = ManualClock(T0 + timedelta(minutes=10))
+    dlq = Queue("dlq", clock=later)
+    again = Scheduler(clock=later, store=make_store())
+    again.create_schedule("hourly", "rate(1 hour)", Target(fired.append, target_id="t", clock=later,
+                                                           dead_letter_queue=dlq), input=INPUT)
+    later.advance(0)
+    assert [(f["at"], f["attempt"]) for f in fired] == [("2025-01-01T00:00:00Z", "2")]  # its second attempt
+
+
+def test_a_deleted_schedule_made_again_starts_afresh(make_store: Callable[[], Store]) -> None:
+    fired: list[Any] = []
+    first = ManualClock(T0)
+    scheduler = process(make_store(), first, fired)
+    first.advance(3600)
+    scheduler.delete_schedule("hourly")
+    store = make_store()
+    assert store.get_schedule("arn:aws:scheduler:us-east-1:123456789012:schedule/default/hourly") is None
+    later = ManualClock(T0 + timedelta(hours=5, minutes=30))
+    process(store, later, fired)
+    later.advance(0)
+    assert times(fired)[2:] == ["2025-01-01T05:30:00Z"]  # a rate counts from its creation
+
+
+def test_the_last_fire_is_kept_with_the_schedule(make_store: Callable[[], Store]) -> None:
+    fired: list[Any] = []
+    clock = ManualClock(T0)
+    process(make_store(), clock, fired)
+    clock.advance(3600)
+    stored = make_store().get_schedule("arn:aws:scheduler:us-east-1:123456789012:schedule/default/hourly")
+    assert stored is not None and stored.next_fire == T0 + 2 * HOUR
+    assert json.loads(stored.data)["fired"] == (T0 + HOUR).isoformat()
+
+
+def test_a_scheduled_rule_fires_once_between_two_processes(make_store: Callable[[], Store]) -> None:
+    from eventbus import EventBus
+
+    got: list[Any] = []
+    clocks = [ManualClock(T0), ManualClock(T0)]
+    targets = []
+    for clock in clocks:
+        bus = EventBus(clock=clock, store=make_store())
+        bus.put_rule("tick", schedule_expression="rate(1 hour)")
+        target = Target(got.append, target_id="t", clock=clock)
+        bus.put_targets("tick", [target])
+        targets.append(target)
+    for _ in range(3):
+        for clock in clocks:
+            clock.advance(3600)
+    assert [e["time"] for e in got] == ["2025-01-01T01:00:00Z", "2025-01-01T02:00:00Z", "2025-01-01T03:00:00Z"]
+    assert sum(t.metrics.accepted for t in targets) == 3  # a fire the other process kept is not counted twice
