@@ -53,8 +53,8 @@ def failing(times: int, calls: list[str]) -> Callable[[Any], None]:
 
 
 def bus_with(store: Store | None, clock: ManualClock, destination: Any, *, retries: int = 2,
-             dlq: Queue | None = None, lease: float = 300) -> EventBus:
-    bus = EventBus(clock=clock, store=store, lease=lease)
+             dlq: Queue | None = None, lease: float = 300, poll: float | None = None) -> EventBus:
+    bus = EventBus(clock=clock, store=store, lease=lease, poll=poll)
     bus.put_rule("orders", event_pattern={"source": ["shop"]})
     bus.put_targets("orders", [Target(destination, target_id="t1", clock=clock, dead_letter_queue=dlq,
                                       retry_policy=RetryPolicy(maximum_retry_attempts=retries))])
@@ -227,6 +227,17 @@ def test_settings_are_checked() -> None:
         EventBus(store=MemoryStore(), lease=0)
     with pytest.raises(eventbus.ValidationError, match="'lease' failed to satisfy constraint"):
         Function(lambda e, c: None, lease=-1)
+    with pytest.raises(eventbus.ValidationError, match="poll must be a positive"):
+        EventBus(store=MemoryStore(), poll=0)
+
+
+def test_a_polling_pump_does_not_keep_a_clock_from_idling() -> None:
+    clock = ManualClock(T0)
+    bus_with(MemoryStore(), clock, lambda e: None, poll=1)
+    clock.run_until_idle()  # returns at once: the poll's timer stands aside
+    assert clock.now() == T0
+    clock.advance(10)
+    assert [t.label for t in clock.pending()] == ["event bus default: deliveries due"]  # (it goes on looking)
 
 
 # -- the in-memory runtime as the oracle
@@ -265,3 +276,21 @@ def test_outcomes_with_a_store_are_those_without(failures: list[int], retries: i
     dropped = sum(m[2] for m in with_store[2])
     assert store.counts("events:arn:aws:events:us-east-1:123456789012:event-bus/default") == {
         "ready": 0, "leased": 0, "dead": dropped}  # every item ended; each dropped one kept with its reason
+
+
+def test_deliveries_another_process_made_leave_this_ones_pending_count(make_store: Callable[[], Store]) -> None:
+    got: list[str] = []
+    put_clock, work_clock = ManualClock(T0), ManualClock(T0)
+    putter = bus_with(make_store(), put_clock, lambda e: got.append("putter"))
+    worker = bus_with(make_store(), work_clock, lambda e: got.append("worker"), poll=2)
+    putter.put_events([ENTRY] * 5)
+    [accepted_here] = putter.list_targets_by_rule("orders")
+    assert accepted_here.metrics.pending == 5
+    work_clock.advance(1.9)
+    assert got == []  # (the worker has not looked yet: it polls every 2 s)
+    work_clock.advance(0.1)  # the other process's pump looks and claims first
+    put_clock.advance(0)  # this one finds nothing due, and the store empty
+    assert got == ["worker"] * 5
+    assert accepted_here.metrics.pending == 0 and accepted_here.metrics.accepted == 0  # not this process's
+    [made_there] = worker.list_targets_by_rule("orders")
+    assert made_there.metrics.succeeded == 5

@@ -38,7 +38,7 @@ from typing import Any, Final, Literal, TypeVar
 from .._archive import Archive, ArchiveStore, Replay
 from .._clock import resolve_clock
 from .._delivery import RetryPolicy, Target
-from .._delivery._durable import DEFAULT_LEASE, Durable, check_lease, check_store
+from .._delivery._durable import DEFAULT_LEASE, Durable, check_lease, check_poll, check_store
 from .._delivery._engine import Fanout, Job, error_text
 from .._delivery._outcomes import Outcome
 from .._delivery._payload import COMPACT as _COMPACT
@@ -107,7 +107,7 @@ class EventBus(Sealed):
 
     ``EventBus(name="default", *, clock=None, account="123456789012",
     region="us-east-1", max_rules=300, journey_retention=10_000, seed=None,
-    archive_store=None, store=None, lease=300)``.
+    archive_store=None, store=None, lease=300, poll=None)``.
     ``max_rules`` is AWS's quota of rules per bus (adjustable there, and here).
     ``archive_store`` keeps the bus's archives (in memory by default;
     ``SqliteArchiveStore`` keeps them in a file, and a bus opened again on it
@@ -116,7 +116,10 @@ class EventBus(Sealed):
     process that dies loses none: the next process on the same store, with
     the same rules and targets, delivers them (at least once; see
     docs/durability.md).  ``lease`` is how long, in seconds, an attempt may
-    run before another process takes the delivery over.
+    run before another process takes the delivery over; ``poll`` how often,
+    in seconds, to look for deliveries other processes put in the store (a
+    worker that shares a store with processes that put events; ``None``: this
+    process notices only what it accepts itself).
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class EventBus(Sealed):
         archive_store: ArchiveStore | None = None,
         store: Store | None = None,
         lease: float = DEFAULT_LEASE,
+        poll: float | None = None,
     ) -> None:
         self.name = check_name("name", name, BUS_NAME, 256)
         self.clock = resolve_clock(clock)
@@ -158,9 +162,11 @@ class EventBus(Sealed):
         self._validation: tuple[SchemaRegistry, str, bool] | None = None  # validate_events: (schemas, registry, reject)
         self.store = check_store(store)
         self.lease = check_lease(lease).total_seconds()
+        looks = check_poll(poll)
+        self.poll = None if looks is None else looks.total_seconds()
         self._durable = None if self.store is None else Durable(
             self.store, f"events:{self.arn}", self.clock, self._durable_target, lease=check_lease(lease),
-            label=f"event bus {self.name}")
+            label=f"event bus {self.name}", poll=looks)
         self._sealed = True
 
     def __repr__(self) -> str:
@@ -634,8 +640,9 @@ class EventBus(Sealed):
         durable = self._durable
         assert durable is not None
         items = [item for _, _, event_items in kept for item in event_items]
+        all_jobs = [job for _, jobs, _ in kept for job in jobs]
         try:
-            ids = durable.add(items)
+            ids = durable.add(items, all_jobs)
         except Exception as exc:
             reason = f"the store could not keep it: {error_text(exc)}"
             log.error("eventbus: bus %s: %s", self.name, reason)
@@ -649,7 +656,6 @@ class EventBus(Sealed):
                         results[at] = {"ErrorCode": "InternalFailure",
                                        "ErrorMessage": f"The event could not be kept: {error_text(exc)}"}
             return len(refused)
-        all_jobs = [job for _, jobs, _ in kept for job in jobs]
         for job, item_id in zip(all_jobs, ids, strict=True):
             if item_id is None:  # kept already (a forward tried again; another process's scheduled fire)
                 job.runner._ledger.reject(job)  # (not a delivery of this process: not counted)

@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from .._clock import Timer
 from .._exceptions import EventBusError, ValidationError
 from .._store import Enqueued, Store, Work
 from .._store._protocol import EPOCH, MICROSECOND, as_datetime
@@ -52,6 +53,7 @@ __all__ = ["BATCH", "DEFAULT_LEASE", "Durable", "check_store"]
 DEFAULT_LEASE: Final = 300.0  # seconds an attempt may take before another process takes the delivery over
 BATCH: Final = 100  # items claimed at once
 MAX_IN_FLIGHT: Final = 1000  # claimed and not yet ended, per pump
+MAX_WAITING: Final = 100_000  # deliveries accepted here and waiting in the store, followed per pump
 MISSING_WAIT: Final = timedelta(seconds=60)  # how often an item whose target is not there looks again
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -67,6 +69,15 @@ def check_lease(value: object) -> timedelta:
     seconds = check_seconds("lease", value)
     if seconds <= 0:
         raise ValidationError(f"lease must be a positive number of seconds, not {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def check_poll(value: object) -> timedelta | None:
+    if value is None:
+        return None
+    seconds = check_seconds("poll", value)
+    if seconds <= 0:
+        raise ValidationError(f"poll must be a positive number of seconds (or None), not {value!r}")
     return timedelta(seconds=seconds)
 
 
@@ -88,8 +99,10 @@ class Durable:
     live and who claims them; ``lease`` how long a claim lasts."""
 
     def __init__(self, store: Store, queue: str, clock: Clock, resolve: Callable[[dict[str, Any]], Runner | None],
-                 *, lease: timedelta, owner: str | None = None, label: str) -> None:
+                 *, lease: timedelta, owner: str | None = None, label: str,
+                 poll: timedelta | None = None) -> None:
         self.store = store
+        self.poll = poll  # how often to look for deliveries other processes put in the store (None: never)
         self.queue = queue
         self.clock = clock
         self.lease = lease
@@ -104,6 +117,10 @@ class Durable:
         # deliveries that ended well, acked together when the tick ends (one transaction)
         self._acks: list[Work] | None = None
         self._ticking = 0  # the thread running that tick
+        # item id -> the delivery accepted here that waits in the store (for its first attempt, or a
+        # retry): claimed here, it goes on as the same job (its journey, its waiters); ended by
+        # another process sharing the store, it is let go (``_hand_off``)
+        self._waiting: dict[str, Job] = {}
 
     # -- writing ---------------------------------------------------------------
     def item(self, job: Job, key: str | None = None) -> Enqueued:
@@ -111,12 +128,18 @@ class Durable:
         return Enqueued(queue=self.queue, payload=_encode(job, job.runner._who()), not_before=job.accepted_at,
                         key=key)
 
-    def add(self, items: Sequence[Enqueued]) -> list[str | None]:
-        """Write accepted deliveries (one transaction), then make sure the pump runs;
-        the ids (``None`` for an item whose key the store remembers: a duplicate)."""
+    def add(self, items: Sequence[Enqueued], jobs: Sequence[Job]) -> list[str | None]:
+        """Write accepted deliveries (``items``, of ``jobs``; one transaction), then
+        make sure the pump runs; the ids (``None`` for an item whose key the store
+        remembers: a duplicate)."""
         if not items:
             return []
         ids = self.store.enqueue_many(items)
+        for item_id, job in zip(ids, jobs, strict=True):
+            if item_id is not None:
+                self._waiting[item_id] = job
+        if len(self._waiting) > MAX_WAITING:
+            self._let_go(len(self._waiting) - MAX_WAITING)
         self.wake(min(item.not_before for item in items))
         return ids
 
@@ -128,6 +151,8 @@ class Durable:
         due = self.clock.now() + timedelta(seconds=delay)
         try:
             kept = self.store.retry(work, not_before=due, payload=_encode(job, _who(work)))
+            if kept:
+                self._waiting[work.id] = job
         finally:
             self._done()
         if not kept:
@@ -179,23 +204,32 @@ class Durable:
 
     # -- the pump --------------------------------------------------------------
     def wake(self, due: datetime | None = None) -> None:
-        """Make sure a pump timer fires by ``due`` (by the store's next due time
-        when not given)."""
+        """Make sure a pump timer fires by ``due`` (when not given: by the store's
+        next due time, or, polling, by the next look)."""
+        looking = False  # a poll's timer stands aside: waiting for idle does not wait for it
         if due is None:
             try:
                 due = self.store.next_due(self.queue)
             except EventBusError:  # (a closed store: nothing more to do)
                 return
+            if due is None and self._waiting:  # the queue is empty: what waits here another process made
+                with self._lock:
+                    busy = self._in_flight > 0
+                if not busy:
+                    self._let_go(len(self._waiting))
+            if self.poll is not None:
+                look = self.clock.now() + self.poll
+                if due is None or look < due:
+                    due, looking = look, True
             if due is None:
                 return
         with self._lock:
             if self._timer_at is not None and self._timer_at <= due:
                 return
             self._timer_at = due
-        now = self.clock.now()
-        delay = max((due - now).total_seconds(), 0.0)
         try:
-            self.clock._post(delay, self._tick, f"{self._label}: deliveries due", self._abandoned, False)
+            self.clock._schedule(Timer(max(due, self.clock.now()), self._tick, f"{self._label}: deliveries due",
+                                       self._abandoned, is_async=False, standing=looking))
         except EventBusError:  # a closed clock: the items stay in the store for the next process
             with self._lock:
                 self._timer_at = None
@@ -231,6 +265,8 @@ class Durable:
             if len(works) == room:  # there may be more due now
                 self.wake(now)
                 return
+            if not works:
+                self._settle_waiting()
         with self._lock:
             busy = self._in_flight > 0
         if not busy:  # (else the end of what is in flight wakes the pump)
@@ -247,6 +283,27 @@ class Durable:
             self.store.drop_dead_letters(self.queue, before=now - self.store.key_retention)
         except Exception as exc:
             log.error("eventbus: %s: store maintenance failed: %s", self._label, exc)
+
+    def _settle_waiting(self) -> None:
+        """Nothing was due: if the store holds none of this queue's deliveries, those
+        still waiting here were ended by another process sharing the store."""
+        if not self._waiting:
+            return
+        with self._lock:
+            if self._in_flight:
+                return
+        counts = self.store.counts(self.queue)
+        if counts["ready"] + counts["leased"] == 0:
+            self._let_go(len(self._waiting))
+
+    def _let_go(self, count: int) -> None:
+        """Stop following the ``count`` oldest deliveries waiting here (another process
+        made them, or too many wait): they leave this process's pending count;
+        whoever claims them makes them."""
+        for item_id in list(self._waiting)[:count]:
+            job = self._waiting.pop(item_id, None)
+            if job is not None and job.work is None:
+                job.runner._ledger.reject(job)
 
     def _flush(self) -> None:
         """Ack together the deliveries a tick ended well (one transaction)."""
@@ -285,8 +342,8 @@ class Durable:
         if runner is None:
             self._missing(work, data, now)
             return
-        found = runner._ledger._pending.get(data["j"])
-        if isinstance(found, Job) and found.work is None and found.runner is runner:  # accepted here: the same job
+        found = self._waiting.pop(work.id, None)
+        if found is not None and found.work is None and found.runner is runner:  # accepted here: the same job
             job = found
         else:  # taken over (after a restart, or a lease that ran out)
             job = _decode(runner, data, work)

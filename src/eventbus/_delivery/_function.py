@@ -29,7 +29,7 @@ from .._exceptions import LoopBlockingError, ResourceNotFoundError, ThrottlingEr
 from .._store import Store
 from .._validate import ACCOUNT, REGION, check_callable, check_int, check_name
 from ._destinations import DeliverFn, Destination, DestinationLike, as_destination, check_same_clock
-from ._durable import DEFAULT_LEASE, Durable, check_lease, check_store
+from ._durable import DEFAULT_LEASE, Durable, check_lease, check_poll, check_store
 from ._engine import (
     FINAL,
     RETRY,
@@ -176,7 +176,7 @@ class Function(Runner):
     maximum_event_age_in_seconds=21600, on_success=None, on_failure=None,
     dead_letter_queue=None, reserved_concurrency=None, timeout=3,
     region="us-east-1", account="123456789012", seed=None,
-    outcome_retention=10_000, store=None, lease=None)``.  Destinations take a ``Queue``, a
+    outcome_retention=10_000, store=None, lease=None, poll=None)``.  Destinations take a ``Queue``, a
     ``Function``, any ``Destination`` or a plain callable.  Settings are
     read-only once built.  ``fn.handler`` is the bare handler; ``fn(payload)``
     is an invocation (every check, counted), returning the result or raising
@@ -184,7 +184,8 @@ class Function(Runner):
     "Event")``, ``deliver``) and their retries until they end, so that a
     process that dies loses none (see ``EventBus``); ``lease`` (seconds, by
     default 300 or twice the timeout if longer) is how long an attempt may run
-    before another process takes it over.
+    before another process takes it over; ``poll`` how often (seconds) to look
+    for invocations other processes put in the store.
     """
 
     AGE_CONDITION: ClassVar[str] = "EventAgeExceeded"
@@ -212,6 +213,7 @@ class Function(Runner):
         outcome_retention: int = 10_000,
         store: Store | None = None,
         lease: float | None = None,
+        poll: float | None = None,
     ) -> None:
         self.handler = check_callable("handler", handler)
         self.outcome_retention = outcome_retention
@@ -242,9 +244,11 @@ class Function(Runner):
         self._what = f"function {self.name}"
         self.store = check_store(store)
         self.lease = check_lease(max(DEFAULT_LEASE, 2 * self.timeout) if lease is None else lease).total_seconds()
+        looks = check_poll(poll)
+        self.poll = None if looks is None else looks.total_seconds()
         if self.store is not None:
             self._durable = Durable(self.store, f"lambda:{self.arn}", self.clock, self._itself,
-                                    lease=timedelta(seconds=self.lease), label=self._what)
+                                    lease=timedelta(seconds=self.lease), label=self._what, poll=looks)
         self._sealed = True
         if self._durable is not None:  # invocations kept by an earlier process go on
             self._durable.wake()

@@ -32,7 +32,7 @@ from .._clock import Clock, resolve_clock
 from .._clock._base import utc
 from .._delivery import Destination, RetryPolicy, Target
 from .._delivery._destinations import speaks_protocol
-from .._delivery._durable import DEFAULT_LEASE, Durable, check_lease, check_store
+from .._delivery._durable import DEFAULT_LEASE, Durable, check_lease, check_poll, check_store
 from .._delivery._engine import Job, error_text
 from .._delivery._outcomes import Outcome
 from .._exceptions import (
@@ -231,7 +231,7 @@ class Scheduler(Sealed):
 
     ``Scheduler(*, clock=None, account="123456789012", region="us-east-1",
     seed=None, max_schedules=1_000_000, max_schedule_groups=500, store=None,
-    lease=300)``.  Schedules
+    lease=300, poll=None)``.  Schedules
     fire on ``clock`` (under a ``ManualClock``, ``advance()`` fires them at
     their instants); ``seed`` fixes the flexible windows' offsets and the
     execution ids (by default they come from the clock's seed).  The quotas are
@@ -249,7 +249,7 @@ class Scheduler(Sealed):
 
     def __init__(self, *, clock: object = None, account: str = "123456789012", region: str = "us-east-1",
                  seed: int | None = None, max_schedules: int = 1_000_000, max_schedule_groups: int = 500,
-                 store: Store | None = None, lease: float = DEFAULT_LEASE) -> None:
+                 store: Store | None = None, lease: float = DEFAULT_LEASE, poll: float | None = None) -> None:
         self.clock: Clock = resolve_clock(clock)
         self.account = check_name("account", account, ACCOUNT)
         self.region = check_name("region", region, REGION)
@@ -268,9 +268,11 @@ class Scheduler(Sealed):
                                                            last_modification_date=now))
         self.store = check_store(store)
         self.lease = check_lease(lease).total_seconds()
+        looks = check_poll(poll)
+        self.poll = None if looks is None else looks.total_seconds()
         self._durable = None if self.store is None else Durable(
             self.store, f"scheduler:{self.region}:{self.account}", self.clock, self._durable_target,
-            lease=check_lease(lease), label="scheduler")
+            lease=check_lease(lease), label="scheduler", poll=looks)
         self._sealed = True
 
     def __repr__(self) -> str:
@@ -690,7 +692,7 @@ class Scheduler(Sealed):
         record = version.record
         target = record.target
         try:
-            kept = durable.add([durable.item(job, f"{record.arn}@{nominal.isoformat()}")])
+            kept = durable.add([durable.item(job, f"{record.arn}@{nominal.isoformat()}")], [job])
         except Exception as exc:
             target._end(job, Outcome.DROPPED, f"the store could not keep this fire: {error_text(exc)}")
             return
