@@ -170,18 +170,74 @@ def test_a_delivery_whose_target_is_not_put_back_waits_then_is_dropped_with_why(
     assert "rule orders target t1 is not there" in letter.reason
 
 
-def test_a_duplicate_delivery_is_kept_once(make_store: Callable[[], Store]) -> None:
-    store, clock = make_store(), ManualClock(T0)
+class AckFailsOnce(MemoryStore):
+    """A store whose first ack of the named queue fails (the process died before
+    the end of a delivery was written)."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__()
+        self.failing = queue
+
+    def ack_many(self, works: Any) -> list[bool]:
+        if works and works[0].queue == self.failing:
+            self.failing = ""
+            raise OSError("the process died here")
+        return super().ack_many(works)
+
+
+def test_a_forward_tried_again_is_kept_once_by_the_receiving_bus() -> None:
+    clock = ManualClock(T0)
+    sender_queue = "events:arn:aws:events:us-east-1:123456789012:event-bus/sender"
+    store = AckFailsOnce(sender_queue)
+    receiver = EventBus("receiver", clock=clock, store=store)
     got: list[Any] = []
-    bus = bus_with(store, clock, got.append)
+    receiver.put_rule("all", event_pattern={"source": ["shop"]})
+    receiver.put_targets("all", [Target(got.append, target_id="t", clock=clock)])
+    sender = EventBus("sender", clock=clock, store=store, lease=30)
+    sender.put_rule("forward", event_pattern={"source": ["shop"]})
+    sender.put_targets("forward", [Target(receiver, target_id="to-receiver", clock=clock)])
+    sender.put_events([ENTRY])
+    clock.advance(0)  # forwarded; the sender's ack is lost
+    clock.advance(31)  # the sender's lease runs out: it forwards again
+    assert len(got) == 1
+    assert store.counts(sender_queue) == {"ready": 0, "leased": 0, "dead": 0}
+
+
+def test_events_with_the_same_id_are_each_delivered(make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    got: list[Any] = []
+    bus = bus_with(make_store(), clock, got.append)
     event = {"id": "same-id", "account": "123456789012", "source": "shop", "time": "2025-01-01T00:00:00Z",
              "region": "us-east-1", "detail-type": "order", "detail": {}, "resources": []}
     bus.deliver(event)
-    bus.deliver(event)  # a forward tried again: the same event to the same target
+    bus.deliver(event)  # (two events, as in AWS: ids are the sender's business)
     clock.advance(0)
-    assert len(got) == 1
-    [target] = bus.list_targets_by_rule("orders")
-    assert (target.metrics.accepted, target.metrics.succeeded, target.metrics.dropped) == (1, 1, 0)
+    assert len(got) == 2
+
+
+def test_two_rules_forwarding_one_event_to_a_bus_deliver_it_twice(make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    receiver = EventBus("receiver", clock=clock, store=make_store())
+    got: list[Any] = []
+    receiver.put_rule("all", event_pattern={"source": ["shop"]})
+    receiver.put_targets("all", [Target(got.append, target_id="t", clock=clock)])
+    sender = EventBus("sender", clock=clock, store=make_store())
+    for rule in ("one", "two"):
+        sender.put_rule(rule, event_pattern={"source": ["shop"]})
+        sender.put_targets(rule, [Target(receiver, target_id="to-receiver", clock=clock)])
+    sender.put_events([ENTRY])
+    clock.advance(0)
+    assert len(got) == 2  # as without a store, and in AWS
+
+
+def test_a_second_process_with_the_same_seeds_delivers_its_own_events(make_store: Callable[[], Store]) -> None:
+    got: list[str] = []
+    for _ in range(2):  # two processes, one after the other, with the same seeded clock: the same event ids
+        clock = ManualClock(T0)
+        bus = bus_with(make_store(), clock, lambda e: got.append(e["id"]))
+        bus.put_events([ENTRY])
+        clock.advance(0)
+    assert len(got) == 2 and got[0] == got[1]
 
 
 class Refusing(MemoryStore):
@@ -223,11 +279,14 @@ def test_a_function_keeps_its_queued_invocations(make_store: Callable[[], Store]
 def test_settings_are_checked() -> None:
     with pytest.raises(eventbus.ValidationError, match="store"):
         EventBus(store="work.db")  # type: ignore[arg-type]
-    with pytest.raises(eventbus.ValidationError, match="lease must be a positive"):
-        EventBus(store=MemoryStore(), lease=0)
-    with pytest.raises(eventbus.ValidationError, match="'lease' failed to satisfy constraint"):
+    with pytest.raises(eventbus.ValidationError, match="store must be a store object"):
+        EventBus(store=MemoryStore)  # type: ignore[arg-type]
+    for lease in (0, 1e-7, -1, float("nan"), float("inf"), True, "5"):
+        with pytest.raises(eventbus.ValidationError, match="lease must be a number of seconds from 0.001"):
+            EventBus(store=MemoryStore(), lease=lease)  # type: ignore[arg-type]
+    with pytest.raises(eventbus.ValidationError, match="lease must be a number of seconds from 0.001"):
         Function(lambda e, c: None, lease=-1)
-    with pytest.raises(eventbus.ValidationError, match="poll must be a positive"):
+    with pytest.raises(eventbus.ValidationError, match="poll must be a number of seconds from 0.001"):
         EventBus(store=MemoryStore(), poll=0)
 
 
@@ -294,3 +353,120 @@ def test_deliveries_another_process_made_leave_this_ones_pending_count(make_stor
     assert accepted_here.metrics.pending == 0 and accepted_here.metrics.accepted == 0  # not this process's
     [made_there] = worker.list_targets_by_rule("orders")
     assert made_there.metrics.succeeded == 5
+
+
+# -- what a first review found (each was a bug)
+
+
+class ClaimFailsOnce(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = False
+
+    def claim(self, queue: str, **kwargs: Any) -> list[Any]:
+        if self.fail:
+            self.fail = False
+            raise OSError("database is locked")
+        return super().claim(queue, **kwargs)
+
+
+def test_a_store_that_fails_once_does_not_stop_the_pump(caplog: pytest.LogCaptureFixture) -> None:
+    store, clock, calls = ClaimFailsOnce(), ManualClock(T0), list[str]()
+    bus = bus_with(store, clock, failing(1, calls))
+    bus.put_events([ENTRY])
+    clock.advance(0)  # fails once: its retry waits in the store
+    store.fail = True
+    clock.advance(3600)
+    assert len(calls) == 2  # the retry was made after all
+    assert "the store could not be read (OSError: database is locked); trying again in 0:00:01" in caplog.text
+
+
+def test_a_target_replaced_while_its_retry_waits_leaves_no_delivery_pending(make_store: Callable[[], Store]) -> None:
+    store, clock, calls = make_store(), ManualClock(T0), list[str]()
+    bus = bus_with(store, clock, failing(10, calls))
+    bus.put_events([ENTRY])
+    clock.advance(0)
+    [old] = bus.list_targets_by_rule("orders")
+    got: list[Any] = []
+    new = Target(got.append, target_id="t1", clock=clock)
+    bus.put_targets("orders", [new])  # the same id: the new target makes the waiting retry
+    clock.advance(3600)
+    assert len(got) == 1
+    assert old.metrics.pending == 0 and new.metrics.succeeded == 1
+
+
+def test_a_wait_for_a_delivery_left_in_the_store_at_shutdown_says_so(make_store: Callable[[], Store]) -> None:
+    calls: list[Any] = []
+
+    def handler(event: Any, context: Any) -> None:
+        calls.append(context.aws_request_id)
+        raise ValueError("not yet")
+
+    clock = ManualClock(T0)
+    fn = Function(handler, name="worker", clock=clock, store=make_store())
+    request_id = fn.invoke({"n": 1}, "Event")["RequestId"]
+    clock.advance(0)  # fails; its retry waits in the store
+    clock.shutdown()
+    with pytest.raises(eventbus.ClockClosedError, match="waits in its store and the clock is shut down"):
+        fn.wait(request_id)
+    assert fn.metrics.pending == 1  # (pending still: nothing was dropped)
+    later = ManualClock(T0 + timedelta(minutes=5))
+    Function(handler, name="worker", clock=later, store=make_store())
+    later.advance(0)
+    assert calls == [request_id, request_id]  # the retry keeps its request id, as Lambda's do
+
+
+def test_a_target_put_back_a_moment_later_waits_seconds_not_a_minute(make_store: Callable[[], Store]) -> None:
+    first = bus_with(make_store(), ManualClock(T0), lambda e: None)
+    first.put_rule("audit", event_pattern={"source": ["shop"]})
+    first.put_targets("audit", [Target(lambda e: None, target_id="a", clock=first.clock)])
+    first.put_events([ENTRY])
+    clock = ManualClock(T0)
+    got: list[str] = []
+    second = bus_with(make_store(), clock, lambda e: got.append("orders"))  # its pump starts: audit is not back
+    clock.advance(0)
+    assert got == ["orders"]
+    second.put_rule("audit", event_pattern={"source": ["shop"]})
+    second.put_targets("audit", [Target(lambda e: got.append("audit"), target_id="a", clock=clock)])
+    clock.advance(2)
+    assert got == ["orders", "audit"]
+
+
+def test_a_slow_attempt_keeps_its_lease_and_does_not_hold_up_the_others(tmp_path: Path) -> None:
+    """Real threads (SystemClocks): a lease of 0.4 s, an attempt of 1.2 s, and a
+    second process on the same file looking every 0.1 s for work to take over."""
+    import threading
+    import time
+
+    clock, other = eventbus.SystemClock(), eventbus.SystemClock()
+    store, other_store = SqliteStore(tmp_path / "work.db"), SqliteStore(tmp_path / "work.db")
+    release = threading.Event()
+    slow_calls: list[float] = []
+    quick: list[float] = []
+    try:
+        buses = []
+        for running, kept, poll in ((clock, store, None), (other, other_store, 0.1)):
+            bus = EventBus(clock=running, store=kept, lease=0.4, poll=poll)
+            buses.append(bus)
+            bus.put_rule("slow", event_pattern={"detail-type": ["slow"]})
+            bus.put_targets("slow", [Target(lambda e: (slow_calls.append(time.monotonic()), release.wait(1.2)),
+                                            target_id="s", clock=running)])
+            bus.put_rule("quick", event_pattern={"detail-type": ["quick"]})
+            bus.put_targets("quick", [Target(lambda e: quick.append(time.monotonic()), target_id="q",
+                                             clock=running)])
+        bus = buses[0]  # (the other one only looks for work to take over)
+        bus.put_events([{"Source": "shop", "DetailType": "slow", "Detail": "{}"}])
+        deadline = time.monotonic() + 10
+        while not slow_calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.6)  # past the first lease: renewed, not taken over
+        put_at = time.monotonic()
+        bus.put_events([{"Source": "shop", "DetailType": "quick", "Detail": "{}"}])
+        assert clock.idle(timeout=10)
+    finally:
+        release.set()
+        for running, kept in ((clock, store), (other, other_store)):
+            running.shutdown(timeout=5)
+            kept.close()
+    assert len(slow_calls) == 1  # one attempt: its lease was renewed while it ran (no one took it over)
+    assert len(quick) == 1 and quick[0] - put_at < 0.5  # not held up behind the slow one

@@ -275,7 +275,7 @@ class EventBus(Sealed):
             "resources": [entry.record.arn],
             "detail": {},
         }
-        self._route(event, 0, fresh=True, only=rule, fired=nominal)
+        self._route(event, 0, fresh=True, only=rule, source=f"{entry.record.arn}@{nominal.isoformat()}")
 
     def _reroute(self, entry: RuleEntry) -> None:
         """Publish the rule's current targets to ``put_events``: a new dict each time."""
@@ -511,7 +511,7 @@ class EventBus(Sealed):
 
     def _route(self, event: dict[str, Any], hops: int, *, fresh: bool = False, only: str | None = None,
                rules: frozenset[str] | None = None, pending: Pending | None = None,
-               violation: str | None = None, kept: Kept | None = None, fired: datetime | None = None) -> str:
+               violation: str | None = None, kept: Kept | None = None, source: str | None = None) -> str:
         """Match one event, archive it, and hand it to every target of every matched rule.
         ``fresh``: the event was built here from values nothing else holds (an
         envelope of ``put_events``), so it can stand for its parsed text.
@@ -521,8 +521,11 @@ class EventBus(Sealed):
         ``violation``: how the event broke its schema (recorded in its journey).
         ``kept``: with a store, where put_events collects the deliveries it writes
         in one transaction when the call ends (else they are written here).
-        ``fired``: a scheduled rule's fire time (with a store, its deliveries' key:
-        of the processes sharing the store, one delivers each fire)."""
+        ``source``: with a store, what makes the event's deliveries duplicates if it
+        comes again: a scheduled rule's fire (its ARN and time: of the processes
+        sharing the store, one delivers each fire), or the kept delivery that
+        forwarded it from another bus (tried again after a crash).  Events put
+        or replayed are new each time: their deliveries have no key."""
         try:  # first: an event that is not JSON goes no further
             try:
                 text = _COMPACT.encode(event)
@@ -578,10 +581,6 @@ class EventBus(Sealed):
         if durable is not None:
             jobs: list[Job] = []
             items: list[Enqueued] = []
-            # the key of a delivery: a redelivered event (a bus-to-bus forward tried again) is not kept twice
-            suffix = f"/{event['replay-name']}" if "replay-name" in event else ""
-            if fired is not None:
-                suffix = f"@{fired.isoformat()}"
         one_at_a_time = self.clock._one_at_a_time
         batch: list[Job] = []  # first attempts to make on one timer
         apart: list[Job] = []  # first attempts each on a timer of its own (async targets, threaded clocks)
@@ -607,9 +606,8 @@ class EventBus(Sealed):
                     job = target._prepare(text, body, now, journey, hops)
                 if durable is not None:
                     jobs.append(job)
-                    key = (f"{entry.record.arn}{suffix}/{target.target_id}" if fired is not None
-                           else f"{event_id}/{entry.record.arn}/{target.target_id}{suffix}")
-                    items.append(durable.item(job, key))
+                    items.append(durable.item(job, None if source is None
+                                              else f"{source}/{entry.record.arn}/{target.target_id}"))
                 elif target._async:
                     apart.append(job)
                 else:
@@ -704,9 +702,10 @@ class EventBus(Sealed):
             raise NonRetryableError(f"Event ingestion rejected for event {event_id} because an event can be sent to "
                                     "an event bus target only once. This event was previously delivered to an "
                                     "event bus target.", error_code=_HOP)
-        self._receive(event, hops + 1)
+        work = job.work  # (a kept delivery of the sending bus: tried again, it is not kept twice here)
+        self._receive(event, hops + 1, None if work is None else f"{work.queue}#{work.id}")
 
-    def _receive(self, event: Any, hops: int) -> None:
+    def _receive(self, event: Any, hops: int, source: str | None = None) -> None:
         """A whole event from outside put_events: it must have the envelope
         ``test_event_pattern`` requires (AWS's ``Parameter Event is not valid.``)."""
         if not isinstance(event, dict) or not all(isinstance(event.get(key), str) for key in _ENVELOPE) \
@@ -715,7 +714,7 @@ class EventBus(Sealed):
         violation, refused = self._verdict(event)
         if refused:  # (the sending target's delivery fails: its dead-letter queue gets the event)
             raise NonRetryableError(str(violation), error_code="SCHEMA_VIOLATION")
-        self._route(event, hops, violation=violation)
+        self._route(event, hops, violation=violation, source=source)
 
     def _verdict(self, event: dict[str, Any]) -> tuple[str | None, bool]:
         """The contract check of an event the bus is accepting (put, routed here, or

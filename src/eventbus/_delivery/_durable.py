@@ -33,15 +33,16 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from .._clock import Timer
 from .._exceptions import EventBusError, ValidationError
 from .._store import Enqueued, Store, Work
 from .._store._protocol import EPOCH, MICROSECOND, as_datetime
-from .._validate import check_instance, check_seconds
-from ._engine import Job, KeptError
+from .._validate import check_instance
+from ._engine import Job, KeptError, error_text
 from ._outcomes import Outcome, log
 
 if TYPE_CHECKING:
@@ -54,31 +55,37 @@ DEFAULT_LEASE: Final = 300.0  # seconds an attempt may take before another proce
 BATCH: Final = 100  # items claimed at once
 MAX_IN_FLIGHT: Final = 1000  # claimed and not yet ended, per pump
 MAX_WAITING: Final = 100_000  # deliveries accepted here and waiting in the store, followed per pump
-MISSING_WAIT: Final = timedelta(seconds=60)  # how often an item whose target is not there looks again
+MISSING_WAIT: Final = timedelta(seconds=60)  # at most, how long an item whose target is not there waits to look again
+ERROR_WAIT: Final = timedelta(seconds=1)
+NEVER: Final = datetime.max.replace(tzinfo=UTC)  # how long the pump waits after the store failed to answer
+_LONGEST: Final = 86_400 * 365  # seconds: a lease or a poll interval of at most a year
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def check_store(value: object) -> Store | None:
     if value is None:
         return None
+    if isinstance(value, type):  # (a protocol check passes a class: its methods are attributes too)
+        raise ValidationError(f"store must be a store object (such as SqliteStore(path)), not the class "
+                              f"{value.__name__}")
     store: Store = check_instance("store", value, Store, "an eventbus store (SqliteStore, MemoryStore)")
     return store
 
 
+def _positive(name: str, value: object, smallest: float) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not smallest <= value <= _LONGEST:
+        raise ValidationError(f"{name} must be a number of seconds from {smallest:g} to {_LONGEST:,}, "
+                              f"not {value!r}")
+    return timedelta(seconds=value)
+
+
 def check_lease(value: object) -> timedelta:
-    seconds = check_seconds("lease", value)
-    if seconds <= 0:
-        raise ValidationError(f"lease must be a positive number of seconds, not {value!r}")
-    return timedelta(seconds=seconds)
+    """A lease: at least a millisecond (a shorter one would run out before the attempt starts)."""
+    return _positive("lease", value, 0.001)
 
 
 def check_poll(value: object) -> timedelta | None:
-    if value is None:
-        return None
-    seconds = check_seconds("poll", value)
-    if seconds <= 0:
-        raise ValidationError(f"poll must be a positive number of seconds (or None), not {value!r}")
-    return timedelta(seconds=seconds)
+    return None if value is None else _positive("poll", value, 0.001)
 
 
 def default_owner() -> str:
@@ -96,35 +103,40 @@ class Durable:
 
     ``resolve(data)`` finds the runner that delivers an item (``None``: not
     there, for now); ``store``, ``queue`` and ``owner`` say where the items
-    live and who claims them; ``lease`` how long a claim lasts."""
+    live and who claims them; ``lease`` how long a claim lasts unless renewed
+    (the pump renews the leases of attempts still running when half of it is
+    left); ``poll`` how often to look for what other processes put in the
+    store (``None``: never)."""
 
     def __init__(self, store: Store, queue: str, clock: Clock, resolve: Callable[[dict[str, Any]], Runner | None],
                  *, lease: timedelta, owner: str | None = None, label: str,
                  poll: timedelta | None = None) -> None:
         self.store = store
-        self.poll = poll  # how often to look for deliveries other processes put in the store (None: never)
         self.queue = queue
         self.clock = clock
         self.lease = lease
+        self.poll = poll
         self.owner = default_owner() if owner is None else owner
         self._resolve = resolve
         self._label = label
         self._lock = threading.Lock()
         self._timer_at: datetime | None = None  # when the pump's next timer fires, if one is posted
-        self._in_flight = 0  # claimed here and not yet handed back or ended
         self._sweeps = 0
+        # item id -> the delivery claimed here whose attempt has not ended (its lease renewed while it runs)
+        self._held: dict[str, Job] = {}
+        # item id -> the delivery accepted here that waits in the store (for its first attempt, a
+        # retry, or again after an interrupted one): claimed here, it goes on as the same job (its
+        # journey, its waiters); ended by another process sharing the store, it is let go
+        self._waiting: dict[str, Job] = {}
         # while a tick runs attempts itself (a clock that runs callbacks one at a time): the
         # deliveries that ended well, acked together when the tick ends (one transaction)
-        self._acks: list[Work] | None = None
+        self._acks: list[tuple[Work, Job]] | None = None
         self._ticking = 0  # the thread running that tick
-        # item id -> the delivery accepted here that waits in the store (for its first attempt, or a
-        # retry): claimed here, it goes on as the same job (its journey, its waiters); ended by
-        # another process sharing the store, it is let go (``_hand_off``)
-        self._waiting: dict[str, Job] = {}
 
     # -- writing ---------------------------------------------------------------
     def item(self, job: Job, key: str | None = None) -> Enqueued:
-        """The work item of a delivery accepted now."""
+        """The work item of a delivery accepted now (``key``: what makes a second
+        one of the same delivery a duplicate, if anything does)."""
         return Enqueued(queue=self.queue, payload=_encode(job, job.runner._who()), not_before=job.accepted_at,
                         key=key)
 
@@ -145,80 +157,127 @@ class Durable:
 
     def retry(self, job: Job, delay: float) -> None:
         """Hand a claimed delivery back, due in ``delay`` seconds, with its new counts."""
-        work = job.work
-        assert work is not None
-        job.work = None
+        work = self._let_out(job)
+        if work is None:
+            return
         due = self.clock.now() + timedelta(seconds=delay)
         try:
             kept = self.store.retry(work, not_before=due, payload=_encode(job, _who(work)))
+        except Exception as exc:  # still claimed: taken over (and retried) when its lease runs out
+            log.error("eventbus: %s: the store could not keep the retry of delivery %s (%s); it is made again "
+                      "after its lease", self._label, job.id, error_text(exc))
+            kept = False
+        else:
             if kept:
                 self._waiting[work.id] = job
+            else:
+                log.warning("eventbus: %s: delivery %s was taken over by another claim (its lease ran out); its "
+                            "retry is theirs", self._label, job.id)
         finally:
-            self._done()
-        if not kept:
-            log.warning("eventbus: %s: delivery %s was taken over by another claim (its lease of %s ran out); "
-                        "its retry is theirs", self._label, job.id, self.lease)
-        self.wake(due)
+            self._unhold(work, job)
+        self.wake(due if kept else None)
 
     def finish(self, job: Job, outcome: Outcome, reason: str) -> None:
         """End a claimed delivery in the store: acked, or (dropped) kept with its reason."""
-        work = job.work
+        work = self._let_out(job)
         if work is None:
             return
-        job.work = None
         if self._acks is not None and outcome is not Outcome.DROPPED and threading.get_ident() == self._ticking:
-            self._acks.append(work)  # (acked with the others when the tick ends)
+            self._acks.append((work, job))  # (acked with the others when the tick ends)
             return
         try:
             if outcome is Outcome.DROPPED:
-                self.store.dead_letter(work, reason=reason or "dropped", at=self.clock.now())
+                ended = self.store.dead_letter(work, reason=reason or "dropped", at=self.clock.now())
             else:
-                self.store.ack(work, at=self.clock.now())
+                ended = self.store.ack(work, at=self.clock.now())
+            if not ended:
+                log.warning("eventbus: %s: delivery %s ended here after another claim took it over (its lease ran "
+                            "out): it may be made again", self._label, job.id)
         except Exception as exc:  # the item stays claimed: taken over when its lease runs out
             log.error("eventbus: %s: the store could not record the end of delivery %s (%s); it will be "
-                      "delivered again after its lease", self._label, job.id, exc)
+                      "delivered again after its lease", self._label, job.id, error_text(exc))
         finally:
-            self._done()
+            self._unhold(work, job)
+        self._after_end()
 
     def release(self, job: Job) -> None:
         """Hand a claimed delivery back as it was (the clock shut down before it ran,
-        or the attempt was interrupted): due now, for whoever claims next."""
-        work = job.work
+        or the attempt was interrupted): due now, for whoever claims next.  It stays
+        pending here (in another process, or later here, it is made)."""
+        work = self._let_out(job)
         if work is None:
             return
-        job.work = None
         try:
-            self.store.retry(work, not_before=self.clock.now())
+            if self.store.retry(work, not_before=self.clock.now()):
+                self._waiting[work.id] = job
         except Exception as exc:
             log.error("eventbus: %s: the store could not hand delivery %s back (%s); it will be delivered after "
-                      "its lease", self._label, job.id, exc)
+                      "its lease", self._label, job.id, error_text(exc))
         finally:
-            self._done()
+            self._unhold(work, job)
+        if not self.clock.closed:
+            self._after_end()
 
-    def _done(self) -> None:
+    def stuck(self, job_id: str) -> bool:
+        """Whether nothing here can end the delivery any more: the clock is shut down
+        and no attempt of it runs (it waits in the store, for another process)."""
+        if not self.clock.closed:
+            return False
         with self._lock:
-            self._in_flight -= 1
-            idle = self._in_flight == 0
-        if idle:
+            return all(job.id != job_id for job in self._held.values())
+
+    def _let_out(self, job: Job) -> Work | None:
+        """A claimed delivery's claim, taken from it as it ends or goes back (it stays
+        held until the store has been told: ``_unhold``), or ``None``."""
+        work = job.work
+        if work is not None:
+            job.work = None
+        return work
+
+    def _unhold(self, work: Work, job: Job) -> None:
+        with self._lock:
+            if self._held.get(work.id) is job:
+                del self._held[work.id]
+
+    def _after_end(self) -> None:
+        with self._lock:
+            idle = not self._held
+            full = len(self._held) == MAX_IN_FLIGHT - 1
+        if idle or full:  # (room again, or the queue may be empty now)
             self.wake()
 
     # -- the pump --------------------------------------------------------------
     def wake(self, due: datetime | None = None) -> None:
         """Make sure a pump timer fires by ``due`` (when not given: by the store's
-        next due time, or, polling, by the next look)."""
+        next due time, the next renewal of a held lease, or, polling, the next
+        look)."""
         looking = False  # a poll's timer stands aside: waiting for idle does not wait for it
         if due is None:
-            try:
-                due = self.store.next_due(self.queue)
-            except EventBusError:  # (a closed store: nothing more to do)
-                return
-            if due is None and self._waiting:  # the queue is empty: what waits here another process made
-                with self._lock:
-                    busy = self._in_flight > 0
-                if not busy:
-                    self._let_go(len(self._waiting))
+            now = self.clock.now()
+            with self._lock:
+                full = len(self._held) >= MAX_IN_FLIGHT
+                renew = min((job.work.lease_until for job in self._held.values() if job.work is not None),
+                            default=None)
+            if renew is not None:
+                renew -= self.lease / 2
+            if not full:
+                try:
+                    due = self.store.next_due(self.queue)
+                except Exception as exc:  # (a closed store; a locked file: look again soon)
+                    if self.store_closed():
+                        return
+                    log.error("eventbus: %s: the store did not answer (%s); trying again in %s", self._label,
+                              error_text(exc), ERROR_WAIT)
+                    due = now + ERROR_WAIT
+                if due is None and self._waiting:  # the queue is empty: what waits here another process made
+                    with self._lock:
+                        busy = bool(self._held)
+                    if not busy:
+                        self._let_go(len(self._waiting))
+            if renew is not None and (due is None or renew < due):
+                due = renew
             if self.poll is not None:
-                look = self.clock.now() + self.poll
+                look = now + self.poll
                 if due is None or look < due:
                     due, looking = look, True
             if due is None:
@@ -234,6 +293,15 @@ class Durable:
             with self._lock:
                 self._timer_at = None
 
+    def store_closed(self) -> bool:
+        try:
+            self.store.counts(self.queue)
+        except ValidationError:
+            return True
+        except Exception:
+            return False
+        return False
+
     def _abandoned(self, reason: str) -> None:
         with self._lock:
             self._timer_at = None
@@ -241,36 +309,64 @@ class Durable:
     def _tick(self) -> None:
         with self._lock:
             self._timer_at = None
-            room = min(BATCH, MAX_IN_FLIGHT - self._in_flight)
-        if room > 0:
-            now = self.clock.now()
+            room = min(BATCH, MAX_IN_FLIGHT - len(self._held))
+        now = self.clock.now()
+        try:
             self._maintain(now)
-            works = self.store.claim(self.queue, now=now, limit=room, lease=self.lease, owner=self.owner)
-            with self._lock:
-                self._in_flight += len(works)
-            inline = self.clock._one_at_a_time  # (the clock would run the attempts one by one anyway)
-            if inline:
-                self._acks, self._ticking = [], threading.get_ident()
-            try:
-                for at, work in enumerate(works):
-                    try:
-                        self._start(work, now, inline)
-                    except BaseException:  # interrupted: the rest go back to the store as they were
-                        for rest in works[at + 1:]:
-                            self._release_work(rest)
-                        raise
-            finally:
-                if inline:
-                    self._flush()
-            if len(works) == room:  # there may be more due now
-                self.wake(now)
+            self._renew(now)
+            works = self.store.claim(self.queue, now=now, limit=room, lease=self.lease,
+                                     owner=self.owner) if room > 0 else []
+        except Exception as exc:  # (a locked file, a full disk...): the pump goes on
+            if self.store_closed():
                 return
-            if not works:
+            log.error("eventbus: %s: the store could not be read (%s); trying again in %s", self._label,
+                      error_text(exc), ERROR_WAIT)
+            self.wake(now + ERROR_WAIT)
+            return
+        inline = self.clock._one_at_a_time  # (the clock would run the attempts one by one anyway)
+        if inline:
+            self._acks, self._ticking = [], threading.get_ident()
+        try:
+            for at, work in enumerate(works):
+                try:
+                    self._start(work, now, inline)
+                except Exception as exc:  # (what the store said could not be done with it): back, for later
+                    log.error("eventbus: %s: work item %s could not be started (%s)", self._label, work.id,
+                              error_text(exc))
+                    self._release_work(work)
+                except BaseException:  # interrupted: the rest go back to the store as they were
+                    for rest in works[at + 1:]:
+                        self._release_work(rest)
+                    raise
+        finally:
+            if inline:
+                self._flush()
+        if works and len(works) == room:  # there may be more due now
+            self.wake(now)
+            return
+        if not works:
+            try:
                 self._settle_waiting()
+            except Exception as exc:
+                log.error("eventbus: %s: the store could not be read (%s)", self._label, error_text(exc))
+        self.wake()
+
+    def _renew(self, now: datetime) -> None:
+        """Renew the leases of attempts still running here with half their lease left."""
         with self._lock:
-            busy = self._in_flight > 0
-        if not busy:  # (else the end of what is in flight wakes the pump)
-            self.wake()
+            due = [job for job in self._held.values() if job.work is not None
+                   and job.work.lease_until - now <= self.lease / 2]
+        for job in due:
+            work = job.work
+            if work is None:
+                continue
+            until = now + self.lease
+            if self.store.extend(work, until=until):
+                job.work = replace(work, lease_until=until)
+            else:  # (not renewed again: its end will find the claim stale)
+                job.work = replace(work, lease_until=NEVER)
+                log.warning("eventbus: %s: the lease of delivery %s ran out before it was renewed: another claim "
+                            "took it over", self._label, job.id)
 
     def _maintain(self, now: datetime) -> None:
         """Now and then: release run-out leases, forget old keys, forget dropped
@@ -278,11 +374,8 @@ class Durable:
         self._sweeps += 1
         if self._sweeps % 64 != 1:
             return
-        try:
-            self.store.sweep(now)
-            self.store.drop_dead_letters(self.queue, before=now - self.store.key_retention)
-        except Exception as exc:
-            log.error("eventbus: %s: store maintenance failed: %s", self._label, exc)
+        self.store.sweep(now)
+        self.store.drop_dead_letters(self.queue, before=now - self.store.key_retention)
 
     def _settle_waiting(self) -> None:
         """Nothing was due: if the store holds none of this queue's deliveries, those
@@ -290,7 +383,7 @@ class Durable:
         if not self._waiting:
             return
         with self._lock:
-            if self._in_flight:
+            if self._held:
                 return
         counts = self.store.counts(self.queue)
         if counts["ready"] + counts["leased"] == 0:
@@ -311,33 +404,36 @@ class Durable:
         if not acks:
             return
         try:
-            self.store.ack_many(acks)
+            self.store.ack_many([work for work, _ in acks])
         except Exception as exc:  # they stay claimed: taken over when their leases run out
             log.error("eventbus: %s: the store could not record the end of %d deliveries (%s); they will be "
-                      "delivered again after their lease", self._label, len(acks), exc)
+                      "delivered again after their lease", self._label, len(acks), error_text(exc))
         finally:
-            with self._lock:
-                self._in_flight -= len(acks)
-                idle = self._in_flight == 0
-            if idle:
-                self.wake()
+            for work, job in acks:
+                self._unhold(work, job)
 
     def _release_work(self, work: Work) -> None:
         try:
             self.store.retry(work, not_before=self.clock.now())
         except Exception as exc:
-            log.error("eventbus: %s: the store could not hand work item %s back (%s)", self._label, work.id, exc)
-        finally:
-            self._done()
+            log.error("eventbus: %s: the store could not hand work item %s back (%s)", self._label, work.id,
+                      error_text(exc))
 
     def _start(self, work: Work, now: datetime, inline: bool = False) -> None:
+        with self._lock:
+            running = self._held.get(work.id)
+        if running is not None:  # its attempt still runs here: its lease ran out before it was renewed
+            if running.work is not None:
+                running.work = work  # (the new claim is the one that counts)
+            else:  # (ending as we speak, with the old claim: back for a later look)
+                self._release_work(work)
+            return
         try:
             data = json.loads(work.payload)
             runner = self._resolve(data)
         except Exception as exc:  # not an item eventbus wrote: kept aside with why
             log.error("eventbus: %s: work item %s cannot be read: %s", self._label, work.id, exc)
             self.store.dead_letter(work, reason=f"unreadable work item: {exc}", at=now)
-            self._done()
             return
         if runner is None:
             self._missing(work, data, now)
@@ -345,16 +441,22 @@ class Durable:
         found = self._waiting.pop(work.id, None)
         if found is not None and found.work is None and found.runner is runner:  # accepted here: the same job
             job = found
-        else:  # taken over (after a restart, or a lease that ran out)
-            job = _decode(runner, data, work)
+        else:  # taken over (after a restart, or from another process), or its target was replaced
+            if found is not None and found.work is None:
+                found.runner._ledger.reject(found)
+            job = _decode(runner, data)
             runner._ledger.accept(job)
         job.work = work
+        with self._lock:
+            self._held[work.id] = job
         if inline and not runner._async:
             runner._attempt(job)
         else:
             runner._launch(job)
 
     def _missing(self, work: Work, data: dict[str, Any], now: datetime) -> None:
+        """An item whose target is not there (not put back yet, after a restart; or
+        removed): it looks again, sooner at first, until its event is too old."""
         accepted = as_datetime(data["at"])
         who = f"rule {str(data.get('r')).rpartition('/')[2]} target {data.get('t')}" if "t" in data else self._label
         if now - accepted > timedelta(seconds=data.get("age", 86_400)):
@@ -362,8 +464,8 @@ class Durable:
             log.warning("eventbus: %s: delivery %s dropped: %s", self._label, data.get("j"), reason)
             self.store.dead_letter(work, reason=reason, at=now)
         else:
-            self.store.retry(work, not_before=now + MISSING_WAIT)
-        self._done()
+            wait = min(MISSING_WAIT, timedelta(seconds=2 ** min(work.attempts, 6)))
+            self.store.retry(work, not_before=now + wait)
 
 
 def _who(work: Work) -> dict[str, str]:
@@ -392,9 +494,8 @@ def _encode(job: Job, who: dict[str, str]) -> str:
     return _DUMPS(data)
 
 
-def _decode(runner: Runner, data: dict[str, Any], work: Work) -> Job:
-    job_id = data["j"] if work.attempts == 1 else f"{data['j']}~{work.attempts}"
-    job = Job(job_id, data["x"], data.get("a"), as_datetime(data["at"]), runner, data.get("b"), None,
+def _decode(runner: Runner, data: dict[str, Any]) -> Job:
+    job = Job(data["j"], data["x"], data.get("a"), as_datetime(data["at"]), runner, data.get("b"), None,
               data.get("h", 0))
     job.retries = data.get("n", 0)
     job.throttles = data.get("th", 0)

@@ -497,9 +497,8 @@ class Runner(Sealed, Accounted):
             self._abandoned(job, "the clock was shut down")
 
     def _abandoned(self, job: Job, reason: str) -> None:
-        if job.work is not None:  # a durable delivery: back in the store, for the next process
+        if job.work is not None:  # a durable delivery: back in the store (pending still), for the next process
             self._durable.release(job)  # type: ignore[union-attr]
-            self._ledger.reject(job)
             return
         step = f"retry {job.retries + job.throttles}" if job.calls or job.throttles else "the first attempt"
         self._drop(job, f"{reason} before {step}")
@@ -507,7 +506,6 @@ class Runner(Sealed, Accounted):
     def _interrupted(self, job: Job, exc: BaseException) -> None:
         if job.work is not None:  # a durable delivery: back in the store (its attempt did not finish)
             self._durable.release(job)  # type: ignore[union-attr]
-            self._ledger.reject(job)
             return
         reason = f"interrupted by {type(exc).__name__}: the attempt did not finish"
         log.error("eventbus: %s %s dropped (%s)", self._what, job.id, reason)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .._clock import AsyncioClock, Clock, ManualClock
-from .._exceptions import LoopBlockingError, ResourceNotFoundError, WaitTimeoutError
+from .._exceptions import ClockClosedError, LoopBlockingError, ResourceNotFoundError, WaitTimeoutError
 from .._validate import check_callable, check_seconds, check_str
 
 __all__ = ["Accounted", "Counted", "DeliveryMetrics", "Ledger", "Outcome", "OutcomeListener", "Outcomes", "log"]
@@ -328,6 +328,14 @@ class Accounted:
         """A snapshot of the counters."""
         return self._ledger.snapshot()
 
+    def _check_handed_back(self, delivery_id: str) -> None:
+        """A wait for a kept delivery that nothing here can end any more (the clock is
+        shut down; it waits in its store) would never end: say so instead."""
+        durable = getattr(self, "_durable", None)
+        if durable is not None and self._ledger.is_pending(delivery_id) and durable.stuck(delivery_id):
+            raise ClockClosedError(f"Delivery {delivery_id} waits in its store and the clock is shut down: the "
+                                   "next process on the store makes it, not this one")
+
     @property
     def outcomes(self) -> Outcomes:
         """Delivery id -> ``(outcome, reason)`` for the most recent deliveries that
@@ -360,6 +368,7 @@ class Accounted:
                 # still pending with nothing scheduled: its attempt is running in another thread
             if isinstance(clock, AsyncioClock) and clock._on_loop_thread():
                 raise LoopBlockingError("wait() would block the clock's own event loop: use await wait_async(...)")
+            self._check_handed_back(delivery_id)
             with clock._waiting():
                 return self._ledger.wait(watch, delivery_id, timeout)
 
@@ -385,6 +394,7 @@ class Accounted:
                     await clock.advance_to_async(due)
             if watch.outcome is not None:
                 return watch.outcome
+            self._check_handed_back(delivery_id)
             unsubscribe = self.subscribe(heard)
             try:
                 if watch.outcome is not None:  # ended between the look and the subscription
