@@ -79,7 +79,17 @@ from ._pattern import (
 from ._pipes import Pipe, Stream, StreamRecord
 from ._schedule import Schedule, ScheduleExpression, ScheduleGroup, Scheduler, parse_schedule_expression
 from ._schemas import Registry, RegistrySummary, Schema, SchemaRegistry, SchemaSummary, SchemaVersionSummary
-from ._store import DeadLetter, Enqueued, MemoryStore, ScheduleClaim, SqliteStore, Store, StoredSchedule, Work
+from ._store import (
+    DeadLetter,
+    Enqueued,
+    MemoryStore,
+    ScheduleClaim,
+    SqliteStore,
+    Store,
+    StoredItem,
+    StoredSchedule,
+    Work,
+)
 from ._template import LoadedTemplate, load_template
 from ._transform import transform_input
 from ._world import World
@@ -153,6 +163,7 @@ __all__ = [
     "SqliteArchiveStore",
     "SqliteStore",
     "Store",
+    "StoredItem",
     "StoredMessage",
     "StoredSchedule",
     "Stream",

@@ -336,8 +336,8 @@ def test_change_visibility_and_receive_messages() -> None:
     [m] = queue.receive()
     queue.delete(m)
     assert message(lambda: queue.change_visibility(m, 5)) == (
-        f"ValidationError: Value {m.receipt_handle} for parameter ReceiptHandle is invalid. Reason: the message was "
-        "deleted or received again.")
+        f"ValidationError: Value {m.receipt_handle} for parameter ReceiptHandle is invalid. Reason: Message does "
+        "not exist or is not available for visibility timeout change.")
     Queue(clock=ManualClock(), visibility_timeout=43_200)  # the maximum is allowed
 
 

@@ -21,6 +21,7 @@ from eventbus._store import (
     ScheduleClaim,
     SqliteStore,
     Store,
+    StoredItem,
     StoredSchedule,
     Work,
 )
@@ -100,6 +101,10 @@ def test_records_are_frozen_and_enqueued_is_checked_when_built() -> None:
         Enqueued(queue="q", payload="\ud800", not_before=T0)
     with pytest.raises(TypeError):
         Enqueued("q", "{}", T0)  # type: ignore[call-arg]  # (keyword-only)
+    item = StoredItem(queue="q", id="1", payload="{}", key=None, not_before=T0, attempts=0)
+    with pytest.raises(AttributeError):
+        item.attempts = 2  # type: ignore[misc]
+    assert (item.owner, item.lease_until) == (None, None)
 
 
 # -- enqueue, ids and idempotency keys
@@ -380,6 +385,89 @@ def test_counts_are_per_queue(store: Store) -> None:
     assert store.counts("r") == {"ready": 1, "leased": 0, "dead": 0}
 
 
+# -- listing, removing and purging
+
+
+def test_items_lists_a_queue_in_enqueue_order_with_each_items_lease(store: Store) -> None:
+    assert store.items("q") == []
+    first = store.enqueue("q", "late", not_before=at(50), key="k1")
+    second = store.enqueue("q", "early", not_before=at(1))
+    store.enqueue("other", "elsewhere", not_before=T0)
+    third = store.enqueue("q", "also early", not_before=at(1))
+    [held] = claim(store, 5, owner="w7", limit=1)  # "early" (due 1)
+    assert held.id == second
+    assert store.items("q") == [
+        StoredItem(queue="q", id=first or "", payload="late", key="k1", not_before=at(50), attempts=0),
+        StoredItem(queue="q", id=second or "", payload="early", key=None, not_before=at(1), attempts=1,
+                   owner="w7", lease_until=at(15)),
+        StoredItem(queue="q", id=third or "", payload="also early", key=None, not_before=at(1), attempts=0)]
+    assert [i.payload for i in store.items("q", limit=2)] == ["late", "early"]
+    assert store.extend(held, until=at(40))  # (the lease moves; when it became due does not)
+    assert (store.items("q")[1].not_before, store.items("q")[1].lease_until) == (at(1), at(40))
+    assert store.retry(held, not_before=at(60), payload="early, again")
+    assert store.items("q")[1] == StoredItem(queue="q", id=second or "", payload="early, again", key=None,
+                                             not_before=at(60), attempts=1)
+    done, again = claim(store, 60, limit=2)  # "also early" (due 1), then "late" (due 50)
+    assert (done.id, again.id) == (third, first)
+    assert store.ack(done)
+    assert store.sweep(at(70)) == 1  # "late"'s lease ran out
+    assert store.items("q")[0] == StoredItem(queue="q", id=first or "", payload="late", key="k1",
+                                             not_before=at(70), attempts=1)  # (due when its lease ran out)
+    assert [i.payload for i in store.items("other")] == ["elsewhere"]
+    assert store.items("nothing here") == []
+
+
+def test_remove_ends_one_item_whatever_its_claim_and_retains_its_key(make: Factory) -> None:
+    store = make(key_retention=60)
+    free = store.enqueue("q", "free", not_before=T0, key="k-free")
+    store.enqueue("q", "held", not_before=at(1), key="k-held")
+    store.enqueue("q", "stays", not_before=at(2))
+    [held] = claim(store, 1, limit=1)
+    assert held.payload == "free" and held.id == free
+    [other] = claim(store, 1, limit=1)
+    assert store.remove("q", other.id, at=at(5))  # leased: removed all the same
+    assert store.ack(other) is False and store.extend(other, until=at(50)) is False  # its claim is stale
+    assert store.retry(other, not_before=T0) is False and store.dead_letter(other, reason="x") is False
+    assert store.remove("q", other.id, at=at(5)) is False  # (gone)
+    assert store.remove("elsewhere", held.id, at=at(5)) is False  # (not that queue's)
+    assert store.counts("q") == {"ready": 1, "leased": 1, "dead": 0}
+    assert store.remove("q", held.id, at=at(10))
+    assert [i.payload for i in store.items("q")] == ["stays"]
+    assert store.counts("q") == {"ready": 1, "leased": 0, "dead": 0} and store.dead_letters("q") == []
+    assert store.enqueue("q", "again", not_before=T0, key="k-held") is None  # keys retained, like an ack's
+    assert store.sweep(at(64.999999)) == 0
+    assert store.sweep(at(65)) == 1  # k-held's retention ended at 5 + 60; k-free's runs until 70
+    assert store.enqueue("q", "again", not_before=T0, key="k-held") is not None
+    assert store.enqueue("q", "again", not_before=T0, key="k-free") is None
+    for forged in ["x", "٣", "99999999999999999999", ""]:
+        assert store.remove("q", forged, at=T0) is False
+    assert store.next_due("q") == T0
+
+
+def test_purge_empties_one_queue_and_retains_its_keys(make: Factory) -> None:
+    store = make(key_retention=30)
+    for n in range(3):
+        store.enqueue("q", f"p{n}", not_before=at(n), key=f"k{n}")
+    store.enqueue("q", "no key", not_before=at(100))
+    store.enqueue("r", "untouched", not_before=T0, key="k0")
+    poison, held = claim(store, 1)
+    assert store.dead_letter(poison, reason="poison")
+    assert store.purge("q", at=at(10)) == 3  # the leased one too
+    assert store.ack(held) is False
+    assert store.items("q") == [] and store.next_due("q") is None
+    assert store.counts("q") == {"ready": 0, "leased": 0, "dead": 1}  # dead letters stay
+    assert [i.payload for i in store.items("r")] == ["untouched"]
+    assert store.enqueue("q", "again", not_before=T0, key="k2") is None
+    assert store.enqueue("r", "again", not_before=T0, key="k0") is None  # (r's item lives)
+    assert store.sweep(at(39.999999)) == 1  # q's k0, retained from the dead letter (at 1) until 31
+    assert store.sweep(at(40)) == 2  # k1 and k2, retained from the purge (at 10)
+    assert store.enqueue("q", "again", not_before=T0, key="k2") is not None
+    assert store.purge("q", at=at(50)) == 1 and store.purge("q", at=at(50)) == 0
+    assert store.purge("nothing here", at=T0) == 0
+    assert store.drop_dead_letters("q") == 1
+    assert store.counts("q") == {"ready": 0, "leased": 0, "dead": 0}
+
+
 # -- schedules
 
 
@@ -472,6 +560,8 @@ AWARE_TIMES: list[tuple[str, Callable[[Store, Work, ScheduleClaim, datetime], ob
     ("until", lambda s, w, c, t: s.extend(w, until=t)),
     ("now", lambda s, w, c, t: s.sweep(t)),
     ("before", lambda s, w, c, t: s.drop_dead_letters("q", before=t)),
+    ("at", lambda s, w, c, t: s.remove("q", w.id, at=t)),
+    ("at", lambda s, w, c, t: s.purge("q", at=t)),
     ("next_fire", lambda s, w, c, t: s.put_schedule("s", t, "{}")),
     ("now", lambda s, w, c, t: s.claim_due_schedules(now=t, lease=LEASE, owner="o", limit=1)),
     ("next_fire", lambda s, w, c, t: s.schedule_fired(c, next_fire=t)),
@@ -513,6 +603,12 @@ BAD_CALLS: list[tuple[str, Callable[[Store, Work], object]]] = [
     ("name must not be empty", lambda s, w: s.put_schedule("", T0, "{}")),
     ("claim must be an eventbus.ScheduleClaim", lambda s, w: s.schedule_fired(w, next_fire=None)),  # type: ignore[arg-type]
     ("limit.*greater than or equal to 1", lambda s, w: s.sweep(T0, limit=0)),
+    ("limit.*greater than or equal to 1", lambda s, w: s.items("q", limit=0)),
+    ("queue must not be empty", lambda s, w: s.items("")),
+    ("parameter id, value: 1", lambda s, w: s.remove("q", 1, at=T0)),  # type: ignore[arg-type]
+    ("queue must not be empty", lambda s, w: s.remove("", w.id, at=T0)),
+    ("parameter at, value: None", lambda s, w: s.remove("q", w.id, at=None)),  # type: ignore[arg-type]
+    ("queue must not be empty", lambda s, w: s.purge("", at=T0)),
 ]
 
 
@@ -562,6 +658,14 @@ def test_a_closed_store_says_so(store: Store) -> None:
         store.schedules()
     with pytest.raises(ValidationError, match="is closed"):
         store.enqueue_many([])
+    with pytest.raises(ValidationError, match="is closed"):
+        store.items("q")
+    with pytest.raises(ValidationError, match="is closed"):
+        store.remove("q", "1", at=T0)
+    with pytest.raises(ValidationError, match="is closed"):
+        store.remove("q", "not an id", at=T0)
+    with pytest.raises(ValidationError, match="is closed"):
+        store.purge("q", at=T0)
 
 
 def test_threads_claiming_together_never_share_an_item(store: Store) -> None:
@@ -603,6 +707,11 @@ def test_a_reopened_sqlite_file_holds_everything_committed(tmp_path: Path) -> No
     # (no close: as if the process were killed)
     second = SqliteStore(path, key_retention=60)
     assert second.counts("q") == {"ready": 1, "leased": 1, "dead": 1}
+    assert second.items("q") == first.items("q") == [
+        StoredItem(queue="q", id=held.id, payload="held", key="k1", not_before=T0, attempts=1, owner="w1",
+                   lease_until=at(10)),
+        StoredItem(queue="q", id=second.items("q")[1].id, payload="waiting", key="k2", not_before=at(30),
+                   attempts=0)]
     assert second.enqueue("q", "dup", not_before=T0, key="k1") is None
     assert second.ack(held)  # a claim made before the restart is still honoured
     assert second.next_due("q") == at(30)

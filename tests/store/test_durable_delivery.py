@@ -443,14 +443,18 @@ def test_a_slow_attempt_keeps_its_lease_and_does_not_hold_up_the_others(tmp_path
     release = threading.Event()
     slow_calls: list[float] = []
     quick: list[float] = []
+
+    def slow(event: Any) -> None:
+        slow_calls.append(time.monotonic())
+        release.wait(1.2)
+
     try:
         buses = []
         for running, kept, poll in ((clock, store, None), (other, other_store, 0.1)):
             bus = EventBus(clock=running, store=kept, lease=0.4, poll=poll)
             buses.append(bus)
             bus.put_rule("slow", event_pattern={"detail-type": ["slow"]})
-            bus.put_targets("slow", [Target(lambda e: (slow_calls.append(time.monotonic()), release.wait(1.2)),
-                                            target_id="s", clock=running)])
+            bus.put_targets("slow", [Target(slow, target_id="s", clock=running)])
             bus.put_rule("quick", event_pattern={"detail-type": ["quick"]})
             bus.put_targets("quick", [Target(lambda e: quick.append(time.monotonic()), target_id="q",
                                              clock=running)])

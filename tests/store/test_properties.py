@@ -7,7 +7,9 @@ question (no heaps, no SQL, no generations, no due column).  It is written
 from the protocol's documentation: an item is claimable when it is free and
 its ``not_before`` has come, or leased and its lease has run out; the
 earliest such moment goes first, ties in enqueue order.  Time is whole
-seconds, so ties are common.
+seconds, so ties are common.  The model learns each item's store id from
+the store's own listing (``items``), once its content and place there have
+been checked: ids are opaque, so this is all it can know of them.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class Model:
                 return False
             self.keys.append({"queue": queue, "key": key, "expires": None})
         self.items.append({"queue": queue, "payload": payload, "key": key, "not_before": not_before,
-                           "lease_until": None, "owner": None, "claim": None, "attempts": 0})
+                           "lease_until": None, "owner": None, "claim": None, "attempts": 0, "id": None})
         return True
 
     def claim(self, queue: str, now: int, limit: int, lease: int, owner: str) -> list[dict[str, Any]]:
@@ -149,6 +151,19 @@ class Model:
             self.keys.remove(k)
         return len(run_out) + len(expired)
 
+    def remove(self, queue: str, item_id: str, end: int) -> bool:
+        for item in self.items:
+            if item["id"] == item_id and item["queue"] == queue:
+                self._end(item, end)
+                return True
+        return False
+
+    def purge(self, queue: str, end: int) -> int:
+        mine = [item for item in self.items if item["queue"] == queue]
+        for item in mine:
+            self._end(item, end)
+        return len(mine)
+
     def counts(self, queue: str) -> dict[str, int]:
         mine = [item for item in self.items if item["queue"] == queue]
         return {"ready": sum(item["lease_until"] is None for item in mine),
@@ -217,6 +232,7 @@ class StoreAgainstModel(RuleBasedStateMachine):
         self.now = 0
         self.made = 0
         self.ids: dict[str, str] = {}  # store id -> payload (ids never change, never repeat)
+        self.seen: list[str] = []  # every item id the store showed, in the order first seen (ended ones too)
         self.tickets: list[tuple[Work, dict[str, Any]]] = []  # every claim handed out, stale ones too
         self.fires: list[tuple[ScheduleClaim, dict[str, Any]]] = []
 
@@ -338,6 +354,20 @@ class StoreAgainstModel(RuleBasedStateMachine):
         got = self.store.extend(work, until=at(self.now + delay))
         assert got == self.model.extend(ticket, self.now + delay)
 
+    @precondition(lambda self: self.seen)
+    @rule(choice=st.integers(0, 7), queue=st.sampled_from(QUEUES), late=st.integers(0, 3))
+    def remove(self, choice: int, queue: str, late: int) -> None:
+        item_id = self.pick(self.seen, choice)
+        got = self.store.remove(queue, item_id, at=at(self.now + late))
+        assert got == self.model.remove(queue, item_id, self.now + late)
+        event(f"remove: {'ended' if got else 'no such item in that queue'}")
+
+    @rule(queue=st.sampled_from(QUEUES), late=st.integers(0, 3))
+    def purge(self, queue: str, late: int) -> None:
+        got = self.store.purge(queue, at=at(self.now + late))
+        assert got == self.model.purge(queue, self.now + late)
+        event(f"purge: {min(got, 3)}{'+' if got >= 3 else ''} items")
+
     @rule(limit=st.integers(1, 4))
     def sweep(self, limit: int) -> None:
         got = self.store.sweep(at(self.now), limit=limit)
@@ -394,6 +424,19 @@ class StoreAgainstModel(RuleBasedStateMachine):
     def the_visible_state_agrees(self) -> None:
         for queue in QUEUES:
             assert self.store.counts(queue) == self.model.counts(queue), queue
+            listed = self.store.items(queue)
+            mine = [item for item in self.model.items if item["queue"] == queue]
+            assert [(i.queue, i.payload, i.key, i.not_before, i.attempts, i.owner, i.lease_until)
+                    for i in listed] == [
+                (m["queue"], m["payload"], m["key"], at(m["not_before"]), m["attempts"], m["owner"],
+                 None if m["lease_until"] is None else at(m["lease_until"])) for m in mine], queue
+            assert self.store.items(queue, limit=1) == listed[:1]
+            for item, m in zip(listed, mine, strict=True):
+                if m["id"] is None:  # first seen: a new id, never shown before
+                    assert item.id not in self.seen, item.id
+                    m["id"] = item.id
+                    self.seen.append(item.id)
+                assert item.id == m["id"], (item.id, m["id"])
             expected = self.model.next_due(queue)
             assert self.store.next_due(queue) == (None if expected is None else at(expected)), queue
             assert [(d.queue, self.ids[d.id], d.payload, d.attempts, d.reason, d.at, d.key)

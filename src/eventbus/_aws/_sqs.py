@@ -36,7 +36,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .._delivery import Message, Queue, StoredMessage
@@ -80,7 +80,6 @@ _ALLOWED = "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x1
 _RAW_HANDLE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HANDLE_PREFIX = "eventbus-sqs"
 _TOKEN_PREFIX = "eventbus-sqs-list"
-_MOVING = datetime.max.replace(tzinfo=UTC)  # (MemoryQueueStore: hidden while moved to the dead-letter queue)
 
 
 def _op(fn: Any) -> Any:
@@ -182,16 +181,15 @@ def _find_raw(queue: Queue, handle: str) -> tuple[str, str]:
     raise _not_issued(handle)
 
 
-def _held(queue: Queue, message_id: str) -> StoredMessage | None | bool:
-    """The stored message (``None``: gone), from a store that can look one up by id
-    in O(1) (``MemoryQueueStore.get``); ``False`` when the store cannot say
-    without a scan.  (``Queue.change_visibility`` re-hides a message whose
-    visibility ran out, where SQS answers ``MessageNotInflight``: this tells.)"""
+def _not_in_flight(queue: Queue, message_id: str, own: str) -> bool:
+    """Whether a change of visibility the queue refused was refused because the
+    message is visible again under its latest handle (SQS's ``MessageNotInflight``)
+    rather than gone, received again since or being moved (a move clears the
+    handle): told from a store that can look a message up by id in O(1)
+    (``MemoryQueueStore.get``); with any other store it reads as gone."""
     lookup = getattr(queue.store, "get", None)
-    if not callable(lookup):
-        return False
-    found = lookup(message_id)
-    return found if isinstance(found, StoredMessage) else None
+    found = lookup(message_id) if callable(lookup) else None
+    return isinstance(found, StoredMessage) and found.receipt_handle == own
 
 
 # -- queues ---------------------------------------------------------------------------------
@@ -589,20 +587,13 @@ def _change_visibility(queue: Queue, handle: str, timeout: Any) -> None:
     if not 0 <= timeout <= MAX_VISIBILITY:
         raise _invalid(f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and "
                        f"{MAX_VISIBILITY}, if provided.")
-    gone = _invalid(f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not "
-                    "available for visibility timeout change.")
-    held = _held(queue, message_id)
-    if held is None or (isinstance(held, StoredMessage) and held.visible_at == _MOVING):
-        raise gone
-    if isinstance(held, StoredMessage):
-        if held.visible_at is None or held.visible_at <= queue.clock.now():
-            raise AwsError("MessageNotInflight", "The message referred to isn't in flight.")
-        if held.receipt_handle != own:  # received again since
-            raise gone
     try:
         queue.change_visibility(Message(message_id, "", {}, receipt_handle=own), timeout)
-    except ValidationError:
-        raise gone from None
+    except ValidationError:  # (the queue refuses a handle that is stale or no longer in flight)
+        if _not_in_flight(queue, message_id, own):
+            raise AwsError("MessageNotInflight", "The specified message isn't in flight.") from None
+        raise _invalid(f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is "
+                       "not available for visibility timeout change.") from None
 
 
 @_op

@@ -10,7 +10,12 @@ receive, as in SQS.
 
 Capacity is bounded: ``send`` on a full queue raises ``QueueFullError``
 (nothing is dropped without the sender knowing).  Messages live in a
-``QueueStore`` (``_store.py``): in memory by default.
+``QueueStore`` (``_store.py``): in memory by default, or in a work store
+(``store=SqliteStore(path)``, wrapped in a ``WorkQueueStore`` under the
+queue name ``f"sqs:{arn}"``), where they survive the process: a queue of the
+same name and account opened again on the same file finds its messages,
+their receive counts and their visibility.  Receipt handles are not kept:
+those handed out before a restart are stale.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ from typing import Any
 
 from .._clock import resolve_clock
 from .._exceptions import QueueFullError, ValidationError
+from .._store import Store
 from .._validate import ACCOUNT, REGION, Sealed, check_instance, check_int, check_name, short, wrong_type
 from ._destinations import Watched, check_same_clock
 from ._outcomes import log
 from ._payload import loads, to_attributes, to_text, wire_text
-from ._store import MemoryQueueStore, QueueStore, StoredMessage
+from ._store import MemoryQueueStore, QueueStore, StoredMessage, WorkQueueStore
 
 __all__ = ["Message", "Queue"]
 
@@ -86,7 +92,11 @@ class Queue(Watched, Sealed):
     ``Queue(name=None, *, clock=None, capacity=100_000, visibility_timeout=30,
     dead_letter_queue=None, max_receive_count=None, region="us-east-1",
     account="123456789012", seed=None, store=None)``.  Settings are
-    read-only once built.
+    read-only once built.  ``store``: a ``QueueStore``, or a work store
+    (``SqliteStore``, ``MemoryStore``) to keep the messages in; ``queue.store``
+    is the ``QueueStore`` in use (a ``WorkQueueStore`` for a work store).  On a
+    work store the message ids depend on what it holds as well as on the seed,
+    so that a queue opened again does not repeat the ids of the one before.
     """
 
     def __init__(
@@ -101,7 +111,7 @@ class Queue(Watched, Sealed):
         region: str = "us-east-1",
         account: str = "123456789012",
         seed: int | None = None,
-        store: QueueStore | None = None,
+        store: QueueStore | Store | None = None,
     ) -> None:
         if name is None:
             name = f"queue-{next(_names)}"
@@ -129,8 +139,19 @@ class Queue(Watched, Sealed):
         self.arn = f"arn:aws:sqs:{self.region}:{self.account}:{self.name}"
         self.seed = seed
         self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
-        self.store: QueueStore = MemoryQueueStore() if store is None else check_instance(
-            "store", store, QueueStore, "a QueueStore")
+        self.store: QueueStore
+        if store is None:
+            self.store = MemoryQueueStore()
+        elif isinstance(store, QueueStore):
+            self.store = store
+        elif isinstance(store, Store):  # one concept: where the messages are kept
+            self.store = WorkQueueStore(store, f"sqs:{self.arn}")
+        else:
+            raise wrong_type("store", store, "a QueueStore")
+        if isinstance(self.store, WorkQueueStore):
+            newest = self.store.newest_id()
+            if newest is not None:  # (the ids drawn before it are still in the store: draw others)
+                self._rng = random.Random(f"{self._rng.getrandbits(64)}/{newest}")
         self._store = self.store
         self._lock = threading.Lock()
         self._sealed = True
@@ -177,8 +198,9 @@ class Queue(Watched, Sealed):
         return message.message_id
 
     def receive(self, max_messages: int = 1, visibility_timeout: float | None = None) -> list[Message]:
-        """Up to ``max_messages`` (1-10) visible messages, oldest first; they stay
-        invisible for ``visibility_timeout`` seconds (0-43,200) unless deleted."""
+        """Up to ``max_messages`` (1-10) visible messages, oldest first (on a work
+        store: the one visible longest first); they stay invisible for
+        ``visibility_timeout`` seconds (0-43,200) unless deleted."""
         if isinstance(max_messages, bool) or not isinstance(max_messages, int) or not 1 <= max_messages <= 10:
             raise ValidationError(f"Value {short(max_messages)} for parameter MaxNumberOfMessages is invalid. "
                                   "Reason: Must be between 1 and 10, if provided.")
@@ -220,14 +242,18 @@ class Queue(Watched, Sealed):
 
     def change_visibility(self, message: Message, visibility_timeout: float) -> None:
         """Make a received message visible again after ``visibility_timeout`` seconds
-        (0-43,200); the receipt handle must be the latest one."""
+        (0-43,200).  The message must still be in flight under this receipt: the
+        latest one, and its visibility not yet run out (a message visible again
+        is not hidden by an old receipt)."""
         check_instance("message", message, Message, "<class 'eventbus.Message'>")
         timeout = _visibility(visibility_timeout)
         now = self.clock.now()
         with self._lock:
-            if not self._store.hide(message.message_id, message.receipt_handle, now + timedelta(seconds=timeout)):
+            if not self._store.hide(message.message_id, message.receipt_handle, now + timedelta(seconds=timeout),
+                                    now):
                 raise ValidationError(f"Value {message.receipt_handle} for parameter ReceiptHandle is invalid. "
-                                      "Reason: the message was deleted or received again.")
+                                      "Reason: Message does not exist or is not available for visibility "
+                                      "timeout change.")
 
     def messages(self) -> list[Message]:
         """Every message held (visible or not), without receiving them (for tests)."""

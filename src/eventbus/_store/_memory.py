@@ -6,8 +6,10 @@ on ``SqliteStore``.
 
 Structures (one lock guards them all):
 
-- ``_items``: id -> item.  An item's *due* time is ``not_before`` while it is
-  free and ``lease_until`` while it is leased, so "claimable at ``now``" is
+- ``_items``: id -> item; and per queue, id -> item in enqueue order (a dict
+  keeps insertion order: ``items`` reads it).  An item's *due* time is
+  ``not_before`` while it is free and ``lease_until`` while it is leased
+  (``was_due`` keeps when a leased item became due), so "claimable at ``now``" is
   always ``due <= now`` and one heap per queue, ordered by ``(due, seq)``,
   serves both fresh items and run-out leases.  ``claim`` pops from the top:
   O(log n) per item claimed.
@@ -45,6 +47,7 @@ from ._protocol import (
     DeadLetter,
     Enqueued,
     ScheduleClaim,
+    StoredItem,
     StoredSchedule,
     Work,
     as_datetime,
@@ -66,7 +69,8 @@ _COMPACT_SLACK = 64
 
 
 class _Item:
-    __slots__ = ("attempts", "claim", "due", "gen", "id", "key", "lease_until", "owner", "payload", "queue", "seq")
+    __slots__ = ("attempts", "claim", "due", "gen", "id", "key", "lease_until", "owner", "payload", "queue", "seq",
+                 "was_due")
 
     def __init__(self, seq: int, entry: Enqueued) -> None:
         self.seq = seq
@@ -75,6 +79,7 @@ class _Item:
         self.payload = entry.payload
         self.key = entry.key
         self.due: int = entry._due  # not_before while free, lease_until while leased (what claims are ordered by)
+        self.was_due = self.due  # while leased: when it became claimable for its claim (Work.not_before)
         self.lease_until: int | None = None
         self.owner: str | None = None
         self.claim: str | None = None
@@ -86,11 +91,11 @@ _Entry = tuple[int, int, int, _Item]  # (time, seq, gen, item)
 
 
 class _Queue:
-    __slots__ = ("dead", "heap", "leased", "size")
+    __slots__ = ("dead", "heap", "items", "leased")
 
     def __init__(self) -> None:
         self.heap: list[_Entry] = []  # (due, seq, gen, item)
-        self.size = 0
+        self.items: dict[str, _Item] = {}  # id -> item, in enqueue order
         self.leased = 0
         self.dead: list[DeadLetter] = []
 
@@ -154,9 +159,9 @@ class MemoryStore:
         queue = self._queues.get(entry.queue)
         if queue is None:
             queue = self._queues[entry.queue] = _Queue()
-        queue.size += 1
+        queue.items[item.id] = item
         heapq.heappush(queue.heap, (item.due, item.seq, 0, item))
-        if len(queue.heap) > 2 * queue.size + _COMPACT_SLACK:
+        if len(queue.heap) > 2 * len(queue.items) + _COMPACT_SLACK:
             self._compact(queue)
         return item.id
 
@@ -199,6 +204,7 @@ class MemoryStore:
                 if item.claim is None:
                     found.leased += 1
                 item.gen += 1
+                item.was_due = due
                 item.due = item.lease_until = until
                 item.owner = owner
                 item.claim = token = str(next(self._tokens))
@@ -208,12 +214,15 @@ class MemoryStore:
                 claimed.append(Work(queue=queue, id=item.id, payload=item.payload, key=item.key,
                                     not_before=as_datetime(due), attempts=item.attempts, owner=owner, claim=token,
                                     claimed_at=claimed_at, lease_until=lease_at))
-            if len(heap) > 2 * found.size + _COMPACT_SLACK:
+            if len(heap) > 2 * len(found.items) + _COMPACT_SLACK:
                 self._compact(found)
         return claimed
 
     def _push_lease(self, entry: _Entry) -> None:
         heapq.heappush(self._leases, entry)
+        self._compact_leases()
+
+    def _compact_leases(self) -> None:
         if len(self._leases) > 2 * len(self._items) + _COMPACT_SLACK:
             self._leases = [e for e in self._leases if e[2] == e[3].gen]
             heapq.heapify(self._leases)
@@ -231,19 +240,24 @@ class MemoryStore:
         return item
 
     def _end(self, item: _Item, at: int) -> None:
-        del self._items[item.id]
-        item.gen += 1  # every heap entry of it is stale now
         queue = self._queues[item.queue]
-        queue.size -= 1
-        queue.leased -= 1  # (only a held item ends)
+        self._drop(item, queue, at)
+        self._forget_if_empty(item.queue, queue)
+
+    def _drop(self, item: _Item, queue: _Queue, at: int) -> None:
+        """Delete the item, held or not, and retain its key from ``at``."""
+        del self._items[item.id]
+        del queue.items[item.id]
+        item.gen += 1  # every heap entry of it is stale now
+        if item.claim is not None:
+            queue.leased -= 1
         if item.key is not None:
             expires = at + self._retention
             self._keys[(item.queue, item.key)] = expires
             heapq.heappush(self._expiry, (expires, item.queue, item.key))
-        self._forget_if_empty(item.queue, queue)
 
     def _forget_if_empty(self, name: str, queue: _Queue) -> None:
-        if queue.size == 0 and not queue.dead:
+        if not queue.items and not queue.dead:
             del self._queues[name]
 
     def _finish(self, work: Work, at_us: int, follow: Sequence[Enqueued], reason: str | None = None) -> bool:
@@ -290,7 +304,7 @@ class MemoryStore:
             if payload is not None:
                 item.payload = payload
             heapq.heappush(queue.heap, (due, item.seq, item.gen, item))
-            if len(queue.heap) > 2 * queue.size + _COMPACT_SLACK:
+            if len(queue.heap) > 2 * len(queue.items) + _COMPACT_SLACK:
                 self._compact(queue)
             return True
 
@@ -315,7 +329,7 @@ class MemoryStore:
             queue = self._queues[item.queue]
             heapq.heappush(queue.heap, (until_us, item.seq, item.gen, item))
             self._push_lease((until_us, item.seq, item.gen, item))
-            if len(queue.heap) > 2 * queue.size + _COMPACT_SLACK:
+            if len(queue.heap) > 2 * len(queue.items) + _COMPACT_SLACK:
                 self._compact(queue)
             return True
 
@@ -376,7 +390,50 @@ class MemoryStore:
             found = self._queues.get(queue)
             if found is None:
                 return {"ready": 0, "leased": 0, "dead": 0}
-            return {"ready": found.size - found.leased, "leased": found.leased, "dead": len(found.dead)}
+            return {"ready": len(found.items) - found.leased, "leased": found.leased, "dead": len(found.dead)}
+
+    def items(self, queue: str, *, limit: int | None = None) -> list[StoredItem]:
+        check_name("queue", queue)
+        if limit is not None:
+            check_limit(limit)
+        with self._lock:
+            self._check_open()
+            found = self._queues.get(queue)
+            if found is None:
+                return []
+            return [StoredItem(queue=queue, id=item.id, payload=item.payload, key=item.key,
+                               not_before=as_datetime(item.due if item.claim is None else item.was_due),
+                               attempts=item.attempts, owner=item.owner,
+                               lease_until=None if item.lease_until is None else as_datetime(item.lease_until))
+                    for item in itertools.islice(found.items.values(), limit)]
+
+    def remove(self, queue: str, id: str, *, at: datetime) -> bool:
+        check_name("queue", queue)
+        check_str("id", id)
+        at_us = micros("at", at)
+        with self._lock:
+            self._check_open()
+            item = self._items.get(id)
+            if item is None or item.queue != queue:
+                return False
+            self._end(item, at_us)
+            return True
+
+    def purge(self, queue: str, *, at: datetime) -> int:
+        check_name("queue", queue)
+        at_us = micros("at", at)
+        with self._lock:
+            self._check_open()
+            found = self._queues.get(queue)
+            if found is None:
+                return 0
+            count = len(found.items)
+            for item in list(found.items.values()):
+                self._drop(item, found, at_us)
+            found.heap = []  # (every entry was stale)
+            self._compact_leases()
+            self._forget_if_empty(queue, found)
+            return count
 
     def dead_letters(self, queue: str, *, limit: int | None = None) -> list[DeadLetter]:
         check_name("queue", queue)

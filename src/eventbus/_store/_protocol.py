@@ -48,6 +48,18 @@ Idempotency keys
     ``f"{event_id}/{target_arn}"``, so that a ``put_events`` retried after a
     crash does not deliver twice.
 
+Listing and removing
+    ``items(queue)`` lists a queue's items, leased or not, in enqueue order
+    (``StoredItem``: what the store keeps of each, without its claim token):
+    what a queue shows of its messages, and what a process finds again after
+    a restart.  ``remove(queue, id, at=)`` ends one item whatever its claim
+    (SQS's DeleteMessage by message id, a redrive), ``purge(queue, at=)``
+    every item of a queue (PurgeQueue); a claim on a removed item goes stale.
+    Neither keeps a dead-letter record.  A removed item's key is retained
+    from ``at``, as an acked item's is: a removal is an end like any other,
+    so a retried ``enqueue`` with the same key is still refused for the
+    ``key_retention``.
+
 Follow-ups
     ``ack``, ``dead_letter`` and ``schedule_fired`` take ``then``: items to
     enqueue in the same transaction as the change (a destination record, a
@@ -66,9 +78,10 @@ Schedules
     definition is refused.
 
 Bounds
-    Every record a store keeps has an end: items end by ``ack`` or
-    ``dead_letter``; keys are forgotten by ``sweep``; dead-letter records are
-    kept until ``drop_dead_letters`` (the caller's retention policy).
+    Every record a store keeps has an end: items end by ``ack``,
+    ``dead_letter``, ``remove`` or ``purge``; keys are forgotten by ``sweep``;
+    dead-letter records are kept until ``drop_dead_letters`` (the caller's
+    retention policy).
 """
 
 from __future__ import annotations
@@ -81,7 +94,7 @@ from typing import Final, Protocol, runtime_checkable
 from .._exceptions import ValidationError
 from .._validate import check_int, check_seconds, check_str, wrong_type
 
-__all__ = ["DeadLetter", "Enqueued", "ScheduleClaim", "Store", "StoredSchedule", "Work"]
+__all__ = ["DeadLetter", "Enqueued", "ScheduleClaim", "Store", "StoredItem", "StoredSchedule", "Work"]
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND: Final = timedelta(microseconds=1)
@@ -215,6 +228,28 @@ class Work:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StoredItem:
+    """An item as ``items`` lists it.
+
+    ``not_before`` is when it is due while free, and for a leased item when it
+    became claimable for the claim it is under (as ``Work.not_before``);
+    ``attempts`` counts claims; ``owner`` and ``lease_until`` are set while it
+    is leased (a lease that ran out included, until the item is claimed again
+    or swept), so it is claimable from ``lease_until`` if leased, else from
+    ``not_before``.  The claim token is not shown: only a holder ends an item
+    by its claim."""
+
+    queue: str
+    id: str
+    payload: str
+    key: str | None
+    not_before: datetime
+    attempts: int
+    owner: str | None = None
+    lease_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeadLetter:
     """An item ended by ``dead_letter``: kept until ``drop_dead_letters``."""
 
@@ -336,6 +371,22 @@ class Store(Protocol):
     def counts(self, queue: str) -> dict[str, int]:
         """``{"ready": items not leased (due or not), "leased": items leased (run-out
         leases included until claimed again or swept), "dead": dead-letter records}``."""
+        ...
+
+    def items(self, queue: str, *, limit: int | None = None) -> list[StoredItem]:
+        """The items of ``queue``, leased or not, in enqueue order: the first ``limit``
+        (>= 1) of them if given."""
+        ...
+
+    def remove(self, queue: str, id: str, *, at: datetime) -> bool:
+        """End the item ``id`` of ``queue`` whatever its claim: it is deleted, its key
+        is retained from ``at`` and any claim on it goes stale.  ``False``, with
+        nothing written, if ``queue`` holds no item ``id``."""
+        ...
+
+    def purge(self, queue: str, *, at: datetime) -> int:
+        """``remove`` every item of ``queue`` (leased ones too), in one transaction;
+        returns how many.  Its dead-letter records stay (``drop_dead_letters``)."""
         ...
 
     def dead_letters(self, queue: str, *, limit: int | None = None) -> list[DeadLetter]:

@@ -18,9 +18,10 @@ Tables (times are integer microseconds since the epoch, UTC):
   ...`` (SQLite evaluates the sub-select once, before changing a row).
   ``was_due = due`` in the same ``SET`` keeps when each claimed item became
   due (``SET`` reads the old row), for ``Work.not_before`` and the order of
-  the returned rows (``RETURNING`` follows no ``ORDER BY``).  A partial
-  index on ``lease_until`` lets ``sweep`` find run-out leases without
-  reading free items; one on ``due`` answers ``next_due()`` for all queues.
+  the returned rows (``RETURNING`` follows no ``ORDER BY``), and ``items``
+  shows it while the item is leased.  A partial index on ``lease_until``
+  lets ``sweep`` find run-out leases without reading free items; one on
+  ``due`` answers ``next_due()`` for all queues.
 - ``keys``: idempotency keys, ``(queue, key)`` the primary key (so unique);
   ``expires`` is ``NULL`` while the item lives.  ``AUTOINCREMENT`` on
   ``work`` keeps ids from being reused after the newest item ends.
@@ -53,6 +54,7 @@ from ._protocol import (
     DeadLetter,
     Enqueued,
     ScheduleClaim,
+    StoredItem,
     StoredSchedule,
     Work,
     as_datetime,
@@ -145,9 +147,8 @@ def check_sqlite_version(version: tuple[int, int, int]) -> None:
                             f"sqlite3 module runs SQLite {have}")
 
 
-def _row_id(work: Work) -> int | None:
-    """The rowid a ``Work``'s id names (``None``: not one of this store's ids)."""
-    text = work.id
+def _row_id(text: str) -> int | None:
+    """The rowid an item id names (``None``: not one of this store's ids)."""
     return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
 
 
@@ -246,7 +247,7 @@ class SqliteStore:
 
     def _end(self, db: sqlite3.Connection, work: Work) -> tuple[str, str, str | None, int] | None:
         """Delete the held item; (queue, payload, key, attempts), or None if the claim is stale."""
-        row_id = _row_id(work)
+        row_id = _row_id(work.id)
         if row_id is None:
             return None
         rows = db.execute("DELETE FROM work WHERE id = ? AND claim = ? RETURNING queue, payload, key, attempts",
@@ -291,7 +292,7 @@ class SqliteStore:
         due = micros("not_before", not_before)
         if payload is not None:
             check_str("payload", payload)
-        row_id = _row_id(work)
+        row_id = _row_id(work.id)
         with self._lock, self._transaction() as db:
             changed = db.execute("UPDATE work SET due = ?, lease_until = NULL, owner = NULL, claim = NULL, "
                                  "payload = coalesce(?, payload) WHERE id = ? AND claim = ?",
@@ -310,7 +311,7 @@ class SqliteStore:
     def extend(self, work: Work, *, until: datetime) -> bool:
         check_work(work)
         until_us = micros("until", until)
-        row_id = _row_id(work)
+        row_id = _row_id(work.id)
         with self._lock, self._transaction() as db:
             changed = db.execute("UPDATE work SET due = ?, lease_until = ? WHERE id = ? AND claim = ?",
                                  (until_us, until_us, row_id, work.claim)).rowcount
@@ -344,6 +345,43 @@ class SqliteStore:
                                        (queue,)).fetchone()
             dead = db.execute("SELECT count(*) FROM dead WHERE queue = ?", (queue,)).fetchone()[0]
         return {"ready": int(ready), "leased": int(leased), "dead": int(dead)}
+
+    def items(self, queue: str, *, limit: int | None = None) -> list[StoredItem]:
+        check_name("queue", queue)
+        cap = -1 if limit is None else check_limit(limit)
+        with self._lock:
+            rows = self._open().execute("SELECT id, payload, key, due, was_due, attempts, owner, lease_until FROM work "
+                                        "WHERE queue = ? ORDER BY id LIMIT ?", (queue, cap)).fetchall()
+        return [StoredItem(queue=queue, id=str(row_id), payload=payload, key=key,
+                           not_before=as_datetime(due if lease_until is None else was_due), attempts=attempts,
+                           owner=owner, lease_until=None if lease_until is None else as_datetime(lease_until))
+                for row_id, payload, key, due, was_due, attempts, owner, lease_until in rows]
+
+    def remove(self, queue: str, id: str, *, at: datetime) -> bool:
+        check_name("queue", queue)
+        row_id = _row_id(check_str("id", id))
+        at_us = micros("at", at)
+        if row_id is None:
+            with self._lock:
+                self._open()  # (closed: say so, as for any call)
+            return False
+        with self._lock, self._transaction() as db:
+            rows = db.execute("DELETE FROM work WHERE id = ? AND queue = ? RETURNING key", (row_id, queue)).fetchall()
+            if not rows:
+                return False
+            self._retain(db, queue, rows[0][0], at_us)
+            return True
+
+    def purge(self, queue: str, *, at: datetime) -> int:
+        check_name("queue", queue)
+        at_us = micros("at", at)
+        with self._lock, self._transaction() as db:
+            count = int(db.execute("DELETE FROM work WHERE queue = ?", (queue,)).rowcount)
+            if count:
+                # a key is NULL-expiring exactly while its item lives: these are the purged items' keys
+                db.execute("UPDATE keys SET expires = ? WHERE queue = ? AND expires IS NULL",
+                           (at_us + self._retention, queue))
+            return count
 
     def dead_letters(self, queue: str, *, limit: int | None = None) -> list[DeadLetter]:
         check_name("queue", queue)
