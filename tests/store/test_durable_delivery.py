@@ -474,3 +474,93 @@ def test_a_slow_attempt_keeps_its_lease_and_does_not_hold_up_the_others(tmp_path
             kept.close()
     assert len(slow_calls) == 1  # one attempt: its lease was renewed while it ran (no one took it over)
     assert len(quick) == 1 and quick[0] - put_at < 0.5  # not held up behind the slow one
+
+
+# -- what a kept delivery carries, and lease renewal
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.none() | st.text(max_size=20), attributes=st.none() | st.dictionaries(st.text(min_size=1, max_size=5),
+                                                                                     st.text(max_size=5), max_size=3),
+       hops=st.integers(0, 1), retries=st.integers(0, 185), throttles=st.integers(0, 9), calls=st.integers(0, 9),
+       seconds=st.integers(0, 10**9), error=st.none() | st.sampled_from([ValueError("bad"), OSError(5, "io"),
+                                                                        eventbus.ThrottlingError("slow down")]))
+def test_a_kept_delivery_comes_back_as_it_went(body: str | None, attributes: dict[str, str] | None, hops: int,
+                                               retries: int, throttles: int, calls: int, seconds: int,
+                                               error: Exception | None) -> None:
+    from eventbus._delivery._durable import _decode, _encode
+    from eventbus._delivery._engine import Job, error_code, error_text
+
+    clock = ManualClock(T0)
+    target = Target(lambda e: None, target_id="t", clock=clock)
+    job = Job("abc-1", '{"id":"e"}', attributes, T0 + timedelta(seconds=seconds), target, body, None, hops)
+    job.retries, job.throttles, job.calls, job.last_error = retries, throttles, calls, error
+    data = json.loads(_encode(job, {"r": "arn:rule", "t": "t"}))
+    assert (data["r"], data["t"], data["age"]) == ("arn:rule", "t", 86_400)
+    back = _decode(target, data)
+    assert (back.id, back.text, back.attributes or None, back.accepted_at, back.body, back.hops, back.retries,
+            back.throttles, back.calls) == ("abc-1", job.text, attributes or None, job.accepted_at, body, hops,
+                                            retries, throttles, calls)
+    if error is None:
+        assert back.last_error is None
+    else:
+        assert back.last_error is not None
+        assert (error_text(back.last_error), error_code(back.last_error)) == (error_text(error), error_code(error))
+        assert isinstance(error, back.last_error.kept_class)  # type: ignore[attr-defined]
+
+
+def test_a_transformed_delivery_keeps_its_body_across_a_restart(make_store: Callable[[], Store]) -> None:
+    def process(clock: ManualClock, got: list[Any]) -> EventBus:
+        bus = EventBus(clock=clock, store=make_store())
+        bus.put_rule("orders", event_pattern={"source": ["shop"]})
+        bus.put_targets("orders", [Target(got.append, target_id="t", clock=clock,
+                                          input_transformer={"InputPathsMap": {"s": "$.source"},
+                                                             "InputTemplate": '{"from": <s>}'})])
+        return bus
+
+    process(ManualClock(T0), []).put_events([ENTRY])
+    got: list[Any] = []
+    clock = ManualClock(T0)
+    process(clock, got)
+    clock.advance(0)
+    assert got == [{"from": "shop"}]
+
+
+def test_a_delivery_whose_target_is_gone_is_dropped_at_its_own_maximum_age(make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    bus = EventBus(clock=clock, store=make_store())
+    bus.put_rule("orders", event_pattern={"source": ["shop"]})
+    bus.put_targets("orders", [Target(lambda e: None, target_id="t", clock=clock,
+                                      retry_policy=RetryPolicy(maximum_event_age_in_seconds=60))])
+    bus.put_events([ENTRY])
+    later = ManualClock(T0)
+    other = EventBus(clock=later, store=make_store())
+    other.put_rule("orders", event_pattern={"source": ["shop"]})
+    other.put_targets("orders", [Target(lambda e: None, target_id="another", clock=later)])
+    later.advance(59)
+    assert other.store is not None and other.store.dead_letters(queue_name(other)) == []
+    later.advance(63)  # (it looks again at 2, 4 ... 64 s: past the target's 60 s)
+    [letter] = other.store.dead_letters(queue_name(other))
+    assert letter.reason == "rule orders target t is not there (removed, or not put back after a restart) and the " \
+                            "event grew too old"
+
+
+def test_a_running_attempt_has_its_lease_renewed_when_half_is_left() -> None:
+    store, clock = MemoryStore(), ManualClock(T0)
+    bus = bus_with(store, clock, lambda e: None, lease=10)
+    bus.put_events([ENTRY])
+    durable = bus._durable
+    assert durable is not None
+    [work] = store.claim(queue_name(bus), now=T0, limit=1, lease=timedelta(seconds=10), owner=durable.owner)
+    job = durable._waiting.pop(work.id)  # (as the pump does: an attempt of it runs here, and goes on running)
+    job.work = work
+    durable._held[work.id] = job
+    durable.wake()
+    clock.advance(4.9)
+    assert store.next_due(queue_name(bus)) == T0 + timedelta(seconds=10)
+    clock.advance(0.1)  # half of the lease left: renewed
+    assert store.next_due(queue_name(bus)) == T0 + timedelta(seconds=15)
+    assert store.claim(queue_name(bus), now=T0 + timedelta(seconds=12), limit=1, lease=timedelta(seconds=1),
+                       owner="another process") == []
+    clock.advance(5)
+    assert store.next_due(queue_name(bus)) == T0 + timedelta(seconds=20)  # and again, while it runs
