@@ -564,3 +564,43 @@ def test_a_running_attempt_has_its_lease_renewed_when_half_is_left() -> None:
                        owner="another process") == []
     clock.advance(5)
     assert store.next_due(queue_name(bus)) == T0 + timedelta(seconds=20)  # and again, while it runs
+
+
+def test_deliveries_waiting_for_a_thread_are_not_made_twice_by_two_live_processes(tmp_path: Path) -> None:
+    """Real threads: each pump claims a batch that its clock's threads start one
+    after another, longer than the lease; the other process polls for work to
+    take over.  Each delivery is made once (its lease is renewed as its attempt
+    starts, or it is left to the claim that took it over)."""
+    import collections
+    import threading
+    import time
+
+    made: collections.Counter[str] = collections.Counter()
+    lock = threading.Lock()
+
+    def slow(event: Any) -> None:
+        time.sleep(0.02)
+        with lock:
+            made[event["id"]] += 1
+
+    def process(clock: Any, destination: Any, **settings: Any) -> EventBus:
+        bus = EventBus(clock=clock, store=SqliteStore(tmp_path / "work.db"), **settings)
+        bus.put_rule("r", event_pattern={"source": ["shop"]})
+        bus.put_targets("r", [Target(destination, target_id="t", clock=clock)])
+        return bus
+
+    producer = process(ManualClock(datetime.now(UTC)), lambda e: None)  # (its clock never runs: it only puts)
+    for _ in range(10):
+        producer.put_events([ENTRY] * 10)
+    clocks = [eventbus.SystemClock(workers=2), eventbus.SystemClock(workers=2)]
+    try:
+        for clock in clocks:
+            process(clock, slow, lease=0.3, poll=0.05)
+        deadline = time.monotonic() + 20
+        while sum(made.values()) < 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # (anything made twice would be made by now)
+    finally:
+        for clock in clocks:
+            clock.shutdown(timeout=5)
+    assert len(made) == 100 and max(made.values()) == 1

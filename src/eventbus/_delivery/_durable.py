@@ -218,6 +218,31 @@ class Durable:
         if not self.clock.closed:
             self._after_end()
 
+    def starting(self, job: Job, now: datetime) -> bool:
+        """An attempt of a claimed delivery is about to start: renew its lease if half
+        of it is gone (it may have waited behind others for a thread); ``False``
+        if another claim took it over meanwhile (the attempt is theirs to make)."""
+        work = job.work
+        if work is None or work.lease_until - now > self.lease / 2:
+            return True
+        until = now + self.lease
+        try:
+            renewed = self.store.extend(work, until=until)
+        except Exception as exc:  # (the attempt goes ahead: at worst it is made twice)
+            log.error("eventbus: %s: the store could not renew the lease of delivery %s (%s)", self._label, job.id,
+                      error_text(exc))
+            return True
+        if renewed:
+            job.work = replace(work, lease_until=until)
+            return True
+        log.warning("eventbus: %s: delivery %s waited past its lease before its attempt could start: another claim "
+                    "took it over", self._label, job.id)
+        self._let_out(job)
+        self._unhold(work, job)
+        job.runner._ledger.reject(job)
+        self._after_end()
+        return False
+
     def stuck(self, job_id: str) -> bool:
         """Whether nothing here can end the delivery any more: the clock is shut down
         and no attempt of it runs (it waits in the store, for another process)."""

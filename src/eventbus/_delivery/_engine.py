@@ -364,6 +364,8 @@ class Runner(Sealed, Accounted):
         if now - job.accepted_at > self._max_age_delta:
             self._too_old(job, now)
             return False
+        if job.work is not None and not self._durable.starting(job, now):  # type: ignore[union-attr]
+            return False  # (a kept delivery another process took over while it waited here)
         job.last_error = None
         if self.LIMITED:
             refusal = self._refuse()
