@@ -604,3 +604,39 @@ def test_deliveries_waiting_for_a_thread_are_not_made_twice_by_two_live_processe
         for clock in clocks:
             clock.shutdown(timeout=5)
     assert len(made) == 100 and max(made.values()) == 1
+
+
+def test_the_pump_keeps_one_timer_however_busy() -> None:
+    clock = ManualClock(T0)
+    bus = bus_with(MemoryStore(), clock, lambda e: None, poll=1)
+    clock.advance(0)
+    for _ in range(200):
+        bus.put_events([ENTRY])
+        clock.advance(0.004)
+    clock.run_until_idle()
+    assert [t.label for t in clock.pending()] == ["event bus default: deliveries due"]
+    assert clock.advance(10) == 10  # one look a second: nothing piled up
+
+
+@pytest.mark.parametrize("retries", [2, 5])
+def test_the_retry_count_goes_with_a_delivery_between_live_processes(make_store: Callable[[], Store],
+                                                                    retries: int) -> None:
+    store = make_store()
+    clocks = {worker: ManualClock(T0) for worker in "AB"}
+    calls: list[str] = []
+    buses = {}
+    for worker, clock in clocks.items():
+        def refuse(event: Any, worker: str = worker) -> None:
+            calls.append(worker)
+            raise RuntimeError("down")
+
+        bus = EventBus(clock=clock, store=store, poll=0.2)
+        bus.put_rule("orders", event_pattern={"source": ["shop"]})
+        bus.put_targets("orders", [Target(refuse, target_id="t", clock=clock, retry_policy=RetryPolicy(
+            maximum_retry_attempts=retries, base_delay=1, max_delay=1))])
+        buses[worker] = bus
+    buses["A"].put_events([ENTRY])
+    for step in range(1, 200):
+        for worker in ("AB" if len(calls) % 2 else "BA"):  # (they take turns claiming it)
+            clocks[worker].advance_to(T0 + timedelta(seconds=step * 0.1))
+    assert len(calls) == retries + 1 and set(calls) == {"A", "B"}

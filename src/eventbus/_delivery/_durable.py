@@ -120,7 +120,15 @@ class Durable:
         self._resolve = resolve
         self._label = label
         self._lock = threading.Lock()
-        self._timer_at: datetime | None = None  # when the pump's next timer fires, if one is posted
+        self._timer: Timer | None = None  # the pump's one timer, if one is posted
+        # how many deliveries may be claimed here at once: on a clock of worker threads, one fewer
+        # than its threads (a claim it cannot start waits for nothing; a thread stays for the pump)
+        workers = getattr(clock, "workers", None)
+        self._cap = max(1, workers - 1) if isinstance(workers, int) else MAX_IN_FLIGHT
+        self._more = False  # the last claim took all it could: more may be due
+        # item id -> a claim made here on a delivery whose end, with an older claim, was being
+        # written (its lease ran out meanwhile): the end is written again with this one
+        self._reclaimed: dict[str, Work] = {}
         self._sweeps = 0
         # item id -> the delivery claimed here whose attempt has not ended (its lease renewed while it runs)
         self._held: dict[str, Job] = {}
@@ -162,7 +170,11 @@ class Durable:
             return
         due = self.clock.now() + timedelta(seconds=delay)
         try:
-            kept = self.store.retry(work, not_before=due, payload=_encode(job, _who(work)))
+            payload = _encode(job, _who(work))
+            kept = self.store.retry(work, not_before=due, payload=payload)
+            again = None if kept else self._again(work)
+            if again is not None:
+                kept = self.store.retry(again, not_before=due, payload=payload)
         except Exception as exc:  # still claimed: taken over (and retried) when its lease runs out
             log.error("eventbus: %s: the store could not keep the retry of delivery %s (%s); it is made again "
                       "after its lease", self._label, job.id, error_text(exc))
@@ -186,13 +198,20 @@ class Durable:
             self._acks.append((work, job))  # (acked with the others when the tick ends)
             return
         try:
-            if outcome is Outcome.DROPPED:
-                ended = self.store.dead_letter(work, reason=reason or "dropped", at=self.clock.now())
-            else:
-                ended = self.store.ack(work, at=self.clock.now())
+            ended = False
+            claim: Work | None = work
+            for _ in range(2):  # (again with a claim made here meanwhile, once, if the first is stale)
+                if claim is None:
+                    break
+                if outcome is Outcome.DROPPED:
+                    ended = self.store.dead_letter(claim, reason=reason or "dropped", at=self.clock.now())
+                else:
+                    ended = self.store.ack(claim, at=self.clock.now())
+                claim = None if ended else self._again(claim)
             if not ended:
-                log.warning("eventbus: %s: delivery %s ended here after another claim took it over (its lease ran "
-                            "out): it may be made again", self._label, job.id)
+                log.warning("eventbus: %s: delivery %s ended here after another claim took it over (its lease of "
+                            "%s ran out: shorter than the attempt and the store's write take?): it may be made again",
+                            self._label, job.id, self.lease)
         except Exception as exc:  # the item stays claimed: taken over when its lease runs out
             log.error("eventbus: %s: the store could not record the end of delivery %s (%s); it will be "
                       "delivered again after its lease", self._label, job.id, error_text(exc))
@@ -266,10 +285,17 @@ class Durable:
 
     def _after_end(self) -> None:
         with self._lock:
-            idle = not self._held
-            full = len(self._held) == MAX_IN_FLIGHT - 1
-        if idle or full:  # (room again, or the queue may be empty now)
+            held, more = len(self._held), self._more
+        if more and held < self._cap:  # room again, and more may be due
+            self.wake(self.clock.now())
+        elif not held:  # (the queue may be empty now)
             self.wake()
+
+    def _again(self, work: Work) -> Work | None:
+        """The claim made here on an item while its end was written with ``work`` (now
+        stale), if any: the end is written again with it."""
+        with self._lock:
+            return self._reclaimed.pop(work.id, None)
 
     # -- the pump --------------------------------------------------------------
     def wake(self, due: datetime | None = None) -> None:
@@ -280,7 +306,7 @@ class Durable:
         if due is None:
             now = self.clock.now()
             with self._lock:
-                full = len(self._held) >= MAX_IN_FLIGHT
+                full = len(self._held) >= self._cap
                 renew = min((job.work.lease_until for job in self._held.values() if job.work is not None),
                             default=None)
             if renew is not None:
@@ -307,16 +333,24 @@ class Durable:
                     due, looking = look, True
             if due is None:
                 return
+        when = max(due, self.clock.now())
+        beat = _Beat(self)
+        timer = Timer(when, beat, f"{self._label}: deliveries due", beat.abandoned, is_async=False, standing=looking)
+        beat.timer = timer
         with self._lock:
-            if self._timer_at is not None and self._timer_at <= due:
-                return
-            self._timer_at = due
+            old = self._timer
+            if old is not None and not old.done and not old.cancelled and old.when <= when:
+                return  # (one comes soon enough)
+            self._timer = timer
+        if old is not None and not old.done:  # one pump timer at a time: the later one goes
+            old.on_abandon = None
+            old.cancel()
         try:
-            self.clock._schedule(Timer(max(due, self.clock.now()), self._tick, f"{self._label}: deliveries due",
-                                       self._abandoned, is_async=False, standing=looking))
+            self.clock._schedule(timer)
         except EventBusError:  # a closed clock: the items stay in the store for the next process
             with self._lock:
-                self._timer_at = None
+                if self._timer is timer:
+                    self._timer = None
 
     def store_closed(self) -> bool:
         try:
@@ -327,14 +361,15 @@ class Durable:
             return False
         return False
 
-    def _abandoned(self, reason: str) -> None:
+    def _forget(self, timer: Timer | None) -> None:
         with self._lock:
-            self._timer_at = None
+            if self._timer is timer:
+                self._timer = None
 
-    def _tick(self) -> None:
+    def _tick(self, timer: Timer | None = None) -> None:
+        self._forget(timer)
         with self._lock:
-            self._timer_at = None
-            room = min(BATCH, MAX_IN_FLIGHT - len(self._held))
+            room = min(BATCH, self._cap - len(self._held))
         now = self.clock.now()
         try:
             self._maintain(now)
@@ -366,7 +401,8 @@ class Durable:
         finally:
             if inline:
                 self._flush()
-        if works and len(works) == room:  # there may be more due now
+        self._more = bool(works) and len(works) == room
+        if self._more:  # there may be more due now
             self.wake(now)
             return
         if not works:
@@ -429,7 +465,10 @@ class Durable:
         if not acks:
             return
         try:
-            self.store.ack_many([work for work, _ in acks])
+            for (work, _), ended in zip(acks, self.store.ack_many([work for work, _ in acks]), strict=True):
+                again = None if ended else self._again(work)
+                if again is not None:
+                    self.store.ack(again, at=again.claimed_at)
         except Exception as exc:  # they stay claimed: taken over when their leases run out
             log.error("eventbus: %s: the store could not record the end of %d deliveries (%s); they will be "
                       "delivered again after their lease", self._label, len(acks), error_text(exc))
@@ -450,8 +489,11 @@ class Durable:
         if running is not None:  # its attempt still runs here: its lease ran out before it was renewed
             if running.work is not None:
                 running.work = work  # (the new claim is the one that counts)
-            else:  # (ending as we speak, with the old claim: back for a later look)
-                self._release_work(work)
+            else:  # its end is being written with the old claim: written again with this one if need be
+                with self._lock:
+                    if len(self._reclaimed) >= MAX_IN_FLIGHT:
+                        self._reclaimed.clear()
+                    self._reclaimed[work.id] = work
             return
         try:
             data = json.loads(work.payload)
@@ -465,7 +507,9 @@ class Durable:
             return
         found = self._waiting.pop(work.id, None)
         if found is not None and found.work is None and found.runner is runner:  # accepted here: the same job
-            job = found
+            job = found  # (its counts as the store has them: another process may have made attempts since)
+            job.retries, job.throttles = data.get("n", 0), data.get("th", 0)
+            job.calls = max(job.calls, data.get("c", 0))
         else:  # taken over (after a restart, or from another process), or its target was replaced
             if found is not None and found.work is None:
                 found.runner._ledger.reject(found)
@@ -491,6 +535,23 @@ class Durable:
         else:
             wait = min(MISSING_WAIT, timedelta(seconds=2 ** min(work.attempts, 6)))
             self.store.retry(work, not_before=now + wait)
+
+
+class _Beat:
+    """A pump timer's callback: it knows its timer, so that only the latest one
+    counts as the pump's."""
+
+    __slots__ = ("durable", "timer")
+
+    def __init__(self, durable: Durable) -> None:
+        self.durable = durable
+        self.timer: Timer | None = None
+
+    def __call__(self) -> None:
+        self.durable._tick(self.timer)
+
+    def abandoned(self, reason: str) -> None:
+        self.durable._forget(self.timer)
 
 
 def _who(work: Work) -> dict[str, str]:

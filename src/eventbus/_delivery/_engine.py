@@ -277,6 +277,8 @@ class Runner(Sealed, Accounted):
         return rng
 
     def _new_id(self) -> str:
+        if self._durable is not None:  # (kept beside other processes' ids: a seeded clock's would repeat)
+            return str(uuid.uuid4())
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
     def _prepare(self, text: str, body: str | None, now: datetime, trail: Trail | None = None, hops: int = 0,
@@ -286,7 +288,8 @@ class Runner(Sealed, Accounted):
         ``shared``: ``text`` parsed, for a runner that calls with a value."""
         prefix = self._id_prefix
         if not prefix:
-            prefix = self._id_prefix = f"{self._rng.getrandbits(32):08x}-"
+            bits = uuid.uuid4().int >> 96 if self._durable is not None else self._rng.getrandbits(32)
+            prefix = self._id_prefix = f"{bits:08x}-"
         job = Job(f"{prefix}{next(self._ids)}", text, None, now, self, body, trail, hops, shared)
         if trail is not None:
             trail._add(job)
