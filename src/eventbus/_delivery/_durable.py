@@ -286,7 +286,7 @@ class Durable:
     def _after_end(self) -> None:
         with self._lock:
             held, more = len(self._held), self._more
-        if more and held < self._cap:  # room again, and more may be due
+        if more and held <= self._cap // 2:  # room again (for a batch: fewer claims), and more may be due
             self.wake(self.clock.now())
         elif not held:  # (the queue may be empty now)
             self.wake()
