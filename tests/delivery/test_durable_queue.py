@@ -122,8 +122,9 @@ def test_a_queue_opened_again_on_the_same_file_finds_its_messages_counts_visibil
 
 
 def test_a_queue_opened_again_does_not_repeat_the_ids_of_the_messages_it_finds(tmp_path: Path) -> None:
-    """A ManualClock's seed fixes the ids: a second queue on the same seed would draw
-    the first one's ids again, were they not mixed with what the store holds."""
+    """A ManualClock's seed fixes the ids of a queue in memory; on a work store a
+    second queue on the same seed would draw the first one's ids again: there
+    they are drawn at random."""
     path = tmp_path / "q.db"
     with SqliteStore(path) as first:
         queue = Queue("q", clock=ManualClock(), store=first)
@@ -137,11 +138,19 @@ def test_a_queue_opened_again_does_not_repeat_the_ids_of_the_messages_it_finds(t
         [other] = queue.receive()  # (one sent before the restart, never received)
         assert other.message_id in held - {message.message_id}
         assert other.receipt_handle != message.receipt_handle  # (handles come from the same generator)
-    with SqliteStore(path) as third:  # the same again, from the same file: the same ids (the seed still fixes them)
+    with SqliteStore(path) as third:
         queue = Queue("q", clock=ManualClock(), store=third)
         assert {m.message_id for m in queue.messages()} == held | new
-    fresh = Queue("q", clock=ManualClock(), store=MemoryStore())
-    assert fresh.send("x") == Queue("q", clock=ManualClock()).send("x")  # (an empty store: the seed alone)
+    assert Queue("q", clock=ManualClock()).send("x") == Queue("q", clock=ManualClock()).send("x")  # (in memory)
+
+
+def test_two_processes_on_seeded_clocks_send_and_delete_their_own_messages(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "q.db") as one, SqliteStore(tmp_path / "q.db") as two:
+        first, second = Queue("q", clock=ManualClock(), store=one), Queue("q", clock=ManualClock(), store=two)
+        assert first.send("from first") != second.send("from second")
+        messages = first.receive(10)
+        assert [first.delete(m) for m in messages] == [True, True]
+        assert len(first) == 0
 
 
 # -- change_visibility: only while in flight under that receipt ---------------------------------

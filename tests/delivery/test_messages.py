@@ -33,7 +33,7 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
     ('redrive count', lambda: Queue(clock=C, dead_letter_queue=Queue(clock=C), max_receive_count=0),
      'Value {"maxReceiveCount":0} for parameter RedrivePolicy is invalid. Reason: Invalid value for maxReceiveCount: 0, valid values are from 1 to 1000 both inclusive.'),
     ('queue store', lambda: Queue(clock=C, store=[]),
-     "Invalid type for parameter store, value: [], type: <class 'list'>, valid types: a QueueStore"),
+     "Invalid type for parameter store, value: [], type: <class 'list'>, valid types: a QueueStore, or a work store (SqliteStore, MemoryStore)"),
     ('queue seed', lambda: Queue(clock=C, seed=-1),
      "1 validation error detected: Value '-1' at 'seed' failed to satisfy constraint: Member must have value greater than or equal to 0"),
     ('queue region', lambda: Queue(clock=C, region="US"),

@@ -161,3 +161,79 @@ def test_a_scheduled_rule_fires_once_between_two_processes(make_store: Callable[
             clock.advance(3600)
     assert [e["time"] for e in got] == ["2025-01-01T01:00:00Z", "2025-01-01T02:00:00Z", "2025-01-01T03:00:00Z"]
     assert sum(t.metrics.accepted for t in targets) == 3  # a fire the other process kept is not counted twice
+
+
+# -- what a third review found (each was a bug)
+
+
+def test_a_one_time_schedule_that_deletes_itself_delivers_its_fire(make_store: Callable[[], Store]) -> None:
+    fired: list[Any] = []
+    clock = ManualClock(T0)
+    scheduler = Scheduler(clock=clock, store=make_store())
+    scheduler.create_schedule("once", "at(2025-01-01T00:01:00)", fired.append, action_after_completion="DELETE")
+    clock.advance(120)
+    assert fired == [{}] and scheduler.list_schedules() == []
+
+
+@pytest.mark.parametrize("change", ["delete", "update"])
+def test_a_retry_waiting_when_its_schedule_changes_is_still_made_by_its_target(
+        make_store: Callable[[], Store], change: str) -> None:
+    calls: list[str] = []
+
+    def flaky(event: Any) -> None:
+        calls.append("old")
+        if len(calls) == 1:
+            raise RuntimeError("down")
+
+    clock = ManualClock(T0)
+    scheduler = Scheduler(clock=clock, store=make_store())
+    policy = RetryPolicy(base_delay=60, max_delay=60)
+    scheduler.create_schedule("hourly", "rate(1 hour)", Target(flaky, target_id="t", clock=clock, retry_policy=policy))
+    clock.advance(0)  # fails: a retry waits
+    if change == "delete":
+        scheduler.delete_schedule("hourly")
+    else:
+        scheduler.update_schedule("hourly", "rate(1 hour)", lambda e: calls.append("new"))
+    clock.advance(90)
+    assert calls[:2] == ["old", "old"]  # the retry, made as it would be without a store
+
+
+def test_two_processes_making_one_rate_schedule_at_different_times_fire_it_once(
+        make_store: Callable[[], Store]) -> None:
+    fired: list[Any] = []
+    first = ManualClock(T0)
+    process(make_store(), first, fired)  # (created: it fires at once, and every hour after)
+    second = ManualClock(T0 + timedelta(minutes=2))
+    process(make_store(), second, fired)  # the same schedule, two minutes later: it takes up the first's
+    for hour in range(1, 4):
+        first.advance_to(T0 + hour * HOUR + timedelta(minutes=2))
+        second.advance_to(T0 + hour * HOUR + timedelta(minutes=2))
+    assert times(fired) == ["2025-01-01T00:00:00Z", "2025-01-01T01:00:00Z", "2025-01-01T02:00:00Z",
+                            "2025-01-01T03:00:00Z"]
+
+
+def test_a_deleted_one_time_schedule_made_again_for_the_same_time_fires_again(
+        make_store: Callable[[], Store]) -> None:
+    fired: list[Any] = []
+    clock = ManualClock(T0)
+    scheduler = process(make_store(), clock, fired, expression="at(2025-01-01T00:01:00)")
+    clock.advance(120)
+    scheduler.delete_schedule("hourly")
+    scheduler.create_schedule("hourly", "at(2025-01-01T00:01:00)", fired.append, input=INPUT)  # (past: at once)
+    clock.advance(0)
+    assert times(fired) == ["2025-01-01T00:01:00Z", "2025-01-01T00:01:00Z"]
+
+
+def test_a_rate_rule_put_by_two_processes_minutes_apart_fires_once(make_store: Callable[[], Store]) -> None:
+    from eventbus import EventBus
+
+    got: list[Any] = []
+    clocks = [ManualClock(T0), ManualClock(T0 + timedelta(minutes=2))]
+    for clock in clocks:
+        bus = EventBus(clock=clock, store=make_store())
+        bus.put_rule("tick", schedule_expression="rate(5 minutes)")
+        bus.put_targets("tick", [Target(got.append, target_id="t", clock=clock)])
+    for minute in range(3, 31):
+        for clock in clocks:
+            clock.advance_to(T0 + timedelta(minutes=minute))
+    assert [e["time"][11:16] for e in got] == ["00:05", "00:10", "00:15", "00:20", "00:25", "00:30"]

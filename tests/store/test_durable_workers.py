@@ -103,9 +103,22 @@ def test_workers_share_one_store_and_take_over_a_killed_workers_deliveries(tmp_p
                      workers, deadline)
 
             def busiest() -> str:
-                """The worker that has made the most deliveries, if it has made ``KILL_AFTER``."""
-                made = Counter(line[-1] for line in lines_of(out) if line[0] == "delivered").most_common(1)
-                return made[0][0] if made and made[0][1] >= KILL_AFTER else ""
+                """The worker that has made the most deliveries, if it has made ``KILL_AFTER``
+                and holds, by its log, deliveries it has not made yet (so that the kill
+                leaves some to take over)."""
+                lines = lines_of(out)
+                made = Counter(line[-1] for line in lines if line[0] == "delivered").most_common(1)
+                if not made or made[0][1] < KILL_AFTER:
+                    return ""
+                name = made[0][0]
+                pending: set[tuple[str, str]] = set()
+                for kind, *rest in lines:
+                    if rest and rest[-1] == name:
+                        if kind == "claimed":
+                            pending.add((rest[0], rest[1]))
+                        elif kind in ("delivered", "acked", "returned"):
+                            pending.discard((rest[0], rest[1]))
+                return name if len(pending) >= 3 else ""
 
             def kill(name: str) -> set[tuple[str, str]]:
                 """Kill ``name``; the deliveries the store says it held."""
@@ -129,8 +142,14 @@ def test_workers_share_one_store_and_take_over_a_killed_workers_deliveries(tmp_p
                     held_then = kill(victim)
             done.touch()
             if not victim:
-                wait_for(f"a worker to make {KILL_AFTER} deliveries", lambda: bool(busiest()), workers, deadline)
-                victim = busiest()
+                found: list[str] = []
+
+                def look() -> bool:
+                    found.append(busiest())
+                    return bool(found[-1])
+
+                wait_for(f"a worker to make {KILL_AFTER} deliveries while holding some", look, workers, deadline)
+                victim = found[-1]
                 held_then = kill(victim)
 
             survivors = [name for name in WORKERS if name != victim]

@@ -252,12 +252,33 @@ class EventBus(Sealed):
         if entry.anchor is None or entry.anchor[0] != schedule.text:
             # rule schedules have one-minute granularity: a rate counts from the minute the rule was put
             entry.anchor = (schedule.text, now.replace(second=0, microsecond=0))
+            entry.generation = uuid.uuid4().hex[:12]
+            if self.store is not None:  # processes sharing the store count from the first one's minute
+                self._share_schedule(entry, schedule.text)
         recurring = Recurring(self.clock, schedule, UTC, lambda nominal, missed: self._scheduled(entry, nominal),
                               lock=self._lock, anchor=entry.anchor[1], after_anchor=True,
                               fired_until=entry.fired_until, label=f"scheduled rule {entry.record.name} of event "
                               f"bus {self.name}")
         recurring.start(now)
         entry.recurring = recurring
+
+    def _share_schedule(self, entry: RuleEntry, expression: str) -> None:
+        """Take up the anchor and generation of the rule's schedule that the store
+        keeps (put by another process, or before a restart), or keep this one's."""
+        assert self.store is not None and entry.anchor is not None
+        try:
+            stored = self.store.get_schedule(entry.record.arn)
+            data = None if stored is None else json.loads(stored.data)
+            if data is not None and data.get("expression") == expression:
+                entry.anchor = (expression, datetime.fromisoformat(data["anchor"]))
+                entry.generation = str(data["generation"])
+            else:
+                self.store.put_schedule(entry.record.arn, None, json.dumps(
+                    {"expression": expression, "anchor": entry.anchor[1].isoformat(),
+                     "generation": entry.generation}))
+        except Exception as exc:  # (this process counts from its own minute)
+            log.error("eventbus: bus %s: the store could not share the schedule of rule %s: %s", self.name,
+                      entry.record.name, error_text(exc))
 
     def _scheduled(self, entry: RuleEntry, nominal: datetime) -> None:
         """A scheduled rule fired: AWS's Scheduled Event, to this rule's targets alone."""
@@ -275,7 +296,8 @@ class EventBus(Sealed):
             "resources": [entry.record.arn],
             "detail": {},
         }
-        self._route(event, 0, fresh=True, only=rule, source=f"{entry.record.arn}@{nominal.isoformat()}")
+        self._route(event, 0, fresh=True, only=rule,
+                    source=f"{entry.record.arn}@{entry.generation}@{nominal.isoformat()}")
 
     def _reroute(self, entry: RuleEntry) -> None:
         """Publish the rule's current targets to ``put_events``: a new dict each time."""
@@ -302,6 +324,8 @@ class EventBus(Sealed):
             self._reroute(entry)
             self._reschedule(entry, None)
             self._deleted.append(entry)  # (what it counted still counts for the bus)
+        if self.store is not None and entry.recurring is None and entry.generation:  # (put again: afresh)
+            self.store.delete_schedule(entry.record.arn)
 
     def describe_rule(self, name: str) -> Rule:
         """The rule (``Rule.as_aws()`` gives AWS's DescribeRule shape)."""

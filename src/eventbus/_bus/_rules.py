@@ -58,8 +58,8 @@ class RuleEntry:
     replaced one keeps counting for the rule until its pending deliveries end
     (``retired``), then is folded into ``folded``."""
 
-    __slots__ = ("anchor", "baselines", "bus", "fired_until", "folded", "matched", "record", "recurring", "retired",
-                 "targets")
+    __slots__ = ("anchor", "baselines", "bus", "fired_until", "folded", "generation", "matched", "record", "recurring",
+                 "retired", "targets")
 
     def __init__(self, record: Rule, bus: str) -> None:
         self.record = record
@@ -72,6 +72,7 @@ class RuleEntry:
         self.recurring: Recurring | None = None  # a scheduled rule's timer, while it is enabled
         self.anchor: tuple[str, datetime] | None = None  # (its expression, where a rate counts from)
         self.fired_until: datetime | None = None  # the latest time it fired: never again
+        self.generation = ""  # with a store: this schedule of the rule, shared by the processes that share it
 
     def __repr__(self) -> str:
         return f"rule {self.record.name} of event bus {self.bus}"

@@ -37,7 +37,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from .._clock import Timer
+from .._clock import SystemClock, Timer
 from .._exceptions import EventBusError, ValidationError
 from .._store import Enqueued, Store, Work
 from .._store._protocol import EPOCH, MICROSECOND, as_datetime
@@ -123,8 +123,7 @@ class Durable:
         self._timer: Timer | None = None  # the pump's one timer, if one is posted
         # how many deliveries may be claimed here at once: on a clock of worker threads, one fewer
         # than its threads (a claim it cannot start waits for nothing; a thread stays for the pump)
-        workers = getattr(clock, "workers", None)
-        self._cap = max(1, workers - 1) if isinstance(workers, int) else MAX_IN_FLIGHT
+        self._cap = max(1, clock.workers - 1) if isinstance(clock, SystemClock) else MAX_IN_FLIGHT
         self._more = False  # the last claim took all it could: more may be due
         # item id -> a claim made here on a delivery whose end, with an older claim, was being
         # written (its lease ran out meanwhile): the end is written again with this one
@@ -495,9 +494,12 @@ class Durable:
                         self._reclaimed.clear()
                     self._reclaimed[work.id] = work
             return
+        found = self._waiting.pop(work.id, None)
         try:
             data = json.loads(work.payload)
-            runner = self._resolve(data)
+            # accepted here: the same job, made by the target it was accepted by (as in memory, even if
+            # that target was replaced or its rule or schedule removed since); else the one configured now
+            runner = found.runner if found is not None and found.work is None else self._resolve(data)
         except Exception as exc:  # not an item eventbus wrote: kept aside with why
             log.error("eventbus: %s: work item %s cannot be read: %s", self._label, work.id, exc)
             self.store.dead_letter(work, reason=f"unreadable work item: {exc}", at=now)
@@ -505,14 +507,11 @@ class Durable:
         if runner is None:
             self._missing(work, data, now)
             return
-        found = self._waiting.pop(work.id, None)
-        if found is not None and found.work is None and found.runner is runner:  # accepted here: the same job
+        if found is not None and found.runner is runner:
             job = found  # (its counts as the store has them: another process may have made attempts since)
             job.retries, job.throttles = data.get("n", 0), data.get("th", 0)
             job.calls = max(job.calls, data.get("c", 0))
-        else:  # taken over (after a restart, or from another process), or its target was replaced
-            if found is not None and found.work is None:
-                found.runner._ledger.reject(found)
+        else:  # taken over (after a restart, or from another process)
             job = _decode(runner, data)
             runner._ledger.accept(job)
         job.work = work
@@ -527,7 +526,9 @@ class Durable:
         """An item whose target is not there (not put back yet, after a restart; or
         removed): it looks again, sooner at first, until its event is too old."""
         accepted = as_datetime(data["at"])
-        who = f"rule {str(data.get('r')).rpartition('/')[2]} target {data.get('t')}" if "t" in data else self._label
+        owner = str(data.get("r"))
+        kind = "schedule" if ":scheduler:" in owner else "rule"
+        who = f"{kind} {owner.rpartition('/')[2]} target {data.get('t')}" if "t" in data else self._label
         if now - accepted > timedelta(seconds=data.get("age", 86_400)):
             reason = f"{who} is not there (removed, or not put back after a restart) and the event grew too old"
             log.warning("eventbus: %s: delivery %s dropped: %s", self._label, data.get("j"), reason)

@@ -140,6 +140,9 @@ class Queue(Watched, Sealed):
         self.seed = seed
         self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
         self.store: QueueStore
+        if isinstance(store, type):  # (a protocol check passes a class: its methods are attributes too)
+            raise ValidationError(f"store must be a store object (such as SqliteStore(path)), not the class "
+                                  f"{store.__name__}")
         if store is None:
             self.store = MemoryQueueStore()
         elif isinstance(store, QueueStore):
@@ -147,11 +150,9 @@ class Queue(Watched, Sealed):
         elif isinstance(store, Store):  # one concept: where the messages are kept
             self.store = WorkQueueStore(store, f"sqs:{self.arn}")
         else:
-            raise wrong_type("store", store, "a QueueStore")
-        if isinstance(self.store, WorkQueueStore):
-            newest = self.store.newest_id()
-            if newest is not None:  # (the ids drawn before it are still in the store: draw others)
-                self._rng = random.Random(f"{self._rng.getrandbits(64)}/{newest}")
+            raise wrong_type("store", store, "a QueueStore, or a work store (SqliteStore, MemoryStore)")
+        # on a work store, ids sit beside other processes' (a seeded clock would draw theirs): drawn at random
+        self._shared = isinstance(self.store, WorkQueueStore)
         self._store = self.store
         self._lock = threading.Lock()
         self._sealed = True
@@ -163,6 +164,8 @@ class Queue(Watched, Sealed):
         return len(self._store)
 
     def _new_id(self) -> str:
+        if self._shared:
+            return str(uuid.uuid4())
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
     def send(self, body: Any, attributes: Mapping[str, Any] | None = None) -> str:

@@ -435,10 +435,3 @@ class WorkQueueStore:
                                      None if mine is None else mine.work.claimed_at,
                                      "" if mine is None else mine.handle, seq=len(out)))
         return out
-
-    def newest_id(self) -> str | None:
-        """The store id of the newest message held, if any (a ``Queue`` mixes it into
-        its id generator, so that a queue opened again does not draw the ids of
-        the one before it from the same seed)."""
-        items = self.store.items(self.queue)
-        return items[-1].id if items else None

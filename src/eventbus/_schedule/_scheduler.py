@@ -200,12 +200,13 @@ class _Entry:
     """A schedule: its current version and timer (an update keeps the entry, which
     owns the target)."""
 
-    __slots__ = ("recurring", "scheduler", "version")
+    __slots__ = ("generation", "recurring", "scheduler", "version")
 
     def __init__(self, scheduler: Scheduler, record: Schedule) -> None:
         self.scheduler = scheduler
         self.version = _Version(self, record, DEFAULT_INPUT, None, False)
         self.recurring: Recurring | None = None
+        self.generation = ""  # with a store: this build of the schedule, shared by the processes that share it
 
     @property
     def record(self) -> Schedule:
@@ -555,12 +556,13 @@ class Scheduler(Sealed):
             window=minutes * 60.0, rng=self._rng, fired_until=fired_until,
             label=f"schedule {found.record.name}/{name}")
         kept = self._kept(arn, parsed, zone, start, end, minutes) if old is None else None
-        if kept is not None:  # made again after a restart: on from its last fire, not from now
-            fired, kept_anchor, kept_next = kept
+        generation = uuid.uuid4().hex[:12]  # (a build of its own: its fires' keys are new)
+        if kept is not None:  # kept by another process, or before a restart: on from its last fire, not from now
+            fired, kept_anchor, kept_next, generation = kept
             recurring.fired_until = fired
             if start is None and parsed.rate is not None:
                 recurring.anchor = kept_anchor
-            recurring.prepare(min(now, kept_next) if kept_next is not None else now)
+            recurring.prepare(min(now, kept_next) if kept_next is not None and fired is not None else now)
         else:
             recurring.prepare(now)  # (refuses an at(...) past what a datetime holds)
         if self.clock.closed:
@@ -577,6 +579,9 @@ class Scheduler(Sealed):
                 old.record.target._detach(old)
         entry.version = version
         entry.recurring = recurring
+        entry.generation = generation
+        if self.store is not None and kept is None:  # (so that a process made after this one takes it up)
+            self._keep_record(entry, None)
         return entry
 
     def _target(self, name: str, target: object, retry_policy: object, dead_letter_queue: object,
@@ -625,8 +630,11 @@ class Scheduler(Sealed):
             return
         with self._lock:
             found = self._groups.get(record.group_name)
-            if found is not None and found.schedules.get(record.name) is entry:
-                self._remove(found, entry)
+            if found is None or found.schedules.get(record.name) is not entry:
+                return
+            self._remove(found, entry)
+        if self.store is not None:  # (made again later, it starts afresh)
+            self.store.delete_schedule(record.arn)
 
     def _fire(self, version: _Version, nominal: datetime) -> None:
         """One fire: the rendered input to the target, as one delivery."""
@@ -670,9 +678,9 @@ class Scheduler(Sealed):
                 None if end is None else end.isoformat(), minutes]
 
     def _kept(self, arn: str, parsed: ScheduleExpression, zone: tzinfo, start: datetime | None,
-              end: datetime | None, minutes: int) -> tuple[datetime, datetime, datetime | None] | None:
-        """A schedule's last fire, rate anchor and next fire as the store keeps them, if
-        the store has them for the same definition."""
+              end: datetime | None, minutes: int) -> tuple[datetime | None, datetime, datetime | None, str] | None:
+        """A schedule's last fire (if it fired), rate anchor, next fire and generation as
+        the store keeps them, if the store has them for the same definition."""
         if self.store is None:
             return None
         stored = self.store.get_schedule(arn)
@@ -681,7 +689,24 @@ class Scheduler(Sealed):
         data = json.loads(stored.data)
         if data.get("definition") != self._definition(parsed, zone, start, end, minutes):
             return None  # (changed since: it starts afresh)
-        return (datetime.fromisoformat(data["fired"]), datetime.fromisoformat(data["anchor"]), stored.next_fire)
+        fired = data.get("fired")
+        return (None if fired is None else datetime.fromisoformat(fired), datetime.fromisoformat(data["anchor"]),
+                stored.next_fire, str(data["generation"]))
+
+    def _keep_record(self, entry: _Entry, fired: datetime | None) -> None:
+        """Write what a process made later (or after a restart) goes on from: the
+        definition, the rate's anchor, the generation, the last fire and the next."""
+        recurring = entry.recurring
+        assert self.store is not None and recurring is not None
+        definition = self._definition(recurring.expression, recurring.zone, recurring.start_at, recurring.end,
+                                      int(recurring.window.total_seconds() // 60))
+        data = json.dumps({"definition": definition, "fired": None if fired is None else fired.isoformat(),
+                           "anchor": recurring.anchor.isoformat(), "generation": entry.generation})
+        try:
+            self.store.put_schedule(entry.record.arn, recurring.next_fire, data)
+        except Exception as exc:  # (a restart may fire a time again: its key refuses it)
+            log.error("eventbus: scheduler: the store could not keep schedule %s: %s", entry.record.arn,
+                      error_text(exc))
 
     def _keep_fire(self, version: _Version, job: Job, nominal: datetime) -> None:
         """A fire with a store: its delivery is kept under the key (schedule, nominal
@@ -692,24 +717,19 @@ class Scheduler(Sealed):
         record = version.record
         target = record.target
         try:
-            kept = durable.add([durable.item(job, f"{record.arn}@{nominal.isoformat()}")], [job])
+            kept = durable.add([durable.item(job, f"{record.arn}@{version.entry.generation}@{nominal.isoformat()}")],
+                               [job])
         except Exception as exc:
             target._end(job, Outcome.DROPPED, f"the store could not keep this fire: {error_text(exc)}")
             return
         if kept == [None]:  # another process fired this time already
             target._ledger.reject(job)
-        recurring = version.entry.recurring
-        if recurring is None or version.entry.version is not version:
-            return
-        definition = self._definition(recurring.expression, recurring.zone, recurring.start_at, recurring.end,
-                                      int(recurring.window.total_seconds() // 60))
-        data = json.dumps({"definition": definition, "fired": nominal.isoformat(),
-                           "anchor": recurring.anchor.isoformat()})
-        try:
-            self.store.put_schedule(record.arn, recurring.next_fire, data)
-        except Exception as exc:  # (the fire is kept; a restart may fire this time again, and its key refuses it)
-            log.error("eventbus: scheduler: the store could not record the fire of %s at %s: %s", record.arn,
-                      nominal.isoformat(), error_text(exc))
+        entry = version.entry
+        with self._lock:
+            found = self._groups.get(record.group_name)
+            live = found is not None and found.schedules.get(record.name) is entry and entry.version is version
+        if live and entry.recurring is not None:
+            self._keep_record(entry, nominal)
 
     def _durable_target(self, data: dict[str, Any]) -> Target | None:
         """The target that delivers a kept fire: its schedule's (``None``: not there)."""
