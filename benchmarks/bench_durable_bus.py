@@ -10,9 +10,11 @@ due (``ManualClock.advance(0)``), so each line measures the whole path:
 matching, the delivery's record, the attempt and its end.  Lines: the
 default in-memory runtime (clock timers, no store), ``MemoryStore`` (the
 durable path without a file), ``SqliteStore`` with ``synchronous="NORMAL"``
-(survives a killed process) and ``"FULL"`` (survives a power loss).  The
-ratio is each line's events/s against the in-memory runtime's, measured in
-the same run.
+(survives a killed process), ``"FULL"`` (survives a power loss) and
+``NatsStore`` (NATS JetStream on 127.0.0.1:4222, shared by processes and
+machines; a fresh prefix whose buckets are deleted after; skipped with a note
+when no server answers).  The ratio is each line's events/s against the
+in-memory runtime's, measured in the same run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import argparse
 import gc
 import platform
+import secrets
+import socket
 import sqlite3
 import tempfile
 import time
@@ -31,7 +35,7 @@ from typing import Any
 from _common import cpu_model, fmt_rate, print_table
 
 import eventbus
-from eventbus import EventBus, ManualClock, MemoryStore, SqliteStore, Store, Target
+from eventbus import EventBus, ManualClock, MemoryStore, NatsStore, SqliteStore, Store, Target
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -65,6 +69,14 @@ def run(store: Store | None, n: int) -> float:
     return elapsed
 
 
+def nats_answers() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 4222), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a tenth of the events")
@@ -81,11 +93,17 @@ def main() -> None:
             ("SqliteStore, synchronous=FULL", n // 4,
              lambda: SqliteStore(Path(folder) / "full.db", synchronous="FULL")),
         ]
+        nats = nats_answers()
+        if nats:
+            cases.append(("NatsStore (JetStream, 127.0.0.1:4222)", n // 4,
+                          lambda: NatsStore(prefix=f"bench-{secrets.token_hex(4)}")))
         base: float | None = None
         for name, count, make in cases:
             store = make()
             elapsed = run(store, count)
-            if store is not None:
+            if isinstance(store, NatsStore):
+                store._drop_buckets()  # (the benchmark's buckets go with it)
+            elif store is not None:
                 store.close()
             rate = count / elapsed
             base = base or rate
@@ -93,6 +111,8 @@ def main() -> None:
     print()
     print_table(["delivery kept", "events", "events/s (put to delivered)", "us per event", "slower than memory"],
                 rows)
+    if not nats:
+        print("\nNatsStore: skipped, no NATS JetStream answers at 127.0.0.1:4222 (start one: `nats-server -js`)")
 
 
 if __name__ == "__main__":

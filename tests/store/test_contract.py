@@ -1,9 +1,15 @@
 """The Store protocol: one conformance suite, run against every store, then
 what only the sqlite store promises (a file that outlives its process, its
-settings, a failed transaction leaving nothing behind)."""
+settings, a failed transaction leaving nothing behind), and what only the
+NATS store promises (stores on one prefix share everything, a store opened
+again finds it; its settings).  The NATS stores run against the server on
+127.0.0.1:4222, each on a fresh prefix whose buckets are deleted after the
+test; without a server they are skipped."""
 
 from __future__ import annotations
 
+import secrets
+import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +24,7 @@ from eventbus._store import (
     DeadLetter,
     Enqueued,
     MemoryStore,
+    NatsStore,
     ScheduleClaim,
     SqliteStore,
     Store,
@@ -36,20 +43,65 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+NATS = ("127.0.0.1", 4222)
+NO_NATS = ("NATS JetStream is not reachable at 127.0.0.1:4222: start one (`nats-server -js`, Debian package "
+           "nats-server) to run the NATS store's tests")
+
+
+def nats_answers() -> bool:
+    try:
+        socket.create_connection(NATS, timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def fresh_prefix() -> str:
+    return f"test-{secrets.token_hex(6)}"
+
+
+def drop_buckets(prefix: str) -> None:
+    """Delete the buckets of ``prefix`` on the server."""
+    NatsStore(prefix=prefix)._drop_buckets()
+
+
+@pytest.fixture
+def nats_prefixes() -> Iterator[list[str]]:
+    """Prefixes a test uses on the server: their buckets are deleted after it."""
+    if not nats_answers():
+        pytest.skip(NO_NATS)
+    prefixes: list[str] = []
+    yield prefixes
+    for prefix in prefixes:
+        drop_buckets(prefix)
+
+
+@pytest.fixture(params=["memory", "sqlite", "nats"])
 def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
-    """Stores of the parameter's kind, closed after the test."""
+    """Stores of the parameter's kind, closed after the test (a NATS store: on a
+    fresh prefix, whose buckets are deleted after the test)."""
     made: list[Store] = []
+    prefixes: list[str] = []
+    if request.param == "nats" and not nats_answers():
+        pytest.skip(NO_NATS)
 
     def factory(**kwargs: Any) -> Store:
-        store: Store = (MemoryStore(**kwargs) if request.param == "memory"
-                            else SqliteStore(tmp_path / f"work{len(made)}.db", **kwargs))
+        store: Store
+        if request.param == "memory":
+            store = MemoryStore(**kwargs)
+        elif request.param == "sqlite":
+            store = SqliteStore(tmp_path / f"work{len(made)}.db", **kwargs)
+        else:
+            prefixes.append(fresh_prefix())
+            store = NatsStore(prefix=prefixes[-1], **kwargs)
         made.append(store)
         return store
 
     yield factory
     for store in made:
         store.close()
+    for prefix in prefixes:
+        drop_buckets(prefix)
 
 
 @pytest.fixture
@@ -806,3 +858,185 @@ def test_ack_many_settles_a_claimed_batch_as_acks_one_by_one_would(store: Store)
     with pytest.raises(ValidationError, match="work"):
         store.ack_many([fourth, "not work"])  # type: ignore[list-item]
     assert store.counts("q")["leased"] == 1  # a refused call ends nothing
+
+
+# -- the NATS store alone
+
+
+def eventually(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait until ``check()`` holds: another store's change reaches this one's index
+    in the time of a round trip to the server."""
+    import time  # (real time: the server's updates travel in it)
+
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "another store's change did not arrive"
+        time.sleep(0.005)
+
+
+def test_two_nats_stores_on_one_prefix_share_items_and_claims(nats_prefixes: list[str]) -> None:
+    nats_prefixes.append(prefix := fresh_prefix())
+    with NatsStore(prefix=prefix) as one, NatsStore(prefix=prefix) as two:
+        first = one.enqueue("q", "from one", not_before=T0, key="k")
+        assert first is not None
+        # two's index may not know the key yet: the key's compare-and-set decides, and the item goes back
+        assert two.enqueue("q", "dup", not_before=T0, key="k") is None
+        eventually(lambda: two.counts("q")["ready"] >= 1)
+        assert two.enqueue("q", "from two", not_before=at(1)) is not None
+        eventually(lambda: len(one.items("q")) == 2)
+        assert [i.payload for i in one.items("q")] == [i.payload for i in two.items("q")] == ["from one", "from two"]
+        assert two.enqueue("q", "again", not_before=T0, key="k") is None  # the key is shared too
+        [held] = claim(one, 0, owner="one")
+        assert claim(two, 0, owner="two") == []  # held by one (the other item is due at 1)
+        assert payloads(claim(two, 5, owner="two")) == ["from two"]
+        assert claim(two, 9.999, owner="two") == []  # one's lease runs until 10
+        [taken] = claim(two, 10, owner="two")
+        assert (taken.id, taken.attempts, taken.owner) == (held.id, 2, "two")
+        assert one.ack(held) is False  # taken over: one's claim is stale, in one's store too
+        assert two.ack(taken)
+        eventually(lambda: one.counts("q") == {"ready": 0, "leased": 1, "dead": 0})
+
+
+def test_two_nats_stores_claiming_at_once_never_share_an_item(nats_prefixes: list[str]) -> None:
+    nats_prefixes.append(prefix := fresh_prefix())
+    total = 200
+    with NatsStore(prefix=prefix) as one, NatsStore(prefix=prefix) as two:
+        one.enqueue_many([follow(f"p{n}", queue="q") for n in range(total)])
+        eventually(lambda: two.counts("q")["ready"] == total)
+        got: list[list[str]] = [[], []]
+        barrier = threading.Barrier(2)
+
+        def worker(k: int, store: Store) -> None:
+            barrier.wait()
+            while works := claim(store, 1, limit=9, owner=f"w{k}", lease=timedelta(hours=1)):
+                for work in works:
+                    assert store.ack(work)
+                    got[k].append(work.payload)
+
+        threads = [threading.Thread(target=worker, args=(k, store)) for k, store in enumerate((one, two))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        everything = got[0] + got[1]
+        assert sorted(everything) == sorted(f"p{n}" for n in range(total))  # each once
+        assert one.counts("q") == {"ready": 0, "leased": 0, "dead": 0}
+
+
+def test_a_reopened_nats_prefix_holds_everything_written(nats_prefixes: list[str]) -> None:
+    nats_prefixes.append(prefix := fresh_prefix())
+    first = NatsStore(prefix=prefix, key_retention=60)
+    first.enqueue("q", "held", not_before=T0, key="k1")
+    first.enqueue("q", "waiting", not_before=at(30), key="k2")
+    first.enqueue("q", "dead", not_before=T0)
+    held, dead = claim(first, 0, limit=2)
+    assert first.dead_letter(dead, reason="poison")
+    first.put_schedule("s", at(90), '{"x": 1}')
+    [fire] = first.claim_due_schedules(now=at(90), lease=LEASE, owner="a", limit=1)
+    # (no close: as if the process were killed)
+    second = NatsStore(prefix=prefix, key_retention=60)
+    try:
+        assert second.counts("q") == {"ready": 1, "leased": 1, "dead": 1}
+        assert second.items("q") == first.items("q") == [
+            StoredItem(queue="q", id=held.id, payload="held", key="k1", not_before=T0, attempts=1, owner="w1",
+                       lease_until=at(10)),
+            StoredItem(queue="q", id=second.items("q")[1].id, payload="waiting", key="k2", not_before=at(30),
+                       attempts=0)]
+        assert second.enqueue("q", "dup", not_before=T0, key="k1") is None
+        assert second.ack(held)  # a claim made before the restart is still honoured
+        assert second.next_due("q") == at(30)
+        assert [d.reason for d in second.dead_letters("q")] == ["poison"]
+        assert second.schedule_fired(fire, next_fire=at(180))
+        assert second.get_schedule("s") == StoredSchedule(name="s", next_fire=at(180), data='{"x": 1}')
+        assert int(second.enqueue("q", "new", not_before=T0) or 0) > int(held.id)  # ids go on, never reused
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_nats_store_purges_its_delete_markers_two_sweeps_later(nats_prefixes: list[str]) -> None:
+    """Each ended record leaves a delete marker in its KV bucket: without the purge,
+    the bucket would grow by one message per delivery for ever."""
+
+    nats_prefixes.append(prefix := fresh_prefix())
+    store = NatsStore(prefix=prefix, key_retention=0)
+    try:
+        for n in range(20):
+            store.enqueue("q", f"p{n}", not_before=T0, key=f"k{n}")
+        for work in claim(store, 0, limit=20):
+            assert store.ack(work)
+
+        def messages(bucket: str) -> int:
+            async def read() -> int:
+                info = await store._js.stream_info(f"KV_{prefix}-{bucket}")
+                return int(info.state.messages)
+            return store._run(read())
+
+        assert messages("work") == 20  # (the markers)
+        store.sweep(at(1))  # forgets the keys (their markers noted), notes the items' markers
+        store.sweep(at(2))  # purges the items' markers; notes the keys'
+        store.sweep(at(3))  # purges the keys' markers
+        assert (messages("work"), messages("keys")) == (0, 0)
+        assert store.enqueue("q", "again", not_before=T0, key="k1") is not None  # (a key written again stays)
+        store.sweep(at(4))
+        store.sweep(at(5))
+        assert messages("keys") == 1 and store.counts("q")["ready"] == 1
+    finally:
+        store.close()
+
+
+def test_queue_names_keys_and_schedule_names_may_be_any_text(nats_prefixes: list[str]) -> None:
+    nats_prefixes.append(prefix := fresh_prefix())
+    odd = ["events:arn:aws:events:us-east-1:123:event-bus/a.b", "a b.>*", "ünïcødé/🙂", "q", "Q"]
+    with NatsStore(prefix=prefix) as store:
+        for name in odd:
+            assert store.enqueue(name, name, not_before=T0, key=name) is not None
+            store.put_schedule(name, T0, name)
+        for name in odd:
+            assert [i.payload for i in store.items(name)] == [name]
+            assert store.enqueue(name, "dup", not_before=T0, key=name) is None
+        assert [s.name for s in store.schedules()] == sorted(odd)
+
+
+@pytest.mark.parametrize(("kwargs", "text"), [
+    ({"prefix": "a.b"}, "Value 'a.b' at 'prefix' failed to satisfy constraint: Member must satisfy regular "
+                        "expression pattern: [A-Za-z0-9_-]{1,64}"),
+    ({"prefix": ""}, "Value '' at 'prefix'"),
+    ({"prefix": 5}, "Invalid type for parameter prefix, value: 5"),
+    ({"servers": "127.0.0.1:4222"}, "Value '127.0.0.1:4222' at 'servers' failed to satisfy constraint: Member "
+                                    "must be a NATS URL such as nats://127.0.0.1:4222"),
+    ({"servers": []}, "Invalid type for parameter servers"),
+    ({"timeout": 0}, "Value '0' at 'timeout' failed to satisfy constraint"),
+    ({"replicas": 0}, "Value '0' at 'replicas' failed to satisfy constraint: Member must have value between 1 "
+                      "and 5"),
+    ({"replicas": 1.0}, "Invalid type for parameter replicas, value: 1.0"),
+    ({"key_retention": -1}, "Value '-1' at 'key_retention'"),
+])
+def test_the_nats_store_refuses_bad_settings(kwargs: dict[str, Any], text: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        NatsStore(**kwargs)
+    assert text in str(raised.value)
+
+
+def test_a_nats_server_that_does_not_answer_fails_fast_and_says_how_to_start_one() -> None:
+    import time
+
+    with socket.socket() as closed:  # (a port nobody listens on)
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(EventBusError) as raised:
+        NatsStore(f"nats://127.0.0.1:{port}", timeout=0.5)
+    assert time.monotonic() - started < 5
+    assert str(raised.value).startswith(f"Cannot connect to NATS JetStream at nats://127.0.0.1:{port}: no answer "
+                                        "within 0.5 s")
+    assert "Start a server with JetStream on (`nats-server -js`)" in str(raised.value)
+
+
+def test_without_nats_py_the_nats_store_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nats", None)  # (import nats raises ImportError)
+    with pytest.raises(EventBusError) as raised:
+        NatsStore(prefix="never-made")
+    assert str(raised.value) == 'NatsStore needs the nats-py package: pip install "eventbus[nats]"'

@@ -20,11 +20,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hypothesis import event
+import pytest
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from eventbus._store import Enqueued, MemoryStore, ScheduleClaim, SqliteStore, Store, Work
+from eventbus._store import Enqueued, MemoryStore, NatsStore, ScheduleClaim, SqliteStore, Store, Work
+
+from .test_contract import NO_NATS, drop_buckets, fresh_prefix, nats_answers
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 RETENTION = 3  # seconds an ended item's key is remembered
@@ -476,5 +479,29 @@ class SqliteStoreAgainstModel(StoreAgainstModel):
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class NatsStoreAgainstModel(StoreAgainstModel):
+    """The NATS store, each example on a fresh prefix (its buckets deleted after)."""
+
+    def open_store(self) -> Store:
+        self.prefix = fresh_prefix()
+        return NatsStore(prefix=self.prefix, key_retention=RETENTION)
+
+    @rule()
+    def reopen(self) -> None:
+        """A restart: a new store on the same prefix, the old one closed after (as if
+        its process had been killed); claims made before still count."""
+        old = self.store
+        self.store = NatsStore(prefix=self.prefix, key_retention=RETENTION)
+        old.close()
+
+    def teardown(self) -> None:
+        super().teardown()
+        drop_buckets(self.prefix)
+
+
 TestMemoryStoreAgainstTheModel = MemoryStoreAgainstModel.TestCase
 TestSqliteStoreAgainstTheModel = SqliteStoreAgainstModel.TestCase
+# (each step is a few round trips to the server: fewer examples)
+NatsStoreAgainstModel.TestCase.settings = settings(settings.default, max_examples=15, deadline=None,
+                                                   suppress_health_check=[HealthCheck.too_slow])
+TestNatsStoreAgainstTheModel = pytest.mark.skipif(not nats_answers(), reason=NO_NATS)(NatsStoreAgainstModel.TestCase)
