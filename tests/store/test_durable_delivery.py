@@ -642,3 +642,23 @@ def test_the_retry_count_goes_with_a_delivery_between_live_processes(make_store:
         for worker in ("AB" if len(calls) % 2 else "BA"):  # (they take turns claiming it)
             clocks[worker].advance_to(T0 + timedelta(seconds=step * 0.1))
     assert len(calls) == retries + 1 and set(calls) == {"A", "B"}
+
+
+def test_a_dead_letter_on_the_same_store_is_written_with_the_delivery_end(make_store: Callable[[], Store]) -> None:
+    store, clock, calls = make_store(), ManualClock(T0), list[str]()
+    dlq = Queue("dlq", clock=clock, store=store)
+    written: list[Any] = []
+    ack = store.ack
+
+    def watched_ack(work: Any, **kwargs: Any) -> bool:
+        written.append([item.queue for item in kwargs.get("then", ())])
+        return ack(work, **kwargs)
+
+    store.ack = watched_ack  # type: ignore[method-assign]
+    bus = bus_with(store, clock, failing(10, calls), retries=1, dlq=dlq)
+    bus.put_events([ENTRY])
+    clock.advance(3600)
+    assert written == [[f"sqs:{dlq.arn}"]]  # one transaction: the delivery's end and its dead letter
+    [letter] = Queue("dlq", clock=clock, store=store).messages()  # (a queue opened again finds it)
+    assert letter.attributes["RETRY_ATTEMPTS"] == "1" and json.loads(letter.body)["source"] == "shop"
+    assert bus.list_targets_by_rule("orders")[0].metrics.sent_to_dlq == 1

@@ -193,7 +193,10 @@ class Durable:
         work = self._let_out(job)
         if work is None:
             return
-        if self._acks is not None and outcome is not Outcome.DROPPED and threading.get_ident() == self._ticking:
+        follow, job.then = job.then, None
+        then, written = follow if follow is not None else ([], None)
+        if self._acks is not None and outcome is not Outcome.DROPPED and not then \
+                and threading.get_ident() == self._ticking:
             self._acks.append((work, job))  # (acked with the others when the tick ends)
             return
         try:
@@ -204,9 +207,11 @@ class Durable:
                     break
                 if outcome is Outcome.DROPPED:
                     ended = self.store.dead_letter(claim, reason=reason or "dropped", at=self.clock.now())
-                else:
-                    ended = self.store.ack(claim, at=self.clock.now())
+                else:  # (with its dead letter, if one waits to be written with it)
+                    ended = self.store.ack(claim, then=then, at=self.clock.now())
                 claim = None if ended else self._again(claim)
+            if ended and written is not None:
+                written()
             if not ended:
                 log.warning("eventbus: %s: delivery %s ended here after another claim took it over (its lease of "
                             "%s ran out: shorter than the attempt and the store's write take?): it may be made again",

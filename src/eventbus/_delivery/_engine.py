@@ -45,7 +45,7 @@ from ._outcomes import Accounted, Ledger, Outcome, log
 from ._payload import Parsed, first_kb, loads
 
 if TYPE_CHECKING:
-    from .._store import Work
+    from .._store import Enqueued, Work
     from ._durable import Durable
 
 __all__ = ["FINAL", "RETRY", "THROTTLE", "AttemptLog", "EventTooOldError", "Fanout", "Job", "Runner", "Trail",
@@ -162,7 +162,7 @@ class Job:
     of every event, it is built in half the time a dataclass takes.)"""
 
     __slots__ = ("accepted_at", "attributes", "body", "calls", "hops", "id", "last_error", "log", "retries",
-                 "runner", "shared", "slot", "text", "throttles", "trail", "work")
+                 "runner", "shared", "slot", "text", "then", "throttles", "trail", "work")
 
     def __init__(self, id: str, text: str, attributes: dict[str, str] | None, accepted_at: datetime,
                  runner: Runner, body: str | None = None, trail: Trail | None = None, hops: int = 0,
@@ -183,6 +183,8 @@ class Job:
         self.throttles = 0  # throttle retries (not counted against the policy, where they run apart)
         self.last_error: BaseException | None = None  # while a retry waits: the error that caused it
         self.work: Work | None = None  # its claim, while a durable runner's attempt holds it (``_durable.py``)
+        # written with its end, in one transaction (its dead letter), and what to tell once written
+        self.then: tuple[list[Enqueued], Callable[[], None]] | None = None
 
     def __repr__(self) -> str:
         return (f"Job(id={self.id!r}, text={self.text!r}, attributes={self.attributes!r}, "

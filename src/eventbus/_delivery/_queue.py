@@ -32,7 +32,7 @@ from typing import Any
 
 from .._clock import resolve_clock
 from .._exceptions import QueueFullError, ValidationError
-from .._store import Store
+from .._store import Enqueued, Store
 from .._validate import ACCOUNT, REGION, Sealed, check_instance, check_int, check_name, short, wrong_type
 from ._destinations import Watched, check_same_clock
 from ._outcomes import log
@@ -183,14 +183,35 @@ class Queue(Watched, Sealed):
         as it is (what an EventBridge target puts on an SQS queue)."""
         self._send(text, attributes)
 
-    def _send(self, body: str, attributes: Mapping[str, Any] | None) -> str:
+    def _message(self, body: str, attributes: Mapping[str, Any] | None) -> StoredMessage:
+        """A new message, checked as SQS checks one."""
         if not body:
             raise ValidationError("The request must contain the parameter MessageBody.")
         _check_characters(body)
         checked = to_attributes(attributes, "MessageAttributes")
         for value in (checked or {}).values():
             _check_characters(value)
-        message = StoredMessage(self._new_id(), body, checked, self.clock.now())
+        return StoredMessage(self._new_id(), body, checked, self.clock.now())
+
+    def _item_in(self, store: object, body: str, attributes: Mapping[str, Any] | None) -> Enqueued | None:
+        """The work item that keeps a new message, when this queue keeps its messages
+        in ``store`` (then another item's end may write it in its own transaction:
+        a kept delivery's dead letter); ``None`` otherwise, or when the queue is full."""
+        kept = self._store
+        if not isinstance(kept, WorkQueueStore) or kept.store is not store:
+            return None
+        message = self._message(body, attributes)
+        if len(kept) >= self.capacity:
+            return None  # (sent the usual way: QueueFullError)
+        return kept.item(message)
+
+    def _sent(self) -> None:
+        """Tell the watchers (a pipe) that a message was added."""
+        for watcher in self._watchers:
+            watcher()
+
+    def _send(self, body: str, attributes: Mapping[str, Any] | None) -> str:
+        message = self._message(body, attributes)
         with self._lock:
             if len(self._store) >= self.capacity:
                 raise QueueFullError(f"Queue {self.name} is full ({self.capacity} messages)")

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol, runtime_checkable
 
-from .._store import Store, StoredItem, Work
+from .._store import Enqueued, Store, StoredItem, Work
 from .._store._protocol import EPOCH, MICROSECOND, check_name
 from .._validate import check_instance
 
@@ -327,9 +327,16 @@ class WorkQueueStore:
         return counts["ready"] + counts["leased"]
 
     def add(self, message: StoredMessage) -> None:
-        record = _Record(message.message_id, message.body, message.attributes, message.sent_at)
-        self.store.enqueue(self.queue, record.payload(), not_before=message.sent_at)
+        item = self.item(message)
+        self.store.enqueue(item.queue, item.payload, not_before=item.not_before)
         self._saw(message.sent_at)
+
+    def item(self, message: StoredMessage) -> Enqueued:
+        """The work item that keeps a new message (what ``add`` writes; also written
+        as a follow-up of another item's end, in the same transaction: a delivery's
+        dead letter)."""
+        record = _Record(message.message_id, message.body, message.attributes, message.sent_at)
+        return Enqueued(queue=self.queue, payload=record.payload(), not_before=message.sent_at)
 
     def claim(self, now: datetime, limit: int, hide_until: datetime, new_handle: Callable[[], str],
               redrive_after: int | None) -> tuple[list[StoredMessage], list[StoredMessage]]:
