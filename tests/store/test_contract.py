@@ -954,9 +954,10 @@ def test_a_reopened_nats_prefix_holds_everything_written(nats_prefixes: list[str
         second.close()
 
 
-def test_the_nats_store_purges_its_delete_markers_two_sweeps_later(nats_prefixes: list[str]) -> None:
+def test_the_nats_store_purges_its_delete_markers_ten_minutes_later(nats_prefixes: list[str]) -> None:
     """Each ended record leaves a delete marker in its KV bucket: without the purge,
-    the bucket would grow by one message per delivery for ever."""
+    the bucket would grow by one message per delivery for ever.  A marker goes
+    once a sweep noted it ten minutes (of the callers' time) before."""
 
     nats_prefixes.append(prefix := fresh_prefix())
     store = NatsStore(prefix=prefix, key_retention=0)
@@ -973,14 +974,29 @@ def test_the_nats_store_purges_its_delete_markers_two_sweeps_later(nats_prefixes
             return store._run(read())
 
         assert messages("work") == 20  # (the markers)
-        store.sweep(at(1))  # forgets the keys (their markers noted), notes the items' markers
-        store.sweep(at(2))  # purges the items' markers; notes the keys'
-        store.sweep(at(3))  # purges the keys' markers
+        store.sweep(at(1))  # forgets the keys; notes their markers and the items'
+        store.sweep(at(600))
+        assert (messages("work"), messages("keys")) == (20, 20)  # (not yet ten minutes)
+        store.sweep(at(601))  # purges them
         assert (messages("work"), messages("keys")) == (0, 0)
         assert store.enqueue("q", "again", not_before=T0, key="k1") is not None  # (a key written again stays)
-        store.sweep(at(4))
-        store.sweep(at(5))
+        store.sweep(at(1300))
+        store.sweep(at(2000))
         assert messages("keys") == 1 and store.counts("q")["ready"] == 1
+    finally:
+        store.close()
+
+
+def test_a_nats_store_refuses_names_longer_than_a_subject_holds_and_goes_on(nats_prefixes: list[str]) -> None:
+    nats_prefixes.append(prefix := fresh_prefix())
+    store = NatsStore(prefix=prefix)
+    try:
+        with pytest.raises(ValidationError, match="at most 1,500 bytes of UTF-8, not 3,100"):
+            store.enqueue("q" * 3100, "p", not_before=T0)
+        assert store.enqueue("q", "p", not_before=T0) is not None  # (the connection is still there)
+        assert store.enqueue("q" * 1500, "é" * 300_000, not_before=T0) is not None  # (600 KB of UTF-8, as it is)
+        with pytest.raises(EventBusError, match="larger than the server's max_payload"):
+            store.enqueue("q", "x" * 1_100_000, not_before=T0)
     finally:
         store.close()
 

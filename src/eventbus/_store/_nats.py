@@ -124,8 +124,14 @@ INSTALL: Final = 'NatsStore needs the nats-py package: pip install "eventbus[nat
 
 
 def token(text: str) -> str:
-    """``text`` as a KV-safe key part: base64url of its UTF-8, without padding."""
-    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+    """``text`` as a KV-safe key part: base64url of its UTF-8, without padding.
+    ``ValidationError`` when it would make a NATS subject longer than a server
+    takes (its protocol lines are at most 4,096 bytes)."""
+    made = base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+    if len(made) > MAX_TOKEN:
+        raise ValidationError(f"A NATS store takes queue, key and schedule names of at most {MAX_NAME_BYTES:,} "
+                              f"bytes of UTF-8, not {len(text.encode()):,}")
+    return made
 
 
 def _due(item: Record) -> int:
@@ -134,6 +140,9 @@ def _due(item: Record) -> int:
     return int(item["nb"]) if lease is None else lease
 
 
+MAX_NAME_BYTES = 1_500  # a name's UTF-8, at most: its token stays well within a subject's room
+MAX_TOKEN = (MAX_NAME_BYTES * 4 + 2) // 3
+MARKER_AGE = 600_000_000  # microseconds (10 minutes of the store's callers' time) before a marker is purged
 _MAX_MARKERS = 100_000  # delete markers noted between two sweeps (the rest are left in their bucket)
 
 
@@ -224,7 +233,7 @@ class NatsStore:
         # the delete markers this store wrote (bucket, key, revision): purged two sweeps later, once
         # every watcher has long seen them (else each ended record would leave one for ever)
         self._markers: list[tuple[str, str, int]] = []
-        self._old_markers: list[tuple[str, str, int]] = []
+        self._old_markers: list[tuple[str, str, int, int]] = []  # (..., when a sweep noted it)
         self._watchers: list[Any] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._loop = asyncio.new_event_loop()
@@ -428,6 +437,7 @@ class NatsStore:
         """Write ``value`` (``None``: delete) under ``key`` if the key's revision is
         ``last`` (``None``: whatever it is); the new revision, or ``None`` when the
         revision was not ``last`` (the key is read again into the index)."""
+        import nats.errors
         import nats.js.errors
 
         headers = {}
@@ -437,12 +447,15 @@ class NatsStore:
             headers["KV-Operation"] = "DEL"
             data = b""
         else:
-            data = json.dumps(value, separators=(",", ":")).encode()
+            data = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
         busy = name == WORK
         if busy:
             self._busy.add(key)
         try:
             ack = await self._js.publish(self._subject(name, key), data, headers=headers or None)
+        except nats.errors.MaxPayloadError:
+            raise EventBusError(f"NATS JetStream at {self._where()} refused a record of {len(data):,} bytes: "
+                                "larger than the server's max_payload (1 MB unless set otherwise)") from None
         except nats.js.errors.APIError as exc:
             if exc.err_code in _WRONG_LAST:
                 await self._refresh(name, key)
@@ -671,7 +684,10 @@ class NatsStore:
 
             async def take(entry: tuple[int, int, int, str], queue: _Queue = queue) -> Work | None:
                 due, _, revision, wkey = entry
-                item = queue.items[wkey][1]
+                found = queue.items.get(wkey)
+                if found is None or found[0] != revision:  # (changed since it was picked: not this claim's)
+                    return None
+                item = found[1]
                 claim = secrets.token_hex(8)
                 new = {**item, "wd": due, "lu": until, "o": owner, "c": claim, "a": item["a"] + 1}
                 if await self._write(WORK, wkey, new, revision) is None:
@@ -753,7 +769,10 @@ class NatsStore:
                           if item["lu"] is not None and item["lu"] <= now))[:limit]
 
         async def release(lease_until: int, wkey: str, revision: int) -> bool:
-            item = work[wkey][1]
+            found = work.get(wkey)
+            if found is None or found[0] != revision:  # (changed meanwhile)
+                return False
+            item = found[1]
             new = {**item, "nb": lease_until, "wd": None, "lu": None, "o": None, "c": None}
             return await self._write(WORK, wkey, new, revision) is not None
 
@@ -765,25 +784,32 @@ class NatsStore:
         done += sum(r is not None for r in await asyncio.gather(
             *(self._write(KEYS, kkey, None, revision) for _, _, _, kkey, revision in expired)))
         await self._repair_keys(now)
-        await self._purge_markers(limit)
+        await self._purge_markers(now, limit)
         return done
 
-    async def _purge_markers(self, limit: int) -> None:
-        """Purge the delete markers written two sweeps ago or more (at most ``limit``):
-        a marker and what came before it under its key go, anything written after
-        it stays (a key written again)."""
-        due, self._old_markers = self._old_markers[:limit], self._old_markers[limit:]
+    async def _purge_markers(self, now: int, limit: int) -> None:
+        """Purge the delete markers this store wrote, once they are ``MARKER_AGE`` old
+        (noted by the sweep after they were written; at most ``limit``): a marker
+        and what came before it under its key go, anything written after it stays
+        (a key written again).  Other stores' watchers have read them long before
+        (one far behind, reconnecting after that, would miss the delete)."""
+        ripe = [marker for marker in self._old_markers if marker[3] + MARKER_AGE <= now][:limit]
+        if ripe:
+            ripe_set = set(ripe)
+            self._old_markers = [marker for marker in self._old_markers if marker not in ripe_set]
+        due = [(name, key, revision) for name, key, revision, _ in ripe]
         for name, key, revision in due:
             bucket = self._buckets[name]
             try:
                 await self._js.purge_stream(f"KV_{bucket.name}", subject=self._subject(name, key), seq=revision + 1)
             except Exception as exc:  # (left for a later sweep)
                 log.warning("eventbus: NATS store %s: a delete marker could not be purged: %s", self._where(), exc)
-                self._old_markers.append((name, key, revision))
+                self._old_markers.append((name, key, revision, now))
                 continue
             if bucket.gone.get(key) == revision:  # (nothing under the key now: its next write expects revision 0)
                 del bucket.gone[key]
-        self._old_markers += self._markers[-_MAX_MARKERS:]  # (beyond that many, left in the bucket)
+        room = max(_MAX_MARKERS - len(self._old_markers), 0)  # (beyond that many, left in the bucket)
+        self._old_markers += [(name, key, revision, now) for name, key, revision in self._markers[:room]]
         self._markers = []
 
     async def _repair_keys(self, now: int) -> None:
@@ -948,7 +974,10 @@ class NatsStore:
             tried.update(skey for _, _, skey, _ in due)
 
             async def take(skey: str, revision: int) -> ScheduleClaim | None:
-                record = records[skey][1]
+                found = records.get(skey)
+                if found is None or found[0] != revision:  # (changed meanwhile)
+                    return None
+                record = found[1]
                 claim = secrets.token_hex(8)
                 new = {**record, "du": until, "lu": until, "o": owner, "c": claim}
                 if await self._write(SCHEDULES, skey, new, revision) is None:
