@@ -662,3 +662,28 @@ def test_a_dead_letter_on_the_same_store_is_written_with_the_delivery_end(make_s
     [letter] = Queue("dlq", clock=clock, store=store).messages()  # (a queue opened again finds it)
     assert letter.attributes["RETRY_ATTEMPTS"] == "1" and json.loads(letter.body)["source"] == "shop"
     assert bus.list_targets_by_rule("orders")[0].metrics.sent_to_dlq == 1
+
+
+def test_a_functions_dead_letter_on_the_same_store_is_written_with_the_invocation_end(
+        make_store: Callable[[], Store]) -> None:
+    store, clock = make_store(), ManualClock(T0)
+    dlq = Queue("fn-dlq", clock=clock, store=store)
+    written: list[Any] = []
+    ack = store.ack
+
+    def watched_ack(work: Any, **kwargs: Any) -> bool:
+        written.append([item.queue for item in kwargs.get("then", ())])
+        return ack(work, **kwargs)
+
+    store.ack = watched_ack  # type: ignore[method-assign]
+
+    def refuse(event: Any, context: Any) -> None:
+        raise ValueError("no")
+
+    fn = Function(refuse, name="worker", clock=clock, store=store, dead_letter_queue=dlq, maximum_retry_attempts=0)
+    request_id = fn.invoke({"n": 1}, "Event")["RequestId"]
+    clock.advance(0)
+    assert written == [[f"sqs:{dlq.arn}"]]
+    [letter] = dlq.messages()
+    assert (json.loads(letter.body), letter.attributes["RequestID"]) == ({"n": 1}, request_id)
+    assert fn.metrics.sent_to_dlq == 1

@@ -496,6 +496,24 @@ class Runner(Sealed, Accounted):
         log.warning("eventbus: %s %s dropped after %d attempt(s): %s", self._what, job.id, job.calls, reason)
         self._end(job, Outcome.DROPPED, reason)
 
+    def _with_end(self, job: Job, queue: object, text: str, attributes: dict[str, str]) -> bool:
+        """A kept delivery's dead letter for a queue that keeps its messages in the same
+        work store: written with the delivery's end, in one transaction (a crash
+        leaves the delivery to make again or its dead letter, never both nor
+        neither).  ``False``: to be sent the usual way."""
+        durable = self._durable
+        item_in = getattr(queue, "_item_in", None)
+        if durable is None or item_in is None:
+            return False
+        try:
+            item = item_in(durable.store, text, attributes)
+        except Exception:  # (refused: sent the usual way, which says why)
+            return False
+        if item is None:
+            return False
+        job.then = ([item], queue._sent)  # type: ignore[attr-defined]
+        return True
+
     def _launch(self, job: Job) -> None:
         """Run a claimed durable delivery's next attempt on the clock."""
         try:

@@ -497,7 +497,8 @@ class Function(Runner):
             attributes = {"RequestID": job.id, "ErrorCode": str(status),
                           "ErrorMessage": error_text(exc, _error_type(exc))}
             try:
-                self._dead_letter_fn(job.payload(), attributes)
+                if job.work is None or not self._with_end(job, self.dead_letter_queue, job.text, attributes):
+                    self._dead_letter_fn(job.payload(), attributes)
             except Exception as dlq_exc:
                 self._ledger.add("failed_to_dlq")
                 log.error("eventbus: the dead-letter queue of %s refused an event: %s", self.name,

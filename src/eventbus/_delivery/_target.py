@@ -243,7 +243,9 @@ class Target(Runner):
         })
         if condition is not None:
             attributes["EXHAUSTED_RETRY_CONDITION"] = condition
-        if job.work is not None and self._dead_letter_with_end(job, attributes):
+        if job.work is not None and self._with_end(job, self.dead_letter_queue, job.text if self._per_attempt is None
+                                                   else self._per_attempt(job.text, max(job.calls, 1)), attributes):
+            self._ledger.add("sent_to_dlq")
             return True
         try:
             if self._per_attempt is not None:  # a schedule's: what its last attempt delivered
@@ -264,26 +266,6 @@ class Target(Runner):
         self._ledger.add("sent_to_dlq")
         return True
 
-
-    def _dead_letter_with_end(self, job: Job, attributes: dict[str, str]) -> bool:
-        """A kept delivery whose dead-letter queue keeps its messages in the same work
-        store: the dead letter is written with the delivery's end, in one
-        transaction (so a crash leaves either the delivery to make again or its
-        dead letter, never both nor neither).  ``False``: sent the usual way."""
-        durable, queue = self._durable, self.dead_letter_queue
-        item_in = getattr(queue, "_item_in", None)
-        if durable is None or item_in is None:
-            return False
-        text = job.text if self._per_attempt is None else self._per_attempt(job.text, max(job.calls, 1))
-        try:
-            item = item_in(durable.store, text, attributes)
-        except Exception:  # (refused: sent the usual way, which says why)
-            return False
-        if item is None:
-            return False
-        job.then = ([item], queue._sent)  # type: ignore[union-attr]
-        self._ledger.add("sent_to_dlq")
-        return True
 
 
 _ATTACHING = threading.Lock()  # targets change rules rarely: one lock for all of them
