@@ -987,6 +987,30 @@ def test_the_nats_store_purges_its_delete_markers_ten_minutes_later(nats_prefixe
         store.close()
 
 
+def test_a_nats_store_whose_watcher_stops_watches_again_and_catches_up(nats_prefixes: list[str]) -> None:
+    import time
+
+    nats_prefixes.append(prefix := fresh_prefix())
+    watching, other = NatsStore(prefix=prefix), NatsStore(prefix=prefix)
+    try:
+        watching.enqueue("q", "first", not_before=T0)
+
+        async def stop_the_work_watcher() -> None:
+            await watching._watchers[0].stop()  # (the work bucket's: as if its subscription died)
+
+        watching._run(stop_the_work_watcher())
+        [work] = claim(other, 0)
+        assert other.ack(work)
+        other.enqueue("q", "second", not_before=T0)
+        deadline = time.monotonic() + 10
+        while [i.payload for i in watching.items("q")] != ["second"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [i.payload for i in watching.items("q")] == ["second"]  # ("first" gone, "second" seen)
+    finally:
+        watching.close()
+        other.close()
+
+
 def test_a_nats_store_refuses_names_longer_than_a_subject_holds_and_goes_on(nats_prefixes: list[str]) -> None:
     nats_prefixes.append(prefix := fresh_prefix())
     store = NatsStore(prefix=prefix)

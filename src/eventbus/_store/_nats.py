@@ -286,7 +286,10 @@ class NatsStore:
         from nats.js.api import KeyValueConfig, StorageType
 
         async def quiet(exc: Exception) -> None:  # (nats-py logs every failed attempt by default)
-            log.debug("eventbus: NATS %s: %s", self._where(), exc)
+            if isinstance(exc, nats.errors.SlowConsumerError):  # (a watcher fell behind: updates may be lost)
+                log.warning("eventbus: NATS %s: %s", self._where(), exc)
+            else:
+                log.debug("eventbus: NATS %s: %s", self._where(), exc)
 
         self._nc = await asyncio.wait_for(nats.connect(
             servers=list(self.servers), connect_timeout=self.timeout, error_cb=quiet, max_reconnect_attempts=-1,
@@ -308,12 +311,42 @@ class NatsStore:
                                self.timeout * 2)
 
     async def _follow(self, name: str, watcher: Any) -> None:
-        """Apply a bucket's updates, as the server sends them, to the index."""
+        """Apply a bucket's updates, as the server sends them, to the index.  A watcher
+        that fails or ends while the store is open is made again, and the index of
+        the bucket made again from its initial values (a key it no longer holds
+        goes): the index is never left unfed."""
+        while True:
+            try:
+                await self._read(name, watcher)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("eventbus: NATS bucket %s: its watcher failed (%s): watching it again",
+                            self._buckets[name].name, exc)
+            if self._closed:
+                return
+            await asyncio.sleep(0.5)  # (a connection coming back)
+            try:
+                watcher = await self._kv[name].watchall()
+            except Exception as exc:
+                log.warning("eventbus: NATS bucket %s: cannot watch it again yet (%s)", self._buckets[name].name,
+                            exc)
+                continue
+            self._watchers.append(watcher)
+
+    async def _read(self, name: str, watcher: Any) -> None:
         bucket = self._buckets[name]
+        seen: set[str] | None = set()  # keys in the initial values (then None: live updates)
         async for entry in watcher:
             if entry is None:  # (the initial values are in)
+                if seen is not None and bucket.ready.is_set():  # watching again: what it did not send is gone
+                    for key in [key for key in bucket.records if key not in seen]:
+                        self._apply(name, key, max(bucket.revision(key), bucket.position) + 1, None)
+                seen = None
                 bucket.ready.set()
                 continue
+            if seen is not None:
+                seen.add(entry.key)
             bucket.position = max(bucket.position, entry.revision)
             value = None
             if entry.operation not in ("DEL", "PURGE"):
