@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from ._exceptions import ValidationError
 
@@ -41,6 +41,16 @@ def short(value: object, limit: int = 80) -> str:
         text = f"<unprintable {type(value).__name__}>"
     text = text.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates in messages
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+STORE_OBJECT: Final = "a store object (such as SqliteStore(path))"
+
+
+def check_not_class(name: str, value: object, wanted: str) -> None:
+    """Refuse a class where an object is wanted (a ``runtime_checkable`` protocol check
+    passes a class: its methods are attributes too)."""
+    if isinstance(value, type):
+        raise ValidationError(f"{name} must be {wanted}, not the class {value.__name__}")
 
 
 def wrong_type(name: str, value: object, valid: str) -> ValidationError:

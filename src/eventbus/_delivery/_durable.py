@@ -41,7 +41,7 @@ from .._clock import SystemClock, Timer
 from .._exceptions import EventBusError, ValidationError
 from .._store import Enqueued, Store, Work
 from .._store._protocol import EPOCH, MICROSECOND, as_datetime
-from .._validate import check_instance
+from .._validate import STORE_OBJECT, check_instance, check_not_class
 from ._engine import Job, KeptError, error_text
 from ._outcomes import Outcome, log
 
@@ -65,9 +65,7 @@ _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 def check_store(value: object) -> Store | None:
     if value is None:
         return None
-    if isinstance(value, type):  # (a protocol check passes a class: its methods are attributes too)
-        raise ValidationError(f"store must be a store object (such as SqliteStore(path)), not the class "
-                              f"{value.__name__}")
+    check_not_class("store", value, STORE_OBJECT)
     store: Store = check_instance("store", value, Store, "an eventbus store (SqliteStore, MemoryStore)")
     return store
 
@@ -169,7 +167,7 @@ class Durable:
             return
         due = self.clock.now() + timedelta(seconds=delay)
         try:
-            payload = _encode(job, _who(work))
+            payload = _encode(job, job.runner._who())
             kept = self.store.retry(work, not_before=due, payload=payload)
             again = None if kept else self._again(work)
             if again is not None:
@@ -558,11 +556,6 @@ class _Beat:
 
     def abandoned(self, reason: str) -> None:
         self.durable._forget(self.timer)
-
-
-def _who(work: Work) -> dict[str, str]:
-    data = json.loads(work.payload)
-    return {k: data[k] for k in ("r", "t") if k in data}
 
 
 def _encode(job: Job, who: dict[str, str]) -> str:

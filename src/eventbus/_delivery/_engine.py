@@ -354,8 +354,7 @@ class Runner(Sealed, Accounted):
         durable = self._durable
         if durable is not None and (delay is not None or job.work is None):
             if job.work is None:  # accepted here (not by a bus's fan-out): kept in the store at once
-                if durable.add([durable.item(job)], [job]) == [None]:  # pragma: no cover - keyless items are never None
-                    raise AssertionError("a keyless work item was refused")
+                durable.add([durable.item(job)], [job])
             else:  # a retry: the item handed back with its new due time
                 durable.retry(job, delay)  # type: ignore[arg-type]
             return

@@ -33,7 +33,18 @@ from typing import Any
 from .._clock import resolve_clock
 from .._exceptions import QueueFullError, ValidationError
 from .._store import Enqueued, Store
-from .._validate import ACCOUNT, REGION, Sealed, check_instance, check_int, check_name, short, wrong_type
+from .._validate import (
+    ACCOUNT,
+    REGION,
+    STORE_OBJECT,
+    Sealed,
+    check_instance,
+    check_int,
+    check_name,
+    check_not_class,
+    short,
+    wrong_type,
+)
 from ._destinations import Watched, check_same_clock
 from ._outcomes import log
 from ._payload import loads, to_attributes, to_text, wire_text
@@ -140,9 +151,7 @@ class Queue(Watched, Sealed):
         self.seed = seed
         self._rng = self.clock.random() if seed is None else random.Random(check_int("seed", seed, 0))
         self.store: QueueStore
-        if isinstance(store, type):  # (a protocol check passes a class: its methods are attributes too)
-            raise ValidationError(f"store must be a store object (such as SqliteStore(path)), not the class "
-                                  f"{store.__name__}")
+        check_not_class("store", store, STORE_OBJECT)
         if store is None:
             self.store = MemoryQueueStore()
         elif isinstance(store, QueueStore):
