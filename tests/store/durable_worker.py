@@ -44,15 +44,15 @@ TARGETS = ("fulfil", "audit")
 DEADLINE = 60.0  # seconds: a guard against a hang, far beyond what a run takes
 
 
-def rule_and_targets(bus: eventbus.EventBus, clock: eventbus.Clock,
-                     line: Callable[[str], None]) -> list[eventbus.Target]:
+def rule_and_targets(bus: eventbus.EventBus, clock: eventbus.Clock, line: Callable[[str], None],
+                     pause: float = 0.005) -> list[eventbus.Target]:
     """Put the rule on ``bus``; the targets (each calls ``line`` with its ``delivered``
-    line) for the caller to put."""
+    line, after ``pause`` seconds) for the caller to put.  (Also the NATS workers'.)"""
     bus.put_rule(RULE, event_pattern={"source": ["shop"]})
 
     def destination(target: str) -> Any:
         def deliver(event: Any) -> None:
-            time.sleep(0.005)  # (a call to another service: claims stay held a moment, for the kill to find)
+            time.sleep(pause)  # (a call to another service: claims stay held a moment, for the kill to find)
             line(f"delivered {target} {event['id']}")
         return deliver
 

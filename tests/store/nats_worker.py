@@ -17,31 +17,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+from durable_worker import BUS, RULE, rule_and_targets  # type: ignore[import-not-found]  # (run as a script)
 
 import eventbus
 
-BUS = "shop"
-RULE = "orders"
-TARGETS = ("fulfil", "audit")
 DEADLINE = 60.0  # seconds: a guard against a hang, far beyond what a run takes
-
-
-def rule_and_targets(bus: eventbus.EventBus, clock: eventbus.Clock,
-                     line: Callable[[str], None]) -> list[eventbus.Target]:
-    """Put the rule on ``bus``; the targets (each calls ``line`` with its ``delivered``
-    line) for the caller to put."""
-    bus.put_rule(RULE, event_pattern={"source": ["shop"]})
-
-    def destination(target: str) -> Any:
-        def deliver(event: Any) -> None:
-            time.sleep(0.002)  # (a destination takes a little time: a worker holds claims while it runs)
-            line(f"delivered {target} {event['id']}")
-        return deliver
-
-    return [eventbus.Target(destination(target), target_id=target, clock=clock) for target in TARGETS]
 
 
 def main(prefix: str, out: str, name: str, lease: float, poll: float, done: str) -> None:
@@ -53,7 +35,7 @@ def main(prefix: str, out: str, name: str, lease: float, poll: float, done: str)
     clock = eventbus.SystemClock()
     store = eventbus.NatsStore(prefix=prefix)
     bus = eventbus.EventBus(BUS, clock=clock, store=store, lease=lease, poll=poll)
-    bus.put_targets(RULE, rule_and_targets(bus, clock, line))
+    bus.put_targets(RULE, rule_and_targets(bus, clock, line, pause=0.002))
     line(f"ready {os.getpid()}")
     queue = f"events:{bus.arn}"
     deadline = time.monotonic() + DEADLINE

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -34,8 +33,9 @@ import pytest
 from eventbus import EventBus, ManualClock, NatsStore
 from eventbus._delivery._durable import BATCH
 
-from .nats_worker import BUS, RULE, TARGETS, rule_and_targets
+from .durable_worker import BUS, RULE, TARGETS, rule_and_targets
 from .test_contract import NO_NATS, drop_buckets, fresh_prefix, nats_answers
+from .test_durable_workers import lines_of, wait_for
 
 CHILD = Path(__file__).with_name("nats_worker.py")
 EVENTS = 300
@@ -46,19 +46,6 @@ KILL_AFTER = 10  # deliveries: the first worker to have made this many is killed
 DEADLINE = 60.0  # seconds: a guard against a hang, far beyond what a run takes (a few seconds)
 
 pytestmark = pytest.mark.skipif(not nats_answers(), reason=NO_NATS)
-
-
-def lines_of(out: Path) -> list[list[str]]:
-    return [text.split() for text in out.read_text().splitlines()] if out.exists() else []
-
-
-def wait_for(what: str, done: Callable[[], bool], workers: dict[str, subprocess.Popen[bytes]], deadline: float) -> None:
-    """Poll ``done()`` until it holds; fail if the deadline passes or a worker fails first."""
-    while not done():
-        for name, worker in workers.items():
-            assert worker.poll() in (None, 0), f"worker {name} failed while waiting for {what}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 def test_workers_on_one_nats_prefix_share_deliveries_and_take_over_a_killed_ones(tmp_path: Path) -> None:
