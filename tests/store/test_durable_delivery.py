@@ -19,7 +19,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eventbus
-from eventbus import EventBus, Function, ManualClock, PutEventsRequestEntry, Queue, RetryPolicy, SqliteStore, Target
+from eventbus import (
+    EventBus,
+    Function,
+    ManualClock,
+    PutEventsRequestEntry,
+    Queue,
+    RetryPolicy,
+    Scheduler,
+    SqliteStore,
+    Target,
+)
 from eventbus._store import MemoryStore, Store
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -53,7 +63,7 @@ def failing(times: int, calls: list[str]) -> Callable[[Any], None]:
 
 
 def bus_with(store: Store | None, clock: ManualClock, destination: Any, *, retries: int = 2,
-             dlq: Queue | None = None, lease: float = 300, poll: float | None = None) -> EventBus:
+             dlq: Queue | None = None, lease: float | None = None, poll: float | None = None) -> EventBus:
     bus = EventBus(clock=clock, store=store, lease=lease, poll=poll)
     bus.put_rule("orders", event_pattern={"source": ["shop"]})
     bus.put_targets("orders", [Target(destination, target_id="t1", clock=clock, dead_letter_queue=dlq,
@@ -288,6 +298,27 @@ def test_settings_are_checked() -> None:
         Function(lambda e, c: None, lease=-1)
     with pytest.raises(eventbus.ValidationError, match="poll must be a number of seconds from 0.001"):
         EventBus(store=MemoryStore(), poll=0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: EventBus(**kw),
+    lambda **kw: Function(lambda e, c: None, **kw),
+    lambda **kw: Scheduler(**kw),
+], ids=["EventBus", "Function", "Scheduler"])
+def test_lease_and_poll_without_a_store_are_refused_and_a_closed_store_too(make: Any, tmp_path: Path) -> None:
+    with pytest.raises(eventbus.ValidationError, match=r"^lease is only used with a store: give store="):
+        make(lease=30)
+    with pytest.raises(eventbus.ValidationError, match=r"^poll is only used with a store"):
+        make(poll=1)
+    with pytest.raises(eventbus.ValidationError, match=r"^lease and poll are only used with a store"):
+        make(lease=30, poll=1)
+    assert make().lease >= 300 and make().poll is None  # (the defaults, without a store)
+    for store in (MemoryStore(), SqliteStore(tmp_path / "closed.db")):
+        store.close()
+        with pytest.raises(eventbus.ValidationError, match=r"^store: The work store .*is closed"):
+            make(store=store)
+    kept = make(store=MemoryStore(), lease=30, poll=1)
+    assert (kept.lease, kept.poll) == (30, 1)
 
 
 def test_a_polling_pump_does_not_keep_a_clock_from_idling() -> None:
@@ -687,3 +718,84 @@ def test_a_functions_dead_letter_on_the_same_store_is_written_with_the_invocatio
     [letter] = dlq.messages()
     assert (json.loads(letter.body), letter.attributes["RequestID"]) == ({"n": 1}, request_id)
     assert fn.metrics.sent_to_dlq == 1
+
+
+def watch_acks(store: Store) -> list[list[str]]:
+    """The queues of the follow-ups each ``ack`` of ``store`` is given, in order."""
+    written: list[list[str]] = []
+    ack = store.ack
+
+    def watched_ack(work: Any, **kwargs: Any) -> bool:
+        written.append([item.queue for item in kwargs.get("then", ())])
+        return ack(work, **kwargs)
+
+    store.ack = watched_ack  # type: ignore[method-assign]
+    return written
+
+
+def test_a_functions_destination_records_on_the_same_store_are_written_with_the_invocation_end(
+        make_store: Callable[[], Store]) -> None:
+    store, clock = make_store(), ManualClock(T0)
+    succeeded, failed = Queue("ok", clock=clock, store=store), Queue("failed", clock=clock, store=store)
+    dlq = Queue("fn-dlq", clock=clock, store=store)
+    written = watch_acks(store)
+
+    def handler(event: Any, context: Any) -> Any:
+        if event["n"] < 0:
+            raise ValueError("negative")
+        return {"twice": event["n"] * 2}
+
+    fn = Function(handler, name="worker", clock=clock, store=store, on_success=succeeded, on_failure=failed,
+                  dead_letter_queue=dlq, maximum_retry_attempts=0)
+    fn.invoke({"n": 2}, "Event")
+    clock.advance(0)
+    assert written == [[f"sqs:{succeeded.arn}"]]  # the end and its success record: one transaction
+    [record] = succeeded.messages()
+    assert json.loads(record.body)["responsePayload"] == {"twice": 4}
+    fn.invoke({"n": -1}, "Event")
+    clock.advance(0)
+    # a failure: its record and its dead letter, both with the end
+    assert written[1:] == [[f"sqs:{failed.arn}", f"sqs:{dlq.arn}"]]
+    [failure] = failed.messages()
+    assert json.loads(failure.body)["requestContext"]["condition"] == "RetriesExhausted"
+    assert json.loads(failure.body)["responseContext"]["functionError"] == "Unhandled"
+    assert [json.loads(m.body) for m in dlq.messages()] == [{"n": -1}]
+    assert (fn.metrics.succeeded, fn.metrics.sent_to_dlq, fn.metrics.destination_failures) == (1, 1, 0)
+
+
+def test_a_function_destination_on_the_same_store_is_invoked_from_the_end_of_the_first(
+        make_store: Callable[[], Store]) -> None:
+    store, clock, seen = make_store(), ManualClock(T0), list[Any]()
+    audit = Function(lambda event, context: seen.append(event), name="audit", clock=clock, store=store)
+    written = watch_acks(store)
+    fn = Function(lambda event, context: event["n"] + 1, name="worker", clock=clock, store=store, on_success=audit)
+    fn.invoke({"n": 1}, "Event")
+    clock.advance(0)
+    assert written[0] == [f"lambda:{audit.arn}"]  # the audit's invocation, kept with the worker's end
+    assert [record["responsePayload"] for record in seen] == [2]
+    assert audit.metrics.succeeded == 1
+
+
+def test_a_success_record_is_not_sent_twice_when_the_end_is_not_written(make_store: Callable[[], Store]) -> None:
+    """The end and its record in one transaction: a store that fails that write
+    keeps neither; the invocation is made again after its lease, and its record
+    is kept once (sent first and acked after, it was kept twice)."""
+    store, clock, calls = make_store(), ManualClock(T0), list[Any]()
+    records = Queue("ok", clock=clock, store=store)
+    ack, failures = store.ack, [1]
+
+    def flaky_ack(work: Any, **kwargs: Any) -> bool:
+        if failures:
+            failures.pop()
+            raise OSError("disk I/O error")
+        return ack(work, **kwargs)
+
+    store.ack = flaky_ack  # type: ignore[method-assign]
+    fn = Function(lambda event, context: calls.append(event), name="worker", clock=clock, store=store,
+                  on_success=records, lease=60)
+    fn.invoke({"n": 1}, "Event")
+    clock.advance(0)
+    assert (len(calls), records.messages()) == (1, [])  # neither the end nor the record was kept
+    clock.advance(61)  # the lease ran out: made again, and this time ended
+    assert len(calls) == 2
+    assert len(records.messages()) == 1

@@ -38,7 +38,7 @@ from typing import Any, Final, Literal, TypeVar
 from .._archive import Archive, ArchiveStore, Replay
 from .._clock import resolve_clock
 from .._delivery import RetryPolicy, Target
-from .._delivery._durable import DEFAULT_LEASE, Durable, check_lease, check_poll, check_store
+from .._delivery._durable import Durable, durable_settings
 from .._delivery._engine import Fanout, Job, error_text
 from .._delivery._outcomes import Outcome
 from .._delivery._payload import COMPACT as _COMPACT
@@ -107,7 +107,7 @@ class EventBus(Sealed):
 
     ``EventBus(name="default", *, clock=None, account="123456789012",
     region="us-east-1", max_rules=300, journey_retention=10_000, seed=None,
-    archive_store=None, store=None, lease=300, poll=None)``.
+    archive_store=None, store=None, lease=None, poll=None)``.
     ``max_rules`` is AWS's quota of rules per bus (adjustable there, and here).
     ``archive_store`` keeps the bus's archives (in memory by default;
     ``SqliteArchiveStore`` keeps them in a file, and a bus opened again on it
@@ -116,10 +116,12 @@ class EventBus(Sealed):
     process that dies loses none: the next process on the same store, with
     the same rules and targets, delivers them (at least once; see
     docs/durability.md).  ``lease`` is how long, in seconds, an attempt may
-    run before another process takes the delivery over; ``poll`` how often,
+    run before another process takes the delivery over (300 by default);
+    ``poll`` how often,
     in seconds, to look for deliveries other processes put in the store (a
     worker that shares a store with processes that put events; ``None``: this
-    process notices only what it accepts itself).
+    process notices only what it accepts itself).  ``lease`` and ``poll``
+    need a store: given without one, they are refused.
     """
 
     def __init__(
@@ -134,7 +136,7 @@ class EventBus(Sealed):
         seed: int | None = None,
         archive_store: ArchiveStore | None = None,
         store: Store | None = None,
-        lease: float = DEFAULT_LEASE,
+        lease: float | None = None,
         poll: float | None = None,
     ) -> None:
         self.name = check_name("name", name, BUS_NAME, 256)
@@ -160,12 +162,11 @@ class EventBus(Sealed):
         self._archives = Archives(self, archive_store)
         self._discoverer: SchemaRegistry | None = None  # start_discovery
         self._validation: tuple[SchemaRegistry, str, bool] | None = None  # validate_events: (schemas, registry, reject)
-        self.store = check_store(store)
-        self.lease = check_lease(lease).total_seconds()
-        looks = check_poll(poll)
+        self.store, length, looks = durable_settings(store, lease, poll)
+        self.lease = length.total_seconds()
         self.poll = None if looks is None else looks.total_seconds()
         self._durable = None if self.store is None else Durable(
-            self.store, f"events:{self.arn}", self.clock, self._durable_target, lease=check_lease(lease),
+            self.store, f"events:{self.arn}", self.clock, self._durable_target, lease=length,
             label=f"event bus {self.name}", poll=looks)
         self._sealed = True
 

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from .._clock import Clock
     from ._engine import Runner
 
-__all__ = ["BATCH", "DEFAULT_LEASE", "Durable", "check_store"]
+__all__ = ["BATCH", "DEFAULT_LEASE", "Durable", "check_store", "durable_settings"]
 
 DEFAULT_LEASE: Final = 300.0  # seconds an attempt may take before another process takes the delivery over
 BATCH: Final = 100  # items claimed at once
@@ -84,6 +84,29 @@ def check_lease(value: object) -> timedelta:
 
 def check_poll(value: object) -> timedelta | None:
     return None if value is None else _positive("poll", value, 0.001)
+
+
+def durable_settings(store: object, lease: object, poll: object, *,
+                     default_lease: float = DEFAULT_LEASE) -> tuple[Store | None, timedelta, timedelta | None]:
+    """``store=``, ``lease=`` and ``poll=`` of an owner of deliveries, checked together
+    once: ``lease`` and ``poll`` only mean something with a store (given without
+    one they are refused, not ignored), and a store closed already is refused now
+    rather than at its first write.  ``lease`` ``None``: ``default_lease``."""
+    checked = check_store(store)
+    length = check_lease(default_lease if lease is None else lease)
+    looks = check_poll(poll)
+    if checked is None:
+        given = [name for name, value in (("lease", lease), ("poll", poll)) if value is not None]
+        if given:
+            raise ValidationError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} only used with a "
+                                  "store: give store= (a SqliteStore, MemoryStore or NatsStore) as well, or leave "
+                                  f"{' and '.join(given)} out")
+        return None, length, looks
+    try:
+        checked.counts("eventbus-open-check")  # (any call: a closed store refuses it)
+    except ValidationError as exc:
+        raise ValidationError(f"store: {exc}") from None
+    return checked, length, looks
 
 
 def default_owner() -> str:

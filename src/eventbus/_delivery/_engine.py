@@ -495,13 +495,14 @@ class Runner(Sealed, Accounted):
         log.warning("eventbus: %s %s dropped after %d attempt(s): %s", self._what, job.id, job.calls, reason)
         self._end(job, Outcome.DROPPED, reason)
 
-    def _with_end(self, job: Job, queue: object, text: str, attributes: dict[str, str]) -> bool:
-        """A kept delivery's dead letter for a queue that keeps its messages in the same
-        work store: written with the delivery's end, in one transaction (a crash
-        leaves the delivery to make again or its dead letter, never both nor
-        neither).  ``False``: to be sent the usual way."""
+    def _with_end(self, job: Job, destination: object, text: str, attributes: dict[str, str] | None) -> bool:
+        """A kept delivery's follow-up (its dead letter; a function's destination
+        record) for a destination that keeps what it receives in the same work
+        store (a ``Queue``, a ``Function``): written with the delivery's end, in one
+        transaction (a crash leaves the delivery to make again or its follow-ups,
+        never both nor neither).  ``False``: to be sent the usual way."""
         durable = self._durable
-        item_in = getattr(queue, "_item_in", None)
+        item_in = getattr(destination, "_item_in", None)
         if durable is None or item_in is None:
             return False
         try:
@@ -510,7 +511,17 @@ class Runner(Sealed, Accounted):
             return False
         if item is None:
             return False
-        job.then = ([item], queue._sent)  # type: ignore[attr-defined]
+        told: Callable[[], None] = destination._sent  # type: ignore[attr-defined]
+        if job.then is None:
+            job.then = ([item], told)
+        else:  # (a failure destination's record and a dead letter: both with the end)
+            items, before = job.then
+
+            def both() -> None:
+                before()
+                told()
+
+            job.then = ([*items, item], both)
         return True
 
     def _launch(self, job: Job) -> None:

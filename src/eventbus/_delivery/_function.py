@@ -26,10 +26,10 @@ from typing import Any, ClassVar, Literal, TypedDict
 
 from .._clock import Clock, in_running_loop, is_async_callable, run_to_completion
 from .._exceptions import LoopBlockingError, ResourceNotFoundError, ThrottlingError, ValidationError
-from .._store import Store
+from .._store import Enqueued, Store
 from .._validate import ACCOUNT, REGION, check_callable, check_int, check_name
 from ._destinations import DeliverFn, Destination, DestinationLike, as_destination, check_same_clock
-from ._durable import DEFAULT_LEASE, Durable, check_lease, check_poll, check_store
+from ._durable import DEFAULT_LEASE, Durable, durable_settings
 from ._engine import (
     FINAL,
     RETRY,
@@ -185,7 +185,7 @@ class Function(Runner):
     process that dies loses none (see ``EventBus``); ``lease`` (seconds, by
     default 300 or twice the timeout if longer) is how long an attempt may run
     before another process takes it over; ``poll`` how often (seconds) to look
-    for invocations other processes put in the store.
+    for invocations other processes put in the store (both need a store).
     """
 
     AGE_CONDITION: ClassVar[str] = "EventAgeExceeded"
@@ -242,13 +242,13 @@ class Function(Runner):
         self._slots = _Slots(self.reserved_concurrency)
         self._deleted = False
         self._what = f"function {self.name}"
-        self.store = check_store(store)
-        self.lease = check_lease(max(DEFAULT_LEASE, 2 * self.timeout) if lease is None else lease).total_seconds()
-        looks = check_poll(poll)
+        self.store, length, looks = durable_settings(store, lease, poll,
+                                                     default_lease=max(DEFAULT_LEASE, 2 * self.timeout))
+        self.lease = length.total_seconds()
         self.poll = None if looks is None else looks.total_seconds()
         if self.store is not None:
             self._durable = Durable(self.store, f"lambda:{self.arn}", self.clock, self._itself,
-                                    lease=timedelta(seconds=self.lease), label=self._what, poll=looks)
+                                    lease=length, label=self._what, poll=looks)
         self._sealed = True
         if self._durable is not None:  # invocations kept by an earlier process go on
             self._durable.wake()
@@ -366,6 +366,25 @@ class Function(Runner):
             raise error
         return result
 
+    def _item_in(self, store: object, text: str, attributes: Mapping[str, str] | None) -> Enqueued | None:
+        """The work item of an ``Event`` invocation of the JSON ``text``, when this
+        function keeps its invocations in ``store`` (then another item's end may
+        write it in its own transaction: a kept delivery's dead letter, or a
+        destination record); ``None`` otherwise.  It counts as accepted when
+        this function (here or in another process) claims it."""
+        durable = self._durable
+        if durable is None or durable.store is not store:
+            return None
+        to_attributes(attributes)
+        self._check_live()
+        job = Job(self._new_id(), _within(text, MAX_ASYNC_PAYLOAD), None, self.clock.now(), self)
+        return durable.item(job)
+
+    def _sent(self) -> None:
+        """An invocation was written for this function by another's end: run it."""
+        if self._durable is not None:
+            self._durable.wake()
+
     def deliver(self, payload: Any, attributes: Mapping[str, str] | None = None) -> None:
         """The destination protocol: an ``Event`` invocation of a JSON value
         (a ``str`` is a JSON string here, not JSON text).  Attributes are checked,
@@ -449,9 +468,13 @@ class Function(Runner):
         except MarshalError as exc:  # a function error, retried as one
             self._failed(job, exc, RETRY, "failures")
             return
-        super()._succeeded(job, result)
+        record = None
         if self._on_success is not None:
             record = self._record(job, "Success", {"statusCode": 200, "executedVersion": "$LATEST"}, response)
+            if job.work is not None and self._with_end(job, self.on_success, to_text(record, "record"), None):
+                record = None  # (written with the end)
+        super()._succeeded(job, result)
+        if self._on_success is not None and record is not None:
             self._send_record(self._on_success, record, "on_success")
 
     def _record(self, job: Job, condition: str, response: dict[str, Any], payload: Any) -> InvocationRecord:
@@ -492,7 +515,9 @@ class Function(Runner):
                 response["functionError"] = "Unhandled"
             record = self._record(job, condition or self.RETRIES_CONDITION, response,
                                   _error_payload(exc) if function_error else None)
-            delivered = self._send_record(self._on_failure, record, "on_failure")
+            text = to_text(record, "record")
+            delivered = (job.work is not None and self._with_end(job, self.on_failure, text, None)) \
+                or self._send_record(self._on_failure, record, "on_failure")
         if self._dead_letter_fn is not None:
             attributes = {"RequestID": job.id, "ErrorCode": str(status),
                           "ErrorMessage": error_text(exc, _error_type(exc))}

@@ -32,7 +32,7 @@ from .._clock import Clock, resolve_clock
 from .._clock._base import utc
 from .._delivery import Destination, RetryPolicy, Target
 from .._delivery._destinations import speaks_protocol
-from .._delivery._durable import DEFAULT_LEASE, Durable, check_lease, check_poll, check_store
+from .._delivery._durable import Durable, durable_settings
 from .._delivery._engine import Job, error_text
 from .._delivery._outcomes import Outcome
 from .._exceptions import (
@@ -232,7 +232,7 @@ class Scheduler(Sealed):
 
     ``Scheduler(*, clock=None, account="123456789012", region="us-east-1",
     seed=None, max_schedules=1_000_000, max_schedule_groups=500, store=None,
-    lease=300, poll=None)``.  Schedules
+    lease=None, poll=None)``.  Schedules
     fire on ``clock`` (under a ``ManualClock``, ``advance()`` fires them at
     their instants); ``seed`` fixes the flexible windows' offsets and the
     execution ids (by default they come from the clock's seed).  The quotas are
@@ -245,12 +245,13 @@ class Scheduler(Sealed):
     one store fire each time once between them (the fire's key is the
     schedule and its time), and a schedule created again after a restart
     goes on from its last fire (fires missed meanwhile fire once, late, as a
-    timer that ran late does).  See docs/durability.md.
+    timer that ran late does).  ``lease`` (seconds, 300 by default) and
+    ``poll`` as ``EventBus``'s; both need a store.  See docs/durability.md.
     """
 
     def __init__(self, *, clock: object = None, account: str = "123456789012", region: str = "us-east-1",
                  seed: int | None = None, max_schedules: int = 1_000_000, max_schedule_groups: int = 500,
-                 store: Store | None = None, lease: float = DEFAULT_LEASE, poll: float | None = None) -> None:
+                 store: Store | None = None, lease: float | None = None, poll: float | None = None) -> None:
         self.clock: Clock = resolve_clock(clock)
         self.account = check_name("account", account, ACCOUNT)
         self.region = check_name("region", region, REGION)
@@ -267,13 +268,12 @@ class Scheduler(Sealed):
         self._groups[DEFAULT_GROUP] = _Group(ScheduleGroup(name=DEFAULT_GROUP, arn=self._group_arn(DEFAULT_GROUP),
                                                            state="ACTIVE", creation_date=now,
                                                            last_modification_date=now))
-        self.store = check_store(store)
-        self.lease = check_lease(lease).total_seconds()
-        looks = check_poll(poll)
+        self.store, length, looks = durable_settings(store, lease, poll)
+        self.lease = length.total_seconds()
         self.poll = None if looks is None else looks.total_seconds()
         self._durable = None if self.store is None else Durable(
             self.store, f"scheduler:{self.region}:{self.account}", self.clock, self._durable_target,
-            lease=check_lease(lease), label="scheduler", poll=looks)
+            lease=length, label="scheduler", poll=looks)
         self._sealed = True
 
     def __repr__(self) -> str:
