@@ -84,6 +84,7 @@ from ._entries import (
 )
 from ._journey import Journey, Journeys
 from ._rules import FIELDS, Rule, RuleEntry, State, compile_event_pattern
+from ._shared import Shared
 
 __all__ = ["EventBus", "Rule"]
 
@@ -121,7 +122,10 @@ class EventBus(Sealed):
     in seconds, to look for deliveries other processes put in the store (a
     worker that shares a store with processes that put events; ``None``: this
     process notices only what it accepts itself).  ``lease`` and ``poll``
-    need a store: given without one, they are refused.
+    need a store: given without one, they are refused.  With a store the
+    rules and targets are kept there too, and every process on it sees one
+    configuration (each takes up the others' changes when it next looks; a
+    target's destination is found by its ARN: ``register_destinations``).
     """
 
     def __init__(
@@ -168,7 +172,14 @@ class EventBus(Sealed):
         self._durable = None if self.store is None else Durable(
             self.store, f"events:{self.arn}", self.clock, self._durable_target, lease=length,
             label=f"event bus {self.name}", poll=looks)
+        self._shared = None if self.store is None else Shared(self, self.store)
+        if self._durable is not None and self._shared is not None:
+            shared = self._shared
+            self._durable.claiming = lambda: shared.delivers
+            self._durable.before = shared.sync
         self._sealed = True
+        if self._shared is not None:  # the rules and targets other processes put (or put before a restart)
+            self._shared.sync(force=True)
 
     def __repr__(self) -> str:
         return f"<EventBus {self.name} rules={len(self._rules)}>"
@@ -217,12 +228,15 @@ class EventBus(Sealed):
                 raise ClockClosedError(f"The clock of event bus {self.name} has been shut down")
         text, probe = compile_event_pattern(name, event_pattern)  # (refused before anything changes)
         arn = self._rule_arn(name)
+        self._look()
         with self._lock:
             entry = self._rules.get(name)
             if entry is None and len(self._rules) >= self.max_rules:
                 raise LimitExceededError("The requested resource exceeds the maximum number allowed.")
             record = Rule(name=name, arn=arn, event_pattern=text, state=state, description=description,
                           event_bus_name=self.name, schedule_expression=schedule_expression)
+            if self._shared is not None:  # (the store first: refused, nothing changes)
+                self._shared.rule_put(record)
             if entry is None:
                 entry = self._rules[name] = RuleEntry(record, self.name)
             else:
@@ -313,12 +327,15 @@ class EventBus(Sealed):
     def delete_rule(self, name: str) -> None:
         """Delete a rule (AWS: only once it has no targets; deleting an absent rule is not an error)."""
         check_name("Name", name, RULE_NAME, 64)
+        self._look()
         with self._lock:
             entry = self._rules.get(name)
             if entry is None:
                 return
             if entry.targets:
                 raise ValidationError("Rule can't be deleted since it has targets.")
+            if self._shared is not None:
+                self._shared.rule_deleted(name)
             del self._rules[name]
             if name in self._index:
                 self._index.remove(name)
@@ -330,12 +347,14 @@ class EventBus(Sealed):
 
     def describe_rule(self, name: str) -> Rule:
         """The rule (``Rule.as_aws()`` gives AWS's DescribeRule shape)."""
+        self._look()
         return self._entry(name).record
 
     def list_rules(self, prefix: str | None = None) -> list[Rule]:
         """The rules whose names start with ``prefix``, sorted by name."""
         if prefix is not None:
             check_name("NamePrefix", prefix, RULE_NAME, 64)
+        self._look()
         with self._lock:
             return [entry.record for name, entry in sorted(self._rules.items())
                     if prefix is None or name.startswith(prefix)]
@@ -347,11 +366,32 @@ class EventBus(Sealed):
         self._set_state(name, "DISABLED")
 
     def _set_state(self, name: str, state: State) -> None:
+        self._look()
         with self._lock:
             entry = self._entry(name)
             record = entry.record
             self.put_rule(name, event_pattern=record.event_pattern, schedule_expression=record.schedule_expression,
                           state=state, description=record.description)
+
+    # -- shared through the store -----------------------------------------------
+    def _look(self) -> None:
+        """With a store: take up the rules and targets other processes changed."""
+        if self._shared is not None:
+            self._shared.sync()
+
+    def register_destinations(self, *destinations: object) -> None:
+        """With a store, the rules and targets are shared by every process on it,
+        and a target's destination is found by its ARN among those this process
+        knows: the destinations of the targets it put, and these (``Queue``,
+        ``Function``, ``EventBus`` or callable objects).  A target whose
+        destination a process does not know is delivered by another process of
+        the group (see docs/durability.md)."""
+        if self._shared is None:
+            raise ValidationError(f"Event bus {self.name} has no store: its rules and targets are its own, and "
+                                  "register_destinations has nothing to do (give the bus store=...)")
+        self._shared.register(destinations)
+        if self._durable is not None:
+            self._durable.wake()
 
     # -- targets ----------------------------------------------------------------
     def put_targets(self, rule: str, targets: Iterable[Target]) -> None:
@@ -371,6 +411,7 @@ class EventBus(Sealed):
         if len(set(ids)) != len(ids):
             duplicate = next(i for i in ids if ids.count(i) > 1)
             raise ValidationError(f"Target {duplicate} appears more than once in this request.")
+        self._look()
         with self._lock:
             entry = self._entry(rule)
             after = dict(entry.targets)
@@ -387,6 +428,8 @@ class EventBus(Sealed):
                             former.fold()  # what it did for its last rule is counted there, once and for all
                         target._attach(entry, self.clock, entry.record.arn)
                         attached.append(target)
+                if self._shared is not None:
+                    self._shared.targets_put(rule, listed)
             except BaseException:
                 for target in attached:
                     target._detach(entry)
@@ -413,8 +456,11 @@ class EventBus(Sealed):
         listed = list(ids)
         for target_id in listed:
             check_name("Ids[]", target_id, RULE_NAME, 64)
+        self._look()
         with self._lock:
             entry = self._entry(rule)
+            if self._shared is not None:
+                self._shared.targets_removed(rule, [target_id for target_id in listed if target_id in entry.targets])
             for target_id in listed:
                 target = entry.targets.pop(target_id, None)
                 if target is not None:
@@ -424,6 +470,7 @@ class EventBus(Sealed):
 
     def list_targets_by_rule(self, rule: str) -> list[Target]:
         """The rule's targets, in the order they were first put."""
+        self._look()
         with self._lock:
             return list(self._entry(rule).targets.values())
 
@@ -436,6 +483,7 @@ class EventBus(Sealed):
         checked = check_request(entries)
         if self.clock.closed:
             raise ClockClosedError(f"The clock of event bus {self.name} has been shut down")
+        self._look()
         results: list[PutEventsResultEntry] = []
         archives = self._archives
         pending: Pending | None = [] if archives.active else None  # archived once the call has routed them
@@ -508,7 +556,11 @@ class EventBus(Sealed):
             target = Target(fn, target_id=_name_for(fn), retry_policy=retry_policy,
                             dead_letter_queue=dead_letter_queue, clock=self.clock)
             with self._lock:
-                if rule in self._rules:  # a second subscription must not take the first one over
+                taken_up = self._rules.get(rule)  # (shared through the store: put again after a restart)
+                if taken_up is not None and self._shared is not None \
+                        and set(taken_up.targets) <= {target.target_id}:
+                    pass
+                elif rule in self._rules:  # a second subscription must not take the first one over
                     raise ValidationError(f"Rule {rule} already exists on EventBus {self.name}: give @on(...) a "
                                           "name= of its own")
                 self.put_rule(rule, event_pattern=pattern)

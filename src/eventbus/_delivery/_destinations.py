@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from .._clock import Clock, is_async_callable
-from .._exceptions import ValidationError
+from .._exceptions import ResourceNotFoundError, ValidationError
 from .._validate import wrong_type
 
-__all__ = ["DeliverFn", "DeliverText", "Destination", "DestinationLike", "as_destination", "check_same_clock",
-           "Watched", "describe", "speaks_protocol", "text_sender"]
+__all__ = ["DeliverFn", "DeliverText", "Destination", "DestinationLike", "Elsewhere", "Watched", "as_destination",
+           "check_same_clock", "describe", "speaks_protocol", "text_sender"]
 
 
 @runtime_checkable
@@ -103,6 +103,24 @@ def as_destination(target: object, what: str, clock: Clock, owner: str, *,
         raise ValidationError(f"{what} must be synchronous (a Queue, a Function or a plain function), "
                               f"not the async callable {target!r}")
     return fn, is_async
+
+
+class Elsewhere:
+    """The destination of a target shared through a store (``EventBus(store=...)``)
+    that this process does not know: it has the ARN, and delivers nothing here
+    (its deliveries wait in the store for a process that knows it)."""
+
+    __slots__ = ("arn",)
+
+    def __init__(self, arn: str) -> None:
+        self.arn = arn
+
+    def __repr__(self) -> str:
+        return f"<destination {self.arn} (in another process)>"
+
+    def deliver(self, payload: Any, attributes: Mapping[str, Any] | None = None) -> None:
+        raise ResourceNotFoundError(f"The destination {self.arn} is not known in this process: register it with "
+                                    "EventBus.register_destinations(...)")
 
 
 def describe(target: Any) -> str:

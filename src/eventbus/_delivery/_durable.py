@@ -160,6 +160,10 @@ class Durable:
         # deliveries that ended well, acked together when the tick ends (one transaction)
         self._acks: list[tuple[Work, Job]] | None = None
         self._ticking = 0  # the thread running that tick
+        # set by the owner: whether this process makes deliveries of the queue at all (a bus that
+        # knows none of its targets' destinations claims nothing), and what to do on each beat
+        self.claiming: Callable[[], bool] = _always
+        self.before: Callable[[], None] | None = None
 
     # -- writing ---------------------------------------------------------------
     def item(self, job: Job, key: str | None = None) -> Enqueued:
@@ -328,10 +332,13 @@ class Durable:
         next due time, the next renewal of a held lease, or, polling, the next
         look)."""
         looking = False  # a poll's timer stands aside: waiting for idle does not wait for it
+        claiming = self.claiming()
+        if due is not None and not claiming:
+            due = None  # (what is due is not this process's to claim: only renewals and polls)
         if due is None:
             now = self.clock.now()
             with self._lock:
-                full = len(self._held) >= self._cap
+                full = len(self._held) >= self._cap or not claiming
                 renew = min((job.work.lease_until for job in self._held.values() if job.work is not None),
                             default=None)
             if renew is not None:
@@ -393,8 +400,10 @@ class Durable:
 
     def _tick(self, timer: Timer | None = None) -> None:
         self._forget(timer)
+        if self.before is not None:
+            self.before()
         with self._lock:
-            room = min(BATCH, self._cap - len(self._held))
+            room = min(BATCH, self._cap - len(self._held)) if self.claiming() else 0
         now = self.clock.now()
         try:
             self._maintain(now)
@@ -530,7 +539,9 @@ class Durable:
             log.error("eventbus: %s: work item %s cannot be read: %s", self._label, work.id, exc)
             self.store.dead_letter(work, reason=f"unreadable work item: {exc}", at=now)
             return
-        if runner is None:
+        if runner is None or runner._elsewhere():  # (not here: for a process that has its target)
+            if found is not None:
+                self._waiting[work.id] = found
             self._missing(work, data, now)
             return
         if found is not None and found.runner is runner:
@@ -562,6 +573,10 @@ class Durable:
         else:
             wait = min(MISSING_WAIT, timedelta(seconds=2 ** min(work.attempts, 6)))
             self.store.retry(work, not_before=now + wait)
+
+
+def _always() -> bool:
+    return True
 
 
 class _Beat:

@@ -248,6 +248,7 @@ class Runner(Sealed, Accounted):
     FINAL_CONDITION: ClassVar[str | None]  # what a non-retryable failure records
     THROTTLE_BACKOFF: ClassVar[bool]  # throttles retried on their own backoff, not using up retries
     LIMITED: ClassVar[bool] = False  # calls take a slot (``_refuse`` / ``_release``): a function's concurrency
+
     max_retries: int
     max_age: int
     _what: str  # names this runner in labels and logs
@@ -345,6 +346,11 @@ class Runner(Sealed, Accounted):
             self._ledger.reject(job)
             raise
         return job.id
+
+    def _elsewhere(self) -> bool:
+        """Its destination is in another process (a target shared through a store):
+        never run here."""
+        return False
 
     def _who(self) -> dict[str, str]:
         """Who delivers a durable delivery, for the work item (a target: its rule and id)."""

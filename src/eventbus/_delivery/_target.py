@@ -21,7 +21,15 @@ from .._clock import Clock
 from .._exceptions import ValidationError
 from .._transform import WHOLE_EVENT, Context, TargetInput, compile_input, event_time
 from .._validate import check_instance, check_name, check_str
-from ._destinations import Destination, DestinationLike, as_destination, describe, speaks_protocol, text_sender
+from ._destinations import (
+    Destination,
+    DestinationLike,
+    Elsewhere,
+    as_destination,
+    describe,
+    speaks_protocol,
+    text_sender,
+)
 from ._engine import Job, Runner, Trail, error_class, error_code, error_message, error_text
 from ._outcomes import Outcome, log
 from ._payload import Parsed, first_kb, to_attributes, to_text
@@ -98,6 +106,9 @@ class Target(Runner):
         self._per_attempt: Callable[[str, int], str] | None = None
         self._letter: Callable[[Job], dict[str, str]] | None = None
         self._sealed = True
+
+    def _elsewhere(self) -> bool:
+        return isinstance(self.destination, Elsewhere)
 
     def _connect(self) -> None:
         """Check the destinations against this target's clock, and keep how to call them."""

@@ -128,6 +128,8 @@ class MemoryStore:
         self._expiry: list[tuple[int, str, str]] = []
         self._schedules: dict[str, _Schedule] = {}
         self._schedule_heap: list[tuple[int, str, int, _Schedule]] = []
+        self._config: dict[str, str] = {}
+        self._config_version = 0
         self._seq = 0
         self._tokens = itertools.count(1)
         self._gens = itertools.count(1)
@@ -565,6 +567,36 @@ class MemoryStore:
             while heap and heap[0][2] != heap[0][3].gen:
                 heapq.heappop(heap)
             return as_datetime(heap[0][0]) if heap else None
+
+    # -- configuration
+
+    def put_config(self, name: str, data: str) -> None:
+        check_name("name", name)
+        check_str("data", data)
+        with self._lock:
+            self._check_open()
+            self._config[name] = data
+            self._config_version += 1
+
+    def delete_config(self, name: str) -> bool:
+        check_name("name", name)
+        with self._lock:
+            self._check_open()
+            if self._config.pop(name, None) is None:
+                return False
+            self._config_version += 1
+            return True
+
+    def configs(self, prefix: str = "") -> dict[str, str]:
+        check_str("prefix", prefix)
+        with self._lock:
+            self._check_open()
+            return {name: self._config[name] for name in sorted(self._config) if name.startswith(prefix)}
+
+    def config_version(self) -> int:
+        with self._lock:
+            self._check_open()
+            return self._config_version
 
     def close(self) -> None:
         with self._lock:

@@ -114,7 +114,8 @@ KEYS: Final = "keys"
 DEAD: Final = "dead"
 SCHEDULES: Final = "schedules"
 META: Final = "meta"
-BUCKETS: Final = (WORK, KEYS, DEAD, SCHEDULES, META)
+CONFIG: Final = "config"
+BUCKETS: Final = (WORK, KEYS, DEAD, SCHEDULES, META, CONFIG)
 IDS: Final = "ids"  # the meta bucket's key for the id counter
 _WRONG_LAST: Final = (10071, 10164)  # JetStream's "wrong last sequence" error codes
 _PREFIX: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -178,11 +179,11 @@ class NatsStore:
     server.  ``NatsStore(servers="nats://127.0.0.1:4222", *, prefix="eventbus",
     key_retention=timedelta(hours=24), timeout=5.0, replicas=1)``.
 
-    The records live in five KV buckets named ``<prefix>-work``, ``-keys``,
-    ``-dead``, ``-schedules`` and ``-meta`` (created if missing, file storage,
+    The records live in six KV buckets named ``<prefix>-work``, ``-keys``,
+    ``-dead``, ``-schedules``, ``-meta`` and ``-config`` (created if missing, file storage,
     ``replicas`` copies on a cluster); every store opened with the same
-    ``prefix`` on one server sees the same items, keys, dead letters and
-    schedules.  A server that does not answer within ``timeout`` seconds (per
+    ``prefix`` on one server sees the same items, keys, dead letters,
+    schedules and configuration.  A server that does not answer within ``timeout`` seconds (per
     request) makes the call raise ``EventBusError`` saying so.  Needs ``pip install "eventbus[nats]"`` (nats-py);
     tested on nats-server 2.9.10.
 
@@ -230,6 +231,7 @@ class NatsStore:
         self._queues: dict[str, _Queue] = {}
         self._dead: dict[str, dict[str, tuple[int, Record]]] = {}  # queue -> dead key -> (revision, record)
         self._busy: set[str] = set()  # work keys this store is writing (a claim skips them)
+        self._config_version = 0  # the latest revision of the config bucket the index has seen
         # the delete markers this store wrote (bucket, key, revision): purged two sweeps later, once
         # every watcher has long seen them (else each ended record would leave one for ever)
         self._markers: list[tuple[str, str, int]] = []
@@ -422,7 +424,9 @@ class NatsStore:
         else:
             bucket.gone.pop(key, None)
             bucket.records[key] = (revision, value)
-        if name == WORK:
+        if name == CONFIG:
+            self._config_version = max(self._config_version, revision)
+        elif name == WORK:
             self._work_changed(key, old, None if value is None else (revision, value))
         elif name == DEAD:
             if old is not None:
@@ -1066,6 +1070,43 @@ class NatsStore:
 
         top = self._run(read())
         return None if top is None else as_datetime(top)
+
+    # -- configuration
+
+    def put_config(self, name: str, data: str) -> None:
+        check_name("name", name)
+        check_str("data", data)
+        self._run(self._write(CONFIG, token(name), {"n": name, "d": data}, None))
+
+    def delete_config(self, name: str) -> bool:
+        check_name("name", name)
+
+        async def delete() -> bool:
+            ckey = token(name)
+            if ckey not in self._buckets[CONFIG].records:
+                await self._refresh(CONFIG, ckey)  # (written by another process a moment ago?)
+                if ckey not in self._buckets[CONFIG].records:
+                    return False
+            await self._write(CONFIG, ckey, None, None)
+            return True
+
+        return self._run(delete())
+
+    def configs(self, prefix: str = "") -> dict[str, str]:
+        check_str("prefix", prefix)
+
+        async def read() -> dict[str, str]:
+            found = [record for _, record in self._buckets[CONFIG].records.values()
+                     if str(record["n"]).startswith(prefix)]
+            return {str(record["n"]): str(record["d"]) for record in sorted(found, key=lambda r: str(r["n"]))}
+
+        return self._run(read())
+
+    def config_version(self) -> int:
+        async def read() -> int:
+            return self._config_version
+
+        return self._run(read())
 
 
 def _check_servers(value: object) -> tuple[str, ...]:

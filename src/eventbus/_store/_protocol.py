@@ -77,11 +77,21 @@ Schedules
     invalidate any claim on the schedule, so a fire computed from an old
     definition is refused.
 
+Configuration
+    Named records of JSON text that every process sharing the store reads:
+    what a bus shares of its rules and targets.  ``put_config`` creates or
+    replaces one, ``delete_config`` forgets it, ``configs(prefix)`` lists
+    those whose names start with ``prefix``.  ``config_version()`` is a
+    number that grows with every change of any of them (0 before the
+    first): a reader that saw a version reads the records again only when
+    it changed.  (A store that reads another process's changes from a local
+    index shows them, and their version, once their update arrives.)
+
 Bounds
     Every record a store keeps has an end: items end by ``ack``,
     ``dead_letter``, ``remove`` or ``purge``; keys are forgotten by ``sweep``;
     dead-letter records are kept until ``drop_dead_letters`` (the caller's
-    retention policy).
+    retention policy); configuration records until ``delete_config``.
 """
 
 from __future__ import annotations
@@ -434,6 +444,25 @@ class Store(Protocol):
 
     def next_schedule_due(self) -> datetime | None:
         """When the next schedule becomes claimable (as ``next_due``), or ``None``."""
+        ...
+
+    # -- configuration
+
+    def put_config(self, name: str, data: str) -> None:
+        """Create or replace the configuration record ``name`` (``data``: text)."""
+        ...
+
+    def delete_config(self, name: str) -> bool:
+        """Forget the configuration record ``name`` (``False`` if there was none)."""
+        ...
+
+    def configs(self, prefix: str = "") -> dict[str, str]:
+        """The configuration records whose names start with ``prefix``, by name."""
+        ...
+
+    def config_version(self) -> int:
+        """A number that grows with every ``put_config`` and every ``delete_config``
+        that forgot a record (0 before the first)."""
         ...
 
     def close(self) -> None:

@@ -120,6 +120,14 @@ CREATE TABLE IF NOT EXISTS schedules (
     claim TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS schedules_due ON schedules (due, name) WHERE due IS NOT NULL;
+CREATE TABLE IF NOT EXISTS config (
+    name TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS config_version (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    version INTEGER NOT NULL
+);
 COMMIT;
 """
 
@@ -476,6 +484,42 @@ class SqliteStore:
         with self._lock:
             row = self._open().execute("SELECT min(due) FROM schedules WHERE due IS NOT NULL").fetchone()
         return None if row[0] is None else as_datetime(row[0])
+
+    # -- configuration
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO config_version (id, version) VALUES (0, 1) "
+                   "ON CONFLICT (id) DO UPDATE SET version = version + 1")
+
+    def put_config(self, name: str, data: str) -> None:
+        check_name("name", name)
+        check_str("data", data)
+        with self._lock, self._transaction() as db:
+            db.execute("INSERT INTO config (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
+                       "data = excluded.data", (name, data))
+            self._bump(db)
+
+    def delete_config(self, name: str) -> bool:
+        check_name("name", name)
+        with self._lock, self._transaction() as db:
+            if db.execute("DELETE FROM config WHERE name = ?", (name,)).rowcount != 1:
+                return False
+            self._bump(db)
+            return True
+
+    def configs(self, prefix: str = "") -> dict[str, str]:
+        check_str("prefix", prefix)
+        with self._lock:
+            # (a range of the primary key: names from the prefix up to the prefix's last possible name)
+            rows = self._open().execute("SELECT name, data FROM config WHERE name >= ? AND substr(name, 1, ?) = ? "
+                                        "ORDER BY name", (prefix, len(prefix), prefix)).fetchall()
+        return dict(rows)
+
+    def config_version(self) -> int:
+        with self._lock:
+            row = self._open().execute("SELECT version FROM config_version WHERE id = 0").fetchone()
+        return 0 if row is None else int(row[0])
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,323 @@
+"""Rules and targets shared through a work store: every bus on the store (a
+process, here a bus with its own store object on the same file or prefix) sees
+one configuration.  Each test runs on sqlite (two stores on one file), in
+memory (one store shared by two buses) and on NATS (two stores on one prefix;
+skipped without a server)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import eventbus
+from eventbus import EventBus, ManualClock, PutEventsRequestEntry, Queue, RetryPolicy, SqliteStore, Target
+from eventbus._store import MemoryStore, NatsStore, Store
+
+from .test_contract import NO_NATS, drop_buckets, fresh_prefix, nats_answers
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+ENTRY: PutEventsRequestEntry = {"Source": "shop", "DetailType": "order", "Detail": "{}"}
+SEEN: list[str] = []  # what ``audit`` (a module-level function: found by its name in every process) saw
+
+
+def audit(event: Any) -> None:
+    SEEN.append(event["id"])
+
+
+@pytest.fixture(autouse=True)
+def _forget_seen() -> None:
+    SEEN.clear()
+
+
+@pytest.fixture(params=["memory", "sqlite", "nats"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    """Each call: another process's store on the same place."""
+    made: list[Store] = []
+    memory = MemoryStore()
+    prefix = fresh_prefix()
+    if request.param == "nats" and not nats_answers():
+        pytest.skip(NO_NATS)
+
+    def factory() -> Store:
+        store: Store
+        if request.param == "memory":
+            store = memory
+        elif request.param == "sqlite":
+            store = SqliteStore(tmp_path / "work.db")
+        else:
+            store = NatsStore(prefix=prefix)
+        made.append(store)
+        return store
+
+    yield factory
+    for store in made:
+        store.close()
+    if request.param == "nats":
+        drop_buckets(prefix)
+
+
+def eventually(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """(NATS: another store's change shows once its update arrives.)"""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the other process's change did not arrive"
+        time.sleep(0.005)
+
+
+def rules(bus: EventBus) -> list[tuple[str, str | None, str]]:
+    return [(rule.name, rule.event_pattern, rule.state) for rule in bus.list_rules()]
+
+
+def test_a_rule_and_its_targets_put_in_one_process_are_seen_and_delivered_by_another(
+        make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    one = EventBus(clock=clock, store=make_store())
+    orders = Queue("orders", clock=clock)
+    one.put_rule("orders", event_pattern={"source": ["shop"]}, description="shop orders")
+    one.put_targets("orders", [Target(orders, target_id="q", input_path="$.detail-type",
+                                      retry_policy=RetryPolicy(maximum_retry_attempts=3, base_delay=2))])
+    two = EventBus(clock=clock, store=make_store())
+    eventually(lambda: len(two.list_targets_by_rule("orders") if two.list_rules() else []) == 1)
+    assert rules(two) == [("orders", '{"source": ["shop"]}', "ENABLED")]
+    assert two.describe_rule("orders").description == "shop orders"
+    [shared] = two.list_targets_by_rule("orders")
+    assert (shared.target_id, shared.arn, shared.input_path) == ("q", orders.arn, "$.detail-type")
+    assert (shared.retry_policy.maximum_retry_attempts, shared.retry_policy.base_delay) == (3, 2)
+    theirs = Queue("orders", clock=clock)  # the same queue's object in the other process
+    two.register_destinations(theirs)
+    assert two.list_targets_by_rule("orders")[0].destination is theirs
+    assert two.put_events([ENTRY])["FailedEntryCount"] == 0
+    clock.advance(0)
+    assert [json.loads(m.body) for m in theirs.messages()] == ["order"]  # (its input path: the detail-type)
+    assert orders.messages() == []
+
+
+def test_a_producer_that_knows_no_destination_keeps_the_deliveries_for_the_workers(
+        make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    worker = EventBus(clock=clock, store=make_store(), poll=1)
+    worker.put_rule("audit", event_pattern={"source": ["shop"]})
+    worker.put_targets("audit", [Target(audit, target_id="a", clock=clock)])
+    producer_store = make_store()
+    producer = EventBus(clock=clock, store=producer_store)
+    eventually(lambda: bool(producer.list_rules()) and bool(producer.list_targets_by_rule("audit")))
+    claims: list[str] = []
+    claim = producer_store.claim
+
+    def watched(queue: str, **kwargs: Any) -> Any:
+        claims.append(queue)
+        return claim(queue, **kwargs)
+
+    producer_store.claim = watched  # type: ignore[method-assign]
+    [target] = producer.list_targets_by_rule("audit")
+    assert "in another process" in repr(target.destination)
+    event_id = producer.put_events([ENTRY])["Entries"][0]["EventId"]
+    clock.advance(0)
+    if producer_store is not worker._durable.store:  # type: ignore[union-attr]
+        assert claims == []  # the producer claims nothing: not its to make
+    eventually(lambda: (clock.advance(1), SEEN == [event_id])[1])  # the worker, polling, delivers it
+    assert worker.list_targets_by_rule("audit")[0].metrics.succeeded == 1
+
+
+def test_changes_and_deletes_reach_the_other_process(make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    one, two = EventBus(clock=clock, store=make_store()), EventBus(clock=clock, store=make_store())
+    one.put_rule("audit", event_pattern={"source": ["shop"]})
+    one.put_targets("audit", [Target(audit, target_id="a", clock=clock)])
+    eventually(lambda: bool(two.list_rules()) and len(two.list_targets_by_rule("audit")) == 1)
+    one.disable_rule("audit")
+    eventually(lambda: rules(two) == [("audit", '{"source": ["shop"]}', "DISABLED")])
+    two.put_events([ENTRY])
+    clock.advance(0)
+    assert SEEN == []  # disabled everywhere
+    two.put_rule("audit", event_pattern={"source": ["shop", "shop-eu"]})  # the other way round
+    eventually(lambda: rules(one) == [("audit", '{"source": ["shop", "shop-eu"]}', "ENABLED")])
+    one.remove_targets("audit", ["a"])
+    eventually(lambda: two.list_targets_by_rule("audit") == [])
+    one.delete_rule("audit")
+    eventually(lambda: two.list_rules() == [])
+    two.put_events([ENTRY])
+    clock.advance(0)
+    assert SEEN == []
+
+
+def test_a_bus_opened_again_finds_its_rules_and_a_decorated_handler_takes_its_place_again(
+        make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    first = EventBus(clock=clock, store=make_store())
+    first.on({"source": ["shop"]})(audit)
+    first.put_rule("other", event_pattern={"source": ["other"]})
+    again = EventBus(clock=clock, store=make_store())  # (a restart: the same code runs again)
+    eventually(lambda: [r.name for r in again.list_rules()] == ["audit", "other"])
+    again.on({"source": ["shop"]})(audit)  # not "already exists": it is this process's subscription again
+    [target] = again.list_targets_by_rule("audit")
+    assert target.destination is audit
+    event_id = again.put_events([ENTRY])["Entries"][0]["EventId"]
+    clock.advance(0)
+    assert SEEN == [event_id]
+    with pytest.raises(eventbus.ValidationError, match="Rule audit already exists"):
+        again.on({"source": ["shop"]}, name="audit")(print)  # (another function: refused as before)
+
+
+def test_a_target_elsewhere_is_made_here_once_its_destination_is_registered(
+        make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    one = EventBus(clock=clock, store=make_store())
+    one.put_rule("audit", event_pattern={"source": ["shop"]})
+    one.put_targets("audit", [Target(audit, target_id="a", clock=clock)])
+    two = EventBus(clock=clock, store=make_store())
+    eventually(lambda: bool(two.list_rules()) and len(two.list_targets_by_rule("audit")) == 1)
+    assert two.list_targets_by_rule("audit")[0].destination is not audit
+    two.register_destinations(audit)
+    assert two.list_targets_by_rule("audit")[0].destination is audit
+
+
+def test_sharing_needs_a_store_and_destinations_are_checked() -> None:
+    with pytest.raises(eventbus.ValidationError, match="has no store: its rules and targets are its own"):
+        EventBus().register_destinations(audit)
+    bus = EventBus(store=MemoryStore())
+    with pytest.raises(eventbus.ValidationError, match="destinations"):
+        bus.register_destinations("arn:aws:sqs:us-east-1:123456789012:orders")
+
+
+def test_a_change_the_store_refuses_changes_nothing(make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    store = make_store()
+    bus = EventBus(clock=clock, store=store)
+    bus.put_rule("audit", event_pattern={"source": ["shop"]})
+
+    def refuse(name: str, data: str) -> None:
+        raise OSError("disk full")
+
+    store.put_config = refuse  # type: ignore[method-assign]
+    with pytest.raises(eventbus.EventBusError, match="could not keep the change .nothing was changed.: OSError: "
+                                                     "disk full"):
+        bus.put_rule("audit", event_pattern={"source": ["elsewhere"]})
+    with pytest.raises(eventbus.EventBusError, match="could not keep the change"):
+        bus.put_targets("audit", [Target(audit, target_id="a", clock=clock)])
+    assert rules(bus) == [("audit", '{"source": ["shop"]}', "ENABLED")]
+    assert bus.list_targets_by_rule("audit") == []
+
+
+def test_a_change_another_process_cannot_take_up_is_logged_and_the_rest_taken_up(
+        make_store: Callable[[], Store], caplog: pytest.LogCaptureFixture) -> None:
+    clock = ManualClock(T0)
+    one = EventBus(clock=clock, store=make_store())
+    one.put_rule("a", event_pattern={"source": ["a"]})
+    one.put_rule("b", event_pattern={"source": ["b"]})
+    with caplog.at_level(logging.ERROR, logger="eventbus.bus"):
+        two = EventBus(clock=clock, store=make_store(), max_rules=1)
+        eventually(lambda: len(two.list_rules()) == 1)
+    assert "could not take up the store's change (put rule b)" in caplog.text
+    assert [r.name for r in two.list_rules()] == ["a"]
+
+
+def test_a_scheduled_rule_shared_by_two_processes_fires_once_between_them(make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    one = EventBus(clock=clock, store=make_store())
+    one.put_rule("tick", schedule_expression="rate(1 minute)")
+    one.put_targets("tick", [Target(audit, target_id="a", clock=clock)])
+    two = EventBus(clock=clock, store=make_store())
+    two.register_destinations(audit)
+    eventually(lambda: bool(two.list_rules()) and len(two.list_targets_by_rule("tick")) == 1)
+    clock.advance(timedelta(minutes=3).total_seconds())
+    assert len(SEEN) == 3  # one delivery per fire, whichever process made it
+
+
+# -- property: the buses on one store agree with a plain model of the changes, made in order
+
+
+def dest0(event: Any) -> None:
+    """(A destination every bus of the property knows by its name.)"""
+
+
+def dest1(event: Any) -> None:
+    """(Another one.)"""
+
+
+DESTINATIONS = (dest0, dest1)
+Op = tuple[int, str, str, str, int]
+OPS = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["put_rule", "put_targets", "remove_targets",
+                                                            "delete_rule", "disable_rule", "enable_rule"]),
+                         st.sampled_from(["a", "b"]), st.sampled_from(["t1", "t2"]), st.integers(0, 1)),
+               max_size=30)
+
+
+def model_apply(model: dict[str, dict[str, Any]], op: Op) -> str | None:
+    """AWS's answer to one change, on a plain dict: the error's class name, or None."""
+    _, kind, rule, target_id, variant = op
+    found = model.get(rule)
+    if kind == "put_rule":
+        model[rule] = {"pattern": variant, "state": "ENABLED", "targets": {} if found is None else found["targets"]}
+        return None
+    if kind == "delete_rule":
+        if found is not None and found["targets"]:
+            return "ValidationError"
+        model.pop(rule, None)
+        return None
+    if found is None:
+        return "ResourceNotFoundError"
+    if kind == "put_targets":
+        found["targets"][target_id] = variant
+    elif kind == "remove_targets":
+        found["targets"].pop(target_id, None)
+    else:
+        found["state"] = "DISABLED" if kind == "disable_rule" else "ENABLED"
+    return None
+
+
+def bus_apply(bus: EventBus, op: Op) -> str | None:
+    _, kind, rule, target_id, variant = op
+    try:
+        if kind == "put_rule":
+            bus.put_rule(rule, event_pattern={"source": [f"s{variant}"]})
+        elif kind == "put_targets":
+            bus.put_targets(rule, [Target(DESTINATIONS[variant], target_id=target_id, clock=bus.clock)])
+        elif kind == "remove_targets":
+            bus.remove_targets(rule, [target_id])
+        else:
+            getattr(bus, kind)(rule)
+    except (eventbus.ValidationError, eventbus.ResourceNotFoundError) as exc:
+        return type(exc).__name__
+    return None
+
+
+def view(bus: EventBus) -> dict[str, dict[str, Any]]:
+    return {rule.name: {"pattern": int(json.loads(rule.event_pattern or "")["source"][0][1:]),
+                        "state": rule.state,
+                        "targets": {t.target_id: DESTINATIONS.index(t.destination)  # type: ignore[arg-type]
+                                    for t in bus.list_targets_by_rule(rule.name)}}
+            for rule in bus.list_rules()}
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@given(ops=OPS)
+@settings(max_examples=60, deadline=None)
+def test_buses_on_one_store_agree_with_the_changes_made_in_order(kind: str, ops: list[Op]) -> None:
+    with tempfile.TemporaryDirectory() as where:
+        memory = MemoryStore()
+        stores: list[Store] = [memory if kind == "memory" else SqliteStore(Path(where) / "work.db")
+                               for _ in range(3)]
+        try:
+            clock = ManualClock(T0)
+            buses = [EventBus(clock=clock, store=store) for store in stores]
+            for bus in buses:
+                bus.register_destinations(*DESTINATIONS)
+            model: dict[str, dict[str, Any]] = {}
+            for op in ops:
+                assert bus_apply(buses[op[0]], op) == model_apply(model, op), op
+            for bus in buses:
+                assert view(bus) == model
+        finally:
+            for store in stores:
+                store.close()
