@@ -163,6 +163,58 @@ def test_a_scheduled_rule_fires_once_between_two_processes(make_store: Callable[
     assert sum(t.metrics.accepted for t in targets) == 3  # a fire the other process kept is not counted twice
 
 
+def rule_process(store: Store, clock: ManualClock, got: list[Any], expression: str = "rate(1 hour)") -> Any:
+    """A process as it starts: its bus on the store, the scheduled rule put (again)."""
+    from eventbus import EventBus
+
+    bus = EventBus(clock=clock, store=store)
+    bus.put_rule("tick", schedule_expression=expression)
+    bus.put_targets("tick", [Target(got.append, target_id="t", clock=clock)])
+    return bus
+
+
+def test_a_scheduled_rule_put_again_after_a_restart_makes_up_its_missed_fires_once(
+        make_store: Callable[[], Store]) -> None:
+    got: list[Any] = []
+    first = ManualClock(T0)
+    rule_process(make_store(), first, got)
+    first.advance(2 * 3600)  # fires at 1 h and 2 h; then the process dies
+    later = ManualClock(T0 + timedelta(hours=5, minutes=30))
+    rule_process(make_store(), later, got)
+    later.advance(0)  # 3 h, 4 h and 5 h were missed: one late fire, for 5 h (as a Scheduler's)
+    assert [e["time"] for e in got] == ["2025-01-01T01:00:00Z", "2025-01-01T02:00:00Z", "2025-01-01T05:00:00Z"]
+    later.advance(3600)
+    assert [e["time"] for e in got][3:] == ["2025-01-01T06:00:00Z"]  # on the rate's own times
+
+
+def test_a_scheduled_rule_disabled_before_the_restart_makes_up_nothing(make_store: Callable[[], Store]) -> None:
+    got: list[Any] = []
+    first = ManualClock(T0)
+    bus = rule_process(make_store(), first, got)
+    first.advance(3600)
+    bus.disable_rule("tick")  # (its next fire is no longer due: nothing to make up)
+    later = ManualClock(T0 + timedelta(hours=5, minutes=30))
+    again = rule_process(make_store(), later, got)  # (put again: enabled, from now on)
+    later.advance(0)
+    assert [e["time"] for e in got] == ["2025-01-01T01:00:00Z"]
+    later.advance(3600)
+    assert [e["time"] for e in got] == ["2025-01-01T01:00:00Z", "2025-01-01T06:00:00Z"]
+    assert again.describe_rule("tick").state == "ENABLED"
+
+
+def test_a_scheduled_rule_changed_while_no_process_ran_starts_afresh(make_store: Callable[[], Store]) -> None:
+    got: list[Any] = []
+    first = ManualClock(T0)
+    rule_process(make_store(), first, got)
+    first.advance(2 * 3600)
+    later = ManualClock(T0 + timedelta(hours=5, minutes=30))
+    rule_process(make_store(), later, got, "rate(2 hours)")  # another schedule: nothing of the old one is made up
+    later.advance(0)
+    assert len(got) == 2
+    later.advance(2 * 3600)
+    assert [e["time"] for e in got][2:] == ["2025-01-01T07:30:00Z"]  # (two hours from the minute it was put)
+
+
 # -- what a third review found (each was a bug)
 
 

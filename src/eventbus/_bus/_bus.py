@@ -253,8 +253,13 @@ class EventBus(Sealed):
     def _reschedule(self, entry: RuleEntry, schedule: ScheduleExpression | None) -> None:
         """Set (or stop) a scheduled rule's timer: it fires while the rule is enabled.
         Put again with the same expression, a rate keeps counting from where it
-        began, and a time that fired does not fire again."""
+        began, and a time that fired does not fire again.  With a store, a rule
+        put again after a restart (or by another process) goes on from the last
+        fire the store keeps: fires missed while no process ran fire once, late."""
         former = entry.recurring
+        # where its fires go on from: a fire of the timer it replaces that was due and had not run yet (a
+        # late fire, made up after a restart) is not lost by putting the rule again
+        resume = None if former is None else former.next_fire
         if former is not None:
             former.cancel()
             entry.recurring = None
@@ -262,37 +267,64 @@ class EventBus(Sealed):
         if schedule is None:
             entry.anchor = None
         if schedule is None or entry.record.state == "DISABLED" or self._rules.get(entry.record.name) is not entry:
+            if schedule is not None and former is not None and self.store is not None:
+                self._keep_schedule(entry, None)  # (disabled: nothing to make up when enabled again)
             return
         now = self.clock.now()
         if entry.anchor is None or entry.anchor[0] != schedule.text:
             # rule schedules have one-minute granularity: a rate counts from the minute the rule was put
             entry.anchor = (schedule.text, now.replace(second=0, microsecond=0))
             entry.generation = uuid.uuid4().hex[:12]
+            resume = None  # (another schedule)
             if self.store is not None:  # processes sharing the store count from the first one's minute
-                self._share_schedule(entry, schedule.text)
+                resume = self._share_schedule(entry, schedule.text)
         recurring = Recurring(self.clock, schedule, UTC, lambda nominal, missed: self._scheduled(entry, nominal),
                               lock=self._lock, anchor=entry.anchor[1], after_anchor=True,
                               fired_until=entry.fired_until, label=f"scheduled rule {entry.record.name} of event "
                               f"bus {self.name}")
-        recurring.start(now)
+        recurring.prepare(now if resume is None else min(now, resume))
+        recurring.arm()
         entry.recurring = recurring
 
-    def _share_schedule(self, entry: RuleEntry, expression: str) -> None:
-        """Take up the anchor and generation of the rule's schedule that the store
-        keeps (put by another process, or before a restart), or keep this one's."""
+    def _share_schedule(self, entry: RuleEntry, expression: str) -> datetime | None:
+        """Take up the anchor, generation and last fire of the rule's schedule that the
+        store keeps (put by another process, or before a restart), or keep this
+        one's.  Returns the next fire the store has, if it keeps a last fire: where
+        to go on from."""
         assert self.store is not None and entry.anchor is not None
         try:
             stored = self.store.get_schedule(entry.record.arn)
             data = None if stored is None else json.loads(stored.data)
-            if data is not None and data.get("expression") == expression:
+            if stored is not None and data is not None and data.get("expression") == expression:
                 entry.anchor = (expression, datetime.fromisoformat(data["anchor"]))
                 entry.generation = str(data["generation"])
-            else:
-                self.store.put_schedule(entry.record.arn, None, json.dumps(
-                    {"expression": expression, "anchor": entry.anchor[1].isoformat(),
-                     "generation": entry.generation}))
+                fired = data.get("fired")
+                if fired is None:
+                    return None
+                last = datetime.fromisoformat(fired)
+                if entry.fired_until is None or last > entry.fired_until:
+                    entry.fired_until = last
+                return stored.next_fire
+            self.store.put_schedule(entry.record.arn, None, json.dumps(
+                {"expression": expression, "anchor": entry.anchor[1].isoformat(), "generation": entry.generation}))
         except Exception as exc:  # (this process counts from its own minute)
             log.error("eventbus: bus %s: the store could not share the schedule of rule %s: %s", self.name,
+                      entry.record.name, error_text(exc))
+        return None
+
+    def _keep_schedule(self, entry: RuleEntry, next_fire: datetime | None) -> None:
+        """Keep the rule's last fire and next fire time in the store (what a process
+        that puts the rule later goes on from)."""
+        assert self.store is not None
+        if entry.anchor is None or not entry.generation:
+            return
+        fired = entry.fired_until if entry.recurring is None else entry.recurring.fired_until
+        data = {"expression": entry.anchor[0], "anchor": entry.anchor[1].isoformat(), "generation": entry.generation,
+                "fired": None if fired is None else fired.isoformat()}
+        try:
+            self.store.put_schedule(entry.record.arn, next_fire, json.dumps(data))
+        except Exception as exc:  # (a restart may make a fire again: its key refuses it)
+            log.error("eventbus: bus %s: the store could not keep the last fire of rule %s: %s", self.name,
                       entry.record.name, error_text(exc))
 
     def _scheduled(self, entry: RuleEntry, nominal: datetime) -> None:
@@ -313,6 +345,9 @@ class EventBus(Sealed):
         }
         self._route(event, 0, fresh=True, only=rule,
                     source=f"{entry.record.arn}@{entry.generation}@{nominal.isoformat()}")
+        recurring = entry.recurring
+        if self.store is not None and recurring is not None:
+            self._keep_schedule(entry, recurring.next_fire)
 
     def _reroute(self, entry: RuleEntry) -> None:
         """Publish the rule's current targets to ``put_events``: a new dict each time."""
