@@ -237,3 +237,43 @@ def test_claims_on_messages_another_process_ended_are_forgotten() -> None:
         assert theirs.purge() == 10  # every message mine holds a claim on ends elsewhere
         assert len(adapter._claims) <= 2 * 10 + 64
     assert len(mine) == 0
+
+
+# -- a pipe on a shared queue ---------------------------------------------------------------
+
+
+def test_a_pipe_with_poll_takes_what_another_process_sends_to_its_shared_queue(tmp_path: Path) -> None:
+    from eventbus import Pipe
+
+    clock = ManualClock()
+    mine, theirs = SqliteStore(tmp_path / "q.db"), SqliteStore(tmp_path / "q.db")
+    got: list[object] = []
+    Pipe("orders", Queue("orders", clock=clock, store=mine), got.extend, poll=0.5)
+    quiet: list[object] = []
+    Pipe("unpolled", Queue("other", clock=clock, store=mine), quiet.extend)
+    clock.advance(0)
+    Queue("orders", clock=clock, store=theirs).send({"n": 1})  # another process's queue object
+    Queue("other", clock=clock, store=theirs).send({"n": 2})
+    clock.advance(0.4)
+    assert got == []  # not looked yet
+    clock.advance(0.1)
+    assert [record["body"] for record in got] == ['{"n":1}']  # (an SQS record: the body as sent)
+    clock.advance(60)
+    assert quiet == []  # without poll, what another process sends waits for something to wake the pipe
+    mine.close()
+    theirs.close()
+
+
+def test_a_pipe_poll_is_only_for_a_queue_on_a_work_store() -> None:
+    from eventbus import Pipe
+
+    clock = ManualClock()
+    with pytest.raises(ValidationError, match="poll is for a queue on a work store shared with other processes "
+                                              r"\(Queue\(store=...\)\); queue q keeps its messages in this process"):
+        Pipe("p", Queue("q", clock=clock), print, poll=1)
+    with pytest.raises(ValidationError, match="poll is for a queue source .* an iterable source wakes the pipe"):
+        Pipe("p", [1, 2], print, poll=1, clock=clock)
+    with pytest.raises(ValidationError, match="poll"):
+        Pipe("p", Queue("q", clock=clock, store=MemoryStore()), print, poll=0)
+    pipe = Pipe("p", Queue("q", clock=clock, store=MemoryStore()), print, poll=2)
+    assert pipe.poll == 2

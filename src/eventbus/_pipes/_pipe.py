@@ -42,6 +42,7 @@ from .._clock._base import later
 from .._delivery import Destination, Outcome, Queue, RetryPolicy
 from .._delivery._destinations import as_destination, describe, speaks_protocol
 from .._delivery._retry import backoff_delay
+from .._delivery._store import WorkQueueStore
 from .._exceptions import ClockClosedError, InvalidFilterPatternError, ValidationError
 from .._pattern import RuleIndex, compile_filter_pattern
 from .._transform import _COMPACT, event_time
@@ -76,7 +77,7 @@ class Pipe(Sealed):
     enrichment_input_template=None, target_input_template=None, batch_size=1,
     maximum_batching_window_in_seconds=0, desired_state="RUNNING",
     dead_letter_queue=None, retry_policy=None, clock=None,
-    account="123456789012", region="us-east-1")``.
+    account="123456789012", region="us-east-1", poll=None)``.
 
     ``source``: a ``Queue``, or an iterable (or async iterable) of JSON values.
     ``target``: a callable (sync or ``async def``) or ``Function`` (called with
@@ -84,6 +85,9 @@ class Pipe(Sealed):
     per item) or an ``EventBus`` (an event per item).  ``filters``: up to 5 event patterns, any of which lets a
     record through.  ``retry_policy`` and ``dead_letter_queue`` apply to an
     iterable source; a queue's messages are retried by the queue itself.
+    ``poll`` (seconds) is for a queue that keeps its messages in a work store
+    shared with other processes (``Queue(store=...)``): how often the pipe
+    looks for messages they sent (what this process sends wakes it at once).
     """
 
     def __init__(
@@ -108,8 +112,10 @@ class Pipe(Sealed):
         clock: object = None,
         account: str = "123456789012",
         region: str = "us-east-1",
+        poll: float | None = None,
     ) -> None:
         self.name = check_name("Name", name, NAME, 64)
+        self.poll = None if poll is None else check_seconds("poll", poll, 0.001, 86_400.0)
         self.account = check_name("account", account, ACCOUNT)
         self.region = check_name("region", region, REGION)
         self.arn = f"arn:aws:pipes:{self.region}:{self.account}:pipe/{self.name}"
@@ -143,6 +149,10 @@ class Pipe(Sealed):
             if source.clock is not self.clock:
                 raise ValidationError(f"The source queue runs on {source.clock!r}, but this pipe runs on "
                                       f"{self.clock!r}: objects that work together must share one clock")
+            if poll is not None and not isinstance(source.store, WorkQueueStore):
+                raise ValidationError(f"poll is for a queue on a work store shared with other processes "
+                                      f"(Queue(store=...)); queue {source.name} keeps its messages in this process, "
+                                      "and what it is sent wakes the pipe at once: leave poll out")
             self._source: _QueueSource | _IterableSource | _StreamSource = _QueueSource(
                 source, self.maximum_batching_window_in_seconds)
             policy = RetryPolicy(maximum_retry_attempts=0)
@@ -168,6 +178,10 @@ class Pipe(Sealed):
         else:
             raise wrong_type("Source", source, "<class 'eventbus.Queue'>, <class 'eventbus.Stream'>, an iterable or an "
                      "async iterable")
+        if poll is not None and not isinstance(source, Queue):
+            raise ValidationError("poll is for a queue source on a work store shared with other processes: "
+                                  f"{'a stream' if isinstance(source, Stream) else 'an iterable'} source wakes the "
+                                  "pipe itself: leave poll out")
         self.maximum_record_age_in_seconds = _age(maximum_record_age_in_seconds)
         self.maximum_retry_attempts = check_int("MaximumRetryAttempts", maximum_retry_attempts, -1, 10_000)
         if on_partial_batch_item_failure not in (None, "AUTOMATIC_BISECT"):
@@ -357,7 +371,10 @@ class Pipe(Sealed):
             source = self._source
             if not self._buffer:
                 if isinstance(source, _QueueSource) and len(source.queue):  # only in flight: look again then
-                    self._wake_later(source.visibility)
+                    self._wake_later(source.visibility if self.poll is None else min(source.visibility, self.poll),
+                                     at_least=0.0 if self.poll is None else self.poll)
+                elif self.poll is not None:  # (what other processes send to the shared queue)
+                    self._wake_later(self.poll, at_least=self.poll)
                 elif isinstance(source, _IterableSource) and source.error is not None:
                     self._failed(source.error)
                 return
@@ -620,10 +637,12 @@ class Pipe(Sealed):
         if isinstance(source, _QueueSource) and (outcome is Outcome.DROPPED or batch.failed_ids):
             self._wake_later(source.visibility)
 
-    def _wake_later(self, seconds: float) -> None:
-        """Poll again when messages in flight become visible again (one timer at a
-        time).  A standing timer: ``run_until_idle`` does not wait for a redelivery."""
-        when = later(self.clock.now(), max(seconds, 1.0))  # (a zero visibility timeout must not spin)
+    def _wake_later(self, seconds: float, *, at_least: float = 0.0) -> None:
+        """Poll again when messages in flight become visible again, or after ``poll``
+        (one timer at a time).  A standing timer: ``run_until_idle`` does not wait
+        for a redelivery or a poll."""
+        floor = min(1.0, at_least) if at_least else 1.0  # (a zero visibility timeout must not spin)
+        when = later(self.clock.now(), max(seconds, floor))
         with self._lock:
             pending = self._later
             if pending is not None and not pending.done and not pending.cancelled and pending.when <= when:
