@@ -127,6 +127,8 @@ def test_a_producer_that_knows_no_destination_keeps_the_deliveries_for_the_worke
         assert claims == []  # the producer claims nothing: not its to make
     eventually(lambda: (clock.advance(1), SEEN == [event_id])[1])  # the worker, polling, delivers it
     assert worker.list_targets_by_rule("audit")[0].metrics.succeeded == 1
+    assert target.metrics.pending == 0  # (the producer follows none of what it kept for others)
+    assert not producer._durable._waiting  # type: ignore[union-attr]
 
 
 def test_changes_and_deletes_reach_the_other_process(make_store: Callable[[], Store]) -> None:

@@ -180,7 +180,11 @@ class Durable:
             return []
         ids = self.store.enqueue_many(items)
         for item_id, job in zip(ids, jobs, strict=True):
-            if item_id is not None:
+            if item_id is None:
+                continue
+            if job.runner._elsewhere():  # (made by a process that has its destination: not followed here)
+                job.runner._ledger.reject(job)
+            else:
                 self._waiting[item_id] = job
         if len(self._waiting) > MAX_WAITING:
             self._let_go(len(self._waiting) - MAX_WAITING)
