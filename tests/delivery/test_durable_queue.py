@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -247,7 +248,7 @@ def test_a_pipe_with_poll_takes_what_another_process_sends_to_its_shared_queue(t
 
     clock = ManualClock()
     mine, theirs = SqliteStore(tmp_path / "q.db"), SqliteStore(tmp_path / "q.db")
-    got: list[object] = []
+    got: list[dict[str, Any]] = []
     Pipe("orders", Queue("orders", clock=clock, store=mine), got.extend, poll=0.5)
     quiet: list[object] = []
     Pipe("unpolled", Queue("other", clock=clock, store=mine), quiet.extend)

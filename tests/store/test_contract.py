@@ -602,53 +602,64 @@ def test_due_schedules_are_claimed_earliest_first_up_to_the_limit(store: Store) 
 # -- configuration
 
 
-def test_configuration_records_are_put_replaced_listed_by_prefix_and_deleted(store: Store) -> None:
+def test_configuration_records_are_written_listed_by_prefix_and_deleted(store: Store) -> None:
     assert (store.configs(), store.config_version()) == ({}, 0)
-    store.put_config("bus-a/rule/orders", '{"State":"ENABLED"}')
-    store.put_config("bus-a/rule/audit", "{}")
-    store.put_config("bus-b/rule/orders", "[]")
-    store.put_config("bus-a/target/orders/t1", '{"Id":"t1"}')
-    first = store.config_version()
-    assert first > 0
-    assert store.configs("bus-a/rule/") == {"bus-a/rule/audit": "{}", "bus-a/rule/orders": '{"State":"ENABLED"}'}
-    assert list(store.configs("bus-a/")) == ["bus-a/rule/audit", "bus-a/rule/orders", "bus-a/target/orders/t1"]
+    assert store.write_config({"bus-a|rule|orders": '{"State":"ENABLED"}', "bus-a|rule|audit": "{}"}) == (0, 2)
+    assert store.write_config({"bus-b|rule|orders": "[]", "bus-a|target|orders|t1": '{"Id":"t1"}'}) == (2, 4)
+    assert store.config_version() == 4  # (one per record written)
+    assert store.configs("bus-a|rule|") == {"bus-a|rule|audit": "{}", "bus-a|rule|orders": '{"State":"ENABLED"}'}
+    assert list(store.configs("bus-a|")) == ["bus-a|rule|audit", "bus-a|rule|orders", "bus-a|target|orders|t1"]
     assert len(store.configs()) == 4 and store.configs("bus-c") == {}
-    store.put_config("bus-a/rule/orders", '{"State":"DISABLED"}')  # replaced
-    second = store.config_version()
-    assert second > first
-    assert store.configs("bus-a/rule/o") == {"bus-a/rule/orders": '{"State":"DISABLED"}'}
-    assert store.delete_config("bus-a/rule/orders") is True
-    third = store.config_version()
-    assert third > second
-    assert store.delete_config("bus-a/rule/orders") is False  # (nothing there: the version stays)
-    assert store.config_version() == third
-    assert store.configs("bus-a/rule/") == {"bus-a/rule/audit": "{}"}
-    store.put_config("bus-a/rule/orders", "{}")  # (put again after a delete)
-    assert store.configs("bus-a/rule/orders") == {"bus-a/rule/orders": "{}"}
+    assert store.write_config({"bus-a|rule|orders": '{"State":"DISABLED"}'}) == (4, 5)  # replaced
+    assert store.configs("bus-a|rule|o") == {"bus-a|rule|orders": '{"State":"DISABLED"}'}
+    # a delete, and a delete of nothing (which changes nothing, and moves no version)
+    assert store.write_config({"bus-a|rule|orders": None, "bus-a|rule|nothing": None}) == (5, 6)
+    assert store.write_config({"bus-a|rule|orders": None}) == (6, 6)
+    assert store.config_version() == 6
+    assert store.configs("bus-a|rule|") == {"bus-a|rule|audit": "{}"}
+    store.write_config({"bus-a|rule|orders": "{}"})  # (written again after a delete)
+    assert store.configs("bus-a|rule|orders") == {"bus-a|rule|orders": "{}"}
+    assert store.write_config({}) == (7, 7)
 
 
 def test_configuration_names_may_be_any_text_and_prefixes_match_exactly(store: Store) -> None:
     names = ["arn:aws:events:us-east-1:1:rule/a", "arn:aws:events:us-east-1:1:rule/a%", "ärn/ü", "a_b", "a%b"]
-    for name in names:
-        store.put_config(name, name)
+    store.write_config({name: name for name in names})
     assert store.configs("a_") == {"a_b": "a_b"}  # ("_" and "%" are not wildcards)
     assert store.configs("a%") == {"a%b": "a%b"}
     assert store.configs("ärn/") == {"ärn/ü": "ärn/ü"}
     assert store.configs("arn:aws:events:us-east-1:1:rule/a") == {n: n for n in sorted(names[:2])}
-    with pytest.raises(ValidationError, match="name must not be empty"):
-        store.put_config("", "{}")
-    with pytest.raises(ValidationError, match="parameter data"):
-        store.put_config("x", None)  # type: ignore[arg-type]
+
+
+def test_a_configuration_write_is_checked_whole_before_anything_is_written(store: Store) -> None:
+    for bad, text in [({"ok": "{}", "": "{}"}, "name must not be empty"),
+                      ({"ok": "{}", "x": 5}, "parameter data"),
+                      ([("ok", "{}")], "parameter changes")]:
+        with pytest.raises(ValidationError, match=text):
+            store.write_config(bad)  # type: ignore[arg-type]
+    assert (store.configs(), store.config_version()) == ({}, 0)
     with pytest.raises(ValidationError, match="parameter prefix"):
         store.configs(None)  # type: ignore[arg-type]
 
 
 def test_a_closed_store_refuses_configuration_calls(store: Store) -> None:
     store.close()
-    for call in (lambda: store.put_config("a", "{}"), lambda: store.delete_config("a"), store.configs,
-                 store.config_version):
+    for call in (lambda: store.write_config({"a": "{}"}), store.configs, store.config_version):
         with pytest.raises(ValidationError, match="is closed"):
             call()
+
+
+def test_a_failed_sqlite_configuration_write_keeps_nothing(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "work.db") as store:
+        store.write_config({"a": "1"})
+        other = sqlite3.connect(tmp_path / "work.db")  # (a trigger that refuses one name, put in from outside)
+        other.execute("CREATE TRIGGER refuse BEFORE INSERT ON config WHEN NEW.name = 'bad' "
+                      "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        other.commit()
+        other.close()
+        with pytest.raises(sqlite3.IntegrityError, match="refused"):  # the second record fails: the first goes too
+            store.write_config({"b": "2", "a": None, "bad": "x"})
+        assert store.configs() == {"a": "1"} and store.config_version() == 1
 
 
 # -- bad arguments
@@ -952,18 +963,18 @@ def test_two_nats_stores_on_one_prefix_share_items_and_claims(nats_prefixes: lis
 def test_two_nats_stores_on_one_prefix_share_configuration(nats_prefixes: list[str]) -> None:
     nats_prefixes.append(prefix := fresh_prefix())
     with NatsStore(prefix=prefix) as one, NatsStore(prefix=prefix) as two:
-        one.put_config("rule/a", "1")
-        eventually(lambda: two.configs() == {"rule/a": "1"})
-        seen = two.config_version()
-        assert seen > 0
-        two.put_config("rule/a", "2")
-        eventually(lambda: one.configs() == {"rule/a": "2"} and one.config_version() > seen)
-        assert one.delete_config("rule/a") is True
-        eventually(lambda: two.configs() == {})
+        before, after = one.write_config({"rule|a": "1", "rule|b": "2"})
+        assert after == before + 2  # (two revisions in a row: nothing came between them)
+        eventually(lambda: two.configs() == {"rule|a": "1", "rule|b": "2"} and two.config_version() == after)
+        _, again = two.write_config({"rule|a": "3"})
+        eventually(lambda: one.configs()["rule|a"] == "3" and one.config_version() == again)
+        one.write_config({"rule|a": None})
+        eventually(lambda: two.configs() == {"rule|b": "2"})
         with NatsStore(prefix=prefix) as three:  # (opened later: it finds what is there)
-            assert three.configs() == {} and three.config_version() >= one.config_version()
-            one.put_config("rule/b", "3")
-            eventually(lambda: three.configs() == {"rule/b": "3"})
+            assert three.configs() == {"rule|b": "2"}
+            seen = three.config_version()
+            one.write_config({"rule|c": "4"})
+            eventually(lambda: three.configs() == {"rule|b": "2", "rule|c": "4"} and three.config_version() > seen)
 
 
 def test_two_nats_stores_claiming_at_once_never_share_an_item(nats_prefixes: list[str]) -> None:

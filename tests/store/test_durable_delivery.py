@@ -172,6 +172,7 @@ def test_a_delivery_whose_target_is_not_put_back_waits_then_is_dropped_with_why(
     second.put_rule("orders", event_pattern={"source": ["shop"]})
     called: list[Any] = []
     second.put_targets("orders", [Target(called.append, target_id="another", clock=clock)])
+    second.remove_targets("orders", ["t1"])  # (the first process's target, taken up from the store: removed)
     clock.advance(3600)
     assert called == []
     assert second.store is not None and second.store.counts(queue_name(second))["ready"] == 1  # still waiting
@@ -570,6 +571,7 @@ def test_a_delivery_whose_target_is_gone_is_dropped_at_its_own_maximum_age(make_
     other = EventBus(clock=later, store=make_store())
     other.put_rule("orders", event_pattern={"source": ["shop"]})
     other.put_targets("orders", [Target(lambda e: None, target_id="another", clock=later)])
+    other.remove_targets("orders", ["t"])  # (the first process's target, taken up from the store: removed)
     later.advance(59)
     assert other.store is not None and other.store.dead_letters(queue_name(other)) == []
     later.advance(63)  # (it looks again at 2, 4 ... 64 s: past the target's 60 s)

@@ -158,6 +158,7 @@ class EventBus(Sealed):
         # in place, so put_events reads one consistent snapshot without a lock
         self._routes: dict[str, tuple[RuleEntry, tuple[Target, ...]]] = {}
         self._deleted: list[RuleEntry] = []  # deleted rules whose targets still have deliveries pending
+        self._fold_at = 64  # how many deleted rules are kept before those with nothing pending are folded
         self._folded = dict.fromkeys(FIELDS, 0)  # ... and what deleted rules counted
         self._journeys = Journeys(journey_retention)
         self.journey_retention = journey_retention
@@ -174,9 +175,8 @@ class EventBus(Sealed):
             label=f"event bus {self.name}", poll=looks)
         self._shared = None if self.store is None else Shared(self, self.store)
         if self._durable is not None and self._shared is not None:
-            shared = self._shared
-            self._durable.claiming = lambda: shared.delivers
-            self._durable.before = shared.sync
+            self._durable.claiming = self._shared.delivers
+            self._durable.before = self._shared.sync
         self._sealed = True
         if self._shared is not None:  # the rules and targets other processes put (or put before a restart)
             self._shared.sync(force=True)
@@ -332,6 +332,8 @@ class EventBus(Sealed):
         rule = entry.record.name
         if self._rules.get(rule) is not entry:  # (deleted as it fired)
             return
+        if self.store is not None and not self._on_shared_schedule(entry, nominal):
+            return
         event = {
             "version": "0",
             "id": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
@@ -348,6 +350,33 @@ class EventBus(Sealed):
         recurring = entry.recurring
         if self.store is not None and recurring is not None:
             self._keep_schedule(entry, recurring.next_fire)
+
+    def _on_shared_schedule(self, entry: RuleEntry, nominal: datetime) -> bool:
+        """With a store, before a fire: if another process's build of the rule's
+        schedule is the one the store keeps (it put the rule again, or put it at the
+        same moment as this one), take it up (its anchor and generation, so that a
+        fire has one key in every process) and fire only on its times."""
+        assert self.store is not None
+        recurring = entry.recurring
+        if recurring is None or entry.anchor is None:
+            return True
+        try:
+            stored = self.store.get_schedule(entry.record.arn)
+            data = None if stored is None else json.loads(stored.data)
+        except Exception as exc:  # (fired with this process's own: a key may differ, a fire be made twice)
+            log.error("eventbus: bus %s: the store could not say the schedule of rule %s: %s", self.name,
+                      entry.record.name, error_text(exc))
+            return True
+        if data is None or data.get("expression") != entry.anchor[0] or data.get("generation") == entry.generation:
+            return True
+        with self._lock:
+            if self._rules.get(entry.record.name) is not entry or entry.recurring is not recurring:
+                return False  # (changed meanwhile)
+            entry.anchor = (entry.anchor[0], datetime.fromisoformat(data["anchor"]))
+            entry.generation = str(data["generation"])
+            self._reschedule(entry, recurring.expression)
+            taken = entry.recurring
+        return taken is not None and taken.next_after(nominal, inclusive=True) == nominal
 
     def _reroute(self, entry: RuleEntry) -> None:
         """Publish the rule's current targets to ``put_events``: a new dict each time."""
@@ -377,6 +406,9 @@ class EventBus(Sealed):
             self._reroute(entry)
             self._reschedule(entry, None)
             self._deleted.append(entry)  # (what it counted still counts for the bus)
+            if len(self._deleted) >= self._fold_at:  # (bounded: those with nothing pending are folded)
+                self._fold_deleted()
+                self._fold_at = max(64, 2 * len(self._deleted))
         if self.store is not None and entry.recurring is None and entry.generation:  # (put again: afresh)
             self.store.delete_schedule(entry.record.arn)
 
@@ -591,11 +623,12 @@ class EventBus(Sealed):
             target = Target(fn, target_id=_name_for(fn), retry_policy=retry_policy,
                             dead_letter_queue=dead_letter_queue, clock=self.clock)
             with self._lock:
-                taken_up = self._rules.get(rule)  # (shared through the store: put again after a restart)
-                if taken_up is not None and self._shared is not None \
-                        and set(taken_up.targets) <= {target.target_id}:
-                    pass
-                elif rule in self._rules:  # a second subscription must not take the first one over
+                found = self._rules.get(rule)
+                same = None if found is None else found.targets.get(target.target_id)
+                if found is not None and self._shared is not None and self._shared.taken_up(rule) \
+                        and same is not None and same.arn == target.arn:
+                    pass  # (taken up from the store: this subscription's own rule, put again after a restart)
+                elif found is not None:  # a second subscription must not take the first one over
                     raise ValidationError(f"Rule {rule} already exists on EventBus {self.name}: give @on(...) a "
                                           "name= of its own")
                 self.put_rule(rule, event_pattern=pattern)
@@ -775,7 +808,8 @@ class EventBus(Sealed):
 
     def _durable_target(self, data: dict[str, Any]) -> Target | None:
         """The target that delivers a kept delivery: on its rule (removed targets with
-        deliveries pending, and deleted rules', included); ``None`` if not there."""
+        deliveries pending, and deleted rules', included; not a removed one whose
+        destination is in another process); ``None`` if not there."""
         rule_arn, target_id = data.get("r"), data.get("t")
         with self._lock:
             entries = [entry for entry in (self._rules.get(str(rule_arn).rpartition("/")[2]), *self._deleted)
@@ -785,7 +819,7 @@ class EventBus(Sealed):
                 if target is not None:
                     return target
                 for retired, _ in entry.retired:
-                    if retired.target_id == target_id:
+                    if retired.target_id == target_id and not retired._elsewhere():
                         return retired
         return None
 
@@ -955,6 +989,20 @@ class EventBus(Sealed):
             found = [journey for journey in found if journey.matched is matched]
         return found
 
+    def _fold_deleted(self) -> list[RuleEntry]:
+        """Fold each deleted rule whose last delivery has ended into the bus's counts
+        (the lock is held); the rest, still pending."""
+        keep = []
+        for gone in self._deleted:
+            gone.fold()
+            if gone.retired:
+                keep.append(gone)
+            else:
+                for field, value in gone.folded.items():
+                    self._folded[field] += value
+        self._deleted = keep
+        return keep
+
     def metrics(self, rule: str | None = None) -> dict[str, int]:
         """EventBridge's metrics, by their CloudWatch names: for the bus, or one rule.
         They only ever grow: a removed target, or a deleted rule, still counts."""
@@ -964,15 +1012,7 @@ class EventBus(Sealed):
                 total = entries[0].totals()
             else:
                 entries = list(self._rules.values())
-                keep = []
-                for gone in self._deleted:  # deleted rules: fold each once its last delivery has ended
-                    gone.fold()
-                    if gone.retired:
-                        keep.append(gone)
-                    else:
-                        for field, value in gone.folded.items():
-                            self._folded[field] += value
-                self._deleted = keep
+                keep = self._fold_deleted()
                 total = dict(self._folded)
                 for entry in entries + keep:
                     for field, value in entry.totals().items():

@@ -8,11 +8,12 @@ before they change the bus here, and each process takes up the others'
 changes when it next looks (before ``put_events`` routes, when its rules or
 targets are listed or described, and on each beat of its pump).
 
-What is kept, per bus (names under ``events/<bus ARN>/``):
+What is kept, per bus (names under ``events|<bus ARN>|``: no bus, rule or
+target name has a ``|``, so no bus's names are another's):
 
-- ``rule/<name>``: AWS's PutRule fields (``EventPattern``,
+- ``rule|<name>``: AWS's PutRule fields (``EventPattern``,
   ``ScheduleExpression``, ``State``, ``Description``);
-- ``target/<rule>/<id>``: AWS's PutTargets fields for one target (``Id``,
+- ``target|<rule>|<id>``: AWS's PutTargets fields for one target (``Id``,
   ``Arn``, ``Input``, ``InputPath``, ``InputTransformer``, ``RetryPolicy``
   with eventbus's backoff, ``DeadLetterConfig``).
 
@@ -22,11 +23,12 @@ A target's destination is a Python object (a ``Queue``, a ``Function``, an
 that ARN among the destinations it knows: those of the targets it put itself
 and those given to ``register_destinations`` (a lambda is found by none: the
 lambdas of one scope share one name).  A target whose destination a
-process does not know is kept there as a target "elsewhere": events that
-match its rule are still kept in the store for it (another process of the
-group, which knows the destination, delivers them), and this process never
-runs it.  A process that knows none of a bus's destinations (a producer)
-does not claim deliveries at all.
+process does not know (or whose dead-letter queue it does not know) is kept
+there as a target "elsewhere": events that match its rule are still kept in
+the store for it, and this process never runs it: a delivery of it that this
+process claims is handed back at once, due again a poll later, for a process
+that knows the destination.  A process that knows none of a bus's
+destinations (a producer) claims nothing.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._delivery import RetryPolicy, Target
 from .._delivery._destinations import Elsewhere, describe, speaks_protocol
 from .._delivery._engine import error_text
-from .._exceptions import EventBusError
+from .._exceptions import EventBusError, ValidationError
 from .._store import Store
 from .._validate import wrong_type
 
@@ -82,111 +84,130 @@ class Shared:
     def __init__(self, bus: EventBus, store: Store) -> None:
         self.bus = bus
         self.store = store
-        self.prefix = f"events/{bus.arn}/"
+        self.prefix = f"events|{bus.arn}|"  # ("|" is in no bus, rule or target name: no prefix is another's)
         self._seen = -1  # the store's configuration version last taken up
         self._texts: dict[str, str] = {}  # record name -> the text this process last wrote or took up
         self._destinations: dict[str, object] = {}  # ARN -> a destination this process knows
         self._local = threading.local()  # .applying: taking up the store's records (nothing written back)
-        self.delivers = False  # some target here has a destination this process knows
+        self._mine: set[str] = set()  # rules this process's own code put (not only taken up)
+        self._delivers: bool | None = None  # whether this process makes any delivery (None: to work out)
+        self._failing = False  # the store's records could not be read last time (logged once)
 
     # -- names
     def _rule(self, name: str) -> str:
-        return f"{self.prefix}rule/{name}"
+        return f"{self.prefix}rule|{name}"
 
     def _target(self, rule: str, target_id: str) -> str:
-        return f"{self.prefix}target/{rule}/{target_id}"
+        return f"{self.prefix}target|{rule}|{target_id}"
 
     @property
     def applying(self) -> bool:
         return bool(getattr(self._local, "applying", False))
 
     # -- writing (the bus's lock is held)
-    def _put(self, name: str, text: str) -> None:
-        if self.applying:
-            self._texts[name] = text
-            return
-        try:
-            self.store.put_config(name, text)
-        except Exception as exc:
-            raise EventBusError(f"The store of event bus {self.bus.name} could not keep the change (nothing was "
-                                f"changed): {error_text(exc)}") from exc
-        self._texts[name] = text
-
-    def _delete(self, name: str) -> None:
-        self._texts.pop(name, None)
-        if self.applying:
-            return
-        try:
-            self.store.delete_config(name)
-        except Exception as exc:
-            raise EventBusError(f"The store of event bus {self.bus.name} could not keep the change (nothing was "
-                                f"changed): {error_text(exc)}") from exc
+    def _write(self, changes: dict[str, str | None]) -> None:
+        """Keep the changes in the store (all or none), unless they are being taken
+        up from it; then note them as this process's view."""
+        if not self.applying:
+            try:
+                before, after = self.store.write_config(changes)
+            except Exception as exc:
+                raise EventBusError(f"The store of event bus {self.bus.name} could not keep the change, so this "
+                                    f"bus was not changed: {error_text(exc)}") from exc
+            if before == self._seen:  # (nothing else changed since this process last looked)
+                self._seen = after
+        for name, text in changes.items():
+            if text is None:
+                self._texts.pop(name, None)
+            else:
+                self._texts[name] = text
 
     def rule_put(self, rule: Rule) -> None:
-        self._put(self._rule(rule.name), rule_spec(rule))
+        self._write({self._rule(rule.name): rule_spec(rule)})
+        if not self.applying:
+            self._mine.add(rule.name)
 
     def rule_deleted(self, name: str) -> None:
-        self._delete(self._rule(name))
+        self._write({self._rule(name): None})
+        self._mine.discard(name)
 
     def targets_put(self, rule: str, targets: Iterable[Target]) -> None:
-        for target in targets:
+        listed = list(targets)
+        self._write({self._target(rule, target.target_id): target_spec(target) for target in listed})
+        for target in listed:
             if not is_elsewhere(target):
-                self.delivers = True
                 self.know(target.destination)
                 if target.dead_letter_queue is not None:
                     self.know(target.dead_letter_queue)
-            self._put(self._target(rule, target.target_id), target_spec(target))
+        self._delivers = None
 
     def targets_removed(self, rule: str, ids: Iterable[str]) -> None:
-        for target_id in ids:
-            self._delete(self._target(rule, target_id))
+        listed = list(ids)
+        if listed:
+            self._write({self._target(rule, target_id): None for target_id in listed})
+        self._delivers = None
 
     def know(self, destination: object) -> None:
         arn = describe(destination)
         if "<lambda>" not in arn:  # (every lambda of a scope has one name: none is found by it)
             self._destinations[arn] = destination
 
-    def routes_changed(self) -> None:
-        """Whether this process delivers anything of the bus (its pump claims only then)."""
-        bus = self.bus
-        self.delivers = any(not is_elsewhere(target) for entry in (*bus._rules.values(), *bus._deleted)
-                            for target in (*entry.targets.values(), *(t for t, _ in entry.retired)))
+    def taken_up(self, rule: str) -> bool:
+        """The rule is here because the store has it, not because this process's code
+        put it (a restart's, or another process's)."""
+        return rule in self.bus._rules and rule not in self._mine
+
+    def delivers(self) -> bool:
+        """Whether this process makes any of the bus's deliveries (its pump claims only
+        then): some target (current, removed with deliveries pending, or a deleted
+        rule's) has a destination it knows."""
+        found = self._delivers
+        if found is None:
+            bus = self.bus
+            with bus._lock:
+                found = self._delivers = any(
+                    not is_elsewhere(target) for entry in (*bus._rules.values(), *bus._deleted)
+                    for target in (*entry.targets.values(), *(t for t, _ in entry.retired)))
+        return found
 
     # -- taking up the store's records
     def sync(self, *, force: bool = False) -> None:
-        """Take up the changes other processes made, if the store's version moved
+        """Take up the changes other processes made, if the store's version grew
         (``force``: look whatever the version).  A store that cannot be read is
-        logged; the bus goes on with what it has."""
+        logged (once, until it can be again); the bus goes on with what it has."""
         if self.applying:  # (the bus's own calls while this takes up a change)
             return
         try:
             version = self.store.config_version()
-            if version == self._seen and not force:
+            if version <= self._seen and not force:
                 return
             records = self.store.configs(self.prefix)
         except Exception as exc:
-            log.error("eventbus: bus %s: the store's rules and targets could not be read: %s", self.bus.name,
-                      error_text(exc))
+            if not self._failing:
+                log.error("eventbus: bus %s: the store's rules and targets could not be read: %s", self.bus.name,
+                          error_text(exc))
+            self._failing = True
             return
+        self._failing = False
         with self.bus._lock:
             self._local.applying = True
             try:
                 self._apply(records)
             finally:
                 self._local.applying = False
-            self._seen = version
-            self.routes_changed()
+            self._seen = max(self._seen, version)
+            self._delivers = None
 
     def _apply(self, records: dict[str, str]) -> None:
         bus = self.bus
         rules: dict[str, str] = {}
         targets: dict[str, dict[str, str]] = {}
         for name, text in records.items():
-            kind, _, rest = name[len(self.prefix):].partition("/")
+            kind, _, rest = name[len(self.prefix):].partition("|")
             if kind == "rule":
                 rules[rest] = text
             elif kind == "target":
-                rule, _, target_id = rest.rpartition("/")
+                rule, _, target_id = rest.partition("|")
                 targets.setdefault(rule, {})[target_id] = text
         for name in [name for name in bus._rules if name not in rules and self._rule(name) in self._texts]:
             self._take(partial(self._drop_rule, name), f"delete rule {name}")
@@ -229,8 +250,11 @@ class Shared:
         self.bus.delete_rule(name)
 
     def _known(self, text: str) -> bool:
+        """Whether a target taken up as elsewhere can be made here now: its destination
+        and its dead-letter queue (if it has one) are known."""
         spec = json.loads(text)
-        return spec.get("Arn") in self._destinations
+        letter = spec.get("DeadLetterConfig", {}).get("Arn")
+        return spec.get("Arn") in self._destinations and (letter is None or letter in self._destinations)
 
     def _find(self, arn: str) -> object:
         found = self._destinations.get(arn)
@@ -250,6 +274,9 @@ class Shared:
         for destination in listed:
             if isinstance(destination, Elsewhere) or not (speaks_protocol(destination) or callable(destination)):
                 raise wrong_type("destinations[]", destination, "a Queue, Function, EventBus or callable")
+            if "<lambda>" in describe(destination):
+                raise ValidationError(f"A lambda cannot be found by its ARN ({describe(destination)}: every lambda "
+                                      "of a scope has that name): give register_destinations a named function")
         for destination in listed:
             self.know(destination)
         self.sync(force=True)  # (targets elsewhere whose destination is known now are made here)

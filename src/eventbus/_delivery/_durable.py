@@ -57,6 +57,8 @@ MAX_IN_FLIGHT: Final = 1000  # claimed and not yet ended, per pump
 MAX_WAITING: Final = 100_000  # deliveries accepted here and waiting in the store, followed per pump
 MISSING_WAIT: Final = timedelta(seconds=60)  # at most, how long an item whose target is not there waits to look again
 ERROR_WAIT: Final = timedelta(seconds=1)
+ELSEWHERE_WAIT: Final = timedelta(seconds=1)  # a delivery for another process, handed back: due again (without poll)
+ELSEWHERE_GRACE: Final = timedelta(hours=1)  # past its maximum age, how long it waits for such a process
 NEVER: Final = datetime.max.replace(tzinfo=UTC)  # how long the pump waits after the store failed to answer
 _LONGEST: Final = 86_400 * 365  # seconds: a lease or a poll interval of at most a year
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -164,6 +166,8 @@ class Durable:
         # knows none of its targets' destinations claims nothing), and what to do on each beat
         self.claiming: Callable[[], bool] = _always
         self.before: Callable[[], None] | None = None
+        self._handed_back = 0  # deliveries claimed here for a target made in another process, handed back
+        self._quiet_until = EPOCH  # after a tick that claimed only those: the pump looks again then, not before
 
     # -- writing ---------------------------------------------------------------
     def item(self, job: Job, key: str | None = None) -> Enqueued:
@@ -350,6 +354,8 @@ class Durable:
             if not full:
                 try:
                     due = self.store.next_due(self.queue)
+                    if due is not None and due < self._quiet_until:  # (what is due is other processes')
+                        due = self._quiet_until
                 except Exception as exc:  # (a closed store; a locked file: look again soon)
                     if self.store_closed():
                         return
@@ -421,6 +427,7 @@ class Durable:
                       error_text(exc), ERROR_WAIT)
             self.wake(now + ERROR_WAIT)
             return
+        handed = self._handed_back
         inline = self.clock._one_at_a_time  # (the clock would run the attempts one by one anyway)
         if inline:
             self._acks, self._ticking = [], threading.get_ident()
@@ -440,6 +447,9 @@ class Durable:
             if inline:
                 self._flush()
         self._more = bool(works) and len(works) == room
+        if works and self._handed_back - handed == len(works):  # all for other processes: not again at once
+            self._quiet_until = now + (self.poll or ELSEWHERE_WAIT)
+            self._more = False
         if self._more:  # there may be more due now
             self.wake(now)
             return
@@ -543,7 +553,10 @@ class Durable:
             log.error("eventbus: %s: work item %s cannot be read: %s", self._label, work.id, exc)
             self.store.dead_letter(work, reason=f"unreadable work item: {exc}", at=now)
             return
-        if runner is None or runner._elsewhere():  # (not here: for a process that has its target)
+        if runner is not None and runner._elsewhere():  # (for a process that knows its destination)
+            self._elsewhere(work, data, now)
+            return
+        if runner is None:
             if found is not None:
                 self._waiting[work.id] = found
             self._missing(work, data, now)
@@ -577,6 +590,23 @@ class Durable:
         else:
             wait = min(MISSING_WAIT, timedelta(seconds=2 ** min(work.attempts, 6)))
             self.store.retry(work, not_before=now + wait)
+
+
+    def _elsewhere(self, work: Work, data: dict[str, Any], now: datetime) -> None:
+        """An item whose target's destination is in another process: handed back at
+        once, as due as it was (not backed off: the process that knows the
+        destination takes it when it next looks; this pump looks again a poll
+        later).  Dropped with why only if no such process took it within its
+        event's maximum age and an hour more."""
+        self._handed_back += 1
+        accepted = as_datetime(data["at"])
+        if now - accepted > timedelta(seconds=data.get("age", 86_400)) + ELSEWHERE_GRACE:
+            reason = (f"rule {str(data.get('r')).rpartition('/')[2]} target {data.get('t')}: no process that knows "
+                      "its destination took it before its event grew too old")
+            log.warning("eventbus: %s: delivery %s dropped: %s", self._label, data.get("j"), reason)
+            self.store.dead_letter(work, reason=reason, at=now)
+            return
+        self.store.retry(work, not_before=work.not_before)
 
 
 def _always() -> bool:

@@ -108,7 +108,7 @@ class Target(Runner):
         self._sealed = True
 
     def _elsewhere(self) -> bool:
-        return isinstance(self.destination, Elsewhere)
+        return isinstance(self.destination, Elsewhere) or isinstance(self.dead_letter_queue, Elsewhere)
 
     def _connect(self) -> None:
         """Check the destinations against this target's clock, and keep how to call them."""

@@ -35,7 +35,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from .._exceptions import ValidationError
@@ -51,6 +51,7 @@ from ._protocol import (
     StoredSchedule,
     Work,
     as_datetime,
+    check_changes,
     check_limit,
     check_name,
     check_retention,
@@ -570,22 +571,18 @@ class MemoryStore:
 
     # -- configuration
 
-    def put_config(self, name: str, data: str) -> None:
-        check_name("name", name)
-        check_str("data", data)
+    def write_config(self, changes: Mapping[str, str | None]) -> tuple[int, int]:
+        checked = check_changes(changes)
         with self._lock:
             self._check_open()
-            self._config[name] = data
-            self._config_version += 1
-
-    def delete_config(self, name: str) -> bool:
-        check_name("name", name)
-        with self._lock:
-            self._check_open()
-            if self._config.pop(name, None) is None:
-                return False
-            self._config_version += 1
-            return True
+            before = self._config_version
+            for name, data in checked.items():
+                if data is not None:
+                    self._config[name] = data
+                elif self._config.pop(name, None) is None:
+                    continue
+                self._config_version += 1
+            return before, self._config_version
 
     def configs(self, prefix: str = "") -> dict[str, str]:
         check_str("prefix", prefix)

@@ -73,7 +73,7 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -90,6 +90,7 @@ from ._protocol import (
     StoredSchedule,
     Work,
     as_datetime,
+    check_changes,
     check_limit,
     check_name,
     check_retention,
@@ -231,7 +232,6 @@ class NatsStore:
         self._queues: dict[str, _Queue] = {}
         self._dead: dict[str, dict[str, tuple[int, Record]]] = {}  # queue -> dead key -> (revision, record)
         self._busy: set[str] = set()  # work keys this store is writing (a claim skips them)
-        self._config_version = 0  # the latest revision of the config bucket the index has seen
         # the delete markers this store wrote (bucket, key, revision): purged two sweeps later, once
         # every watcher has long seen them (else each ended record would leave one for ever)
         self._markers: list[tuple[str, str, int]] = []
@@ -424,9 +424,7 @@ class NatsStore:
         else:
             bucket.gone.pop(key, None)
             bucket.records[key] = (revision, value)
-        if name == CONFIG:
-            self._config_version = max(self._config_version, revision)
-        elif name == WORK:
+        if name == WORK:
             self._work_changed(key, old, None if value is None else (revision, value))
         elif name == DEAD:
             if old is not None:
@@ -1073,24 +1071,30 @@ class NatsStore:
 
     # -- configuration
 
-    def put_config(self, name: str, data: str) -> None:
-        check_name("name", name)
-        check_str("data", data)
-        self._run(self._write(CONFIG, token(name), {"n": name, "d": data}, None))
+    def write_config(self, changes: Mapping[str, str | None]) -> tuple[int, int]:
+        checked = check_changes(changes)
 
-    def delete_config(self, name: str) -> bool:
-        check_name("name", name)
+        async def write() -> tuple[int, int]:
+            bucket = self._buckets[CONFIG]
+            revisions: list[int] = []
+            for name, data in checked.items():
+                ckey = token(name)
+                if data is None:
+                    if ckey not in bucket.records:
+                        await self._refresh(CONFIG, ckey)  # (written by another process a moment ago?)
+                        if ckey not in bucket.records:
+                            continue
+                    revision = await self._write(CONFIG, ckey, None, None)
+                else:
+                    revision = await self._write(CONFIG, ckey, {"n": name, "d": data}, None)
+                assert revision is not None  # (an unconditional write)
+                revisions.append(revision)
+            if not revisions:
+                return bucket.position, bucket.position
+            apart = any(later != earlier + 1 for earlier, later in zip(revisions, revisions[1:], strict=False))
+            return (-1 if apart else revisions[0] - 1), revisions[-1]
 
-        async def delete() -> bool:
-            ckey = token(name)
-            if ckey not in self._buckets[CONFIG].records:
-                await self._refresh(CONFIG, ckey)  # (written by another process a moment ago?)
-                if ckey not in self._buckets[CONFIG].records:
-                    return False
-            await self._write(CONFIG, ckey, None, None)
-            return True
-
-        return self._run(delete())
+        return self._run(write())
 
     def configs(self, prefix: str = "") -> dict[str, str]:
         check_str("prefix", prefix)
@@ -1103,8 +1107,8 @@ class NatsStore:
         return self._run(read())
 
     def config_version(self) -> int:
-        async def read() -> int:
-            return self._config_version
+        async def read() -> int:  # (how far the watcher has read: every change, in the server's order)
+            return self._buckets[CONFIG].position
 
         return self._run(read())
 

@@ -79,24 +79,29 @@ Schedules
 
 Configuration
     Named records of JSON text that every process sharing the store reads:
-    what a bus shares of its rules and targets.  ``put_config`` creates or
-    replaces one, ``delete_config`` forgets it, ``configs(prefix)`` lists
-    those whose names start with ``prefix``.  ``config_version()`` is a
-    number that grows with every change of any of them (0 before the
-    first): a reader that saw a version reads the records again only when
-    it changed.  (A store that reads another process's changes from a local
-    index shows them, and their version, once their update arrives.)
+    what a bus shares of its rules and targets.  ``write_config`` creates,
+    replaces and deletes records (``None``: delete), all of one call or none
+    (on NATS, in order: a crash part way keeps the first); ``configs(prefix)``
+    lists those whose names start with ``prefix``.  ``config_version()`` is a
+    number that grows by one with every record written or deleted (0 before
+    the first): a reader that took up a version reads the records again only
+    when it grew.  ``write_config`` returns the version just before its
+    first change and after its last: a reader that had taken up ``before``
+    has, with its own change, taken up ``after`` (``before`` is -1 when
+    another process's change came between two of the call's own, on NATS).
+    A store that reads another process's changes from a local index shows
+    them, and their version, once their update arrives.
 
 Bounds
     Every record a store keeps has an end: items end by ``ack``,
     ``dead_letter``, ``remove`` or ``purge``; keys are forgotten by ``sweep``;
     dead-letter records are kept until ``drop_dead_letters`` (the caller's
-    retention policy); configuration records until ``delete_config``.
+    retention policy); configuration records until ``write_config`` deletes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol, runtime_checkable
@@ -448,12 +453,10 @@ class Store(Protocol):
 
     # -- configuration
 
-    def put_config(self, name: str, data: str) -> None:
-        """Create or replace the configuration record ``name`` (``data``: text)."""
-        ...
-
-    def delete_config(self, name: str) -> bool:
-        """Forget the configuration record ``name`` (``False`` if there was none)."""
+    def write_config(self, changes: Mapping[str, str | None]) -> tuple[int, int]:
+        """Write each record (``None``: delete it; deleting one that is not there
+        changes nothing), in one transaction; ``(the version before, the version
+        after)``."""
         ...
 
     def configs(self, prefix: str = "") -> dict[str, str]:
@@ -461,11 +464,23 @@ class Store(Protocol):
         ...
 
     def config_version(self) -> int:
-        """A number that grows with every ``put_config`` and every ``delete_config``
-        that forgot a record (0 before the first)."""
+        """A number that grows by one with every record written or deleted (0 before
+        the first)."""
         ...
 
     def close(self) -> None:
         """Release what the store holds open (idempotent)."""
         ...
 
+
+
+def check_changes(value: object) -> dict[str, str | None]:
+    """``write_config``'s changes: a mapping of names to text or ``None`` (checked
+    whole, before anything is written)."""
+    if not isinstance(value, Mapping):
+        raise wrong_type("changes", value, "<class 'dict'>")
+    out: dict[str, str | None] = {}
+    for name, data in value.items():
+        check_name("name", name)
+        out[name] = None if data is None else check_str("data", data)
+    return out

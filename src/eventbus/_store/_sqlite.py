@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -58,6 +58,7 @@ from ._protocol import (
     StoredSchedule,
     Work,
     as_datetime,
+    check_changes,
     check_limit,
     check_name,
     check_retention,
@@ -487,26 +488,23 @@ class SqliteStore:
 
     # -- configuration
 
-    @staticmethod
-    def _bump(db: sqlite3.Connection) -> None:
-        db.execute("INSERT INTO config_version (id, version) VALUES (0, 1) "
-                   "ON CONFLICT (id) DO UPDATE SET version = version + 1")
-
-    def put_config(self, name: str, data: str) -> None:
-        check_name("name", name)
-        check_str("data", data)
+    def write_config(self, changes: Mapping[str, str | None]) -> tuple[int, int]:
+        checked = check_changes(changes)
         with self._lock, self._transaction() as db:
-            db.execute("INSERT INTO config (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
-                       "data = excluded.data", (name, data))
-            self._bump(db)
-
-    def delete_config(self, name: str) -> bool:
-        check_name("name", name)
-        with self._lock, self._transaction() as db:
-            if db.execute("DELETE FROM config WHERE name = ?", (name,)).rowcount != 1:
-                return False
-            self._bump(db)
-            return True
+            row = db.execute("SELECT version FROM config_version WHERE id = 0").fetchone()
+            before = 0 if row is None else int(row[0])
+            changed = 0
+            for name, data in checked.items():
+                if data is None:
+                    changed += db.execute("DELETE FROM config WHERE name = ?", (name,)).rowcount
+                else:
+                    db.execute("INSERT INTO config (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
+                               "data = excluded.data", (name, data))
+                    changed += 1
+            if changed:
+                db.execute("INSERT INTO config_version (id, version) VALUES (0, ?) ON CONFLICT (id) DO UPDATE SET "
+                           "version = excluded.version", (before + changed,))
+            return before, before + changed
 
     def configs(self, prefix: str = "") -> dict[str, str]:
         check_str("prefix", prefix)
