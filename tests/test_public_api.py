@@ -250,10 +250,13 @@ def test_the_world_the_aws_double_and_templates_sit_below_the_testing_package() 
 
 def test_the_store_protocol_sits_at_the_bottom() -> None:
     """The work stores keep records, leases and due times: they know nothing of
-    buses, targets, clocks or schedules (the callers pass every time in)."""
+    buses, targets, clocks or schedules (the callers pass every time in).  They
+    keep archives too, with the archive stores' own records and statements
+    (which know nothing of those either)."""
     for path in sorted((SRC / "_store").glob("*.py")):
         for name in _imports(path):
             if name.startswith("eventbus"):
                 assert name.startswith(("eventbus._store", "eventbus._exceptions", "eventbus._validate",
-                                        "eventbus._sqlite")), (
+                                        "eventbus._sqlite", "eventbus._archive._store",
+                                        "eventbus._archive._sqlite")), (
                     path.name, name)

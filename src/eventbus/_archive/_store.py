@@ -20,7 +20,10 @@ list sorted by ``(time, seq)``; events arrive nearly in time order, so
 ``insort`` appends.  ``SqliteArchiveStore`` keeps them in one ``sqlite3``
 file in WAL mode, indexed by ``(archive, time, seq)`` for windows and by
 ``(archive, ingested)`` for retention, with each archive's count and size
-kept beside its definition so that describing an archive reads no events.
+kept beside its definition so that describing an archive reads no events
+(the schema and the statements are in ``._sqlite``, shared with
+``SqliteStore``, which keeps archives in its own file too).  The work stores
+(``MemoryStore``, ``SqliteStore``, ``NatsStore``) are archive stores as well.
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .._exceptions import ValidationError
 from .._sqlite import Synchronous, checked_settings, connect, write_transaction
+from ._sqlite import SCHEMA, SqliteArchives, utf8_size
 
 __all__ = ["ArchiveStore", "MemoryArchiveStore", "Record", "SqliteArchiveStore"]
 
@@ -82,9 +86,9 @@ class ArchiveStore(Protocol):
 
     def expire(self, archive: str, ingested_before: int, *, limit: int | None = None) -> int:
         """Delete the events ingested before the time; returns how many.  ``limit``
-        bounds the work of one call where the store can (sqlite deletes at most
-        that many; the memory store rebuilds its list in one pass, whatever the
-        limit, and may return more)."""
+        bounds the work of one call where the store can (sqlite and NATS delete
+        at most that many; the memory store rebuilds its list in one pass,
+        whatever the limit, and may return more)."""
         ...
 
     def stats(self, archive: str) -> tuple[int, int]:
@@ -106,12 +110,6 @@ class _Kept:
         self.events: list[_Item] = []  # sorted by (time, seq)
         self.oldest: int | None = None  # the earliest ingestion time kept: nothing expires before it
         self.bytes = 0
-
-
-def _utf8_size(text: str) -> int:
-    """The bytes of the text in UTF-8 (archive sizes count them), without a copy
-    for ASCII text, the common case: this runs for every archived event."""
-    return len(text) if text.isascii() else len(text.encode())
 
 
 def _key(item: _Item) -> tuple[int, int]:
@@ -164,7 +162,7 @@ class MemoryArchiveStore:
                     continue  # (dropped meanwhile)
                 events = kept.events
                 self._seq += 1
-                size = _utf8_size(text)
+                size = utf8_size(text)
                 item = (time, self._seq, ingested, text, size)
                 if not events or _key(events[-1]) < (time, self._seq):
                     events.append(item)
@@ -219,37 +217,16 @@ class MemoryArchiveStore:
         pass
 
 
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS archives (
-    id INTEGER PRIMARY KEY,
-    arn TEXT NOT NULL UNIQUE,
-    source TEXT NOT NULL,
-    definition TEXT NOT NULL,
-    events INTEGER NOT NULL DEFAULT 0,
-    bytes INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    archive INTEGER NOT NULL,
-    time INTEGER NOT NULL,
-    ingested INTEGER NOT NULL,
-    event TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_time ON events (archive, time, seq);
-CREATE INDEX IF NOT EXISTS events_by_ingestion ON events (archive, ingested);
-"""
-
-_DROP_BATCH: Final = 10_000  # events a dropped archive's deletion removes per transaction
-
-
-
-class SqliteArchiveStore:
+class SqliteArchiveStore(SqliteArchives):
     """An archive store in one ``sqlite3`` file (WAL): archives and their events
     survive the process.  ``SqliteArchiveStore(path, *, synchronous="NORMAL",
     busy_timeout=5.0)``: with ``NORMAL`` what ``put_events`` archived survives
     a killed process, with ``FULL`` a power cut too (each ``put_events`` call's
-    events are one transaction either way).  Open a file from one process at
-    a time."""
+    events are one transaction either way).  Several processes may write to
+    one file (nothing is cached between calls); a bus learns of an archive
+    another process creates when it is opened again, or at once when its
+    archives are in its work store (``EventBus(store=...)``), which shares
+    them."""
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL",
                  busy_timeout: float = 5.0) -> None:
@@ -257,12 +234,11 @@ class SqliteArchiveStore:
         self._lock = threading.Lock()
         try:
             self._db = connect(self.path, self.synchronous, timeout_ms)
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             if "_db" in self.__dict__:
                 self._db.close()
             raise ValidationError(f"Cannot open the archive store {str(self.path)!r}: {exc}") from None
-        self._ids: dict[str, int] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -273,129 +249,9 @@ class SqliteArchiveStore:
             raise ValidationError(f"The archive store {str(self.path)!r} is closed")
         return self._db
 
-    def _id(self, archive: str) -> int | None:
-        found = self._ids.get(archive)
-        if found is None:
-            row = self._open().execute("SELECT id FROM archives WHERE arn = ?", (archive,)).fetchone()
-            if row is None:
-                return None
-            found = self._ids[archive] = row[0]
-        return found
-
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction (the caller holds the lock)."""
         return write_transaction(self._open())
-
-    def save_archive(self, archive: str, source: str, definition: dict[str, Any], *, create: bool = False) -> bool:
-        text = json.dumps(definition, sort_keys=True)
-        with self._lock, self._transaction() as db:
-            if create:
-                inserted = db.execute("INSERT INTO archives (arn, source, definition) VALUES (?, ?, ?) "
-                                      "ON CONFLICT (arn) DO NOTHING", (archive, source, text)).rowcount
-                return bool(inserted)
-            db.execute("INSERT INTO archives (arn, source, definition) VALUES (?, ?, ?) ON CONFLICT (arn) DO "
-                       "UPDATE SET source = excluded.source, definition = excluded.definition",
-                       (archive, source, text))
-            return True
-
-    def drop_archive(self, archive: str) -> None:
-        """The definition goes at once (nothing is appended to the archive after
-        it); its events, in batches, each a transaction of its own, so that
-        other archives' writers do not wait for a large archive's deletion."""
-        with self._lock:
-            found = self._id(archive)
-            if found is None:
-                return
-            with self._transaction() as db:
-                db.execute("DELETE FROM archives WHERE id = ?", (found,))
-            del self._ids[archive]
-        while True:
-            with self._lock, self._transaction() as db:
-                gone = db.execute("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE archive = ? "
-                                  "LIMIT ?)", (found, _DROP_BATCH)).rowcount
-            if gone < _DROP_BATCH:
-                return
-
-    def archives(self, source: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            db = self._open()
-            if source is None:
-                rows = db.execute("SELECT definition FROM archives ORDER BY id").fetchall()
-            else:
-                rows = db.execute("SELECT definition FROM archives WHERE source = ? ORDER BY id",
-                                  (source,)).fetchall()
-        return [json.loads(row[0]) for row in rows]
-
-    def append(self, records: Sequence[Record]) -> None:
-        with self._lock:
-            rows = []
-            totals: dict[int, list[int]] = {}
-            for archive, time, ingested, text in records:
-                found = self._id(archive)
-                if found is None:
-                    continue  # (dropped meanwhile)
-                rows.append((found, time, ingested, text))
-                total = totals.setdefault(found, [0, 0])
-                total[0] += 1
-                total[1] += _utf8_size(text)
-            if not rows:
-                return
-            with self._transaction() as db:
-                db.executemany("INSERT INTO events (archive, time, ingested, event) VALUES (?, ?, ?, ?)", rows)
-                db.executemany("UPDATE archives SET events = events + ?, bytes = bytes + ? WHERE id = ?",
-                               [(count, size, found) for found, (count, size) in totals.items()])
-
-    def read(self, archive: str, start: int, end: int, *, after: tuple[int, int] | None = None,
-             ingested_since: int = 0, up_to: int | None = None, limit: int = 256) -> list[Stored]:
-        top = 2**63 - 1 if up_to is None else up_to
-        with self._lock:
-            found = self._id(archive)
-            if found is None:
-                return []
-            db = self._open()
-            rows = []
-            if after is not None and after >= (start, -1):
-                # the rest of the cursor's own time, then the times after it: two range scans
-                # of (archive, time, seq), each starting where it should (one OR'd condition on
-                # (time, seq) would rescan every earlier event of the cursor's time per page)
-                rows = db.execute("SELECT time, seq, event FROM events WHERE archive = ? AND time = ? AND seq > ? "
-                                  "AND ingested >= ? AND seq <= ? ORDER BY seq LIMIT ?",
-                                  (found, after[0], after[1], ingested_since, top, limit)).fetchall()
-                low, strict = after[0], True
-            else:
-                low, strict = start, False
-            if len(rows) < limit:
-                above = ">" if strict else ">="
-                rows += db.execute(f"SELECT time, seq, event FROM events WHERE archive = ? AND time {above} ? "
-                                   "AND time < ? AND ingested >= ? AND seq <= ? ORDER BY time, seq LIMIT ?",
-                                   (found, low, end, ingested_since, top, limit - len(rows))).fetchall()
-        return [(time, seq, text) for time, seq, text in rows]
-
-    def high_water(self) -> int:
-        with self._lock:
-            row = self._open().execute("SELECT max(seq) FROM events").fetchone()
-        return int(row[0] or 0)
-
-    def expire(self, archive: str, ingested_before: int, *, limit: int | None = None) -> int:
-        with self._lock:
-            found = self._id(archive)
-            if found is None:
-                return 0
-            cap = -1 if limit is None else limit
-            with self._transaction() as db:
-                doomed = "SELECT seq FROM events WHERE archive = ? AND ingested < ? ORDER BY ingested LIMIT ?"
-                count, size = db.execute(f"SELECT count(*), coalesce(sum(length(CAST(event AS BLOB))), 0) FROM events "
-                                         f"WHERE seq IN ({doomed})", (found, ingested_before, cap)).fetchone()
-                if count:
-                    db.execute(f"DELETE FROM events WHERE seq IN ({doomed})", (found, ingested_before, cap))
-                    db.execute("UPDATE archives SET events = events - ?, bytes = bytes - ? WHERE id = ?",
-                               (count, size, found))
-            return int(count)
-
-    def stats(self, archive: str) -> tuple[int, int]:
-        with self._lock:
-            row = self._open().execute("SELECT events, bytes FROM archives WHERE arn = ?", (archive,)).fetchone()
-        return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     def close(self) -> None:
         with self._lock:

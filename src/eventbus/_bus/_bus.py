@@ -110,9 +110,9 @@ class EventBus(Sealed):
     region="us-east-1", max_rules=300, journey_retention=10_000, seed=None,
     archive_store=None, store=None, lease=None, poll=None)``.
     ``max_rules`` is AWS's quota of rules per bus (adjustable there, and here).
-    ``archive_store`` keeps the bus's archives (in memory by default;
-    ``SqliteArchiveStore`` keeps them in a file, and a bus opened again on it
-    finds them).  ``store`` (a ``SqliteStore``, or any eventbus store) keeps
+    ``archive_store`` keeps the bus's archives (by default the work store
+    ``store`` if given, else memory; ``SqliteArchiveStore`` keeps them in a
+    file, and a bus opened again on it finds them).  ``store`` (a ``SqliteStore``, or any eventbus store) keeps
     every accepted delivery to the bus's targets until it ends, so that a
     process that dies loses none: the next process on the same store, with
     the same rules and targets, delivers them (at least once; see
@@ -164,10 +164,12 @@ class EventBus(Sealed):
         self.journey_retention = journey_retention
         self._counts = {"events": 0, "unmatched": 0, "triggered_rules": 0, "failed_entries": 0, "matched": 0}
         self._counts_lock = threading.Lock()
-        self._archives = Archives(self, archive_store)
         self._discoverer: SchemaRegistry | None = None  # start_discovery
         self._validation: tuple[SchemaRegistry, str, bool] | None = None  # validate_events: (schemas, registry, reject)
         self.store, length, looks = durable_settings(store, lease, poll)
+        # (archives go to the work store too, one store for everything, unless archive_store= is given)
+        self._archives = Archives(self, self.store if archive_store is None and isinstance(self.store, ArchiveStore)
+                                  else archive_store)
         self.lease = length.total_seconds()
         self.poll = None if looks is None else looks.total_seconds()
         self._durable = None if self.store is None else Durable(
@@ -555,6 +557,7 @@ class EventBus(Sealed):
         archives = self._archives
         pending: Pending | None = [] if archives.active else None  # archived once the call has routed them
         kept: Kept | None = [] if self._durable is not None else None  # deliveries written when the call has routed
+        failed = 0
         try:
             failed = self._put(checked, results, pending, kept)
         finally:  # (what was routed is archived and kept, even if a later entry raised)

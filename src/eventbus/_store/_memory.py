@@ -40,6 +40,7 @@ from datetime import datetime, timedelta
 
 from .._exceptions import ValidationError
 from .._validate import check_str
+from ._memory_archive import MemoryArchives, MemoryArchiveStore
 from ._protocol import (
     KEY_RETENTION,
     MICROSECOND,
@@ -115,13 +116,15 @@ class _Schedule:
         self.gen = gen
 
 
-class MemoryStore:
+class MemoryStore(MemoryArchives):
     """The default ``Store``: in memory, lost with the process.
-    ``MemoryStore(*, key_retention=timedelta(hours=24))``."""
+    ``MemoryStore(*, key_retention=timedelta(hours=24))``.  An
+    ``ArchiveStore`` too (``MemoryArchives``)."""
 
     def __init__(self, *, key_retention: float | timedelta = KEY_RETENTION) -> None:
         self._retention = check_retention(key_retention)
         self._lock = threading.Lock()
+        self._archived = MemoryArchiveStore()  # (its archives: MemoryArchives)
         self._items: dict[str, _Item] = {}
         self._queues: dict[str, _Queue] = {}
         self._leases: list[_Entry] = []

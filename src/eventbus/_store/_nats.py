@@ -79,6 +79,7 @@ from typing import Any, Final, TypeVar
 
 from .._exceptions import EventBusError, ValidationError
 from .._validate import check_seconds, check_str, wrong_type
+from ._nats_archive import ARCHIVES, NatsArchives
 from ._protocol import (
     KEY_RETENTION,
     MICROSECOND,
@@ -175,7 +176,7 @@ class _Queue:
         self.leased = 0
 
 
-class NatsStore:
+class NatsStore(NatsArchives):
     """A ``Store`` on NATS JetStream, shared by every process and machine on the
     server.  ``NatsStore(servers="nats://127.0.0.1:4222", *, prefix="eventbus",
     key_retention=timedelta(hours=24), timeout=5.0, replicas=1)``.
@@ -203,7 +204,8 @@ class NatsStore:
     released by a sweep in between.  Reads come from a local index fed by the
     server's updates: another process's change shows after the round trip of
     its update (a claim never relies on it: a stale index only costs a failed
-    compare-and-set)."""
+    compare-and-set).  It is an ``ArchiveStore`` too (``NatsArchives``: the
+    stream ``<prefix>-archive`` and the bucket ``<prefix>-archives``)."""
 
     def __init__(self, servers: str | Sequence[str] = "nats://127.0.0.1:4222", *, prefix: str = "eventbus",
                  key_retention: float | timedelta = KEY_RETENTION, timeout: float = 5.0,
@@ -406,6 +408,7 @@ class NatsStore:
                     await self._js.delete_key_value(bucket.name)
                 except Exception as exc:
                     log.debug("eventbus: NATS delete bucket %s: %s", bucket.name, exc)
+            await self._archives_delete_all()
         if not self._closed:
             self._run(drop())
         self.close()
@@ -433,6 +436,8 @@ class NatsStore:
                     letters.pop(key, None)
             if value is not None:
                 self._dead.setdefault(value["q"], {})[key] = (revision, value)
+        elif name == ARCHIVES:
+            self._archive_changed(key, None if old is None else old[1], value)
 
     def _work_changed(self, key: str, old: tuple[int, Record] | None, new: tuple[int, Record] | None) -> None:
         if old is not None:

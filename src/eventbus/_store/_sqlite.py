@@ -70,6 +70,7 @@ from ._protocol import (
     lease_micros,
     micros,
 )
+from ._sqlite_archive import SqliteArchives, create_tables
 
 __all__ = ["SqliteStore"]
 
@@ -161,7 +162,7 @@ def _row_id(text: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
 
 
-class SqliteStore:
+class SqliteStore(SqliteArchives):
     """A ``Store`` in one ``sqlite3`` file (WAL).  ``SqliteStore(path, *,
     synchronous="NORMAL", busy_timeout=5.0, key_retention=timedelta(hours=24))``.
 
@@ -170,7 +171,9 @@ class SqliteStore:
     processes may share the file; each waits up to ``busy_timeout`` seconds for
     the writer's lock, then the call raises ``sqlite3.OperationalError``
     ("database is locked").  Reopening the file finds every item, claim, key,
-    dead letter and schedule as committed."""
+    dead letter and schedule as committed.  It is an ``ArchiveStore`` too
+    (``SqliteArchives``: its tables in the same file, safe for several
+    processes)."""
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL", busy_timeout: float = 5.0,
                  key_retention: float | timedelta = KEY_RETENTION) -> None:
@@ -185,6 +188,7 @@ class SqliteStore:
                 raise ValidationError(f"Cannot open the work store {str(self.path)!r}: its schema (version "
                                       f"{version}) is newer than this eventbus's ({SCHEMA_VERSION})")
             self._db.executescript(_SCHEMA)
+            create_tables(self._db)  # (archives: SqliteArchives)
             if version < SCHEMA_VERSION:
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (sqlite3.Error, ValidationError) as exc:
