@@ -536,3 +536,17 @@ def test_two_processes_putting_one_scheduled_rule_at_once_fire_it_once(make_stor
     assert len(generations) == 2  # (the race)
     clock.advance(300)
     assert len(SEEN) == 5
+
+
+def test_an_archive_created_in_one_process_keeps_the_events_another_puts(make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    one, two = EventBus(clock=clock, store=make_store()), EventBus(clock=clock, store=make_store())
+    one.create_archive("orders", event_pattern={"source": ["shop"]})
+    eventually(lambda: [a.name for a in two.list_archives()] == ["orders"])
+    two.put_events([ENTRY, ENTRY])
+    eventually(lambda: one.describe_archive("orders").event_count == 2)
+    one.update_archive("orders", retention_days=3)
+    eventually(lambda: two.describe_archive("orders").retention_days == 3)
+    one.delete_archive("orders")
+    eventually(lambda: two.list_archives() == [])
+    two.put_events([ENTRY])  # (no archive: nothing kept, nothing fails)

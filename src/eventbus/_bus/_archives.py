@@ -184,6 +184,12 @@ class _Entry:
         return now - self.retention_days * _DAY_MS + 1 if self.retention_days else 0
 
 
+def _from(definition: dict[str, Any]) -> _Entry:
+    return _Entry(definition["ArchiveName"], definition["ArchiveArn"], definition["EventPattern"],
+                  definition["RetentionDays"], definition["Description"],
+                  datetime.fromisoformat(definition["CreationTime"]))
+
+
 @dataclass(slots=True)
 class _Run:
     """A replay under way (or ended): its record, and where it has got to."""
@@ -212,10 +218,21 @@ class Archives:
         self._snapshot: tuple[dict[str, _Entry], tuple[_Entry, ...]] = ({}, ())
         self._replays: dict[str, _Run] = {}
         for definition in self.store.archives(bus.arn):  # (a store opened again: its archives come back)
-            entry = _Entry(definition["ArchiveName"], definition["ArchiveArn"], definition["EventPattern"],
-                           definition["RetentionDays"], definition["Description"],
-                           datetime.fromisoformat(definition["CreationTime"]))
-            self._install(entry)
+            self._install(_from(definition))
+
+    def refresh(self) -> None:
+        """Take up the archives another process sharing the store created, changed or
+        deleted (the bus's lock is held): the store's definitions are the truth."""
+        kept = {definition["ArchiveName"]: definition for definition in self.store.archives(self._bus.arn)}
+        for name, definition in kept.items():
+            former = self._entries.get(name)
+            if former is None or former.definition(self._bus.arn) != definition:
+                entry = _from(definition)
+                if former is not None:
+                    entry.lost, entry.reason = former.lost, former.reason
+                self._install(entry)
+        for name in [name for name in self._entries if name not in kept]:
+            self._forget(self._entries[name])
 
     @property
     def active(self) -> bool:
@@ -276,6 +293,7 @@ class Archives:
                                                                      create=True):
                 raise ResourceAlreadyExistsError(f"Archive {name} already exists.")
             self._install(entry, probe)
+        self._shared(name)
         return arn
 
     def update(self, name: str, event_pattern: object, retention_days: object, description: object) -> Archive:
@@ -295,6 +313,7 @@ class Archives:
             for run in self._replays.values():  # (a replay under way reads under the new retention)
                 if run.archive is former:
                     run.archive = entry
+        self._shared(name)
         return self.describe(name)
 
     def delete(self, name: str) -> None:
@@ -302,11 +321,22 @@ class Archives:
         with bus._lock:
             entry = self._entry(name)
             self.store.drop_archive(entry.arn)  # (first: a store that fails leaves the archive where it was)
-            entries = dict(self._entries)
-            del entries[entry.name]
-            self._snapshot = (entries, tuple(item for item in entries.values() if item.pattern is None))
-            if entry.name in self._index:
-                self._index.remove(entry.name)
+            self._forget(entry)
+        self._shared(name)
+
+    def _forget(self, entry: _Entry) -> None:
+        entries = dict(self._entries)
+        del entries[entry.name]
+        self._snapshot = (entries, tuple(item for item in entries.values() if item.pattern is None))
+        if entry.name in self._index:
+            self._index.remove(entry.name)
+
+    def _shared(self, name: str) -> None:
+        """With the bus's configuration shared through a store: tell the other
+        processes that an archive changed (they take up the store's definitions)."""
+        shared = self._bus._shared
+        if shared is not None:
+            shared.archive_changed(name, self._entries.get(name))
 
     def _sweep(self, entry: _Entry, now: int) -> None:
         """Delete what has expired (a batch at most) and set the next sweep."""

@@ -928,23 +928,28 @@ class EventBus(Sealed):
         ``retention_days=0`` keeps them forever; retention counts from when the
         bus ingested each event, on the bus's clock.  Replayed events are not
         archived again."""
+        self._look()
         return self._archives.create(name, event_pattern, retention_days, description)
 
     def describe_archive(self, name: str) -> Archive:
         """The archive, with its event count and size (``as_aws()``: AWS's shape)."""
+        self._look()
         return self._archives.describe(name)
 
     def list_archives(self, *, name_prefix: str | None = None, state: str | None = None) -> list[Archive]:
         """The bus's archives, sorted by name (AWS allows one filter at a time)."""
+        self._look()
         return self._archives.list_archives(name_prefix, state)
 
     def update_archive(self, name: str, *, event_pattern: str | Mapping[str, Any] | None = None,
                        retention_days: int | None = None, description: str | None = None) -> Archive:
         """Change an archive's pattern, retention or description (``None``: unchanged)."""
+        self._look()
         return self._archives.update(name, event_pattern, retention_days, description)
 
     def delete_archive(self, name: str) -> None:
         """Delete an archive and the events it holds (a replay reading it fails)."""
+        self._look()
         self._archives.delete(name)
 
     def start_replay(self, name: str, archive: str, *, start_time: datetime, end_time: datetime,
@@ -955,6 +960,7 @@ class EventBus(Sealed):
         names or ARNs of the rules to replay to (AWS's ``FilterArns``; all rules
         if ``None``).  The replay runs on the bus's clock, a page of events per
         timer; ``describe_replay`` shows its progress."""
+        self._look()
         return self._archives.start(name, archive, start_time, end_time, rules, description)
 
     def describe_replay(self, name: str) -> Replay:

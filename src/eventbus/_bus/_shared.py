@@ -56,6 +56,7 @@ __all__ = ["Shared"]
 
 log = logging.getLogger("eventbus.bus")
 
+_MAX_LAG: Final = 100  # looks again for an archive the archive store does not show yet, at most
 _DUMPS: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
 
 
@@ -92,6 +93,7 @@ class Shared:
         self._mine: set[str] = set()  # rules this process's own code put (not only taken up)
         self._delivers: bool | None = None  # whether this process makes any delivery (None: to work out)
         self._failing = False  # the store's records could not be read last time (logged once)
+        self._lagging = 0  # looks in a row that found an archive named but not yet in the archive store
 
     # -- names
     def _rule(self, name: str) -> str:
@@ -147,6 +149,17 @@ class Shared:
             self._write({self._target(rule, target_id): None for target_id in listed})
         self._delivers = None
 
+    def archive_changed(self, name: str, entry: Any) -> None:
+        """An archive was created, changed or deleted here: its record moves the
+        store's version, so that the other processes take up the archive store's
+        definitions.  (The archive itself is kept already: a failure is logged.)"""
+        text = None if entry is None else _DUMPS(entry.definition(self.bus.arn))
+        try:
+            self._write({f"{self.prefix}archive|{name}": text})
+        except EventBusError as exc:
+            log.error("eventbus: bus %s: archive %s: the other processes on the store were not told: %s",
+                      self.bus.name, name, exc)
+
     def know(self, destination: object) -> None:
         arn = describe(destination)
         if "<lambda>" not in arn:  # (every lambda of a scope has one name: none is found by it)
@@ -193,8 +206,15 @@ class Shared:
             self._local.applying = True
             try:
                 self._apply(records)
+                self._take(self.bus._archives.refresh, "archives")
             finally:
                 self._local.applying = False
+            named = {name[len(self.prefix) + len("archive|"):] for name, text in records.items()
+                     if name.startswith(f"{self.prefix}archive|") and text}
+            if named - set(self.bus._archives._entries) and self._lagging < _MAX_LAG:
+                self._lagging += 1  # (the archive store shows another process's archive a moment later: again)
+                return
+            self._lagging = 0
             self._seen = max(self._seen, version)
             self._delivers = None
 
