@@ -9,6 +9,8 @@ the same way with and without a store."""
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -801,3 +803,39 @@ def test_a_success_record_is_not_sent_twice_when_the_end_is_not_written(make_sto
     clock.advance(61)  # the lease ran out: made again, and this time ended
     assert len(calls) == 2
     assert len(records.messages()) == 1
+
+
+def test_a_delivery_claimed_by_the_pump_while_it_is_being_written_is_made_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The pump (on another thread) claims an item the moment it is written, before
+    put_events has followed it: it waits for the job put_events accepted rather than
+    taking it over as a second one (which ended it twice)."""
+    import threading
+
+    class ClaimsAtOnce(MemoryStore):
+        bus: EventBus | None = None
+        waited = False
+
+        def enqueue_many(self, items: Any) -> list[str | None]:
+            ids = super().enqueue_many(items)
+            if self.bus is not None:
+                pump = threading.Thread(target=self.bus._durable._tick)  # type: ignore[union-attr]
+                pump.start()
+                pump.join(0.2)
+                self.waited = pump.is_alive()  # (it waits for the item's job to be followed)
+                self.bus = None
+            return ids
+
+    store, clock, got = ClaimsAtOnce(), ManualClock(T0), list[Any]()
+    bus = bus_with(store, clock, got.append)
+    store.bus = bus
+    with caplog.at_level(logging.ERROR):
+        bus.put_events([ENTRY])
+        clock.advance(0)
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.01)
+    [target] = bus.list_targets_by_rule("orders")
+    assert store.waited
+    assert len(got) == 1 and (target.metrics.accepted, target.metrics.succeeded, target.metrics.pending) == (1, 1, 0)
+    assert "ended twice" not in caplog.text and "internal error" not in caplog.text

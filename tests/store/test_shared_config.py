@@ -550,3 +550,46 @@ def test_an_archive_created_in_one_process_keeps_the_events_another_puts(make_st
     one.delete_archive("orders")
     eventually(lambda: two.list_archives() == [])
     two.put_events([ENTRY])  # (no archive: nothing kept, nothing fails)
+
+
+def replaying(make_store: Callable[[], Store], monkeypatch: pytest.MonkeyPatch,
+              meanwhile: Callable[[EventBus], object]) -> tuple[ManualClock, EventBus]:
+    """Two processes on one store, 10 events archived, a replay in the first (pages
+    of 2 events) during which the second does ``meanwhile`` (as the replay reads
+    its second page)."""
+    from eventbus._bus import _archives
+
+    monkeypatch.setattr(_archives, "PAGE", 2)
+    clock = ManualClock(T0)
+    one, two = EventBus(clock=clock, store=make_store()), EventBus(clock=clock, store=make_store())
+    one.create_archive("arc")
+    eventually(lambda: [a.name for a in two.list_archives()] == ["arc"])
+    one.put_events([ENTRY] * 10)
+    store = one._archives.store
+    read, reads = store.read, [0]
+
+    def read_then(*args: Any, **kwargs: Any) -> Any:
+        reads[0] += 1
+        if reads[0] == 2:
+            meanwhile(two)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(store, "read", read_then)
+    one.start_replay("again", "arc", start_time=T0 - timedelta(minutes=1), end_time=T0 + timedelta(minutes=1))
+    return clock, one
+
+
+def test_an_archive_changed_by_another_process_does_not_fail_a_replay_under_way(
+        make_store: Callable[[], Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, one = replaying(make_store, monkeypatch,
+                           lambda two: two.update_archive("arc", description="changed elsewhere"))
+    eventually(lambda: (clock.advance(0), one.describe_replay("again").state)[1] == "COMPLETED")
+    replay = one.describe_replay("again")
+    assert (replay.events_replayed, replay.state_reason) == (10, None)
+
+
+def test_an_archive_deleted_by_another_process_fails_a_replay_under_way(
+        make_store: Callable[[], Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, one = replaying(make_store, monkeypatch, lambda two: two.delete_archive("arc"))
+    eventually(lambda: (clock.advance(0), one.describe_replay("again").state)[1] == "FAILED")
+    assert one.describe_replay("again").state_reason == "Archive arc was deleted during the replay."

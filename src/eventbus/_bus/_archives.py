@@ -231,6 +231,10 @@ class Archives:
                 if former is not None:
                     entry.lost, entry.reason = former.lost, former.reason
                 self._install(entry)
+                if former is not None and former.creation_time == entry.creation_time:  # (changed, not made anew)
+                    for run in self._replays.values():  # (a replay under way reads under the new retention)
+                        if run.archive is former:
+                            run.archive = entry
         for name in [name for name in self._entries if name not in kept]:
             self._forget(self._entries[name])
 
@@ -513,10 +517,17 @@ class Archives:
             return True
         return False
 
+    def _still_kept(self, entry: _Entry) -> bool:
+        """Whether the store still keeps the archive as it was when the replay began
+        (another process sharing the store may have deleted it, or made it anew)."""
+        return any(definition["ArchiveArn"] == entry.arn and definition["CreationTime"] ==
+                   entry.creation_time.isoformat() for definition in self.store.archives(self._bus.arn))
+
     def _step(self, run: _Run) -> None:
         """Replay one page of the window (a timer on the bus's clock)."""
         bus = self._bus
         try:
+            bus._look()  # (an archive another process deleted or changed is taken up first)
             with bus._lock:
                 if run.record.state == "CANCELLING":
                     self._end(run, "CANCELLED")
@@ -548,6 +559,9 @@ class Archives:
                     run.record = replace(run.record, event_last_replayed_time=_from_millis(page[-1][0]),
                                          events_replayed=run.record.events_replayed + len(page) - refused_here)
                 if len(page) < PAGE:
+                    if bus._shared is not None and not self._still_kept(run.archive):
+                        self._end(run, "FAILED", f"Archive {run.archive.name} was deleted during the replay.")
+                        return  # (by another process: a short page is not the end of the window)
                     reason = None if not run.refused else \
                         f"{run.refused} events broke their schema and were not replayed."
                     self._end(run, "CANCELLED" if run.record.state == "CANCELLING" else "COMPLETED", reason)

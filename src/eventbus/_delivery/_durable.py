@@ -143,6 +143,9 @@ class Durable:
         self._resolve = resolve
         self._label = label
         self._lock = threading.Lock()
+        # held while deliveries are written to the store and followed in _waiting: a claim of one of
+        # them by this pump (on another thread) waits for its job rather than taking it over
+        self._handing = threading.Lock()
         self._timer: Timer | None = None  # the pump's one timer, if one is posted
         # how many deliveries may be claimed here at once: on a clock of worker threads, one fewer
         # than its threads (a claim it cannot start waits for nothing; a thread stays for the pump)
@@ -182,14 +185,15 @@ class Durable:
         remembers: a duplicate)."""
         if not items:
             return []
-        ids = self.store.enqueue_many(items)
-        for item_id, job in zip(ids, jobs, strict=True):
-            if item_id is None:
-                continue
-            if job.runner._elsewhere():  # (made by a process that has its destination: not followed here)
-                job.runner._ledger.reject(job)
-            else:
-                self._waiting[item_id] = job
+        with self._handing:  # (the pump, having claimed one of them meanwhile, waits to find its job)
+            ids = self.store.enqueue_many(items)
+            for item_id, job in zip(ids, jobs, strict=True):
+                if item_id is None:
+                    continue
+                if job.runner._elsewhere():  # (made by a process that has its destination: not followed here)
+                    job.runner._ledger.reject(job)
+                else:
+                    self._waiting[item_id] = job
         if len(self._waiting) > MAX_WAITING:
             self._let_go(len(self._waiting) - MAX_WAITING)
         self.wake(min(item.not_before for item in items))
@@ -203,18 +207,19 @@ class Durable:
         due = self.clock.now() + timedelta(seconds=delay)
         try:
             payload = _encode(job, job.runner._who())
-            kept = self.store.retry(work, not_before=due, payload=payload)
-            again = None if kept else self._again(work)
-            if again is not None:
-                kept = self.store.retry(again, not_before=due, payload=payload)
+            with self._handing:
+                kept = self.store.retry(work, not_before=due, payload=payload)
+                again = None if kept else self._again(work)
+                if again is not None:
+                    kept = self.store.retry(again, not_before=due, payload=payload)
+                if kept:
+                    self._waiting[work.id] = job
         except Exception as exc:  # still claimed: taken over (and retried) when its lease runs out
             log.error("eventbus: %s: the store could not keep the retry of delivery %s (%s); it is made again "
                       "after its lease", self._label, job.id, error_text(exc))
             kept = False
         else:
-            if kept:
-                self._waiting[work.id] = job
-            else:
+            if not kept:
                 log.warning("eventbus: %s: delivery %s was taken over by another claim (its lease ran out); its "
                             "retry is theirs", self._label, job.id)
         finally:
@@ -264,8 +269,9 @@ class Durable:
         if work is None:
             return
         try:
-            if self.store.retry(work, not_before=self.clock.now()):
-                self._waiting[work.id] = job
+            with self._handing:
+                if self.store.retry(work, not_before=self.clock.now()):
+                    self._waiting[work.id] = job
         except Exception as exc:
             log.error("eventbus: %s: the store could not hand delivery %s back (%s); it will be delivered after "
                       "its lease", self._label, job.id, error_text(exc))
@@ -543,7 +549,8 @@ class Durable:
                         self._reclaimed.clear()
                     self._reclaimed[work.id] = work
             return
-        found = self._waiting.pop(work.id, None)
+        with self._handing:  # (a delivery written here a moment ago: its job is in _waiting once this is free)
+            found = self._waiting.pop(work.id, None)
         try:
             data = json.loads(work.payload)
             # accepted here: the same job, made by the target it was accepted by (as in memory, even if
