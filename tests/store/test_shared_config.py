@@ -593,3 +593,52 @@ def test_an_archive_deleted_by_another_process_fails_a_replay_under_way(
     clock, one = replaying(make_store, monkeypatch, lambda two: two.delete_archive("arc"))
     eventually(lambda: (clock.advance(0), one.describe_replay("again").state)[1] == "FAILED")
     assert one.describe_replay("again").state_reason == "Archive arc was deleted during the replay."
+
+
+# -- what mutation testing showed no test pinned
+
+
+def test_a_targets_input_and_input_transformer_reach_the_other_process(make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    one = EventBus(clock=clock, store=make_store())
+    one.put_rule("orders", event_pattern={"source": ["shop"]})
+    one.put_targets("orders", [
+        Target(audit, target_id="fixed", clock=clock, input='{"fixed": true}'),
+        Target(audit, target_id="shaped", clock=clock,
+               input_transformer={"InputPathsMap": {"kind": "$.detail-type"}, "InputTemplate": '{"kind": <kind>}'})])
+    two = EventBus(clock=clock, store=make_store())
+    eventually(lambda: len(two.list_targets_by_rule("orders") if two.list_rules() else []) == 2)
+    fixed, shaped = sorted(two.list_targets_by_rule("orders"), key=lambda t: t.target_id)
+    assert (fixed.input, fixed.input_transformer) == ('{"fixed": true}', None)
+    assert shaped.input_transformer == {"InputPathsMap": {"kind": "$.detail-type"}, "InputTemplate": '{"kind": <kind>}'}
+    got: list[Any] = []
+    one.remove_targets("orders", ["fixed", "shaped"])  # (the other process makes them with its own destination)
+    one.put_targets("orders", [
+        Target(got.append, target_id="fixed", clock=clock, input='{"fixed": true}'),
+        Target(got.append, target_id="shaped", clock=clock,
+               input_transformer={"InputPathsMap": {"kind": "$.detail-type"}, "InputTemplate": '{"kind": <kind>}'})])
+    one.put_events([ENTRY])
+    clock.advance(0)
+    assert sorted(map(json.dumps, got)) == ['{"fixed": true}', '{"kind": "order"}']
+
+
+def test_a_destination_of_a_processs_own_target_is_found_for_a_target_another_process_put(
+        make_store: Callable[[], Store]) -> None:
+    clock = ManualClock(T0)
+    one = EventBus(clock=clock, store=make_store())
+    one.put_rule("mine", event_pattern={"source": ["mine"]})
+    one.put_targets("mine", [Target(audit, target_id="a", clock=clock)])  # (audit is known here now)
+    two = EventBus(clock=clock, store=make_store())
+    two.put_rule("theirs", event_pattern={"source": ["shop"]})
+    two.put_targets("theirs", [Target(audit, target_id="b", clock=clock)])
+    eventually(lambda: "theirs" in [r.name for r in one.list_rules()] and bool(one.list_targets_by_rule("theirs")))
+    assert one.list_targets_by_rule("theirs")[0].destination is audit
+
+
+def test_a_function_decorated_twice_in_one_process_is_refused_with_a_store_as_without(
+        make_store: Callable[[], Store]) -> None:
+    bus = EventBus(store=make_store())
+    bus.on({"source": ["shop"]})(audit)
+    with pytest.raises(eventbus.ValidationError, match="Rule audit already exists"):
+        bus.on({"source": ["elsewhere"]})(audit)
+    assert bus.describe_rule("audit").event_pattern == '{"source": ["shop"]}'
