@@ -725,9 +725,9 @@ def test_a_nats_read_costs_the_page_not_the_archive(nats_prefixes: list[str], mo
         fetched: list[int] = []
         text = _nats_archive._Archives._text
 
-        async def counted(self: Any, seq: int) -> str | None:
+        async def counted(self: Any, subject: str, seq: int) -> tuple[str | None, bool]:
             fetched.append(seq)
-            return await text(self, seq)
+            return await text(self, subject, seq)
 
         monkeypatch.setattr(_nats_archive._Archives, "_text", counted)
         page = store.read(A, 100, 200, after=(150, -1), limit=5)

@@ -69,7 +69,9 @@ class ArchiveStore(Protocol):
         ...
 
     def append(self, records: Sequence[Record]) -> None:
-        """Add events to their archives, in one write (an archive dropped meanwhile gets none)."""
+        """Add events to their archives, in one write (an archive dropped meanwhile gets
+        none); raises if any could not be kept (on NATS, which has no transaction
+        over several messages, the others may be kept: the error says how many)."""
         ...
 
     def read(self, archive: str, start: int, end: int, *, after: tuple[int, int] | None = None,

@@ -13,30 +13,53 @@ What is kept where (``prefix`` is the store's):
 - The KV bucket ``<prefix>-archives``, one key per archive (the token of its
   ARN): its ARN, its bus's ARN, its definition, its *generation* and its count
   and size in bytes.  The generation is an id taken from the store's id
-  counter (the ``-meta`` bucket) when the archive is created: it orders the
-  archives by creation and names the subject of this archive's events, so
-  that events of a dropped archive are never taken for those of a new one of
-  the same ARN.  Every change is a compare-and-set on the key's revision,
-  as for the work store's records.
+  counter (the ``-meta`` bucket) when the archive is created, after the
+  create has read the key's revision (that its compare-and-set expects): so
+  an archive's generation is greater than that of every archive of the same
+  ARN before it, and names the subject of its events, so that events of a
+  dropped archive are never taken for those of a new one of the same ARN.
+  Every change is a compare-and-set on the key's revision, as for the work
+  store's records: of two processes creating one archive at once, one wins.
 - In each process, an index per archive: ``(time, seq, ingested, size)`` of
   each event, four integers, sorted by ``(time, seq)``, never the text.  It is
   fed by an ordered push consumer on the stream that delivers headers only
-  (``Nats-Msg-Size`` gives the size), as the KV watchers feed the work
-  store's index, and at once by this process's own appends; so another
-  process's appends show in this process's reads once the consumer has
-  delivered them.  A ``read`` with ``up_to`` (a replay: its high-water mark)
-  first waits for the consumer to have delivered every event up to it.
+  (``Nats-Msg-Size`` gives the size), on a connection of its own (a backlog
+  of deliveries never holds up the store's requests), as the KV watchers
+  feed the work store's index, and at once by this process's own appends;
+  so another process's appends show in this process's reads once the
+  consumer has delivered them.  Opening the archives does not wait for the consumer (a
+  stream of a million events takes it some seconds): definitions and counts
+  come from the bucket, and a ``read`` with ``up_to`` (a replay: its
+  high-water mark) first waits for the consumer to have delivered every
+  event up to it, for as long as deliveries keep coming (at most
+  ``_CATCH_UP`` seconds, or 12 times the store's timeout if longer), else
+  raises ``EventBusError`` saying how far the index got.  An event of an
+  archive generation the index does not know (made a moment ago by another
+  process, or left behind by a drop that was interrupted) is looked up once
+  in the bucket; the generations known to have ended are remembered per ARN
+  (the latest; for at most ``_DEAD`` ARNs).  A stream deleted and made again
+  underneath (its ``created`` time changed, seen by ``high_water``,
+  ``expire``, a text of another subject than the index said, and a look
+  every ``_CHECK_EVERY`` seconds) is followed again from its start: the
+  index is made again from the new stream.
 
 Costs: ``read`` finds its window in the index (a bisection) and fetches the
 texts of that page only, by sequence (JetStream's direct get, concurrently):
 what the page holds, not what the archive holds.  ``append`` publishes its
 events (sent in order, acknowledged together) then adds them to the count
 (one compare-and-set per archive; appends of one process that meet are
-counted together).  ``expire`` deletes by sequence the events its index says
+counted together); an event larger than the server's ``max_payload`` is not
+sent, the others are, then the append raises ``EventBusError`` saying how
+many it kept (so does an append some of whose events the server did not
+acknowledge).  ``expire`` deletes by sequence the events its index says
 have expired.  ``drop_archive`` purges the stream of the archive's subject,
 deletes its key, then purges again (what was appended meanwhile); an append
 that finds the archive gone when it counts purges what it wrote.  ``stats``
-reads the archive's key from the server (one round trip).
+reads the archive's key from the server (one round trip); ``archives`` reads
+from the server what the bucket's watcher has not yet delivered (one round
+trip, and one per key changed since if the watcher is behind: the bucket
+keeps one message per key), so that it lists every archive made before it
+was called, by any process.
 
 What differs from the sqlite store (JetStream 2.9 has no multi-record
 transaction): an append is a sequence of writes, so a process killed between
@@ -45,7 +68,9 @@ replayed); one killed while dropping an archive may leave events on the
 stream that no archive names (never read).  A read from a process whose
 index has not yet heard of another process's last appends (no ``up_to``)
 leaves them out.  The index holds every event of every archive of the
-prefix: a tuple of four integers, about 200 bytes of memory each.
+prefix: a tuple of four integers, about 200 bytes of memory each.  A stream
+deleted on the server takes the events with it (the counts in the bucket
+are not corrected); it is not made again until a store opens the prefix.
 """
 
 from __future__ import annotations
@@ -57,6 +82,7 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from .._exceptions import EventBusError, ValidationError
@@ -75,6 +101,11 @@ INGESTED: Final = "Eventbus-Ingested"
 _SIZE: Final = "Nats-Msg-Size"  # (set by the server on a headers-only delivery: the payload's bytes)
 _AT_ONCE: Final = 256  # requests in flight at once (texts fetched, messages deleted)
 _QUIET: Final = 0.05  # seconds without a delivery before asking the server what is left to deliver
+_CATCH_UP: Final = 60.0  # seconds a read waits at most for the index to reach its high-water mark
+_CHECK_EVERY: Final = 5.0  # seconds between two looks at the stream (deleted and made again underneath?)
+_YIELD: Final = 1024  # deliveries handled before the loop lets other work in
+_DEAD: Final = 4096  # ARNs whose last ended generation is remembered (the oldest forgotten first)
+_HEADROOM: Final = 512  # bytes of max_payload left for an event's headers
 _GONE: Final = (10043, 10057)  # JetStream's answers to deleting a message that is not there
 _MAKING: Final = threading.Lock()  # (a store's archives are made once)
 
@@ -95,14 +126,27 @@ class _Index:
         self.oldest: int | None = None  # no event ingested earlier is kept (a bound, not exact)
 
 
-class _Unsubscribe:
-    """A subscription as the store's watchers are stopped (``stop()``)."""
+class _Feed:
+    """The stream's consumer on a connection of its own (a backlog of deliveries,
+    a stream of a million events being indexed, never delays the store's
+    requests), stopped as the store's watchers are (``stop()``); its
+    subscription is replaced when the stream is followed again."""
 
-    def __init__(self, subscription: Any) -> None:
-        self.subscription = subscription
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+        self.subscription: Any = None
+
+    async def unsubscribe(self) -> None:
+        old, self.subscription = self.subscription, None
+        if old is not None:
+            try:
+                await old.unsubscribe()
+            except Exception as exc:  # (its consumer gone with the stream, or the connection away)
+                log.debug("eventbus: NATS unsubscribe: %s", exc)
 
     async def stop(self) -> None:
-        await self.subscription.unsubscribe()
+        await self.unsubscribe()
+        await self.nc.close()
 
 
 class _Archives:
@@ -116,13 +160,18 @@ class _Archives:
         self.stream = f"{store.prefix}-archive"
         self.subject = f"$EVENTBUS.{store.prefix}.archive"
         self.indexes: dict[tuple[str, int], _Index] = {}  # (archive token, generation) -> its index
-        self.dead: set[tuple[str, int]] = set()  # generations dropped or replaced: their events are not indexed
+        self.dead: dict[str, int] = {}  # archive token -> its latest generation known to have ended
         self.position = 0  # the last stream sequence the consumer delivered
         self.settled = 0  # every event up to this sequence is indexed (the rest of it was deleted)
         self.moved = asyncio.Event()  # set when the consumer delivers
         self.opening = asyncio.Lock()
+        self.renewing = asyncio.Lock()
         self.ready = False
-        self.subscription: Any = None
+        self.feed: _Feed | None = None  # (in the store's watchers)
+        self.looking: asyncio.Task[None] | None = None
+        self.follower: asyncio.Task[None] | None = None  # the bucket's watcher
+        self.created: Any = None  # the stream's creation time, as the server says: another stream if it changes
+        self.epoch = 0  # moves each time the stream is followed again from its start
         self.pending: dict[tuple[str, int], list[int]] = {}  # counts not yet added to the archive's key
         self.flushing: dict[tuple[str, int], asyncio.Lock] = {}
 
@@ -141,9 +190,9 @@ class _Archives:
 
     async def _connect(self) -> None:
         """Make (or find) the bucket and the stream, watch the one, follow the
-        other; return once the index holds what the stream held."""
+        other (without waiting for the consumer to deliver what the stream holds)."""
         import nats.js.errors
-        from nats.js.api import DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
+        from nats.js.api import KeyValueConfig, StorageType
 
         from ._nats import _Bucket
 
@@ -160,48 +209,182 @@ class _Archives:
             store._buckets[ARCHIVES] = bucket
             watcher = await kv.watchall()
             store._watchers.append(watcher)
-            store._tasks.append(store._loop.create_task(store._follow(ARCHIVES, watcher)))
+            self.follower = store._loop.create_task(store._follow(ARCHIVES, watcher))
+            store._tasks.append(self.follower)
         await asyncio.wait_for(store._buckets[ARCHIVES].ready.wait(), store.timeout * 2)
-        if self.subscription is None:
-            config = StreamConfig(name=self.stream, subjects=[f"{self.subject}.>"], storage=StorageType.FILE,
-                                  num_replicas=store.replicas, allow_direct=True)
+        if self.feed is None:
+            self.feed = _Feed(await self._dial())
+            store._watchers.append(self.feed)
+        if self.feed.subscription is None:
+            await self._consume(await self._make_stream())
+        if self.looking is None:
+            self.looking = store._loop.create_task(self._look())
+            store._tasks.append(self.looking)
+
+    async def _dial(self) -> Any:
+        """The consumer's connection."""
+        import nats
+
+        store = self.store
+
+        async def quiet(exc: Exception) -> None:  # (a consumer that fell behind starts again where it was)
+            log.debug("eventbus: NATS %s (the archived events' consumer): %s", store._where(), exc)
+
+        return await asyncio.wait_for(nats.connect(
+            servers=list(store.servers), connect_timeout=store.timeout, error_cb=quiet, max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5, name=f"eventbus NatsStore {store.prefix} archive index"), store.timeout)
+
+    async def _make_stream(self) -> Any:
+        """Make the stream (or find it, made by another client): its info."""
+        import nats.js.errors
+        from nats.js.api import StorageType, StreamConfig
+
+        store = self.store
+        config = StreamConfig(name=self.stream, subjects=[f"{self.subject}.>"], storage=StorageType.FILE,
+                              num_replicas=store.replicas, allow_direct=True)
+        try:
+            return await store._js.add_stream(config)
+        except nats.js.errors.APIError as exc:  # (made by another client with other settings: usable?)
+            info = await store._js.stream_info(self.stream) if exc.err_code == 10058 else None
+            if info is None or not info.config.allow_direct or info.config.subjects != config.subjects:
+                raise ValidationError(f"Cannot open the archives of the store {store._where()}: the stream "
+                                      f"{self.stream!r}: {exc.description or exc}") from None
+            return info
+
+    async def _consume(self, info: Any) -> None:
+        """Start the consumer on the stream ``info`` describes, from its first event.
+        What it delivers after the stream is followed again is ignored."""
+        from nats.js.api import DeliverPolicy
+
+        self.created = info.created
+        epoch = self.epoch
+        count = 0
+
+        async def fed(msg: Any) -> None:
+            nonlocal count
+            if self.epoch == epoch:
+                await self._fed(msg)
+            count += 1
+            if count % _YIELD == 0:  # (a backlog is handled without a pause: the store's other calls go between)
+                await asyncio.sleep(0)
+
+        assert self.feed is not None
+        self.feed.subscription = await self.feed.nc.jetstream(timeout=self.store.timeout).subscribe(
+            f"{self.subject}.>", stream=self.stream, cb=fed, ordered_consumer=True, headers_only=True,
+            deliver_policy=DeliverPolicy.ALL)
+
+    async def _info(self) -> Any:
+        """The stream's info (``None``: there is no such stream)."""
+        import nats.js.errors
+
+        try:
+            return await self.store._js.stream_info(self.stream)
+        except nats.js.errors.NotFoundError:
+            return None
+
+    async def _check(self) -> bool:
+        """Whether the stream is the one the index follows (``_judge``)."""
+        return await self._judge(await self._info())
+
+    async def _judge(self, info: Any) -> bool:
+        """Whether the stream whose info was just read (``None``: there is none) is the
+        one the index follows.  If it is not (deleted, or deleted and made again: its
+        creation time changed), the index is emptied and, if there is a stream, made
+        again from it by a new consumer; returns ``False``."""
+        epoch = self.epoch
+        if (info.created == self.created) if info is not None else self.created is None:
+            return True
+        async with self.renewing:
+            if self.epoch != epoch:  # (followed again meanwhile)
+                return False
+            log.warning("eventbus: NATS stream %s at %s %s: the index of its archived events starts again",
+                        self.stream, self.store._where(),
+                        "is gone" if info is None else "was made again (deleted underneath?)")
+            self.epoch += 1
+            self.created = None
+            if self.feed is not None:
+                await self.feed.unsubscribe()
+            self.indexes.clear()
+            self.position = self.settled = 0
+            self.moved.set()
+            if info is not None:
+                await self._consume(info)
+        return False
+
+    async def _look(self) -> None:
+        """Look at the stream every ``_CHECK_EVERY`` seconds (while the store is open):
+        a consumer whose stream was deleted underneath delivers nothing more."""
+        while True:
+            await asyncio.sleep(_CHECK_EVERY)
             try:
-                await store._js.add_stream(config)
-            except nats.js.errors.APIError as exc:  # (made by another client with other settings: usable?)
-                info = await store._js.stream_info(self.stream) if exc.err_code == 10058 else None
-                if info is None or not info.config.allow_direct or info.config.subjects != config.subjects:
-                    raise ValidationError(f"Cannot open the archives of the store {store._where()}: the stream "
-                                          f"{self.stream!r}: {exc.description or exc}") from None
-            self.subscription = await store._js.subscribe(
-                f"{self.subject}.>", stream=self.stream, cb=self._fed, ordered_consumer=True, headers_only=True,
-                deliver_policy=DeliverPolicy.ALL)
-            store._watchers.append(_Unsubscribe(self.subscription))
-        info = await store._js.stream_info(self.stream)
-        await self.catch_up(int(info.state.last_seq or 0))
+                await self._check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # (the server away a moment: looked at again later)
+                log.debug("eventbus: NATS stream %s: %s", self.stream, exc)
 
     async def _fed(self, msg: Any) -> None:
         """Index an event the consumer delivers (its headers only)."""
+        epoch = self.epoch
         try:
             seq = int(msg.metadata.sequence.stream)
             headers = msg.headers or {}
             token, _, generation = msg.subject[len(self.subject) + 1:].partition(".")
-            self._index((token, int(generation)), (int(headers[TIME]), seq, int(headers[INGESTED]),
-                                                  int(headers[_SIZE])))
+            which = (token, int(generation))
+            event = (int(headers[TIME]), seq, int(headers[INGESTED]), int(headers[_SIZE]))
         except (AttributeError, KeyError, ValueError) as exc:
             log.warning("eventbus: NATS stream %s: message %s is not an archived event (%s): ignored", self.stream,
                         msg.subject, exc)
             return
+        alive = self._alive(which)
+        if alive is None:  # (made a moment ago by another process, or left by a drop: the bucket says)
+            try:
+                await self.store._refresh(ARCHIVES, token)
+            except Exception as exc:  # (indexed, as if alive: a drop of it forgets it)
+                log.debug("eventbus: NATS bucket %s: key %s: %s", ARCHIVES, token, exc)
+                alive = True
+            else:
+                alive = self._alive(which)
+                if alive is None:  # (its key was written before its events: it has ended)
+                    self._bury(token, which[1])
+                    alive = False
+            if self.epoch != epoch:
+                return
+        if alive:
+            self._index(which, event)
         if seq > self.position:
             self.position = seq
             self.moved.set()
 
-    def _index(self, generation: tuple[str, int], event: _Event) -> None:
-        """Add an event to its archive's index, unless known (or its archive gone)."""
-        if generation in self.dead:
-            return
-        index = self.indexes.get(generation)
+    def _alive(self, which: tuple[str, int]) -> bool | None:
+        """Whether an archive generation is the archive's now (``None``: not known)."""
+        token, generation = which
+        found = self._records().get(token)
+        if found is not None:
+            current = int(found[1]["g"])
+            if current == generation:
+                return True
+            if current > generation:
+                return False
+        if generation <= self.dead.get(token, 0):
+            return False
+        return None
+
+    def _bury(self, token: str, generation: int) -> None:
+        """Forget an archive's generations up to ``generation`` (ended)."""
+        latest = max(self.dead.pop(token, 0), generation)
+        self.dead[token] = latest  # (at the end: the most recent)
+        while len(self.dead) > _DEAD:
+            del self.dead[next(iter(self.dead))]
+        for table in (self.indexes, self.pending, self.flushing):
+            for which in [which for which in table if which[0] == token and which[1] <= latest]:
+                del table[which]
+
+    def _index(self, which: tuple[str, int], event: _Event) -> None:
+        """Add an event to its archive generation's index, unless known."""
+        index = self.indexes.get(which)
         if index is None:
-            index = self.indexes[generation] = _Index()
+            index = self.indexes[which] = _Index()
         events = index.events
         at = bisect.bisect_left(events, _key(event), key=_key)
         if at < len(events) and _key(events[at]) == _key(event):
@@ -210,51 +393,84 @@ class _Archives:
         if index.oldest is None or event[2] < index.oldest:
             index.oldest = event[2]
 
-    async def catch_up(self, up_to: int) -> None:
-        """Return once the consumer has delivered every event up to sequence ``up_to``
-        (those since deleted excepted): while deliveries come, wait for them; when
-        none came for a moment, ask the server for the next event after the last
-        delivered one."""
+    async def catch_up(self, up_to: int, seconds: float) -> bool:
+        """Whether the consumer has delivered every event up to sequence ``up_to``
+        (those since deleted excepted), waiting at most about ``seconds``: while
+        deliveries come, wait for them; when none came for a moment, ask the
+        server for the next event after the last delivered one.  Nothing
+        delivered in that time: a look at the stream (made again underneath?)."""
         import nats.js.errors
 
         store = self.store
-        quiet = 0  # rounds in a row without a delivery while events are left to deliver
+        deadline = monotonic() + seconds
+        began = self.position
         while max(self.position, self.settled) < up_to:
             self.moved.clear()
             try:
                 await asyncio.wait_for(self.moved.wait(), _QUIET)
-                quiet = 0
-                continue
             except TimeoutError:
-                quiet += 1
-            try:
-                msg = await store._js.get_msg(self.stream, seq=self.position + 1, next=True,
-                                              subject=f"{self.subject}.>")
-            except nats.js.errors.NotFoundError:
-                self.settled = max(self.settled, up_to)
-                return
-            if msg.seq is None or msg.seq > up_to:
-                self.settled = max(self.settled, up_to)
-                return
-            if quiet * _QUIET > store.timeout:
-                raise EventBusError(f"NATS JetStream at {store._where()}: the index of the archived events did not "
-                                    f"catch up with the stream {self.stream!r} within {store.timeout:g} s")
+                try:
+                    msg = await store._js.get_msg(self.stream, seq=self.position + 1, next=True,
+                                                  subject=f"{self.subject}.>")
+                except nats.js.errors.NotFoundError:
+                    msg = None
+                if msg is None or msg.seq is None or msg.seq > up_to:
+                    self.settled = max(self.settled, up_to)
+                    return True
+            if monotonic() >= deadline and max(self.position, self.settled) < up_to:
+                if self.position == began:  # (nothing delivered: is it another stream now?)
+                    await self._check()
+                return False
+        return True
 
     # -- definitions
 
-    def definitions(self, source: str | None) -> list[dict[str, Any]]:
+    async def definitions(self, source: str | None) -> list[dict[str, Any]]:
+        await self._sync()
         records = sorted((record for _, record in self._records().values()), key=lambda record: int(record["g"]))
         return [json.loads(json.dumps(record["d"])) for record in records
                 if source is None or record["s"] == source]
+
+    async def _sync(self) -> None:
+        """Read into the index of the bucket what the server held when called beyond
+        what its watcher has delivered: one request (the bucket's last revision),
+        then, if the watcher is behind it, one per key changed since (the bucket
+        keeps one message per key)."""
+        import nats.js.errors
+
+        store = self.store
+        bucket = store._buckets[ARCHIVES]
+        head = f"$KV.{bucket.name}."
+        info = await store._js.stream_info(f"KV_{bucket.name}")
+        last = int(info.state.last_seq or 0)
+        seq = bucket.position + 1
+        while seq <= last:
+            try:
+                msg = await store._js.get_msg(f"KV_{bucket.name}", seq=seq, next=True, subject=f"{head}>")
+            except nats.js.errors.NotFoundError:
+                return
+            if msg.seq is None or msg.seq > last or not msg.subject or not msg.subject.startswith(head):
+                return
+            seq = int(msg.seq) + 1
+            key = msg.subject[len(head):]
+            if (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
+                store._apply(ARCHIVES, key, int(msg.seq), None)
+                continue
+            try:
+                value = json.loads(msg.data or b"")
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                store._apply(ARCHIVES, key, int(msg.seq), value)
 
     async def save(self, archive: str, source: str, definition: dict[str, Any], create: bool) -> bool:
         from ._nats import _TRIES, token
 
         store = self.store
         key = token(archive)
-        records = self._records()
+        bucket = store._buckets[ARCHIVES]
+        records = bucket.records
         refreshed = False
-        generation: int | None = None
         for _ in range(_TRIES):
             found = records.get(key)
             if found is not None:
@@ -267,11 +483,15 @@ class _Archives:
                 if await store._write(ARCHIVES, key, {**found[1], "s": source, "d": definition}, found[0]) is not None:
                     return True
                 continue
-            if generation is None:
-                generation = await store._allocate(1)
+            # a new archive: the revision its compare-and-set expects is the one that found no archive
+            # (another process's create meanwhile makes it fail), and its generation is taken after
+            # it (greater than that of every archive of this ARN before it)
+            expected = bucket.revision(key)
+            generation = await store._allocate(1)
             record = {"a": archive, "s": source, "d": definition, "g": generation, "n": 0, "b": 0}
-            if await store._write(ARCHIVES, key, record, store._buckets[ARCHIVES].revision(key)) is not None:
+            if await store._write(ARCHIVES, key, record, expected) is not None:
                 return True
+            refreshed = True  # (the failed write read the key again)
         raise EventBusError(f"NATS JetStream at {store._where()}: could not save archive {archive} after {_TRIES} "
                             "tries (too many processes changing it at once)")
 
@@ -302,12 +522,10 @@ class _Archives:
     def changed(self, key: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         """An archive's key changed in the index of the bucket: a generation that
         ends (the archive dropped, or made again) is forgotten."""
-        if old is None or (new is not None and new["g"] == old["g"]):
-            return
-        which = (key, int(old["g"]))
-        self.dead.add(which)
-        self.indexes.pop(which, None)
-        self.pending.pop(which, None)
+        if old is not None and (new is None or int(new["g"]) != int(old["g"])):
+            self._bury(key, int(old["g"]))
+        if new is not None and self.dead.get(key, 0) < int(new["g"]):
+            self.dead.pop(key, None)  # (its key says which generations ended now)
 
     # -- events
 
@@ -316,41 +534,74 @@ class _Archives:
 
         store = self.store
         known = self._records()
-        room = store._nc.max_payload - 512  # (the headers travel with the text)
-        sends: list[tuple[str, int, int, int, bytes]] = []
-        for archive, time, ingested, text in records:
-            key = token(archive)
+        limit = store._nc.max_payload
+        room = limit - _HEADROOM  # (the headers travel with the text)
+        sends: list[tuple[Record, str, int, bytes]] = []
+        big: list[int] = []  # (the sizes of those too large to send)
+        for record in records:
+            key = token(record[0])
             found = known.get(key)
             if found is None:
                 continue  # (dropped meanwhile)
-            data = text.encode()
+            data = record[3].encode()
             if len(data) > room:
-                raise EventBusError(f"NATS JetStream at {store._where()} refuses an archived event of "
-                                    f"{len(data):,} bytes: larger than the server's max_payload "
-                                    f"({store._nc.max_payload:,} bytes) less its headers")
-            sends.append((key, int(found[1]["g"]), time, ingested, data))
-        if not sends:
-            return
-        futures = []
-        for key, generation, time, ingested, data in sends:  # (sent in order: their sequence numbers follow it)
-            futures.append(await store._js.publish_async(f"{self.subject}.{key}.{generation}", data,
-                                                         stream=self.stream,
-                                                         headers={TIME: str(time), INGESTED: str(ingested)}))
-        acks = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), store.timeout)
-        totals: dict[tuple[str, int], list[int]] = {}
-        failed: BaseException | None = None
-        for (key, generation, time, ingested, data), ack in zip(sends, acks, strict=True):
-            if isinstance(ack, BaseException):
-                failed = failed or ack
+                big.append(len(data))
                 continue
-            self._index((key, generation), (time, int(ack.seq), ingested, len(data)))
-            total = totals.setdefault((key, generation), [0, 0])
-            total[0] += 1
-            total[1] += len(data)
-        await asyncio.gather(*(self._count(key, generation, count, size)
-                               for (key, generation), (count, size) in totals.items()))
+            sends.append((record, key, int(found[1]["g"]), data))
+        failed: BaseException | None = None
+        lost = len(big)
+        if sends:
+            epoch = self.epoch
+            futures: list[Any] = []
+            for record, key, generation, data in sends:  # (sent in order: their sequence numbers follow it)
+                try:
+                    futures.append(await store._js.publish_async(
+                        f"{self.subject}.{key}.{generation}", data, stream=self.stream,
+                        headers={TIME: str(record[1]), INGESTED: str(record[2])}))
+                except Exception as exc:  # (not sent: the others are)
+                    failed = failed or exc
+                    lost += 1
+                    futures.append(None)
+            acks = await asyncio.wait_for(
+                asyncio.gather(*(future for future in futures if future is not None), return_exceptions=True),
+                store.timeout)
+            answers = iter(acks)
+            totals: dict[tuple[str, int], list[int]] = {}
+            for (record, key, generation, data), future in zip(sends, futures, strict=True):
+                if future is None:
+                    continue
+                ack = next(answers)
+                if isinstance(ack, BaseException):
+                    failed = failed or ack
+                    lost += 1
+                    continue
+                which = (key, generation)
+                if self.epoch == epoch and self._alive(which):
+                    self._index(which, (record[1], int(ack.seq), record[2], len(data)))
+                total = totals.setdefault(which, [0, 0])
+                total[0] += 1
+                total[1] += len(data)
+            await asyncio.gather(*(self._count(key, generation, count, size)
+                                   for (key, generation), (count, size) in totals.items()))
+        if not lost:
+            return
+        why: list[str] = []
+        if big:
+            sizes = sorted(big)
+            what = (f"an archived event of {sizes[0]:,} bytes" if len(sizes) == 1 else
+                    f"{len(sizes)} archived events of {sizes[0]:,} to {sizes[-1]:,} bytes")
+            why.append(f"refuses {what}: larger than the server's max_payload ({limit:,} bytes) less its headers")
         if failed is not None:
-            raise failed
+            import nats.js.errors
+
+            cause = (f"the stream {self.stream!r} is not there (deleted on the server?)"
+                     if isinstance(failed, nats.js.errors.NoStreamResponseError) else
+                     f"{type(failed).__name__}: {failed}")
+            failures = lost - len(big)
+            why.append(f"did not keep {failures} archived event{'' if failures == 1 else 's'}: {cause}")
+        tried = len(sends) + len(big)
+        raise EventBusError(f"NATS JetStream at {store._where()} {' and '.join(why)}; the append kept "
+                            f"{tried - lost:,} of its {tried:,} events")
 
     async def _count(self, key: str, generation: int, count: int, size: int) -> None:
         """Add to the archive's count and size (negative: take away).  Counts of one
@@ -407,8 +658,9 @@ class _Archives:
         return (0, 0) if found is None else (int(found[1]["n"]), int(found[1]["b"]))
 
     async def high_water(self) -> int:
-        info = await self.store._js.stream_info(self.stream)
-        return int(info.state.last_seq or 0)
+        info = await self._info()
+        await self._judge(info)
+        return 0 if info is None else int(info.state.last_seq or 0)
 
     async def expire(self, archive: str, ingested_before: int, limit: int | None) -> int:
         from ._nats import token
@@ -421,6 +673,11 @@ class _Archives:
         index = self.indexes.get(which)
         if index is None or index.oldest is None or index.oldest >= ingested_before:
             return 0  # (the common case, at once)
+        if not await self._check():  # (deleting by sequence: the sequences must be this stream's)
+            return 0
+        index = self.indexes.get(which)
+        if index is None:
+            return 0
         doomed = [event for event in index.events if event[2] < ingested_before]
         if limit is not None and len(doomed) > limit:
             doomed = heapq.nsmallest(limit, doomed, key=lambda event: (event[2], event[1]))
@@ -461,9 +718,9 @@ class _Archives:
         found = self._records().get(key)
         if found is None:
             return []
-        if up_to is not None:
-            await self.catch_up(up_to)
         which = (key, int(found[1]["g"]))
+        subject = f"{self.subject}.{key}.{which[1]}"
+        epoch = self.epoch
         low = (start, -1) if after is None or after < (start, -1) else after
         out: list[Stored] = []
         while len(out) < limit:
@@ -483,7 +740,15 @@ class _Archives:
             if not picked:
                 break
             low = _key(events[at - 1])
-            texts = await self._texts([event[1] for event in picked])
+            texts, strange = await self._texts(subject, [event[1] for event in picked])
+            if strange:  # (a sequence of another archive's event: is it another stream now?)
+                await self._check()
+            if self.epoch != epoch:
+                if up_to is not None:
+                    raise EventBusError(f"NATS JetStream at {self.store._where()}: the stream {self.stream!r} "
+                                        "was deleted and made again during the read: its events are not those "
+                                        "the read began with")
+                return out
             out += [(event[0], event[1], text) for event, text in zip(picked, texts, strict=True) if text is not None]
             gone = {event[1] for event, text in zip(picked, texts, strict=True) if text is None}
             index = self.indexes.get(which)
@@ -491,14 +756,17 @@ class _Archives:
                 index.events = [event for event in index.events if event[1] not in gone]
         return out
 
-    async def _texts(self, seqs: list[int]) -> list[str | None]:
-        texts: list[str | None] = []
+    async def _texts(self, subject: str, seqs: list[int]) -> tuple[list[str | None], bool]:
+        """The texts of the events of sequences ``seqs`` (``None``: deleted), and
+        whether one of them was of another subject than ``subject``."""
+        found: list[tuple[str | None, bool]] = []
         for first in range(0, len(seqs), _AT_ONCE):
-            texts += await asyncio.gather(*(self._text(seq) for seq in seqs[first:first + _AT_ONCE]))
-        return texts
+            found += await asyncio.gather(*(self._text(subject, seq) for seq in seqs[first:first + _AT_ONCE]))
+        return [text for text, _ in found], any(strange for _, strange in found)
 
-    async def _text(self, seq: int) -> str | None:
-        """The text of the event of sequence ``seq`` (``None``: deleted)."""
+    async def _text(self, subject: str, seq: int) -> tuple[str | None, bool]:
+        """The text of the event of sequence ``seq`` (``None``: deleted), and whether
+        the message of that sequence was of another subject (not the event)."""
         import nats.js.errors
 
         js = self.store._js
@@ -508,17 +776,17 @@ class _Archives:
             try:  # (a direct get may be answered by a replica that lags: the stream's leader says)
                 msg = await js.get_msg(self.stream, seq=seq)
             except nats.js.errors.NotFoundError:
-                return None
-        return bytes(msg.data or b"").decode()
+                return None, False
+        if msg.subject is not None and msg.subject != subject:
+            return None, True
+        return bytes(msg.data or b"").decode(), False
 
     async def delete_all(self) -> None:
         """Delete the stream and the bucket on the server (tests, benchmarks)."""
         js = self.store._js
-        if self.subscription is not None:
-            try:
-                await self.subscription.unsubscribe()
-            except Exception as exc:
-                log.debug("eventbus: NATS unsubscribe: %s", exc)
+        if self.feed is not None:
+            await self.feed.unsubscribe()
+        self.created = None  # (no stream followed: none to look at)
         for delete, name in ((js.delete_stream, self.stream), (js.delete_key_value, f"{self.store.prefix}-{ARCHIVES}")):
             try:
                 await delete(name)
@@ -563,15 +831,21 @@ class NatsArchives:
         archives.store._run(drop())
 
     def archives(self, source: str | None = None) -> list[dict[str, Any]]:
+        """The definitions as the server holds them when called (every archive another
+        process made before is listed), in creation order."""
         archives = self._archives()
 
         async def read() -> list[dict[str, Any]]:
             await archives.open()
-            return archives.definitions(source)
+            return await archives.definitions(source)
 
         return archives.store._run(read())
 
     def append(self, records: Sequence[Record]) -> None:
+        """Add events to their archives (an archive dropped meanwhile gets none).  An
+        event the server cannot take (larger than its ``max_payload``), or one whose
+        write failed, is not kept; the others are, then ``EventBusError`` is raised
+        saying how many were kept."""
         archives = self._archives()
 
         async def append() -> None:
@@ -582,13 +856,33 @@ class NatsArchives:
 
     def read(self, archive: str, start: int, end: int, *, after: tuple[int, int] | None = None,
              ingested_since: int = 0, up_to: int | None = None, limit: int = 256) -> list[Stored]:
+        """(With ``up_to``: first waits for the index to hold every event up to it, as
+        long as the consumer keeps delivering, at most ``_CATCH_UP`` seconds or 12
+        times the store's timeout; else ``EventBusError`` says how far it got.)"""
         archives = self._archives()
+        store = archives.store
+        began = monotonic()
+        reached = -1
 
-        async def read() -> list[Stored]:
+        async def read() -> list[Stored] | int:
             await archives.open()
+            if up_to is not None and not await archives.catch_up(up_to, store.timeout):
+                return max(archives.position, archives.settled)  # (behind: how far the index got)
             return await archives.read(archive, start, end, after, ingested_since, up_to, limit)
 
-        return archives.store._run(read())
+        while True:
+            got = store._run(read())
+            if not isinstance(got, int):
+                return got
+            waited = monotonic() - began
+            if got == reached or waited >= max(_CATCH_UP, store.timeout * 12):
+                assert up_to is not None
+                why = (f"nothing delivered for {store.timeout:g} s" if got == reached else
+                       f"still behind after {waited:.1f} s")
+                raise EventBusError(f"NATS JetStream at {store._where()}: the index of the archived events did not "
+                                    f"catch up with the stream {archives.stream!r} ({why}): it holds the events up "
+                                    f"to sequence {got:,} of the {up_to:,} to read")
+            reached = got
 
     def high_water(self) -> int:
         archives = self._archives()
