@@ -253,3 +253,19 @@ def test_what_a_store_remembers_of_dropped_archives_stays_bounded(
             up_to = two.high_water()
             _wait_until(lambda: two._archives().position >= up_to, "two's consumer delivers every event")
             assert two._archives().indexes == {}
+
+
+def test_a_bus_counts_as_lost_only_the_event_the_store_refused(prefix: str) -> None:
+    from eventbus import EventBus, ManualClock, PutEventsRequestEntry
+
+    with NatsStore(prefix=prefix) as store:
+        bus = EventBus(clock=ManualClock(), store=store)
+        bus.create_archive("all")
+        store._nc._max_payload = 4_096
+        entries: list[PutEventsRequestEntry] = [
+            {"Source": "shop", "DetailType": "order", "Detail": json.dumps({"x": "x" * (5_000 if k else 1)})}
+            for k in range(3)]
+        assert bus.put_events(entries)["FailedEntryCount"] == 0  # (archiving does not fail put_events)
+        archive = bus.describe_archive("all")
+        assert archive.event_count == 1
+        assert archive.state_reason is not None and archive.state_reason.startswith("2 events could not be archived")

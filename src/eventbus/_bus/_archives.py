@@ -401,7 +401,8 @@ class Archives:
             self.store.append(pending)
         except Exception as exc:
             lost: dict[str, int] = {}
-            for arn, *_ in pending:
+            # (a store that kept some of them says which it did not: a NATS store, one event too large)
+            for arn, *_ in getattr(exc, "not_kept", pending):
                 lost[arn] = lost.get(arn, 0) + 1
             for entry in self._entries.values():
                 if entry.arn in lost:

@@ -538,6 +538,7 @@ class _Archives:
         room = limit - _HEADROOM  # (the headers travel with the text)
         sends: list[tuple[Record, str, int, bytes]] = []
         big: list[int] = []  # (the sizes of those too large to send)
+        not_kept: list[Record] = []  # (what the error names as lost: the bus counts those alone)
         for record in records:
             key = token(record[0])
             found = known.get(key)
@@ -546,6 +547,7 @@ class _Archives:
             data = record[3].encode()
             if len(data) > room:
                 big.append(len(data))
+                not_kept.append(record)
                 continue
             sends.append((record, key, int(found[1]["g"]), data))
         failed: BaseException | None = None
@@ -561,6 +563,7 @@ class _Archives:
                 except Exception as exc:  # (not sent: the others are)
                     failed = failed or exc
                     lost += 1
+                    not_kept.append(record)
                     futures.append(None)
             acks = await asyncio.wait_for(
                 asyncio.gather(*(future for future in futures if future is not None), return_exceptions=True),
@@ -574,6 +577,7 @@ class _Archives:
                 if isinstance(ack, BaseException):
                     failed = failed or ack
                     lost += 1
+                    not_kept.append(record)
                     continue
                 which = (key, generation)
                 if self.epoch == epoch and self._alive(which):
@@ -600,8 +604,10 @@ class _Archives:
             failures = lost - len(big)
             why.append(f"did not keep {failures} archived event{'' if failures == 1 else 's'}: {cause}")
         tried = len(sends) + len(big)
-        raise EventBusError(f"NATS JetStream at {store._where()} {' and '.join(why)}; the append kept "
-                            f"{tried - lost:,} of its {tried:,} events")
+        error = EventBusError(f"NATS JetStream at {store._where()} {' and '.join(why)}; the append kept "
+                              f"{tried - lost:,} of its {tried:,} events")
+        error.not_kept = not_kept  # type: ignore[attr-defined]  # (what the bus counts as lost)
+        raise error
 
     async def _count(self, key: str, generation: int, count: int, size: int) -> None:
         """Add to the archive's count and size (negative: take away).  Counts of one
