@@ -100,7 +100,7 @@ def main(db: str, out: str, name: str, lease: float, poll: float, done: str) -> 
     clock = eventbus.SystemClock()
     store = LoggedStore(db)
     bus = eventbus.EventBus(BUS, clock=clock, store=store, lease=lease, poll=poll)
-    bus.put_targets(RULE, rule_and_targets(bus, clock, line))
+    bus.put_targets(RULE, rule_and_targets(bus, clock, line, pause=0.02))  # (held long enough for the kill)
     line(f"ready {os.getpid()}")
     queue = f"events:{bus.arn}"
     deadline = time.monotonic() + DEADLINE
