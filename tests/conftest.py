@@ -54,3 +54,17 @@ def _recursion_limit_restored() -> Iterator[None]:
     limit = sys.getrecursionlimit()
     yield
     sys.setrecursionlimit(limit)
+
+
+@pytest.fixture
+def nats_prefixes() -> Iterator[list[str]]:
+    """Prefixes a test opens NATS stores on (skipped, saying how to start a server, if
+    none answers): their buckets and streams are deleted after it."""
+    from tests.store.test_contract import NO_NATS, drop_buckets, nats_answers
+
+    if not nats_answers():
+        pytest.skip(NO_NATS)
+    prefixes: list[str] = []
+    yield prefixes
+    for prefix in prefixes:
+        drop_buckets(prefix)

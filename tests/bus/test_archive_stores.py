@@ -365,17 +365,6 @@ def test_two_buses_on_one_store_never_both_create_one_name() -> None:
 WORK_KINDS = ["memory-work", "sqlite-work", "nats-work"]
 
 
-@pytest.fixture
-def nats_prefixes() -> Iterator[list[str]]:
-    """Prefixes a test opens NATS stores on: their buckets and streams are deleted after it."""
-    if not nats_answers():
-        pytest.skip(NO_NATS)
-    prefixes: list[str] = []
-    yield prefixes
-    for prefix in prefixes:
-        drop_buckets(prefix)
-
-
 def _millis(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 

@@ -65,17 +65,6 @@ def drop_buckets(prefix: str) -> None:
     NatsStore(prefix=prefix)._drop_buckets()
 
 
-@pytest.fixture
-def nats_prefixes() -> Iterator[list[str]]:
-    """Prefixes a test uses on the server: their buckets are deleted after it."""
-    if not nats_answers():
-        pytest.skip(NO_NATS)
-    prefixes: list[str] = []
-    yield prefixes
-    for prefix in prefixes:
-        drop_buckets(prefix)
-
-
 @pytest.fixture(params=["memory", "sqlite", "nats"])
 def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
     """Stores of the parameter's kind, closed after the test (a NATS store: on a

@@ -679,10 +679,9 @@ def test_the_retry_count_goes_with_a_delivery_between_live_processes(make_store:
     assert len(calls) == retries + 1 and set(calls) == {"A", "B"}
 
 
-def test_a_dead_letter_on_the_same_store_is_written_with_the_delivery_end(make_store: Callable[[], Store]) -> None:
-    store, clock, calls = make_store(), ManualClock(T0), list[str]()
-    dlq = Queue("dlq", clock=clock, store=store)
-    written: list[Any] = []
+def watch_acks(store: Store) -> list[list[str]]:
+    """The queues of the follow-ups each ``ack`` of ``store`` is given, in order."""
+    written: list[list[str]] = []
     ack = store.ack
 
     def watched_ack(work: Any, **kwargs: Any) -> bool:
@@ -690,6 +689,13 @@ def test_a_dead_letter_on_the_same_store_is_written_with_the_delivery_end(make_s
         return ack(work, **kwargs)
 
     store.ack = watched_ack  # type: ignore[method-assign]
+    return written
+
+
+def test_a_dead_letter_on_the_same_store_is_written_with_the_delivery_end(make_store: Callable[[], Store]) -> None:
+    store, clock, calls = make_store(), ManualClock(T0), list[str]()
+    dlq = Queue("dlq", clock=clock, store=store)
+    written = watch_acks(store)
     bus = bus_with(store, clock, failing(10, calls), retries=1, dlq=dlq)
     bus.put_events([ENTRY])
     clock.advance(3600)
@@ -703,14 +709,7 @@ def test_a_functions_dead_letter_on_the_same_store_is_written_with_the_invocatio
         make_store: Callable[[], Store]) -> None:
     store, clock = make_store(), ManualClock(T0)
     dlq = Queue("fn-dlq", clock=clock, store=store)
-    written: list[Any] = []
-    ack = store.ack
-
-    def watched_ack(work: Any, **kwargs: Any) -> bool:
-        written.append([item.queue for item in kwargs.get("then", ())])
-        return ack(work, **kwargs)
-
-    store.ack = watched_ack  # type: ignore[method-assign]
+    written = watch_acks(store)
 
     def refuse(event: Any, context: Any) -> None:
         raise ValueError("no")
@@ -722,19 +721,6 @@ def test_a_functions_dead_letter_on_the_same_store_is_written_with_the_invocatio
     [letter] = dlq.messages()
     assert (json.loads(letter.body), letter.attributes["RequestID"]) == ({"n": 1}, request_id)
     assert fn.metrics.sent_to_dlq == 1
-
-
-def watch_acks(store: Store) -> list[list[str]]:
-    """The queues of the follow-ups each ``ack`` of ``store`` is given, in order."""
-    written: list[list[str]] = []
-    ack = store.ack
-
-    def watched_ack(work: Any, **kwargs: Any) -> bool:
-        written.append([item.queue for item in kwargs.get("then", ())])
-        return ack(work, **kwargs)
-
-    store.ack = watched_ack  # type: ignore[method-assign]
-    return written
 
 
 def test_a_functions_destination_records_on_the_same_store_are_written_with_the_invocation_end(
